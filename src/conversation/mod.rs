@@ -1,0 +1,1 @@
+//! The intake conversation. (Being written.)

@@ -1,0 +1,13 @@
+//! Flowcharts as data.
+//!
+//! A flow is a TOML file (see `conversations/`). [`load_file`] parses and
+//! validates it, reporting every problem at once with its file and line;
+//! only a flow that passes is returned, so a broken flow never runs.
+
+mod graph;
+mod loader;
+mod model;
+
+pub use graph::{dot, mermaid};
+pub use loader::{load_file, load_str, FlowError, Problem, ProblemKind};
+pub use model::*;

@@ -1,0 +1,25 @@
+//! safeguarding-bot: online-safety concerns reported in a charity's staff
+//! chat, guided by the organisation's referral flowchart, recorded with care
+//! and escalated to the Designated Safeguarding Lead.
+//!
+//! # Layout
+//!
+//! The core decides and keeps; it depends on no chat SDK. Transports (the
+//! terminal rehearsal today, Matrix next) feed it messages and carry out the
+//! actions it returns.
+//!
+//! - [`concern`]: the record of a concern and its reference (`SG-0042`).
+//! - [`flow`]: flowcharts as data: the model, the loader that validates a
+//!   TOML file and reports every problem with its line, and graph output.
+//! - [`conversation`]: the intake dialogue, a pure `step(flow, state, input, now)`
+//!   returning the new state and the actions to carry out.
+//! - [`store`]: sled on disk: concerns encrypted at rest, conversations in
+//!   progress, the append-only audit log, the schema version.
+//! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
+//!   lead can try a policy change before deploying it.
+
+pub mod concern;
+pub mod conversation;
+pub mod flow;
+pub mod rehearse;
+pub mod store;

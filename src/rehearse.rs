@@ -1,0 +1,1 @@
+//! Rehearsal in the terminal. (Being written.)
