@@ -8,7 +8,9 @@
 //! terminal rehearsal today, Matrix next) feed it messages and carry out the
 //! actions it returns.
 //!
+//! - [`cli`]: the command line, its help and what each subcommand does.
 //! - [`concern`]: the record of a concern and its reference (`SG-0042`).
+//! - [`config`]: the TOML config file, checked into types that can't be wrong.
 //! - [`flow`]: flowcharts as data: the model, the loader that validates a
 //!   TOML file and reports every problem with its line, and graph output.
 //! - [`conversation`]: the intake dialogue, a pure `step(flow, state, input, now)`
@@ -18,7 +20,9 @@
 //! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
 //!   lead can try a policy change before deploying it.
 
+pub mod cli;
 pub mod concern;
+pub mod config;
 pub mod conversation;
 pub mod flow;
 pub mod rehearse;

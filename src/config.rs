@@ -1,0 +1,374 @@
+//! The configuration file: TOML read into raw values, then checked into
+//! types that cannot be wrong. Every problem found by the checks is reported
+//! at once, each naming the key and how to fix it.
+//!
+//! Secrets may come from the environment instead of the file:
+//! `SAFEGUARDING_BOT_MATRIX_PASSWORD` for the bot's password.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The environment variable that may hold the bot's Matrix password.
+pub const PASSWORD_ENV: &str = "SAFEGUARDING_BOT_MATRIX_PASSWORD";
+/// The environment variable that may name the config file.
+pub const CONFIG_ENV: &str = "SAFEGUARDING_BOT_CONFIG";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub matrix: MatrixConfig,
+    pub safeguarding: SafeguardingConfig,
+    pub storage: StorageConfig,
+    pub flow: FlowConfig,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct MatrixConfig {
+    /// Such as `http://127.0.0.1:8008`; always ends without a slash.
+    pub homeserver_url: String,
+    pub user_id: String,
+    pub password: String,
+    /// Room ids (`!abc:example.org`) or aliases (`#staff:example.org`).
+    pub staff_rooms: Vec<String>,
+    pub device_name: String,
+}
+
+impl fmt::Debug for MatrixConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MatrixConfig")
+            .field("homeserver_url", &self.homeserver_url)
+            .field("user_id", &self.user_id)
+            .field("password", &"(hidden)")
+            .field("staff_rooms", &self.staff_rooms)
+            .field("device_name", &self.device_name)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafeguardingConfig {
+    pub organisation: String,
+    pub lead: String,
+    pub deputies: Vec<String>,
+    pub ack_timeout: Duration,
+    pub urgent_ack_timeout: Duration,
+    /// How long a started report may sit before the lead is sent what it holds.
+    pub unfinished_after: Duration,
+}
+
+impl SafeguardingConfig {
+    /// The lead and the deputies: everyone who may acknowledge.
+    pub fn responders(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.lead.as_str()).chain(self.deputies.iter().map(String::as_str))
+    }
+
+    pub fn is_responder(&self, user: &str) -> bool {
+        self.responders().any(|r| r == user)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// The encryption key's file; created with mode 0600 on first run.
+    /// Defaults to `key` inside data_dir.
+    pub key_file: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowConfig {
+    pub file: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path} has {} problem(s):\n{}", .problems.len(), .problems.join("\n"))]
+    Invalid { path: String, problems: Vec<String> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    matrix: RawMatrix,
+    safeguarding: RawSafeguarding,
+    storage: RawStorage,
+    flow: RawFlow,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    homeserver_url: String,
+    user_id: String,
+    password: Option<String>,
+    staff_rooms: Vec<String>,
+    device_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafeguarding {
+    organisation: String,
+    lead: String,
+    #[serde(default)]
+    deputies: Vec<String>,
+    ack_timeout: Option<String>,
+    urgent_ack_timeout: Option<String>,
+    unfinished_after: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    data_dir: PathBuf,
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    file: PathBuf,
+}
+
+/// Reads and checks a config file. `env` looks up environment variables
+/// (pass `|k| std::env::var(k).ok()`); relative paths are taken from the
+/// config file's folder.
+pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &path.display().to_string(), base, env)
+}
+
+/// Checks config text. See [`load`].
+pub fn parse(
+    text: &str,
+    source: &str,
+    base: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: source.to_string(),
+        message: syntax_message(&e, text),
+    })?;
+    let mut problems = Vec::new();
+    let mut problem = |key: &str, message: String| problems.push(format!("{key}: {message}"));
+
+    let homeserver_url = raw.matrix.homeserver_url.trim().trim_end_matches('/').to_string();
+    if !(homeserver_url.starts_with("https://") || homeserver_url.starts_with("http://"))
+        || homeserver_url.len() <= "https://".len()
+    {
+        problem(
+            "[matrix] homeserver_url",
+            format!("\"{homeserver_url}\" is not a web address; write it like \"https://matrix.example.org\""),
+        );
+    }
+    check_user_id(&mut problem, "[matrix] user_id", &raw.matrix.user_id);
+    let password = match (raw.matrix.password, env(PASSWORD_ENV)) {
+        (_, Some(p)) if !p.is_empty() => p,
+        (Some(p), _) if !p.is_empty() => p,
+        _ => {
+            problem(
+                "[matrix] password",
+                format!("the bot's password is missing; set password in the file or the {PASSWORD_ENV} environment variable"),
+            );
+            String::new()
+        }
+    };
+    if raw.matrix.staff_rooms.is_empty() {
+        problem(
+            "[matrix] staff_rooms",
+            "no staff room is listed; list at least one, like [\"#staff:example.org\"]: its members are the staff who may report".into(),
+        );
+    }
+    for room in &raw.matrix.staff_rooms {
+        let ok = (room.starts_with('!') || room.starts_with('#')) && room.contains(':');
+        if !ok {
+            problem(
+                "[matrix] staff_rooms",
+                format!("\"{room}\" is not a room id or alias; write it like \"!abc123:example.org\" or \"#staff:example.org\""),
+            );
+        }
+    }
+
+    let sg = raw.safeguarding;
+    if sg.organisation.trim().is_empty() {
+        problem("[safeguarding] organisation", "is empty; give the organisation's name".into());
+    }
+    check_user_id(&mut problem, "[safeguarding] lead", &sg.lead);
+    for d in &sg.deputies {
+        check_user_id(&mut problem, "[safeguarding] deputies", d);
+        if *d == sg.lead {
+            problem(
+                "[safeguarding] deputies",
+                format!("{d} is the lead too; a deputy must be someone else"),
+            );
+        }
+    }
+    let mut duration = |key: &str, value: Option<String>, default: &str| -> Duration {
+        let text = value.unwrap_or_else(|| default.to_string());
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) if d.as_secs() >= 1 => d,
+            Ok(_) => {
+                problem(key, format!("\"{text}\" is too short; give at least one second, like \"90s\""));
+                Duration::from_secs(1)
+            }
+            Err(_) => {
+                problem(key, format!("\"{text}\" is not a length of time; write it like \"10m\", \"90s\" or \"1h\""));
+                Duration::from_secs(1)
+            }
+        }
+    };
+    let ack_timeout = duration("[safeguarding] ack_timeout", sg.ack_timeout, "10m");
+    let urgent_ack_timeout = duration("[safeguarding] urgent_ack_timeout", sg.urgent_ack_timeout, "2m");
+    let unfinished_after = duration("[safeguarding] unfinished_after", sg.unfinished_after, "30m");
+
+    let data_dir = base.join(&raw.storage.data_dir);
+    let key_file = raw
+        .storage
+        .key_file
+        .map(|k| base.join(k))
+        .unwrap_or_else(|| data_dir.join("key"));
+    let flow_file = base.join(&raw.flow.file);
+
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: source.to_string(),
+            problems,
+        });
+    }
+    Ok(Config {
+        matrix: MatrixConfig {
+            homeserver_url,
+            user_id: raw.matrix.user_id,
+            password,
+            staff_rooms: raw.matrix.staff_rooms,
+            device_name: raw.matrix.device_name.unwrap_or_else(|| "safeguarding-bot".into()),
+        },
+        safeguarding: SafeguardingConfig {
+            organisation: sg.organisation.trim().to_string(),
+            lead: sg.lead,
+            deputies: sg.deputies,
+            ack_timeout,
+            urgent_ack_timeout,
+            unfinished_after,
+        },
+        storage: StorageConfig { data_dir, key_file },
+        flow: FlowConfig { file: flow_file },
+    })
+}
+
+fn check_user_id(problem: &mut impl FnMut(&str, String), key: &str, user: &str) {
+    let ok = user.starts_with('@') && user.len() > 3 && user[1..].contains(':') && !user.contains(' ');
+    if !ok {
+        problem(
+            key,
+            format!("\"{user}\" is not a Matrix user id; write it like \"@dsl:example.org\""),
+        );
+    }
+}
+
+/// toml's message, with the line it names, made a little plainer.
+fn syntax_message(e: &toml::de::Error, text: &str) -> String {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let message = e.message().trim().to_string();
+    let message = message.replace("unknown field", "unknown key").replace("missing field", "missing key");
+    match line {
+        Some(l) => format!("line {l}: {message}"),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r##"
+[matrix]
+homeserver_url = "http://127.0.0.1:8008/"
+user_id = "@safeguarding:example.org"
+password = "secret"
+staff_rooms = ["!abc:example.org", "#staff:example.org"]
+
+[safeguarding]
+organisation = "Example Charity"
+lead = "@dsl:example.org"
+deputies = ["@deputy:example.org"]
+ack_timeout = "10m"
+urgent_ack_timeout = "2m"
+
+[storage]
+data_dir = "/var/lib/safeguarding-bot"
+
+[flow]
+file = "conversations/online-safety-referral.toml"
+"##;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn the_example_in_the_issue_loads() {
+        let c = parse(GOOD, "bot.toml", Path::new("/etc/sg"), no_env).expect("valid");
+        assert_eq!(c.matrix.homeserver_url, "http://127.0.0.1:8008");
+        assert_eq!(c.safeguarding.ack_timeout, Duration::from_secs(600));
+        assert_eq!(c.safeguarding.urgent_ack_timeout, Duration::from_secs(120));
+        assert_eq!(c.storage.key_file, PathBuf::from("/var/lib/safeguarding-bot/key"));
+        assert_eq!(c.flow.file, PathBuf::from("/etc/sg/conversations/online-safety-referral.toml"));
+        assert!(c.safeguarding.is_responder("@deputy:example.org"));
+        assert!(!c.safeguarding.is_responder("@staff:example.org"));
+        assert!(!format!("{c:?}").contains("secret"), "the password is never printed");
+    }
+
+    #[test]
+    fn the_password_may_come_from_the_environment() {
+        let text = GOOD.replace("password = \"secret\"\n", "");
+        let env = |k: &str| (k == PASSWORD_ENV).then(|| "from-env".to_string());
+        let c = parse(&text, "bot.toml", Path::new("."), env).expect("valid");
+        assert_eq!(c.matrix.password, "from-env");
+        let err = parse(&text, "bot.toml", Path::new("."), no_env).unwrap_err().to_string();
+        assert!(err.contains(PASSWORD_ENV), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let text = GOOD.replace("ack_timeout = \"10m\"", "ack_timout = \"10m\"");
+        let err = parse(&text, "bot.toml", Path::new("."), no_env).unwrap_err().to_string();
+        assert!(err.contains("bot.toml: line 12"), "{err}");
+        assert!(err.contains("unknown key `ack_timout`"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let text = GOOD
+            .replace("@dsl:example.org", "dsl")
+            .replace("\"2m\"", "\"two minutes\"")
+            .replace("!abc:example.org", "staff room")
+            .replace("http://127.0.0.1:8008/", "127.0.0.1");
+        let err = parse(&text, "bot.toml", Path::new("."), no_env).unwrap_err().to_string();
+        for must in [
+            "4 problem(s)",
+            "[safeguarding] lead: \"dsl\" is not a Matrix user id",
+            "[safeguarding] urgent_ack_timeout: \"two minutes\" is not a length of time",
+            "[matrix] staff_rooms: \"staff room\"",
+            "[matrix] homeserver_url",
+        ] {
+            assert!(err.contains(must), "{must} in {err}");
+        }
+    }
+}
