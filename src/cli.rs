@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::config::{self, CONFIG_ENV};
 use crate::flow::{self, FlowError};
 use crate::rehearse;
+use crate::store::{Key, Store, KEY_ENV_VAR};
 
 /// A safeguarding referral bot for a charity's staff chat.
 ///
@@ -31,6 +33,19 @@ pub enum Command {
     /// and nobody is paged: try a policy change here before deploying it.
     Rehearse {
         /// The flowchart file, such as conversations/online-safety-referral.toml.
+        file: PathBuf,
+    },
+    /// Run the bot: connect to the homeserver and take reports until stopped
+    /// (SIGTERM or Ctrl-C stop it cleanly).
+    Run {
+        /// The config file (see deploy/config.example.toml).
+        #[arg(long, short, env = CONFIG_ENV)]
+        config: PathBuf,
+    },
+    /// Check a config file and the flowchart it names, without connecting.
+    /// Lists every problem with the key and how to fix it; exits 1 if any.
+    CheckConfig {
+        /// The config file.
         file: PathBuf,
     },
 }
@@ -61,7 +76,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Flow(FlowCommand::Check { files }) => Ok(flow_check(&files)),
         Command::Flow(FlowCommand::Graph { file, dot }) => {
             let flow = flow::load_file(&file)?;
-            let chart = if dot { flow::dot(&flow) } else { flow::mermaid(&flow) };
+            let chart = if dot {
+                flow::dot(&flow)
+            } else {
+                flow::mermaid(&flow)
+            };
             print!("{chart}");
             Ok(ExitCode::SUCCESS)
         }
@@ -74,7 +93,81 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             stdout.flush().ok();
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run { config } => run_bot(&config),
+        Command::CheckConfig { file } => {
+            let config = config::load(&file, |k| std::env::var(k).ok())?;
+            let flow = flow::load_file(&config.flow.file)?;
+            println!(
+                "{}: ok: {} for {}, lead {}, {} deputies, flow \"{}\" version {}",
+                file.display(),
+                config.matrix.user_id,
+                config.safeguarding.organisation,
+                config.safeguarding.lead,
+                config.safeguarding.deputies.len(),
+                flow.title,
+                flow.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The store key: from the environment if set there, else the key file
+/// (created with mode 0600 on first run).
+fn load_key(key_file: &std::path::Path) -> anyhow::Result<Key> {
+    match std::env::var(KEY_ENV_VAR) {
+        Ok(hex) if !hex.trim().is_empty() => Ok(Key::from_hex(&hex)?),
+        _ => Ok(Key::load_or_create(key_file)?),
+    }
+}
+
+fn run_bot(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let config = config::load(config_path, |k| std::env::var(k).ok())?;
+    let flow = flow::load_file(&config.flow.file)?;
+    let key = load_key(&config.storage.key_file)?;
+    let store = Store::open(&config.storage.data_dir.join("store"), key)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stop signal received");
+            let _ = stop_tx.send(true);
+        });
+        crate::matrix::run(config, flow, store, stop_rx).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Logs go to standard error. They carry references and event ids, never
+/// the words of a concern; the SDK's own chatter is kept to warnings.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAFEGUARDING_BOT_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn flow_check(files: &[PathBuf]) -> ExitCode {
@@ -94,7 +187,11 @@ fn flow_check(files: &[PathBuf]) -> ExitCode {
                 for p in &problems {
                     println!("{p}");
                 }
-                println!("{}: {} problem(s); this flow will not run until they are fixed.", file.display(), problems.len());
+                println!(
+                    "{}: {} problem(s); this flow will not run until they are fixed.",
+                    file.display(),
+                    problems.len()
+                );
             }
             Err(e) => {
                 failed = true;

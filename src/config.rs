@@ -56,6 +56,8 @@ pub struct SafeguardingConfig {
     pub urgent_ack_timeout: Duration,
     /// How long a started report may sit before the lead is sent what it holds.
     pub unfinished_after: Duration,
+    /// The organisation's timezone: times are shown in it and stored in UTC.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl SafeguardingConfig {
@@ -125,6 +127,7 @@ struct RawSafeguarding {
     ack_timeout: Option<String>,
     urgent_ack_timeout: Option<String>,
     unfinished_after: Option<String>,
+    timezone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -172,7 +175,9 @@ pub fn parse(
     {
         problem(
             "[matrix] homeserver_url",
-            format!("\"{homeserver_url}\" is not a web address; write it like \"https://matrix.example.org\""),
+            format!(
+                "\"{homeserver_url}\" is not a web address; write it like \"https://matrix.example.org\""
+            ),
         );
     }
     check_user_id(&mut problem, "[matrix] user_id", &raw.matrix.user_id);
@@ -194,7 +199,9 @@ pub fn parse(
         );
     }
     for room in &raw.matrix.staff_rooms {
-        let ok = (room.starts_with('!') || room.starts_with('#')) && room.contains(':');
+        // Room ids of room version 12 and later have no `:server` part; aliases always do.
+        let ok = (room.starts_with('!') && room.len() > 1 && !room.contains(' '))
+            || (room.starts_with('#') && room.contains(':'));
         if !ok {
             problem(
                 "[matrix] staff_rooms",
@@ -205,7 +212,10 @@ pub fn parse(
 
     let sg = raw.safeguarding;
     if sg.organisation.trim().is_empty() {
-        problem("[safeguarding] organisation", "is empty; give the organisation's name".into());
+        problem(
+            "[safeguarding] organisation",
+            "is empty; give the organisation's name".into(),
+        );
     }
     check_user_id(&mut problem, "[safeguarding] lead", &sg.lead);
     for d in &sg.deputies {
@@ -222,11 +232,17 @@ pub fn parse(
         match humantime::parse_duration(text.trim()) {
             Ok(d) if d.as_secs() >= 1 => d,
             Ok(_) => {
-                problem(key, format!("\"{text}\" is too short; give at least one second, like \"90s\""));
+                problem(
+                    key,
+                    format!("\"{text}\" is too short; give at least one second, like \"90s\""),
+                );
                 Duration::from_secs(1)
             }
             Err(_) => {
-                problem(key, format!("\"{text}\" is not a length of time; write it like \"10m\", \"90s\" or \"1h\""));
+                problem(
+                    key,
+                    format!("\"{text}\" is not a length of time; write it like \"10m\", \"90s\" or \"1h\""),
+                );
                 Duration::from_secs(1)
             }
         }
@@ -234,6 +250,14 @@ pub fn parse(
     let ack_timeout = duration("[safeguarding] ack_timeout", sg.ack_timeout, "10m");
     let urgent_ack_timeout = duration("[safeguarding] urgent_ack_timeout", sg.urgent_ack_timeout, "2m");
     let unfinished_after = duration("[safeguarding] unfinished_after", sg.unfinished_after, "30m");
+
+    let tz_name = sg.timezone.clone().unwrap_or_else(|| "Europe/London".to_string());
+    let timezone = tz_name.trim().parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+        problems.push(format!(
+            "[safeguarding] timezone: \"{tz_name}\" is not a timezone name; write it like \"Europe/London\""
+        ));
+        chrono_tz::Europe::London
+    });
 
     let data_dir = base.join(&raw.storage.data_dir);
     let key_file = raw
@@ -255,7 +279,10 @@ pub fn parse(
             user_id: raw.matrix.user_id,
             password,
             staff_rooms: raw.matrix.staff_rooms,
-            device_name: raw.matrix.device_name.unwrap_or_else(|| "safeguarding-bot".into()),
+            device_name: raw
+                .matrix
+                .device_name
+                .unwrap_or_else(|| "safeguarding-bot".into()),
         },
         safeguarding: SafeguardingConfig {
             organisation: sg.organisation.trim().to_string(),
@@ -264,6 +291,7 @@ pub fn parse(
             ack_timeout,
             urgent_ack_timeout,
             unfinished_after,
+            timezone,
         },
         storage: StorageConfig { data_dir, key_file },
         flow: FlowConfig { file: flow_file },
@@ -286,7 +314,9 @@ fn syntax_message(e: &toml::de::Error, text: &str) -> String {
         .span()
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let message = e.message().trim().to_string();
-    let message = message.replace("unknown field", "unknown key").replace("missing field", "missing key");
+    let message = message
+        .replace("unknown field", "unknown key")
+        .replace("missing field", "missing key");
     match line {
         Some(l) => format!("line {l}: {message}"),
         None => message,
@@ -329,10 +359,16 @@ file = "conversations/online-safety-referral.toml"
         assert_eq!(c.safeguarding.ack_timeout, Duration::from_secs(600));
         assert_eq!(c.safeguarding.urgent_ack_timeout, Duration::from_secs(120));
         assert_eq!(c.storage.key_file, PathBuf::from("/var/lib/safeguarding-bot/key"));
-        assert_eq!(c.flow.file, PathBuf::from("/etc/sg/conversations/online-safety-referral.toml"));
+        assert_eq!(
+            c.flow.file,
+            PathBuf::from("/etc/sg/conversations/online-safety-referral.toml")
+        );
         assert!(c.safeguarding.is_responder("@deputy:example.org"));
         assert!(!c.safeguarding.is_responder("@staff:example.org"));
-        assert!(!format!("{c:?}").contains("secret"), "the password is never printed");
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "the password is never printed"
+        );
     }
 
     #[test]
@@ -341,14 +377,18 @@ file = "conversations/online-safety-referral.toml"
         let env = |k: &str| (k == PASSWORD_ENV).then(|| "from-env".to_string());
         let c = parse(&text, "bot.toml", Path::new("."), env).expect("valid");
         assert_eq!(c.matrix.password, "from-env");
-        let err = parse(&text, "bot.toml", Path::new("."), no_env).unwrap_err().to_string();
+        let err = parse(&text, "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(PASSWORD_ENV), "{err}");
     }
 
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let text = GOOD.replace("ack_timeout = \"10m\"", "ack_timout = \"10m\"");
-        let err = parse(&text, "bot.toml", Path::new("."), no_env).unwrap_err().to_string();
+        let err = parse(&text, "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bot.toml: line 12"), "{err}");
         assert!(err.contains("unknown key `ack_timout`"), "{err}");
     }
@@ -360,7 +400,9 @@ file = "conversations/online-safety-referral.toml"
             .replace("\"2m\"", "\"two minutes\"")
             .replace("!abc:example.org", "staff room")
             .replace("http://127.0.0.1:8008/", "127.0.0.1");
-        let err = parse(&text, "bot.toml", Path::new("."), no_env).unwrap_err().to_string();
+        let err = parse(&text, "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
         for must in [
             "4 problem(s)",
             "[safeguarding] lead: \"dsl\" is not a Matrix user id",

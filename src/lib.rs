@@ -17,6 +17,11 @@
 //!   returning the new state and the actions to carry out.
 //! - [`store`]: sled on disk: concerns encrypted at rest, conversations in
 //!   progress, the append-only audit log, the schema version.
+//! - [`intake`]: the conversation joined to the store, for any transport:
+//!   what to keep, then what to send.
+//! - [`escalation`]: who was paged for a concern and who acknowledged; pure
+//!   decisions with the clock passed in.
+//! - [`matrix`]: the Matrix adapter (matrix-sdk): events in, actions out.
 //! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
 //!   lead can try a policy change before deploying it.
 
@@ -24,6 +29,9 @@ pub mod cli;
 pub mod concern;
 pub mod config;
 pub mod conversation;
+pub mod escalation;
 pub mod flow;
+pub mod intake;
+pub mod matrix;
 pub mod rehearse;
 pub mod store;

@@ -63,8 +63,12 @@ fn show<W: Write>(
             }
             Action::PageLead { urgent: false } => writeln!(output, "[The bot would page the lead now.]\n")?,
             Action::Save(record) => {
-                writeln!(output, "[The bot would keep the record, {}.]\n", record.status.label())?;
-                *kept = Some(record);
+                writeln!(
+                    output,
+                    "[The bot would keep the record, {}.]\n",
+                    record.status.label()
+                )?;
+                *kept = Some(*record);
             }
             Action::SendRecordToLead => writeln!(output, "[The bot would send the record to the lead.]\n")?,
         }

@@ -12,7 +12,10 @@ fn first_message_introduces_and_asks_the_first_question_with_its_choices() {
     let flow = load(CLAPA);
     let talk = Talk::start(&flow);
     let text = talk.last_reply();
-    assert!(text.contains("Is a crime in progress or is anyone in immediate danger?"), "{text}");
+    assert!(
+        text.contains("Is a crime in progress or is anyone in immediate danger?"),
+        "{text}"
+    );
     assert!(text.contains("1. Yes") && text.contains("2. No"), "{text}");
     assert!(text.contains("Type yes or no."), "{text}");
 }
@@ -38,7 +41,10 @@ fn yes_between_two_yes_options_asks_which() {
     let step = talk.say("yes").clone();
     assert_eq!(step.kind, StepKind::AskedAgain);
     let text = talk.last_reply();
-    assert!(text.contains("1. Yes, a child") && text.contains("2. Yes, an adult"), "{text}");
+    assert!(
+        text.contains("1. Yes, a child") && text.contains("2. Yes, an adult"),
+        "{text}"
+    );
     talk.say("1");
     assert_eq!(talk.conv.route.as_deref(), Some("ceop"));
 }
@@ -57,7 +63,10 @@ fn back_returns_to_the_previous_question_and_forgets_that_answer() {
     talk.say("no");
     talk.say("yes"); // IWF, now on the first record question
     talk.say("back");
-    assert_eq!(talk.conv.route, None, "going back past the outcome forgets the route");
+    assert_eq!(
+        talk.conv.route, None,
+        "going back past the outcome forgets the route"
+    );
     assert!(talk.last_reply().contains("child sexual content"));
 }
 
@@ -67,9 +76,14 @@ fn cancel_is_confirmed_and_a_withdrawn_report_is_kept() {
     let mut talk = Talk::start(&flow);
     talk.say("no");
     talk.say("cancel");
-    assert!(talk.last_reply().contains("Type yes to cancel it, or no to carry on."));
+    assert!(talk
+        .last_reply()
+        .contains("Type yes to cancel it, or no to carry on."));
     talk.say("no");
-    assert!(talk.last_reply().contains("child sexual content"), "carries on where it was");
+    assert!(
+        talk.last_reply().contains("child sexual content"),
+        "carries on where it was"
+    );
     talk.say("cancel");
     let step = talk.say("yes").clone();
     assert_eq!(step.kind, StepKind::Finished);
@@ -78,7 +92,12 @@ fn cancel_is_confirmed_and_a_withdrawn_report_is_kept() {
     assert_eq!(saved[0].status, Status::Withdrawn);
     assert_eq!(saved[0].decisions.len(), 1);
     assert!(talk.last_reply().contains("kept, marked withdrawn"));
-    assert_eq!(talk.conv.stage, Stage::Done { status: Status::Withdrawn });
+    assert_eq!(
+        talk.conv.stage,
+        Stage::Done {
+            status: Status::Withdrawn
+        }
+    );
     talk.say("hello?");
     assert!(talk.last_reply().contains("withdrawn"));
 }
@@ -100,7 +119,10 @@ fn help_explains_and_repeats_the_question() {
     let step = talk.say("help").clone();
     assert_eq!(step.kind, StepKind::Explained);
     let text = talk.last_reply();
-    assert!(text.contains("Immediate danger means"), "question help shown: {text}");
+    assert!(
+        text.contains("Immediate danger means"),
+        "question help shown: {text}"
+    );
     assert!(text.contains("back") && text.contains("cancel"), "{text}");
     assert!(text.contains("Is a crime in progress"), "{text}");
 }
@@ -114,7 +136,10 @@ fn empty_and_overlong_messages_get_a_clear_answer_and_change_nothing() {
     assert!(talk.last_reply().contains("didn't get any words"));
     talk.say(&"x".repeat(10_001));
     let text = talk.last_reply();
-    assert!(text.contains("too long") && text.contains("10001") && text.contains("10000"), "{text}");
+    assert!(
+        text.contains("too long") && text.contains("10001") && text.contains("10000"),
+        "{text}"
+    );
     assert_eq!(talk.conv.decisions, before.decisions);
     assert_eq!(talk.conv.stage, before.stage);
 }
@@ -189,7 +214,10 @@ fn an_unfinished_report_goes_to_the_lead_after_thirty_minutes_once() {
         other => panic!("first the record is kept: {other:?}"),
     }
     assert!(step.actions.contains(&Action::PageLead { urgent: false }));
-    assert!(conversation::check_abandoned(&flow, &step.conversation, at + Duration::hours(5)).is_none(), "once only");
+    assert!(
+        conversation::check_abandoned(&flow, &step.conversation, at + Duration::hours(5)).is_none(),
+        "once only"
+    );
     // The reporter can still finish; the lead is not paged a second time.
     talk.conv = step.conversation;
     answer_record(&mut talk);
@@ -206,7 +234,10 @@ fn a_conversation_survives_serialisation_and_resumes_at_the_same_question() {
     let bytes = serde_json::to_vec(&talk.conv).expect("serialise");
     let back: conversation::Conversation = serde_json::from_slice(&bytes).expect("deserialise");
     assert_eq!(back, talk.conv);
-    assert_eq!(conversation::prompt(&flow, &back), conversation::prompt(&flow, &talk.conv));
+    assert_eq!(
+        conversation::prompt(&flow, &back),
+        conversation::prompt(&flow, &talk.conv)
+    );
 }
 
 #[test]
@@ -214,9 +245,16 @@ fn a_question_removed_from_the_flow_restarts_the_questions_instead_of_failing() 
     let flow = load(CLAPA);
     let mut talk = Talk::start(&flow);
     talk.say("no");
-    talk.conv.stage = Stage::Question { node: "gone_in_new_version".into() };
+    talk.conv.stage = Stage::Question {
+        node: "gone_in_new_version".into(),
+    };
     let step = talk.say("yes").clone();
     assert_eq!(step.kind, StepKind::AskedAgain);
     assert!(talk.last_reply().contains("updated since you started"));
-    assert_eq!(talk.conv.stage, Stage::Question { node: flow.start.clone() });
+    assert_eq!(
+        talk.conv.stage,
+        Stage::Question {
+            node: flow.start.clone()
+        }
+    );
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{load, Talk, CAUK, CLAPA};
 use proptest::prelude::*;
-use safeguarding_bot::conversation::{StepKind, Stage};
+use safeguarding_bot::conversation::{Stage, StepKind};
 
 fn message() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -39,7 +39,10 @@ fn walk(file: &str, messages: Vec<String>) {
         let step = talk.say(m).clone();
         let replies: Vec<&str> = step.replies().collect();
         assert!(!replies.is_empty(), "every step answers: {m:?}");
-        assert!(replies.iter().all(|r| !r.trim().is_empty()), "no empty reply: {m:?}");
+        assert!(
+            replies.iter().all(|r| !r.trim().is_empty()),
+            "no empty reply: {m:?}"
+        );
         match step.kind {
             StepKind::AskedAgain | StepKind::Explained => {
                 assert_eq!(step.conversation.decisions, before.decisions, "{m:?}");

@@ -48,6 +48,10 @@ pub struct Conversation {
     pub incomplete_paged: bool,
     /// The reporter is changing an answer from the review: return there next.
     pub editing: bool,
+    /// The transport's id of the last message taken, so a replayed message
+    /// is never taken as a second answer.
+    #[serde(default)]
+    pub last_message: Option<String>,
 }
 
 /// Where a conversation is.
@@ -73,7 +77,7 @@ pub enum Action {
     /// reporter, never the details.
     PageLead { urgent: bool },
     /// Keep this record durably, flushed to disk, before the actions that follow.
-    Save(ConcernRecord),
+    Save(Box<ConcernRecord>),
     /// Give the lead the record as it now stands, where the page went.
     SendRecordToLead,
     /// Tell the reporter.
@@ -129,6 +133,7 @@ pub fn start(flow: &Flow, reference: Reference, reporter: &str, now: DateTime<Ut
         urgent_paged: false,
         incomplete_paged: false,
         editing: false,
+        last_message: None,
     };
     let mut actions = vec![Action::Reply(flow.intro.trim().to_string())];
     actions.push(Action::Reply(prompt(flow, &conversation)));
@@ -169,9 +174,7 @@ pub fn step(flow: &Flow, conversation: Conversation, message: &str, now: DateTim
                 )],
             )
         }
-        (Stage::ConfirmCancel { .. }, Input::Text(text)) if parse::is_yes(&text) => {
-            withdraw(flow, c, now)
-        }
+        (Stage::ConfirmCancel { .. }, Input::Text(text)) if parse::is_yes(&text) => withdraw(flow, c, now),
         (Stage::ConfirmCancel { resume }, Input::Text(text)) if parse::is_no(&text) => {
             c.stage = (**resume).clone();
             let again = prompt(flow, &c);
@@ -226,7 +229,7 @@ pub fn check_abandoned(flow: &Flow, conversation: &Conversation, now: DateTime<U
     let mut c = c.clone();
     c.incomplete_paged = true;
     let record = build_record(flow, &c, Status::Incomplete, now);
-    let mut actions = vec![Action::Save(record)];
+    let mut actions = vec![Action::Save(Box::new(record))];
     if !c.urgent_paged {
         actions.push(Action::PageLead { urgent: false });
     }
@@ -347,7 +350,9 @@ fn answer_question(flow: &Flow, mut c: Conversation, q: &Question, input: Input,
             let again = prompt(flow, &c);
             return asked_again(
                 c,
-                vec![format!("This question needs an answer, so that I can tell you what to do.\n\n{again}")],
+                vec![format!(
+                    "This question needs an answer, so that I can tell you what to do.\n\n{again}"
+                )],
             );
         }
         // Empty, too long and the other commands are handled by step().
@@ -366,7 +371,10 @@ fn answer_question(flow: &Flow, mut c: Conversation, q: &Question, input: Input,
                 .map(|i| format!("{}. {}", i + 1, q.options[*i].label))
                 .collect::<Vec<_>>()
                 .join("\n");
-            return asked_again(c, vec![format!("Which one do you mean? Type its number:\n{list}")]);
+            return asked_again(
+                c,
+                vec![format!("Which one do you mean? Type its number:\n{list}")],
+            );
         }
         Choice::Unclear => {
             let again = prompt(flow, &c);
@@ -399,11 +407,19 @@ fn reach_outcome(flow: &Flow, mut c: Conversation, o: &Outcome, now: DateTime<Ut
     if o.page == PageWhen::Immediately && !c.urgent_paged {
         c.urgent_paged = true;
         actions.push(Action::PageLead { urgent: true });
-        actions.push(Action::Save(build_record(flow, &c, Status::InProgress, now)));
+        actions.push(Action::Save(Box::new(build_record(
+            flow,
+            &c,
+            Status::InProgress,
+            now,
+        ))));
     }
     let mut guidance = o.guidance.trim().to_string();
     if !o.note_afterwards.trim().is_empty() {
-        guidance.push_str(&format!("\n\nAfterwards, please note: {}", o.note_afterwards.trim()));
+        guidance.push_str(&format!(
+            "\n\nAfterwards, please note: {}",
+            o.note_afterwards.trim()
+        ));
     }
     actions.push(Action::Reply(guidance));
     c.stage = next_after_outcome(flow, &c);
@@ -496,7 +512,11 @@ fn review(flow: &Flow, mut c: Conversation, input: Input, now: DateTime<Utc>) ->
         }
     };
     let said = parse::normalise(&text);
-    if matches!(said.as_str(), "send" | "submit" | "send it" | "done" | "ok" | "okay") || parse::is_yes(&said) {
+    if matches!(
+        said.as_str(),
+        "send" | "submit" | "send it" | "done" | "ok" | "okay"
+    ) || parse::is_yes(&said)
+    {
         return submit(flow, c, now);
     }
     let items = c.decisions.len() + flow.record.len();
@@ -541,7 +561,7 @@ fn submit(flow: &Flow, mut c: Conversation, now: DateTime<Utc>) -> Step {
         ),
         _ => String::new(),
     };
-    let mut actions = vec![Action::Save(record)];
+    let mut actions = vec![Action::Save(Box::new(record))];
     if first_page {
         actions.push(Action::PageLead { urgent: false });
     }
@@ -566,7 +586,7 @@ fn submit(flow: &Flow, mut c: Conversation, now: DateTime<Utc>) -> Step {
 fn withdraw(flow: &Flow, mut c: Conversation, now: DateTime<Utc>) -> Step {
     let record = build_record(flow, &c, Status::Withdrawn, now);
     let lead_knows = c.urgent_paged || c.incomplete_paged;
-    let mut actions = vec![Action::Save(record)];
+    let mut actions = vec![Action::Save(Box::new(record))];
     if lead_knows {
         actions.push(Action::SendRecordToLead);
     }
@@ -650,9 +670,8 @@ fn how_to_answer(n: usize) -> String {
 
 fn question_text(q: &Question) -> String {
     let labels: Vec<&str> = q.options.iter().map(|o| o.label.as_str()).collect();
-    let yes_no = labels.len() == 2
-        && labels[0].eq_ignore_ascii_case("yes")
-        && labels[1].eq_ignore_ascii_case("no");
+    let yes_no =
+        labels.len() == 2 && labels[0].eq_ignore_ascii_case("yes") && labels[1].eq_ignore_ascii_case("no");
     let answer = if yes_no {
         "Type yes or no.".to_string()
     } else {
@@ -665,7 +684,11 @@ fn field_text(f: &Field) -> String {
     let mut text = f.prompt.trim().to_string();
     if !f.options.is_empty() {
         let labels: Vec<&str> = f.options.iter().map(String::as_str).collect();
-        text.push_str(&format!("\n{}\n{}", numbered(&labels), how_to_answer(labels.len())));
+        text.push_str(&format!(
+            "\n{}\n{}",
+            numbered(&labels),
+            how_to_answer(labels.len())
+        ));
     }
     if f.optional && !text.to_lowercase().contains("skip") {
         text.push_str("\nIf you'd rather not say, type skip.");
@@ -707,9 +730,9 @@ fn help(flow: &Flow, c: &Conversation) -> String {
             _ => None,
         },
         Stage::Field { index } => flow.record.get(*index).and_then(|f| f.help.clone()),
-        Stage::Review => Some(
-            "This is everything you have told me. Nothing is sent until you type send.".to_string(),
-        ),
+        Stage::Review => {
+            Some("This is everything you have told me. Nothing is sent until you type send.".to_string())
+        }
         _ => None,
     };
     let mut text = String::new();

@@ -99,9 +99,10 @@ pub fn choose(text: &str, options: &[(&str, &[String])]) -> Choice {
             Choice::Unclear
         };
     }
-    if let Some(i) = options.iter().position(|(label, aliases)| {
-        normalise(label) == said || aliases.iter().any(|a| normalise(a) == said)
-    }) {
+    if let Some(i) = options
+        .iter()
+        .position(|(label, aliases)| normalise(label) == said || aliases.iter().any(|a| normalise(a) == said))
+    {
         return Choice::Picked(i);
     }
     let starting_with = |words: &[&str]| -> Vec<usize> {
@@ -174,7 +175,10 @@ mod tests {
         assert_eq!(read("!cancel"), Input::Command(Command::Cancel));
         assert_eq!(read("Help?"), Input::Command(Command::Help));
         assert_eq!(read("skip"), Input::Command(Command::Skip));
-        assert_eq!(read("back to the start of it"), Input::Text("back to the start of it".into()));
+        assert_eq!(
+            read("back to the start of it"),
+            Input::Text("back to the start of it".into())
+        );
     }
 
     #[test]
@@ -182,8 +186,16 @@ mod tests {
         assert_eq!(read(""), Input::Empty);
         assert_eq!(read(" \n\t\u{0}\u{7}"), Input::Empty);
         let long = "a".repeat(MAX_MESSAGE_CHARS + 1);
-        assert_eq!(read(&long), Input::TooLong { chars: MAX_MESSAGE_CHARS + 1 });
-        assert_eq!(read(&"é".repeat(MAX_MESSAGE_CHARS)), Input::Text("é".repeat(MAX_MESSAGE_CHARS)));
+        assert_eq!(
+            read(&long),
+            Input::TooLong {
+                chars: MAX_MESSAGE_CHARS + 1
+            }
+        );
+        assert_eq!(
+            read(&"é".repeat(MAX_MESSAGE_CHARS)),
+            Input::Text("é".repeat(MAX_MESSAGE_CHARS))
+        );
         assert_eq!(read("a\u{1b}[31mb\nc"), Input::Text("a[31mb\nc".into()));
     }
 }

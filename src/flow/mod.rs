@@ -7,6 +7,7 @@
 mod graph;
 mod loader;
 mod model;
+mod validate;
 
 pub use graph::{dot, mermaid};
 pub use loader::{load_file, load_str, FlowError, Problem, ProblemKind};

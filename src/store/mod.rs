@@ -1,1 +1,1011 @@
-//! The store. (Stub: being written.)
+//! The store: sled on disk, in the data directory.
+//!
+//! # What is kept, and how
+//!
+//! | tree                    | key                              | value                                   |
+//! |-------------------------|----------------------------------|-----------------------------------------|
+//! | `meta`                  | `schema_version`                 | decimal text, in clear                  |
+//! |                         | `key_check`                      | a fixed text, encrypted                 |
+//! |                         | `reference_counter`              | last reference issued, big-endian u64   |
+//! |                         | `audit_head`                     | newest audit entry's seq and hash, encrypted |
+//! | `reference_concern`     | reference number, big-endian u64 | [`ConcernRecord`] as JSON, encrypted    |
+//! | `conversationkey_state` | keyed digest of the key string   | the key string and state as JSON, encrypted |
+//! | `audit_seq_entry`       | seq, big-endian u64              | [`AuditEntry`] as JSON, encrypted       |
+//! | `reference_escalation`, `reporter_privateroom` ([`Tree`]) | keyed digest of the key string | the key string and item as JSON, encrypted |
+//! | `inboxseq_event`        | arrival order, big-endian u64    | event id and event as JSON, encrypted   |
+//! | `eventid_inboxstate`    | keyed digest of the event id     | `P` + arrival seq (pending) or `D` + unix seconds (done) |
+//!
+//! Everything that holds a reporter's words or a chat identity is encrypted
+//! with XChaCha20-Poly1305 (see `crypto`), each value bound to its tree and
+//! key, so nobody can find a phrase from a concern by searching the data
+//! directory, and a value cannot be moved to another record. Big-endian
+//! keys make sled's order the numeric order.
+//!
+//! Every write that the caller may report as done (a concern, a
+//! conversation's state, a reference, an audit entry) is flushed to disk
+//! before the method returns.
+//!
+//! Error messages never quote stored content or chat identities: they name
+//! the data directory or key file, the reference or audit sequence number,
+//! and what to do.
+
+mod audit;
+mod crypto;
+mod key;
+
+use std::cell::Cell;
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use zeroize::Zeroizing;
+
+use crate::concern::{ConcernRecord, Reference};
+
+pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH};
+pub use key::{Key, KEY_ENV_VAR, KEY_LEN};
+
+use audit::AuditHead;
+use crypto::{CryptoError, Sealer};
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const TREE_META: &str = "meta";
+const TREE_CONCERNS: &str = "reference_concern";
+const TREE_CONVERSATIONS: &str = "conversationkey_state";
+const TREE_AUDIT: &str = "audit_seq_entry";
+const TREE_ESCALATIONS: &str = "reference_escalation";
+const TREE_PRIVATE_ROOMS: &str = "reporter_privateroom";
+const TREE_INBOX: &str = "inboxseq_event";
+const TREE_INBOX_STATE: &str = "eventid_inboxstate";
+
+const META_SCHEMA_VERSION: &[u8] = b"schema_version";
+const META_KEY_CHECK: &[u8] = b"key_check";
+const META_REFERENCE_COUNTER: &[u8] = b"reference_counter";
+const META_AUDIT_HEAD: &[u8] = b"audit_head";
+
+/// What `key_check` decrypts to with the right key.
+const KEY_CHECK_TEXT: &[u8] = b"safeguarding-bot key check v1";
+
+/// Why the store could not do what was asked. Each message names the data
+/// directory or key file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not open the data directory {}: {source}. Check that it is writable by the user the bot runs as, and that no other safeguarding-bot is already running with it", dir.display())]
+    Open { dir: PathBuf, source: sled::Error },
+
+    #[error("could not create the data directory {}: {source}. Create it yourself (mkdir -p, then chmod 700) or set storage.data_dir to a directory the bot can write", dir.display())]
+    CreateDir { dir: PathBuf, source: std::io::Error },
+
+    #[error("reading or writing the data directory {} failed: {source}. Check that the disk is not full and the directory is still there and writable; what was being saved was not saved", dir.display())]
+    Disk { dir: PathBuf, source: sled::Error },
+
+    #[error("the key file does not match this data directory: {key_source} cannot decrypt {}. Use the key this data directory was created with (storage.key_file in the config, or {KEY_ENV_VAR}); do not delete the data directory, it holds safeguarding records", dir.display())]
+    WrongKey { dir: PathBuf, key_source: String },
+
+    #[error("the data directory {} uses schema version {found}, but this safeguarding-bot only understands version {supported}: it was written by a newer safeguarding-bot. Run that newer version (upgrade this one); do not edit or delete the data directory", dir.display())]
+    SchemaTooNew {
+        dir: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+
+    #[error("the data directory {} is damaged: {what}. Stop the bot and restore the directory from a backup; do not delete it, it holds safeguarding records", dir.display())]
+    Damaged { dir: PathBuf, what: String },
+
+    #[error("{what} in the data directory {} could not be read: {reason}. It may have been written by a different version of safeguarding-bot; run the version that wrote it, or restore from a backup", dir.display())]
+    Unreadable {
+        dir: PathBuf,
+        what: String,
+        reason: String,
+    },
+
+    #[error("could not prepare {what} for the data directory {}: {reason}. This is a bug in safeguarding-bot; please report it", dir.display())]
+    Encode {
+        dir: PathBuf,
+        what: String,
+        reason: String,
+    },
+
+    #[error("the operating system gave no randomness ({0}), so nothing can be encrypted. Check that /dev/urandom is available to the bot")]
+    Random(String),
+
+    #[error("could not read the key file {}: {source}. Check that it exists and is readable by the user the bot runs as", path.display())]
+    KeyFileRead { path: PathBuf, source: std::io::Error },
+
+    #[error("could not create the key file {}: {source}. Check that its directory exists and is writable by the user the bot runs as, or set storage.key_file to another place", path.display())]
+    KeyFileCreate { path: PathBuf, source: std::io::Error },
+
+    #[error("the key file {} can be read or written by other users (mode {mode:04o}); it must be private to the bot's user. Fix it with: chmod 600 {}", path.display(), path.display())]
+    KeyFilePermissions { path: PathBuf, mode: u32 },
+
+    #[error("the key file {} is not a valid key: {reason}. Put back the key file from your backup; a new key cannot open data written with the old one", path.display())]
+    KeyFileFormat { path: PathBuf, reason: String },
+
+    #[error("{source_name} is not a valid key: {reason}. Set it to the 64 hex characters of the key, or unset it to use the key file")]
+    KeyFormat { source_name: String, reason: String },
+}
+
+/// The data directory, open.
+pub struct Store {
+    dir: PathBuf,
+    db: sled::Db,
+    meta: sled::Tree,
+    concerns: sled::Tree,
+    conversations: sled::Tree,
+    audit: sled::Tree,
+    escalations: sled::Tree,
+    private_rooms: sled::Tree,
+    inbox: sled::Tree,
+    inbox_state: sled::Tree,
+    sealer: Sealer,
+    key_source: String,
+    /// One audit append at a time, so sequence numbers and the hash chain
+    /// stay in order.
+    audit_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("key", &self.key_source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Small records the chat transport keeps, each kind in its own tree. Kept
+/// like conversations: encrypted, under a keyed digest of the key string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tree {
+    /// Escalations, by reference: who was paged, who acknowledged.
+    Escalations,
+    /// Each reporter's private room, by reporter.
+    PrivateRooms,
+}
+
+/// A record kept under a digest of its key string: the key string travels
+/// inside the encrypted value, so it can be given back.
+#[derive(Serialize)]
+struct KeyedOut<'a, T: ?Sized> {
+    key: &'a str,
+    state: &'a T,
+}
+
+#[derive(Deserialize)]
+struct KeyedIn<T> {
+    key: String,
+    state: T,
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it (mode 0700) if there is none.
+    ///
+    /// A fresh store is stamped with [`SCHEMA_VERSION`] and a check value
+    /// encrypted with `key`. An existing store is refused if its schema
+    /// version is newer than this build understands, or if `key` cannot
+    /// decrypt its check value (the wrong key file).
+    pub fn open(dir: &Path, key: Key) -> Result<Store, StoreError> {
+        if !dir.exists() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| StoreError::CreateDir {
+                    dir: dir.to_path_buf(),
+                    source: e,
+                })?;
+        }
+        let open_err = |e| StoreError::Open {
+            dir: dir.to_path_buf(),
+            source: e,
+        };
+        let db = sled::Config::new().path(dir).open().map_err(open_err)?;
+        let meta = db.open_tree(TREE_META).map_err(open_err)?;
+        let concerns = db.open_tree(TREE_CONCERNS).map_err(open_err)?;
+        let conversations = db.open_tree(TREE_CONVERSATIONS).map_err(open_err)?;
+        let audit = db.open_tree(TREE_AUDIT).map_err(open_err)?;
+        let escalations = db.open_tree(TREE_ESCALATIONS).map_err(open_err)?;
+        let private_rooms = db.open_tree(TREE_PRIVATE_ROOMS).map_err(open_err)?;
+        let inbox = db.open_tree(TREE_INBOX).map_err(open_err)?;
+        let inbox_state = db.open_tree(TREE_INBOX_STATE).map_err(open_err)?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            db,
+            meta,
+            concerns,
+            conversations,
+            audit,
+            escalations,
+            private_rooms,
+            inbox,
+            inbox_state,
+            sealer: Sealer::new(&key),
+            key_source: key.source().to_string(),
+            audit_lock: Mutex::new(()),
+        };
+        drop(key);
+        store.check_schema_and_key()?;
+        Ok(store)
+    }
+
+    /// The data directory this store is in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_schema_and_key(&self) -> Result<(), StoreError> {
+        let version = self.meta.get(META_SCHEMA_VERSION).map_err(|e| self.disk(e))?;
+        let Some(version) = version else {
+            let fresh = [
+                &self.meta,
+                &self.concerns,
+                &self.conversations,
+                &self.audit,
+                &self.escalations,
+                &self.private_rooms,
+                &self.inbox,
+                &self.inbox_state,
+            ]
+            .iter()
+            .all(|t| t.is_empty());
+            if !fresh {
+                return Err(self.damaged("it holds records but no schema version"));
+            }
+            let check = self.seal(TREE_META, META_KEY_CHECK, KEY_CHECK_TEXT, "the key check")?;
+            let mut batch = sled::Batch::default();
+            batch.insert(META_KEY_CHECK, check);
+            batch.insert(META_SCHEMA_VERSION, SCHEMA_VERSION.to_string().as_bytes());
+            self.meta.apply_batch(batch).map_err(|e| self.disk(e))?;
+            return self.flush();
+        };
+
+        let found = std::str::from_utf8(&version)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| self.damaged("its schema version is not a number"))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                dir: self.dir.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found != SCHEMA_VERSION {
+            return Err(self.damaged(&format!(
+                "its schema version {found} is not one any safeguarding-bot has written"
+            )));
+        }
+
+        let check = self
+            .meta
+            .get(META_KEY_CHECK)
+            .map_err(|e| self.disk(e))?
+            .ok_or_else(|| self.damaged("its key check value is missing"))?;
+        match self.sealer.open(TREE_META, META_KEY_CHECK, &check) {
+            Ok(plain) if plain == KEY_CHECK_TEXT => Ok(()),
+            _ => Err(StoreError::WrongKey {
+                dir: self.dir.clone(),
+                key_source: self.key_source.clone(),
+            }),
+        }
+    }
+
+    /// Makes everything written so far durable on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.disk(e))
+    }
+
+    // ----- references -----
+
+    /// The next concern reference: SG-0001, then SG-0002, and so on. Never
+    /// the same one twice, even across restarts: the counter is updated
+    /// atomically and flushed before the reference is returned.
+    pub fn next_reference(&self) -> Result<Reference, StoreError> {
+        let unreadable = Cell::new(false);
+        let new = self
+            .meta
+            .update_and_fetch(META_REFERENCE_COUNTER, |old| {
+                unreadable.set(false);
+                let next = match old {
+                    None => Some(1u64),
+                    Some(b) => be_u64(b).and_then(|n| n.checked_add(1)),
+                };
+                match next {
+                    Some(n) => Some(n.to_be_bytes().to_vec()),
+                    None => {
+                        unreadable.set(true);
+                        old.map(<[u8]>::to_vec)
+                    }
+                }
+            })
+            .map_err(|e| self.disk(e))?;
+        let n = match new.as_deref().and_then(be_u64) {
+            Some(n) if !unreadable.get() => n,
+            _ => return Err(self.damaged("its reference counter is unreadable")),
+        };
+        // Belt and braces: a counter behind the records would hand out a
+        // reference that is already in use, and a save would overwrite it.
+        if let Some((last, _)) = self.concerns.last().map_err(|e| self.disk(e))? {
+            if be_u64(&last).is_some_and(|l| l >= n) {
+                return Err(self.damaged(&format!(
+                    "its reference counter ({}) is behind the records it holds",
+                    Reference::new(n)
+                )));
+            }
+        }
+        self.flush()?;
+        Ok(Reference::new(n))
+    }
+
+    // ----- concerns -----
+
+    /// Saves the record under its reference, replacing any earlier version,
+    /// and flushes it to disk before returning. Only after this returns may
+    /// the reporter be told their concern is recorded.
+    pub fn put_concern(&self, record: &ConcernRecord) -> Result<(), StoreError> {
+        let key = record.reference.number().to_be_bytes();
+        let what = format!("the record for {}", record.reference);
+        let plain = self.encode(&what, record)?;
+        let sealed = self.seal(TREE_CONCERNS, &key, &plain, &what)?;
+        self.concerns.insert(key, sealed).map_err(|e| self.disk(e))?;
+        self.flush()
+    }
+
+    /// The record with this reference, if there is one.
+    pub fn get_concern(&self, reference: &Reference) -> Result<Option<ConcernRecord>, StoreError> {
+        let key = reference.number().to_be_bytes();
+        match self.concerns.get(key).map_err(|e| self.disk(e))? {
+            None => Ok(None),
+            Some(sealed) => self.open_concern(&key, &sealed).map(Some),
+        }
+    }
+
+    /// Every record, in reference order.
+    pub fn list_concerns(&self) -> Result<Vec<ConcernRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.concerns.iter() {
+            let (key, sealed) = item.map_err(|e| self.disk(e))?;
+            out.push(self.open_concern(&key, &sealed)?);
+        }
+        Ok(out)
+    }
+
+    fn open_concern(&self, key: &[u8], sealed: &[u8]) -> Result<ConcernRecord, StoreError> {
+        let Some(number) = be_u64(key) else {
+            return Err(self.damaged("a concern is kept under a malformed key"));
+        };
+        let what = format!("the record for {}", Reference::new(number));
+        let plain = self.open_sealed(TREE_CONCERNS, key, sealed, &what)?;
+        let record: ConcernRecord = self.decode(&what, &plain)?;
+        if record.reference.number() != number {
+            return Err(self.damaged(&format!("{what} holds {}", record.reference)));
+        }
+        Ok(record)
+    }
+
+    // ----- conversations in progress (see "records under a keyed digest") -----
+
+    /// Saves a conversation's state under `key`, replacing what was there,
+    /// and flushes it to disk before returning.
+    pub fn put_conversation<T: Serialize + ?Sized>(&self, key: &str, state: &T) -> Result<(), StoreError> {
+        self.put_keyed(
+            &self.conversations,
+            TREE_CONVERSATIONS,
+            key,
+            state,
+            "a conversation in progress",
+        )
+    }
+
+    /// The conversation state kept under `key`, if any.
+    pub fn get_conversation<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.get_keyed(
+            &self.conversations,
+            TREE_CONVERSATIONS,
+            key,
+            "a conversation in progress",
+        )
+    }
+
+    /// Forgets the conversation kept under `key`, if any, durably.
+    pub fn remove_conversation(&self, key: &str) -> Result<(), StoreError> {
+        self.remove_keyed(&self.conversations, key)
+    }
+
+    /// The keys of every conversation kept, sorted.
+    pub fn conversation_keys(&self) -> Result<Vec<String>, StoreError> {
+        let items: Vec<(String, IgnoredAny)> = self.keyed_items(
+            &self.conversations,
+            TREE_CONVERSATIONS,
+            "a conversation in progress",
+        )?;
+        Ok(items.into_iter().map(|(k, _)| k).collect())
+    }
+
+    // ----- other small records ([`Tree`]) -----
+
+    /// Saves `value` under `key` in `tree`, replacing what was there, and
+    /// flushes it to disk before returning.
+    pub fn put_item<T: Serialize + ?Sized>(
+        &self,
+        tree: Tree,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let (t, name, what) = self.item_tree(tree);
+        self.put_keyed(t, name, key, value, what)
+    }
+
+    /// The value kept under `key` in `tree`, if any.
+    pub fn get_item<T: DeserializeOwned>(&self, tree: Tree, key: &str) -> Result<Option<T>, StoreError> {
+        let (t, name, what) = self.item_tree(tree);
+        self.get_keyed(t, name, key, what)
+    }
+
+    /// Forgets the value kept under `key` in `tree`, if any, durably.
+    pub fn remove_item(&self, tree: Tree, key: &str) -> Result<(), StoreError> {
+        let (t, _, _) = self.item_tree(tree);
+        self.remove_keyed(t, key)
+    }
+
+    /// Every key and value in `tree`, sorted by key.
+    pub fn items<T: DeserializeOwned>(&self, tree: Tree) -> Result<Vec<(String, T)>, StoreError> {
+        let (t, name, what) = self.item_tree(tree);
+        self.keyed_items(t, name, what)
+    }
+
+    fn item_tree(&self, tree: Tree) -> (&sled::Tree, &'static str, &'static str) {
+        match tree {
+            Tree::Escalations => (&self.escalations, TREE_ESCALATIONS, "an escalation"),
+            Tree::PrivateRooms => (&self.private_rooms, TREE_PRIVATE_ROOMS, "a private room"),
+        }
+    }
+
+    // ----- the inbox of events not yet handled -----
+
+    /// Keeps an incoming event until [`Store::inbox_done`] is called for
+    /// it, flushed to disk. Returns `false`, keeping nothing, if this event
+    /// id was pushed before (pending or done), so a resync or a replay is
+    /// not handled twice.
+    pub fn inbox_push<T: Serialize + ?Sized>(&self, event_id: &str, event: &T) -> Result<bool, StoreError> {
+        let what = "an incoming event";
+        let id = self.sealer.identity_digest(event_id);
+        if self.inbox_state.get(id).map_err(|e| self.disk(e))?.is_some() {
+            return Ok(false);
+        }
+        let seq = self.db.generate_id().map_err(|e| self.disk(e))?.to_be_bytes();
+        let plain = self.encode(
+            what,
+            &KeyedOut {
+                key: event_id,
+                state: event,
+            },
+        )?;
+        let sealed = self.seal(TREE_INBOX, &seq, &plain, what)?;
+        let mut state = Vec::with_capacity(9);
+        state.push(b'P');
+        state.extend_from_slice(&seq);
+
+        let result = (&self.inbox, &self.inbox_state).transaction(|(inbox, inbox_state)| {
+            if inbox_state.get(id)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(()));
+            }
+            inbox.insert(&seq, sealed.clone())?;
+            inbox_state.insert(&id, state.clone())?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(())) => return Ok(false),
+            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Marks an event handled: it leaves the inbox, and its id is
+    /// remembered so it is never handled again. Flushed to disk.
+    pub fn inbox_done(&self, event_id: &str) -> Result<(), StoreError> {
+        let id = self.sealer.identity_digest(event_id);
+        let mut done = Vec::with_capacity(9);
+        done.push(b'D');
+        done.extend_from_slice(&Utc::now().timestamp().to_be_bytes());
+        let result = (&self.inbox, &self.inbox_state).transaction(|(inbox, inbox_state)| {
+            if let Some(state) = inbox_state.get(id)? {
+                if state.first() == Some(&b'P') {
+                    inbox.remove(&state[1..])?;
+                }
+            }
+            inbox_state.insert(&id, done.clone())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(())) => {}
+            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
+        }
+        self.flush()
+    }
+
+    /// Every event pushed and not yet done, in the order they were pushed.
+    pub fn inbox_pending<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        let what = "an incoming event";
+        let mut out = Vec::new();
+        for item in self.inbox.iter() {
+            let (seq, sealed) = item.map_err(|e| self.disk(e))?;
+            let plain = self.open_sealed(TREE_INBOX, &seq, &sealed, what)?;
+            let kept: KeyedIn<T> = self.decode(what, &plain)?;
+            out.push(kept.state);
+        }
+        Ok(out)
+    }
+
+    /// A secret for another component, such as the passphrase of the chat
+    /// SDK's own store: 64 hex characters derived from the store key and
+    /// `label`. The same key and label always give the same secret.
+    pub fn derived_secret(&self, label: &str) -> String {
+        audit::hex(&self.sealer.derived_secret(label))
+    }
+
+    // ----- records under a keyed digest of their key string -----
+    //
+    // Key strings here are chat identities such as "reporter:@sam:example.org"
+    // (or event ids), which are personal data. Such a tree is keyed by an
+    // HMAC-SHA-256 of the string under a key derived from the store key: the
+    // same string always finds the same entry, but the data directory does not
+    // show who has a conversation, and without the key nobody can test a
+    // guess. The string itself is kept inside the encrypted value, so the
+    // keys can be listed.
+
+    fn put_keyed<T: Serialize + ?Sized>(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        key: &str,
+        value: &T,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let id = self.sealer.identity_digest(key);
+        let plain = self.encode(what, &KeyedOut { key, state: value })?;
+        let sealed = self.seal(name, &id, &plain, what)?;
+        tree.insert(id, sealed).map_err(|e| self.disk(e))?;
+        self.flush()
+    }
+
+    fn get_keyed<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let id = self.sealer.identity_digest(key);
+        let Some(sealed) = tree.get(id).map_err(|e| self.disk(e))? else {
+            return Ok(None);
+        };
+        let plain = self.open_sealed(name, &id, &sealed, what)?;
+        let kept: KeyedIn<T> = self.decode(what, &plain)?;
+        if kept.key != key {
+            return Err(self.damaged(&format!("{what} is kept under another one's key")));
+        }
+        Ok(Some(kept.state))
+    }
+
+    fn remove_keyed(&self, tree: &sled::Tree, key: &str) -> Result<(), StoreError> {
+        let id = self.sealer.identity_digest(key);
+        tree.remove(id).map_err(|e| self.disk(e))?;
+        self.flush()
+    }
+
+    fn keyed_items<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        what: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let mut out = Vec::new();
+        for item in tree.iter() {
+            let (id, sealed) = item.map_err(|e| self.disk(e))?;
+            let plain = self.open_sealed(name, &id, &sealed, what)?;
+            let kept: KeyedIn<T> = self.decode(what, &plain)?;
+            out.push((kept.key, kept.state));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    // ----- audit log -----
+
+    /// Appends an entry to the audit log with the next sequence number,
+    /// chained to the entry before it, and flushes it to disk.
+    ///
+    /// Never put concern content in `detail` (see [`AuditEntry`]).
+    ///
+    /// An existing entry is never overwritten: if the log has been damaged,
+    /// the new entry still goes after the highest sequence number present,
+    /// and [`Store::verify_audit`] reports the damage.
+    pub fn audit(
+        &self,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        reference: Option<&Reference>,
+        detail: &str,
+    ) -> Result<AuditEntry, StoreError> {
+        let _one_at_a_time = self.audit_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let head = self.audit_head()?;
+        let last_key = self
+            .audit
+            .last()
+            .map_err(|e| self.disk(e))?
+            .and_then(|(k, _)| be_u64(&k))
+            .unwrap_or(0);
+        let head_seq = head.as_ref().map_or(0, |h| h.seq);
+        let seq = head_seq
+            .max(last_key)
+            .checked_add(1)
+            .ok_or_else(|| self.damaged("its audit log sequence number is at its limit"))?;
+        let prev_hash = head.map_or_else(|| GENESIS_HASH.to_string(), |h| h.hash);
+
+        let mut entry = AuditEntry {
+            seq,
+            at,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            reference: reference.cloned(),
+            detail: detail.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+
+        let what = format!("audit log entry {seq}");
+        let key = seq.to_be_bytes();
+        let sealed_entry = self.seal(TREE_AUDIT, &key, &self.encode(&what, &entry)?, &what)?;
+        let new_head = AuditHead {
+            seq,
+            hash: entry.hash.clone(),
+        };
+        let sealed_head = self.seal(
+            TREE_META,
+            META_AUDIT_HEAD,
+            &self.encode("the audit log head", &new_head)?,
+            "the audit log head",
+        )?;
+
+        let result = (&self.meta, &self.audit).transaction(|(meta, audit)| {
+            if audit.get(key)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(()));
+            }
+            audit.insert(&key, sealed_entry.clone())?;
+            meta.insert(META_AUDIT_HEAD, sealed_head.clone())?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(())) => {
+                return Err(self.damaged(&format!("audit log entry {seq} already exists")));
+            }
+            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
+        }
+        self.flush()?;
+        Ok(entry)
+    }
+
+    /// Every audit entry, in sequence order.
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.audit.iter() {
+            let (key, sealed) = item.map_err(|e| self.disk(e))?;
+            let Some(seq) = be_u64(&key) else {
+                return Err(self.damaged("an audit log entry is kept under a malformed key"));
+            };
+            let what = format!("audit log entry {seq}");
+            let plain = self.open_sealed(TREE_AUDIT, &key, &sealed, &what)?;
+            out.push(self.decode(&what, &plain)?);
+        }
+        Ok(out)
+    }
+
+    /// Checks the whole audit log: every entry present from 1 on, each
+    /// decrypting in its place, each hash matching its fields and chaining
+    /// to the one before, and the newest matching the recorded head (so a
+    /// removed last entry is noticed). Names the first entry that fails.
+    ///
+    /// An entry that cannot be read from disk is reported as a break at that
+    /// entry too: it cannot be vouched for.
+    pub fn verify_audit(&self) -> Result<(), AuditBreak> {
+        let brk = |seq: u64, reason: String| AuditBreak { seq, reason };
+        let mut expected: u64 = 1;
+        let mut prev_hash = GENESIS_HASH.to_string();
+        for item in self.audit.iter() {
+            let (key, sealed) = item.map_err(|e| {
+                brk(
+                    expected,
+                    format!("it could not be read from the data directory ({e})"),
+                )
+            })?;
+            let Some(seq) = be_u64(&key) else {
+                return Err(brk(
+                    expected,
+                    "a record with a malformed key is in its place".into(),
+                ));
+            };
+            if seq != expected {
+                return Err(brk(
+                    expected,
+                    format!(
+                        "it is missing: the log goes from entry {} to entry {seq}",
+                        expected - 1
+                    ),
+                ));
+            }
+            let Ok(plain) = self.sealer.open(TREE_AUDIT, &key, &sealed) else {
+                return Err(brk(
+                    seq,
+                    "it was altered: it no longer decrypts as the entry kept in this place".into(),
+                ));
+            };
+            let plain = Zeroizing::new(plain);
+            let Ok(entry) = serde_json::from_slice::<AuditEntry>(&plain) else {
+                return Err(brk(
+                    seq,
+                    "it decrypts but cannot be read as an audit entry".into(),
+                ));
+            };
+            if entry.seq != seq {
+                return Err(brk(seq, format!("it says it is entry {}", entry.seq)));
+            }
+            if entry.prev_hash != prev_hash {
+                return Err(brk(
+                    seq,
+                    "it does not follow on from the entry before it (its prev_hash does not match)".into(),
+                ));
+            }
+            if entry.compute_hash() != entry.hash {
+                return Err(brk(
+                    seq,
+                    "its contents do not match its hash: it was altered".into(),
+                ));
+            }
+            prev_hash = entry.hash;
+            expected += 1;
+        }
+        let last = expected - 1;
+
+        let head = match self.meta.get(META_AUDIT_HEAD) {
+            Ok(h) => h,
+            Err(e) => {
+                return Err(brk(
+                    expected,
+                    format!("the record of the newest entry could not be read ({e})"),
+                ))
+            }
+        };
+        let Some(sealed_head) = head else {
+            if last == 0 {
+                return Ok(());
+            }
+            return Err(brk(
+                expected,
+                "the record of the newest entry is missing, so entries after it may have been removed".into(),
+            ));
+        };
+        let head: AuditHead = self
+            .sealer
+            .open(TREE_META, META_AUDIT_HEAD, &sealed_head)
+            .ok()
+            .map(Zeroizing::new)
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
+            .ok_or_else(|| brk(expected, "the record of the newest entry was altered".into()))?;
+        if head.seq > last {
+            return Err(brk(
+                expected,
+                format!(
+                    "it is missing: the log ends at entry {last} but entries were written up to {}",
+                    head.seq
+                ),
+            ));
+        }
+        if head.seq < last {
+            return Err(brk(
+                head.seq + 1,
+                format!("it is after the newest entry written by the bot ({})", head.seq),
+            ));
+        }
+        if head.hash != prev_hash {
+            return Err(brk(
+                last,
+                "it is not the entry the bot wrote last: it was replaced".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        let what = "the audit log head";
+        let Some(sealed) = self.meta.get(META_AUDIT_HEAD).map_err(|e| self.disk(e))? else {
+            return Ok(None);
+        };
+        let plain = self.open_sealed(TREE_META, META_AUDIT_HEAD, &sealed, what)?;
+        self.decode(what, &plain).map(Some)
+    }
+
+    // ----- helpers -----
+
+    fn disk(&self, e: sled::Error) -> StoreError {
+        StoreError::Disk {
+            dir: self.dir.clone(),
+            source: e,
+        }
+    }
+
+    fn damaged(&self, what: &str) -> StoreError {
+        StoreError::Damaged {
+            dir: self.dir.clone(),
+            what: what.to_string(),
+        }
+    }
+
+    fn encode<T: Serialize + ?Sized>(&self, what: &str, value: &T) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        serde_json::to_vec(value)
+            .map(Zeroizing::new)
+            .map_err(|e| StoreError::Encode {
+                dir: self.dir.clone(),
+                what: what.to_string(),
+                reason: json_reason(&e),
+            })
+    }
+
+    fn decode<T: DeserializeOwned>(&self, what: &str, plain: &[u8]) -> Result<T, StoreError> {
+        serde_json::from_slice(plain).map_err(|e| StoreError::Unreadable {
+            dir: self.dir.clone(),
+            what: capitalise(what),
+            reason: json_reason(&e),
+        })
+    }
+
+    fn seal(&self, tree: &str, key: &[u8], plain: &[u8], what: &str) -> Result<Vec<u8>, StoreError> {
+        self.sealer.seal(tree, key, plain).map_err(|e| match e {
+            CryptoError::Random(reason) => StoreError::Random(reason),
+            CryptoError::Seal | CryptoError::Open => StoreError::Encode {
+                dir: self.dir.clone(),
+                what: what.to_string(),
+                reason: "it is too large to encrypt".to_string(),
+            },
+        })
+    }
+
+    fn open_sealed(
+        &self,
+        tree: &str,
+        key: &[u8],
+        sealed: &[u8],
+        what: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        self.sealer
+            .open(tree, key, sealed)
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                self.damaged(&format!(
+                    "{what} cannot be decrypted: it was altered or moved from elsewhere"
+                ))
+            })
+    }
+}
+
+/// What went wrong with some JSON, without quoting it: serde_json's own
+/// messages can quote the value, which may be a reporter's words.
+fn json_reason(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "an input/output error",
+        serde_json::error::Category::Syntax => "it is not valid JSON",
+        serde_json::error::Category::Data => "its fields are not the ones expected",
+        serde_json::error::Category::Eof => "it ends too soon",
+    };
+    format!("{kind} (line {}, column {})", e.line(), e.column())
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn be_u64(bytes: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(bytes).ok().map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> Key {
+        Key::from_bytes([byte; KEY_LEN], "test key")
+    }
+
+    #[test]
+    fn fresh_store_is_stamped_with_the_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), key(1)).unwrap();
+        let v = store.meta.get(META_SCHEMA_VERSION).unwrap().unwrap();
+        assert_eq!(&*v, SCHEMA_VERSION.to_string().as_bytes());
+        assert!(store.meta.get(META_KEY_CHECK).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_value_moved_to_another_reference_does_not_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), key(1)).unwrap();
+        store.put_conversation("a", &"state a").unwrap();
+        let id = store.sealer.identity_digest("a");
+        let sealed = store.conversations.get(id).unwrap().unwrap();
+        store.concerns.insert(5u64.to_be_bytes(), sealed).unwrap();
+        let err = store.get_concern(&Reference::new(5)).unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("SG-0005"), "{err}");
+    }
+
+    #[test]
+    fn conversation_keys_are_not_stored_in_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), key(1)).unwrap();
+        store.put_conversation("reporter:@sam:example.org", &1u8).unwrap();
+        for item in store.conversations.iter() {
+            let (k, v) = item.unwrap();
+            assert_eq!(k.len(), 32);
+            assert!(!String::from_utf8_lossy(&k).contains("sam"));
+            assert!(!String::from_utf8_lossy(&v).contains("sam"));
+        }
+        assert_eq!(
+            store.conversation_keys().unwrap(),
+            vec!["reporter:@sam:example.org"]
+        );
+    }
+
+    #[test]
+    fn json_reasons_do_not_quote_content() {
+        let e = serde_json::from_str::<u64>("\"purple-giraffe\"").unwrap_err();
+        assert!(e.to_string().contains("purple-giraffe"), "serde_json quotes: {e}");
+        let reason = json_reason(&e);
+        assert!(!reason.contains("purple"), "{reason}");
+    }
+
+    #[test]
+    fn a_counter_behind_the_records_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), key(1)).unwrap();
+        assert_eq!(store.next_reference().unwrap(), Reference::new(1));
+        store.concerns.insert(7u64.to_be_bytes(), &b"x"[..]).unwrap();
+        let err = store.next_reference().unwrap_err();
+        assert!(err.to_string().contains("behind"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_last_audit_entry_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), key(1)).unwrap();
+        for i in 0..3 {
+            store
+                .audit(Utc::now(), "bot", "test", None, &format!("n{i}"))
+                .unwrap();
+        }
+        assert_eq!(store.verify_audit(), Ok(()));
+        store.audit.remove(3u64.to_be_bytes()).unwrap();
+        assert_eq!(store.verify_audit().unwrap_err().seq, 3);
+        // Appending after damage never overwrites, and the break stays visible.
+        let e = store.audit(Utc::now(), "bot", "test", None, "after").unwrap();
+        assert_eq!(e.seq, 4);
+        assert_eq!(store.verify_audit().unwrap_err().seq, 3);
+    }
+}

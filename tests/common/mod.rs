@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::sync::{Mutex, OnceLock};
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -23,7 +25,9 @@ pub fn load(rel: &str) -> Flow {
 }
 
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 /// A conversation driven message by message, keeping every step.
@@ -68,14 +72,17 @@ impl<'f> Talk<'f> {
             .iter()
             .flat_map(|s| s.actions.iter())
             .filter_map(|a| match a {
-                Action::Save(r) => Some(r.clone()),
+                Action::Save(r) => Some((**r).clone()),
                 _ => None,
             })
             .collect()
     }
 
     pub fn actions(&self) -> Vec<Action> {
-        self.steps.iter().flat_map(|s| s.actions.iter().cloned()).collect()
+        self.steps
+            .iter()
+            .flat_map(|s| s.actions.iter().cloned())
+            .collect()
     }
 }
 
@@ -90,4 +97,41 @@ pub fn answer_record(talk: &mut Talk) {
         };
         talk.say(&answer);
     }
+}
+
+/// Everything the bot (and the SDK) logs in this test process, kept so a
+/// test can search it for words of a concern.
+pub static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOG.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures logs at debug level for the bot (stricter than production).
+pub fn init_log_capture() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let filter = tracing_subscriber::EnvFilter::new(
+            "debug,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn,matrix_sdk_sqlite=warn,hyper=warn,reqwest=warn,h2=warn,rustls=warn,sled=warn",
+        );
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
+pub fn captured_log() -> String {
+    String::from_utf8_lossy(&LOG.lock().unwrap_or_else(|e| e.into_inner())).to_string()
 }

@@ -1,0 +1,172 @@
+//! Intake: the conversation engine joined to the store, for any transport.
+//!
+//! A transport hands over "this person wants to report" or "this person
+//! said this" and gets back what to send, in order. Everything that must be
+//! kept is kept here, flushed, before anything is handed back: the concern
+//! record for each [`Action::Save`], and the conversation's new state, so a
+//! restart resumes at the same question and a reply the reporter saw is
+//! never one the bot has forgotten.
+
+use chrono::{DateTime, Utc};
+
+use crate::concern::{ConcernRecord, Reference};
+use crate::conversation::{self, Action, Conversation, Stage, Step};
+use crate::flow::Flow;
+use crate::store::{Store, StoreError};
+
+/// Something for the transport to send, in this order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A message to the reporter, in their private room.
+    Reply(String),
+    /// Page the lead: reference, urgency and reporter only, never details.
+    Page {
+        reference: Reference,
+        urgent: bool,
+        reporter: String,
+    },
+    /// The record as it now stands, for the lead, where the page went.
+    Record(Box<ConcernRecord>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("the store failed while handling a report: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl IntakeError {
+    /// What to tell the reporter when their message could not be handled.
+    /// The words they sent are not lost on their side: they can send again.
+    pub fn apology() -> String {
+        "Sorry, something went wrong and I could not save that. Please send it again in a minute.\nIf anyone is in immediate danger, call 999 now. You can also tell the Lead or Deputy for Safeguarding directly.".to_string()
+    }
+}
+
+/// The store key of a reporter's conversation.
+fn key(reporter: &str) -> String {
+    format!("reporter:{reporter}")
+}
+
+/// The reporter's conversation in progress, if any.
+pub fn current(store: &Store, reporter: &str) -> Result<Option<Conversation>, IntakeError> {
+    let c: Option<Conversation> = store.get_conversation(&key(reporter))?;
+    Ok(c.filter(|c| !matches!(c.stage, Stage::Done { .. })))
+}
+
+/// Someone asked to report. A report already in progress is resumed at its
+/// question, never started twice.
+pub fn begin(
+    store: &Store,
+    flow: &Flow,
+    reporter: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outgoing>, IntakeError> {
+    if let Some(c) = current(store, reporter)? {
+        return Ok(vec![Outgoing::Reply(format!(
+            "You already have a report in progress ({}). Let's carry on where you left off, or type cancel to stop it.\n\n{}",
+            c.reference,
+            conversation::prompt(flow, &c)
+        ))]);
+    }
+    let reference = store.next_reference()?;
+    let step = conversation::start(flow, reference, reporter, now);
+    apply(store, reporter, step)
+}
+
+/// A message from a reporter. `None` when they have no report in progress.
+///
+/// `message_id` is the transport's id for the message. The same message
+/// handed over twice (a replay after a crash between keeping the new state
+/// and sending the reply) is not taken as a second answer: the reporter is
+/// asked the current question again instead.
+pub fn message(
+    store: &Store,
+    flow: &Flow,
+    reporter: &str,
+    text: &str,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Outgoing>>, IntakeError> {
+    let Some(c) = current(store, reporter)? else {
+        return Ok(None);
+    };
+    if c.last_message.as_deref() == Some(message_id) {
+        return Ok(Some(vec![Outgoing::Reply(conversation::prompt(flow, &c))]));
+    }
+    let mut step = conversation::step(flow, c, text, now);
+    step.conversation.last_message = Some(message_id.to_string());
+    apply(store, reporter, step).map(Some)
+}
+
+/// Every reporter with a report in progress.
+pub fn reporters_in_progress(store: &Store) -> Result<Vec<String>, IntakeError> {
+    let mut out = Vec::new();
+    for k in store.conversation_keys()? {
+        if let Some(reporter) = k.strip_prefix("reporter:") {
+            if current(store, reporter)?.is_some() {
+                out.push(reporter.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A report left untouched too long goes to the lead, marked incomplete,
+/// once. `None` when nothing is due for this reporter.
+pub fn check_unfinished(
+    store: &Store,
+    flow: &Flow,
+    reporter: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Outgoing>>, IntakeError> {
+    let Some(c) = current(store, reporter)? else {
+        return Ok(None);
+    };
+    match conversation::check_abandoned(flow, &c, now) {
+        Some(step) => apply(store, reporter, step).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Carries out a step's store actions, keeps the new state, and returns what
+/// the transport must send. Nothing is returned unless everything was kept.
+fn apply(store: &Store, reporter: &str, step: Step) -> Result<Vec<Outgoing>, IntakeError> {
+    let reference = step.conversation.reference.clone();
+    let mut out = Vec::new();
+    let mut latest: Option<ConcernRecord> = None;
+    for action in step.actions {
+        match action {
+            Action::Save(record) => {
+                let record = *record;
+                store.put_concern(&record)?;
+                // Who and what happened, never the content.
+                store.audit(
+                    record.recorded_at,
+                    reporter,
+                    "concern saved",
+                    Some(&record.reference),
+                    record.status.label(),
+                )?;
+                latest = Some(record);
+            }
+            Action::PageLead { urgent } => out.push(Outgoing::Page {
+                reference: reference.clone(),
+                urgent,
+                reporter: reporter.to_string(),
+            }),
+            Action::SendRecordToLead => {
+                let record = match latest.clone() {
+                    Some(r) => Some(r),
+                    None => store.get_concern(&reference)?,
+                };
+                if let Some(r) = record {
+                    out.push(Outgoing::Record(Box::new(r)));
+                }
+            }
+            Action::Reply(text) => out.push(Outgoing::Reply(text)),
+        }
+    }
+    store.put_conversation(&key(reporter), &step.conversation)?;
+    Ok(out)
+}

@@ -1,0 +1,872 @@
+//! The Matrix adapter: events in, the core decides, actions out.
+//!
+//! - [`session`]: log in once, keep the session and the SDK's crypto store
+//!   under the data directory, restore them on restart (one device for life).
+//! - the sync loop here: our own `sync_once` loop, so a reply goes out as soon
+//!   as the homeserver has the message, with backoff only on errors.
+//! - event handlers only turn an event into an [`Inbound`], keep it in the
+//!   store's inbox (so a crash loses nothing) and queue it; one worker per
+//!   sender handles that sender's events in order, so one slow conversation
+//!   never holds up another.
+//! - [`compose`]: every message the bot sends, as pure functions.
+
+pub mod compose;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::event_handler::Ctx;
+use matrix_sdk::room::Room;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoomRequest, RoomPreset};
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::events::{InitialStateEvent, Mentions};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, TransactionId, UserId};
+use matrix_sdk::Client;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::concern::Reference;
+use crate::config::Config;
+use crate::escalation::{self, AckDecision, Escalation};
+use crate::flow::Flow;
+use crate::intake::{self, Outgoing};
+use crate::store::{Store, Tree};
+use compose::Text;
+
+/// An event the bot must handle, as kept in the inbox until it is handled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Inbound {
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub kind: InboundKind,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum InboundKind {
+    Text { body: String, mentions_bot: bool },
+    Attachment,
+    Reaction { relates_to: String, key: String },
+}
+
+/// Work for one sender's worker.
+enum Work {
+    Event(Inbound),
+    CheckUnfinished,
+}
+
+/// What every handler shares.
+struct Bot {
+    client: Client,
+    config: Config,
+    flow: Flow,
+    store: Store,
+    staff_rooms: Vec<OwnedRoomId>,
+    queue: mpsc::UnboundedSender<(String, Work)>,
+}
+
+/// Runs the bot until `shutdown` turns true.
+pub async fn run(
+    config: Config,
+    flow: Flow,
+    store: Store,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let passphrase = store.derived_secret("matrix-sdk-store");
+    let (client, first_login) = session::connect(&config, &passphrase).await?;
+    let bot_id = client
+        .user_id()
+        .context("the bot has no user id after logging in")?
+        .to_owned();
+    info!(user = %bot_id, device = ?client.device_id(), "logged in");
+
+    if first_login {
+        // A new bot skips what was said before it existed; after this, the
+        // saved sync position means nothing sent while it is down is missed.
+        client
+            .sync_once(SyncSettings::default())
+            .await
+            .context("the first sync with the homeserver failed")?;
+    }
+
+    let staff_rooms = resolve_staff_rooms(&client, &config).await;
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+    let bot = Arc::new(Bot {
+        client: client.clone(),
+        config,
+        flow,
+        store,
+        staff_rooms,
+        queue: queue_tx,
+    });
+    client.add_event_handler_context(bot.clone());
+    client.add_event_handler(on_message);
+    client.add_event_handler(on_reaction);
+    client.add_event_handler(on_invite);
+
+    let dispatcher = tokio::spawn(dispatch(bot.clone(), queue_rx));
+    replay_inbox(&bot);
+    let sweeper = tokio::spawn(sweep_unfinished(bot.clone(), shutdown.clone()));
+
+    sync_loop(&client, &mut shutdown).await;
+
+    info!("shutting down");
+    sweeper.abort();
+    dispatcher.abort();
+    bot.store
+        .flush()
+        .context("could not flush the store on shutdown")?;
+    Ok(())
+}
+
+/// Our own sync loop: the next sync starts as soon as the last is handled.
+/// `Client::sync` would wait a second between syncs that come quickly, and a
+/// reporter waiting between questions notices every second.
+async fn sync_loop(client: &Client, shutdown: &mut watch::Receiver<bool>) {
+    let settings = SyncSettings::default().timeout(Duration::from_secs(30));
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let started = tokio::time::Instant::now();
+        let result = tokio::select! {
+            r = client.sync_once(settings.clone()) => r,
+            _ = shutdown.changed() => return,
+        };
+        match result {
+            Ok(response) => {
+                backoff = Duration::from_millis(500);
+                let empty = response.rooms.joined.is_empty()
+                    && response.rooms.invited.is_empty()
+                    && response.to_device.is_empty();
+                // A server that answers empty syncs at once would make this
+                // loop spin; pause briefly in that case only.
+                if empty && started.elapsed() < Duration::from_millis(50) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?backoff, "sync with the homeserver failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn resolve_staff_rooms(client: &Client, config: &Config) -> Vec<OwnedRoomId> {
+    let mut rooms = Vec::new();
+    for name in &config.matrix.staff_rooms {
+        if name.starts_with('#') {
+            let alias = match <&matrix_sdk::ruma::RoomAliasId>::try_from(name.as_str()) {
+                Ok(a) => a,
+                Err(e) => {
+                    error!(room = %name, error = %e, "a staff room alias in the config is not valid");
+                    continue;
+                }
+            };
+            match client.resolve_room_alias(alias).await {
+                Ok(r) => rooms.push(r.room_id),
+                Err(e) => error!(room = %name, error = %e, "could not find the staff room alias"),
+            }
+        } else {
+            match OwnedRoomId::try_from(name.as_str()) {
+                Ok(r) => rooms.push(r),
+                Err(e) => error!(room = %name, error = %e, "a staff room id in the config is not valid"),
+            }
+        }
+    }
+    for room in &rooms {
+        if client
+            .get_room(room)
+            .is_some_and(|r| r.state() == matrix_sdk::RoomState::Invited)
+            || client.get_room(room).is_none()
+        {
+            if let Err(e) = client.join_room_by_id(room).await {
+                warn!(room = %room, error = %e, "not in a staff room yet; invite the bot to it");
+            }
+        }
+    }
+    rooms
+}
+
+async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, bot: Ctx<Arc<Bot>>) {
+    if Some(ev.sender.as_ref()) == bot.client.user_id() {
+        return;
+    }
+    let bot_id = bot.client.user_id().map(|u| u.to_owned());
+    let kind = match &ev.content.msgtype {
+        MessageType::Text(t) => InboundKind::Text {
+            body: t.body.clone(),
+            mentions_bot: mentions(&ev.content, bot_id.as_deref()),
+        },
+        MessageType::Notice(_) => return,
+        MessageType::Emote(t) => InboundKind::Text {
+            body: t.body.clone(),
+            mentions_bot: false,
+        },
+        _ => InboundKind::Attachment,
+    };
+    accept(
+        &bot,
+        Inbound {
+            event_id: ev.event_id.to_string(),
+            room_id: room.room_id().to_string(),
+            sender: ev.sender.to_string(),
+            kind,
+        },
+    );
+}
+
+fn mentions(content: &RoomMessageEventContent, bot: Option<&UserId>) -> bool {
+    let Some(bot) = bot else { return false };
+    let intentional = content
+        .mentions
+        .as_ref()
+        .is_some_and(|m| m.user_ids.contains(bot));
+    intentional
+        || content.body().contains(bot.as_str())
+        || content.body().to_lowercase().contains(bot.localpart())
+}
+
+async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, bot: Ctx<Arc<Bot>>) {
+    if Some(ev.sender.as_ref()) == bot.client.user_id() {
+        return;
+    }
+    accept(
+        &bot,
+        Inbound {
+            event_id: ev.event_id.to_string(),
+            room_id: room.room_id().to_string(),
+            sender: ev.sender.to_string(),
+            kind: InboundKind::Reaction {
+                relates_to: ev.content.relates_to.event_id.to_string(),
+                key: ev.content.relates_to.key.clone(),
+            },
+        },
+    );
+}
+
+/// Keeps the event in the inbox, then queues it. An event already seen
+/// (a resync, a replay) is not handled twice.
+fn accept(bot: &Bot, inbound: Inbound) {
+    match bot.store.inbox_push(&inbound.event_id, &inbound) {
+        Ok(true) => {
+            let sender = inbound.sender.clone();
+            let _ = bot.queue.send((sender, Work::Event(inbound)));
+        }
+        Ok(false) => debug!(event = %inbound.event_id, "event already handled"),
+        Err(e) => error!(event = %inbound.event_id, error = %e, "could not keep an event in the inbox"),
+    }
+}
+
+fn replay_inbox(bot: &Bot) {
+    match bot.store.inbox_pending::<Inbound>() {
+        Ok(pending) => {
+            if !pending.is_empty() {
+                info!(
+                    count = pending.len(),
+                    "handling events left from before a restart"
+                );
+            }
+            for inbound in pending {
+                let _ = bot.queue.send((inbound.sender.clone(), Work::Event(inbound)));
+            }
+        }
+        Err(e) => error!(error = %e, "could not read the inbox"),
+    }
+}
+
+async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, bot: Ctx<Arc<Bot>>) {
+    let Some(me) = bot.client.user_id() else { return };
+    if ev.state_key != me || ev.content.membership != MembershipState::Invite {
+        return;
+    }
+    let inviter = ev.sender.to_string();
+    let staff_room = bot.staff_rooms.iter().any(|r| r == room.room_id());
+    let allowed =
+        staff_room || bot.config.safeguarding.is_responder(&inviter) || bot.is_staff(&inviter).await;
+    if !allowed {
+        info!(room = %room.room_id(), "ignoring an invite from someone who is not staff");
+        return;
+    }
+    let bot = bot.0.clone();
+    tokio::spawn(async move {
+        // Synapse can answer an invite before the room is ready to join.
+        for attempt in 0..5u32 {
+            match room.join().await {
+                Ok(()) => {
+                    info!(room = %room.room_id(), "joined a room on invitation");
+                    return;
+                }
+                Err(e) => {
+                    warn!(room = %room.room_id(), error = %e, attempt, "could not join yet");
+                    tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                }
+            }
+        }
+        let _ = bot;
+    });
+}
+
+/// Routes work to one worker per sender, started on demand.
+async fn dispatch(bot: Arc<Bot>, mut rx: mpsc::UnboundedReceiver<(String, Work)>) {
+    let mut workers: HashMap<String, mpsc::UnboundedSender<Work>> = HashMap::new();
+    while let Some((sender, work)) = rx.recv().await {
+        let tx = workers.entry(sender.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(worker(bot.clone(), sender.clone(), rx));
+            tx
+        });
+        if let Err(mpsc::error::SendError(work)) = tx.send(work) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(worker(bot.clone(), sender.clone(), rx));
+            let _ = tx.send(work);
+            workers.insert(sender, tx);
+        }
+    }
+}
+
+async fn worker(bot: Arc<Bot>, sender: String, mut rx: mpsc::UnboundedReceiver<Work>) {
+    while let Some(work) = rx.recv().await {
+        match work {
+            Work::Event(inbound) => {
+                let event_id = inbound.event_id.clone();
+                if let Err(e) = bot.handle(&inbound).await {
+                    error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
+                    bot.apologise(&inbound).await;
+                }
+                if let Err(e) = bot.store.inbox_done(&event_id) {
+                    error!(event = %event_id, error = %e, "could not mark an event handled");
+                }
+            }
+            Work::CheckUnfinished => {
+                if let Err(e) = bot.check_unfinished(&sender).await {
+                    error!(error = %format!("{e:#}"), "failed to pass on an unfinished report");
+                }
+            }
+        }
+    }
+}
+
+/// Once a minute, queue a check of each report in progress on its
+/// reporter's worker, so it is never handled beside that reporter's messages.
+async fn sweep_unfinished(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        match intake::reporters_in_progress(&bot.store) {
+            Ok(reporters) => {
+                for r in reporters {
+                    let _ = bot.queue.send((r, Work::CheckUnfinished));
+                }
+            }
+            Err(e) => error!(error = %e, "could not list reports in progress"),
+        }
+    }
+}
+
+impl Bot {
+    fn tz(&self) -> chrono_tz::Tz {
+        self.config.safeguarding.timezone
+    }
+
+    async fn handle(&self, inbound: &Inbound) -> anyhow::Result<()> {
+        let room_id = <&RoomId>::try_from(inbound.room_id.as_str()).context("bad room id in an event")?;
+        let room = self
+            .client
+            .get_room(room_id)
+            .context("an event came from a room the bot does not know")?;
+        if self.staff_rooms.iter().any(|r| r == room_id) {
+            if let InboundKind::Text { body, mentions_bot } = &inbound.kind {
+                if is_report_request(body, *mentions_bot) {
+                    self.start_report(&inbound.sender, Some(&room)).await?;
+                }
+            }
+            return Ok(());
+        }
+        if let Some(esc) = self.escalation_for_room(room_id)? {
+            return self.in_escalation_room(&room, esc, inbound).await;
+        }
+        self.in_private_room(&room, inbound).await
+    }
+
+    async fn in_private_room(&self, room: &Room, inbound: &Inbound) -> anyhow::Result<()> {
+        let sender = inbound.sender.as_str();
+        let now = Utc::now();
+        match &inbound.kind {
+            InboundKind::Reaction { .. } => Ok(()),
+            InboundKind::Attachment => {
+                self.send(
+                    room,
+                    compose::no_attachments(),
+                    &format!("{}-noattach", inbound.event_id),
+                    false,
+                )
+                .await?;
+                Ok(())
+            }
+            InboundKind::Text { body, .. } => {
+                let handled = intake::message(&self.store, &self.flow, sender, body, &inbound.event_id, now)?;
+                match handled {
+                    Some(out) => {
+                        self.remember_private_room(sender, room.room_id())?;
+                        self.deliver(sender, room, out, &inbound.event_id).await
+                    }
+                    None if !self.is_staff(sender).await => {
+                        self.send(
+                            room,
+                            compose::not_staff(),
+                            &format!("{}-notstaff", inbound.event_id),
+                            false,
+                        )
+                        .await?;
+                        Ok(())
+                    }
+                    None if is_start_word(body) => {
+                        self.remember_private_room(sender, room.room_id())?;
+                        self.start_report(sender, None).await
+                    }
+                    None => {
+                        self.send(
+                            room,
+                            compose::how_to_start(),
+                            &format!("{}-hello", inbound.event_id),
+                            false,
+                        )
+                        .await?;
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    async fn in_escalation_room(
+        &self,
+        room: &Room,
+        esc: Escalation,
+        inbound: &Inbound,
+    ) -> anyhow::Result<()> {
+        let wants_ack = match &inbound.kind {
+            InboundKind::Text { body, .. } => {
+                let b = body.trim().to_lowercase();
+                b == "!ack" || b.starts_with("!ack ") || b == "!acknowledge"
+            }
+            InboundKind::Reaction { relates_to, key } => {
+                esc.page_event.as_deref() == Some(relates_to.as_str()) && escalation::is_ack_reaction(key)
+            }
+            InboundKind::Attachment => false,
+        };
+        if !wants_ack {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let txn = format!("{}-ack", inbound.event_id);
+        match esc.acknowledge(&inbound.sender, self.config.safeguarding.responders(), now) {
+            AckDecision::NotAllowed => {
+                self.store.audit(
+                    now,
+                    &inbound.sender,
+                    "acknowledge refused: not a lead or deputy",
+                    Some(&esc.reference),
+                    "",
+                )?;
+                self.send(room, compose::ack_not_allowed(), &txn, true).await?;
+            }
+            AckDecision::Already(a) => {
+                self.send(
+                    room,
+                    compose::ack_already(&esc.reference, &a.by, a.at, self.tz()),
+                    &txn,
+                    true,
+                )
+                .await?;
+            }
+            AckDecision::Acknowledged(next) => {
+                self.store
+                    .put_item(Tree::Escalations, &next.reference.to_string(), &next)?;
+                self.store
+                    .audit(now, &inbound.sender, "acknowledged", Some(&next.reference), "")?;
+                info!(reference = %next.reference, "concern acknowledged");
+                self.send(
+                    room,
+                    compose::ack_confirmed(&next.reference, &inbound.sender, now, self.tz()),
+                    &txn,
+                    true,
+                )
+                .await?;
+                if let Some(private) = self.private_room(&next.reporter)? {
+                    self.send(
+                        &private,
+                        compose::reporter_told_ack(&next.reference, &inbound.sender, now, self.tz()),
+                        &format!("{}-toldreporter", inbound.event_id),
+                        false,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts (or resumes) a report in the reporter's private room, and
+    /// answers in the staff room with a notice that says nothing of it.
+    async fn start_report(&self, reporter: &str, staff_room: Option<&Room>) -> anyhow::Result<()> {
+        if !self.is_staff(reporter).await {
+            let room = match staff_room {
+                Some(r) => r.clone(),
+                None => self.private_room_or_create(reporter).await?,
+            };
+            self.send(
+                &room,
+                compose::not_staff(),
+                &format!("notstaff-{}", TransactionId::new()),
+                false,
+            )
+            .await?;
+            return Ok(());
+        }
+        let private = self.private_room_or_create(reporter).await?;
+        let out = intake::begin(&self.store, &self.flow, reporter, Utc::now())?;
+        if let Some(staff) = staff_room {
+            let name = display_name(staff, reporter).await;
+            self.send(
+                staff,
+                compose::staff_room_notice(&name),
+                &format!("notice-{}", TransactionId::new()),
+                true,
+            )
+            .await?;
+        }
+        self.deliver(
+            reporter,
+            &private,
+            out,
+            &format!("begin-{}", TransactionId::new()),
+        )
+        .await
+    }
+
+    async fn check_unfinished(&self, reporter: &str) -> anyhow::Result<()> {
+        if let Some(out) = intake::check_unfinished(&self.store, &self.flow, reporter, Utc::now())? {
+            if let Some(room) = self.private_room(reporter)? {
+                return self
+                    .deliver(
+                        reporter,
+                        &room,
+                        out,
+                        &format!("unfinished-{}", TransactionId::new()),
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what intake decided, in order. The reporter's replies go to
+    /// their private room; pages and records to the concern's escalation room.
+    async fn deliver(
+        &self,
+        reporter: &str,
+        private: &Room,
+        out: Vec<Outgoing>,
+        txn_base: &str,
+    ) -> anyhow::Result<()> {
+        for (i, o) in out.into_iter().enumerate() {
+            let txn = format!("{txn_base}-{i}");
+            match o {
+                Outgoing::Reply(text) => {
+                    self.send(private, Text::plain(text), &txn, false).await?;
+                }
+                Outgoing::Page {
+                    reference, urgent, ..
+                } => {
+                    self.page(&reference, urgent, reporter, &txn).await?;
+                }
+                Outgoing::Record(record) => {
+                    let esc = self
+                        .store
+                        .get_item::<Escalation>(Tree::Escalations, &record.reference.to_string())?
+                        .context("a record is ready for the lead but the concern was never paged")?;
+                    let room = self.room(&esc.room)?;
+                    self.send(&room, compose::record(&record, self.tz()), &txn, false)
+                        .await?;
+                    self.store.audit(
+                        Utc::now(),
+                        "bot",
+                        "record sent to the escalation room",
+                        Some(&record.reference),
+                        record.status.label(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the concern's private, encrypted escalation room, invites the
+    /// lead, and pages them with an intentional mention and no detail.
+    async fn page(
+        &self,
+        reference: &Reference,
+        urgent: bool,
+        reporter: &str,
+        txn: &str,
+    ) -> anyhow::Result<()> {
+        let lead = self.config.safeguarding.lead.clone();
+        let lead_id = OwnedUserId::try_from(lead.as_str()).context("the lead's user id is not valid")?;
+        let existing = self
+            .store
+            .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?;
+        let now = Utc::now();
+        let mut esc = match existing {
+            Some(e) => e,
+            None => {
+                let request = private_encrypted_room(
+                    &format!("Safeguarding concern {reference}"),
+                    vec![lead_id.clone()],
+                );
+                let room = self
+                    .client
+                    .create_room(request)
+                    .await
+                    .context("could not create the escalation room")?;
+                let esc = Escalation::new(
+                    reference.clone(),
+                    reporter,
+                    urgent,
+                    room.room_id().as_str(),
+                    &lead,
+                    now,
+                );
+                self.store
+                    .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
+                esc
+            }
+        };
+        let room = self.room(&esc.room)?;
+        let text = compose::page(reference, urgent, reporter, &lead);
+        let content = RoomMessageEventContent::text_html(text.plain, text.html.unwrap_or_default())
+            .add_mentions(Mentions::with_user_ids([lead_id]));
+        let sent = room
+            .send(content)
+            .with_transaction_id(OwnedTransactionId::from(txn))
+            .await
+            .context("could not send the page")?;
+        esc.page_event = Some(sent.response.event_id.to_string());
+        esc.urgent |= urgent;
+        self.store
+            .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
+        self.store.audit(
+            now,
+            "bot",
+            if urgent {
+                "paged the lead (urgent)"
+            } else {
+                "paged the lead"
+            },
+            Some(reference),
+            &lead,
+        )?;
+        info!(reference = %reference, urgent, "paged the lead");
+        Ok(())
+    }
+
+    async fn send(&self, room: &Room, text: Text, txn: &str, notice: bool) -> anyhow::Result<()> {
+        let content = match (text.html, notice) {
+            (Some(h), true) => RoomMessageEventContent::notice_html(text.plain, h),
+            (Some(h), false) => RoomMessageEventContent::text_html(text.plain, h),
+            (None, true) => RoomMessageEventContent::notice_plain(text.plain),
+            (None, false) => RoomMessageEventContent::text_plain(text.plain),
+        }
+        .add_mentions(Mentions::new());
+        room.send(content)
+            .with_transaction_id(OwnedTransactionId::from(txn))
+            .await
+            .with_context(|| format!("could not send a message to room {}", room.room_id()))?;
+        Ok(())
+    }
+
+    /// Tells the sender something went wrong, without detail.
+    async fn apologise(&self, inbound: &Inbound) {
+        let Ok(room_id) = <&RoomId>::try_from(inbound.room_id.as_str()) else {
+            return;
+        };
+        let Some(room) = self.client.get_room(room_id) else {
+            return;
+        };
+        let text = Text::plain(intake::IntakeError::apology());
+        if let Err(e) = self
+            .send(&room, text, &format!("{}-sorry", inbound.event_id), true)
+            .await
+        {
+            error!(error = %e, "could not even apologise");
+        }
+    }
+
+    async fn is_staff(&self, user: &str) -> bool {
+        let Ok(user) = <&UserId>::try_from(user) else {
+            return false;
+        };
+        for id in &self.staff_rooms {
+            if let Some(room) = self.client.get_room(id) {
+                if let Ok(Some(m)) = room.get_member(user).await {
+                    if *m.membership() == MembershipState::Join {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn room(&self, id: &str) -> anyhow::Result<Room> {
+        let room_id = <&RoomId>::try_from(id).context("bad room id in the store")?;
+        self.client
+            .get_room(room_id)
+            .with_context(|| format!("the bot is not in room {id}"))
+    }
+
+    fn escalation_for_room(&self, room: &RoomId) -> anyhow::Result<Option<Escalation>> {
+        Ok(self
+            .store
+            .items::<Escalation>(Tree::Escalations)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .find(|e| e.room == room.as_str()))
+    }
+
+    fn remember_private_room(&self, reporter: &str, room: &RoomId) -> anyhow::Result<()> {
+        let known: Option<String> = self.store.get_item(Tree::PrivateRooms, reporter)?;
+        if known.as_deref() != Some(room.as_str()) {
+            self.store
+                .put_item(Tree::PrivateRooms, reporter, &room.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn private_room(&self, reporter: &str) -> anyhow::Result<Option<Room>> {
+        let known: Option<String> = self.store.get_item(Tree::PrivateRooms, reporter)?;
+        Ok(known.and_then(|id| self.room(&id).ok()))
+    }
+
+    /// The reporter's private room, reused, or a new encrypted one.
+    async fn private_room_or_create(&self, reporter: &str) -> anyhow::Result<Room> {
+        if let Some(room) = self.private_room(reporter)? {
+            let user = <&UserId>::try_from(reporter).context("bad user id")?;
+            let still_there = matches!(
+                room.get_member(user)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|m| m.membership().clone()),
+                Some(MembershipState::Join) | Some(MembershipState::Invite)
+            );
+            if still_there && room.state() == matrix_sdk::RoomState::Joined {
+                return Ok(room);
+            }
+        }
+        let user = OwnedUserId::try_from(reporter).context("bad user id")?;
+        let mut request = private_encrypted_room("Safeguarding report", vec![user.clone()]);
+        request.is_direct = true;
+        request.preset = Some(RoomPreset::TrustedPrivateChat);
+        let room = self
+            .client
+            .create_room(request)
+            .await
+            .context("could not create a private room")?;
+        self.store
+            .put_item(Tree::PrivateRooms, reporter, &room.room_id().to_string())?;
+        Ok(room)
+    }
+}
+
+fn private_encrypted_room(name: &str, invite: Vec<OwnedUserId>) -> CreateRoomRequest {
+    let mut request = CreateRoomRequest::new();
+    request.name = Some(name.to_string());
+    request.invite = invite;
+    request.preset = Some(RoomPreset::PrivateChat);
+    request.initial_state =
+        vec![
+            InitialStateEvent::with_empty_state_key(RoomEncryptionEventContent::with_recommended_defaults())
+                .to_raw_any(),
+        ];
+    request
+}
+
+async fn display_name(room: &Room, user: &str) -> String {
+    let Ok(user_id) = <&UserId>::try_from(user) else {
+        return user.to_string();
+    };
+    match room.get_member_no_sync(user_id).await {
+        Ok(Some(m)) => m.name().to_string(),
+        _ => user.to_string(),
+    }
+}
+
+/// `/report` (what Element sends after "Send as message", or for `//report`),
+/// `!report`, or a mention of the bot with the word report.
+pub fn is_report_request(body: &str, mentions_bot: bool) -> bool {
+    let first = body.split_whitespace().next().unwrap_or_default().to_lowercase();
+    if matches!(first.as_str(), "/report" | "!report" | "//report") {
+        return true;
+    }
+    mentions_bot
+        && body
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == "report")
+}
+
+/// In a private room with no report in progress: `report`, `!report`, `/report`.
+pub fn is_start_word(body: &str) -> bool {
+    let first = body.split_whitespace().next().unwrap_or_default().to_lowercase();
+    matches!(
+        first.trim_end_matches(['.', '!']),
+        "report" | "!report" | "/report" | "//report"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_requests() {
+        assert!(is_report_request("/report", false));
+        assert!(is_report_request("!report please", false));
+        assert!(is_report_request("//report", false));
+        assert!(is_report_request(
+            "safeguarding: I need to report something",
+            true
+        ));
+        assert!(!is_report_request("I need to report something", false));
+        assert!(!is_report_request("reporting", true));
+    }
+
+    #[test]
+    fn start_words() {
+        for s in ["report", "Report.", "!report", "/report now"] {
+            assert!(is_start_word(s), "{s}");
+        }
+        assert!(!is_start_word("hello"));
+    }
+}

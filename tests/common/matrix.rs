@@ -1,0 +1,484 @@
+#![allow(dead_code)]
+//! A real Synapse for the integration tests, and people on it.
+//!
+//! The homeserver is started by the project's own script
+//! (`deploy/dev-homeserver.sh`, Synapse from PyPI in a virtualenv, on
+//! 127.0.0.1), once per machine, in `target/test-homeserver`. Each test
+//! registers its own people, so tests never see each other's rooms. The
+//! people are matrix-sdk clients with their own encryption, as a real
+//! member of staff's Element would be.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::room::Room;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoomRequest, RoomPreset};
+use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+use matrix_sdk::ruma::events::relation::Annotation;
+use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::events::InitialStateEvent;
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use matrix_sdk::Client;
+use safeguarding_bot::config::{self, Config};
+use safeguarding_bot::flow;
+use safeguarding_bot::store::{Key, Store};
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::common::repo_path;
+
+pub const PORT: u16 = 18008;
+
+/// How long to wait for anything to arrive before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Homeserver {
+    pub url: String,
+    pub server_name: String,
+    shared_secret: String,
+}
+
+/// Starts (or finds running) the test homeserver. Panics, naming the log,
+/// if it cannot: these tests need a real Synapse.
+pub fn homeserver() -> &'static Homeserver {
+    static HS: OnceLock<Homeserver> = OnceLock::new();
+    HS.get_or_init(|| {
+        let dir = repo_path("target/test-homeserver");
+        let status = std::process::Command::new("bash")
+            .arg(repo_path("deploy/dev-homeserver.sh"))
+            .arg("start")
+            .arg(&dir)
+            .env("SAFEGUARDING_DEV_PORT", PORT.to_string())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("bash runs");
+        assert!(
+            status.success(),
+            "the test homeserver did not start; see {}",
+            dir.display()
+        );
+        let env = std::fs::read_to_string(dir.join("accounts.env")).expect("accounts.env written");
+        let vars: HashMap<String, String> = env
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.trim().to_string(),
+                    v.trim().trim_matches('"').trim_matches('\'').to_string(),
+                )
+            })
+            .collect();
+        Homeserver {
+            url: vars["HOMESERVER_URL"].clone(),
+            server_name: vars["HOMESERVER_NAME"].clone(),
+            shared_secret: vars["REGISTRATION_SHARED_SECRET"].clone(),
+        }
+    })
+}
+
+impl Homeserver {
+    /// Registers a new user with a unique name; returns (user id, password).
+    pub async fn register(&self, prefix: &str, admin: bool) -> (String, String) {
+        let http = reqwest::Client::new();
+        let url = format!("{}/_synapse/admin/v1/register", self.url);
+        let nonce: serde_json::Value = http
+            .get(&url)
+            .send()
+            .await
+            .expect("nonce")
+            .json()
+            .await
+            .expect("json");
+        let nonce = nonce["nonce"].as_str().expect("nonce string").to_string();
+        let suffix: String = format!("{:x}", rand_u64());
+        let user = format!("{prefix}{suffix}");
+        let password = format!("pw-{:x}", rand_u64());
+        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(self.shared_secret.as_bytes()).expect("hmac key");
+        let admin_word = if admin { "admin" } else { "notadmin" };
+        mac.update(format!("{nonce}\0{user}\0{password}\0{admin_word}").as_bytes());
+        let digest = hex(&mac.finalize().into_bytes());
+        let body =
+            json!({"nonce": nonce, "username": user, "password": password, "admin": admin, "mac": digest});
+        let resp = http.post(&url).json(&body).send().await.expect("register");
+        assert!(
+            resp.status().is_success(),
+            "register {user}: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        let user_id = format!("@{user}:{}", self.server_name);
+        // Lift rate limits, as the deploy guide says to for the bot.
+        (user_id, password)
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).expect("random");
+    u64::from_le_bytes(b)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A message someone received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub room: OwnedRoomId,
+    pub sender: String,
+    pub body: String,
+    pub html: Option<String>,
+    pub event_id: OwnedEventId,
+    pub notice: bool,
+    pub mentions_me: bool,
+}
+
+/// A person with their own Matrix client and encryption.
+pub struct Person {
+    pub user_id: String,
+    pub client: Client,
+    pub inbox: Arc<Mutex<Vec<Received>>>,
+    _dir: TempDir,
+    sync: JoinHandle<()>,
+}
+
+impl Drop for Person {
+    fn drop(&mut self) {
+        self.sync.abort();
+    }
+}
+
+impl Person {
+    pub async fn new(hs: &Homeserver, prefix: &str) -> Person {
+        let (user_id, password) = hs.register(prefix, false).await;
+        let dir = TempDir::new().expect("tempdir");
+        let client = Client::builder()
+            .homeserver_url(&hs.url)
+            .sqlite_store(dir.path(), None)
+            .build()
+            .await
+            .expect("client");
+        client
+            .matrix_auth()
+            .login_username(&user_id, &password)
+            .initial_device_display_name(prefix)
+            .send()
+            .await
+            .expect("login");
+        let inbox: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let me: OwnedUserId = client.user_id().expect("logged in").to_owned();
+        {
+            let inbox = inbox.clone();
+            let me = me.clone();
+            client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+                let inbox = inbox.clone();
+                let me = me.clone();
+                async move {
+                    let (body, html, notice) = match &ev.content.msgtype {
+                        MessageType::Text(t) => (
+                            t.body.clone(),
+                            t.formatted.as_ref().map(|f| f.body.clone()),
+                            false,
+                        ),
+                        MessageType::Notice(t) => {
+                            (t.body.clone(), t.formatted.as_ref().map(|f| f.body.clone()), true)
+                        }
+                        other => (other.body().to_string(), None, false),
+                    };
+                    let mentions_me = ev
+                        .content
+                        .mentions
+                        .as_ref()
+                        .is_some_and(|m| m.user_ids.contains(&me));
+                    inbox.lock().expect("inbox").push(Received {
+                        room: room.room_id().to_owned(),
+                        sender: ev.sender.to_string(),
+                        body,
+                        html,
+                        event_id: ev.event_id.clone(),
+                        notice,
+                        mentions_me,
+                    });
+                }
+            });
+        }
+        // People accept every invitation, as a person would tap "Accept".
+        client.add_event_handler(
+            |ev: StrippedRoomMemberEvent, room: Room, client: Client| async move {
+                if Some(ev.state_key.as_ref()) == client.user_id()
+                    && ev.content.membership == MembershipState::Invite
+                {
+                    tokio::spawn(async move {
+                        for _ in 0..10 {
+                            if room.join().await.is_ok() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    });
+                }
+            },
+        );
+        client
+            .sync_once(SyncSettings::default())
+            .await
+            .expect("first sync");
+        let sync_client = client.clone();
+        let sync = tokio::spawn(async move {
+            let _ = sync_client
+                .sync(SyncSettings::default().timeout(Duration::from_secs(10)))
+                .await;
+        });
+        Person {
+            user_id: me.to_string(),
+            client,
+            inbox,
+            _dir: dir,
+            sync,
+        }
+    }
+
+    pub fn id(&self) -> &UserId {
+        self.client.user_id().expect("logged in")
+    }
+
+    /// Creates a private encrypted room, inviting these people.
+    pub async fn create_encrypted_room(&self, name: &str, invite: &[&str]) -> Room {
+        let mut request = CreateRoomRequest::new();
+        request.name = Some(name.to_string());
+        request.preset = Some(RoomPreset::PrivateChat);
+        request.invite = invite
+            .iter()
+            .map(|u| OwnedUserId::try_from(*u).expect("user id"))
+            .collect();
+        request.initial_state = vec![InitialStateEvent::with_empty_state_key(
+            RoomEncryptionEventContent::with_recommended_defaults(),
+        )
+        .to_raw_any()];
+        self.client.create_room(request).await.expect("create room")
+    }
+
+    pub fn room(&self, id: &RoomId) -> Room {
+        self.client.get_room(id).expect("a room this person is in")
+    }
+
+    pub async fn say(&self, room: &RoomId, text: &str) -> OwnedEventId {
+        let room = self.wait_for_room(room).await;
+        room.send(RoomMessageEventContent::text_plain(text))
+            .await
+            .expect("send")
+            .response
+            .event_id
+    }
+
+    pub async fn react(&self, room: &RoomId, to: &OwnedEventId, key: &str) {
+        let room = self.wait_for_room(room).await;
+        room.send(ReactionEventContent::new(Annotation::new(
+            to.clone(),
+            key.to_string(),
+        )))
+        .await
+        .expect("react");
+    }
+
+    /// Waits until this person has joined the room.
+    pub async fn wait_for_room(&self, id: &RoomId) -> Room {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(r) = self.client.get_room(id) {
+                if r.state() == matrix_sdk::RoomState::Joined {
+                    return r;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} never joined {id}",
+                self.user_id
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `user` is a joined member of the room, as this person sees it.
+    pub async fn wait_for_member(&self, id: &RoomId, user: &str) {
+        let room = self.wait_for_room(id).await;
+        let user = <&UserId>::try_from(user).expect("user id");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(Some(m)) = room.get_member_no_sync(user).await {
+                if *m.membership() == MembershipState::Join {
+                    return;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{user} never joined {id}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the first message, from now on or already received and not
+    /// yet taken, that matches; takes it and everything before it.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&Received) -> bool) -> Received {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            {
+                let mut inbox = self.inbox.lock().expect("inbox");
+                if let Some(i) = inbox.iter().position(&pred) {
+                    let found = inbox[i].clone();
+                    inbox.drain(..=i);
+                    return found;
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                let seen: Vec<String> = self
+                    .inbox
+                    .lock()
+                    .expect("inbox")
+                    .iter()
+                    .map(|m| format!("{}: {}", m.sender, m.body))
+                    .collect();
+                panic!(
+                    "{} waited {PATIENCE:?} for {what}; unread messages: {seen:#?}",
+                    self.user_id
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Everything received so far in a room, without taking it.
+    pub fn seen_in(&self, room: &RoomId) -> Vec<Received> {
+        self.inbox
+            .lock()
+            .expect("inbox")
+            .iter()
+            .filter(|m| m.room == room)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The bot, run in this process against the test homeserver.
+pub struct BotRun {
+    pub config: Config,
+    pub data: PathBuf,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+pub struct BotAccount {
+    pub user_id: String,
+    pub password: String,
+}
+
+pub async fn bot_account(hs: &Homeserver) -> BotAccount {
+    let (user_id, password) = hs.register("safeguarding", true).await;
+    BotAccount { user_id, password }
+}
+
+pub fn bot_config(
+    hs: &Homeserver,
+    bot: &BotAccount,
+    data: &std::path::Path,
+    staff_room: &str,
+    lead: &str,
+    deputies: &[&str],
+) -> Config {
+    let text = format!(
+        r#"
+[matrix]
+homeserver_url = "{url}"
+user_id = "{user}"
+password = "{password}"
+staff_rooms = ["{staff_room}"]
+
+[safeguarding]
+organisation = "Test Charity"
+lead = "{lead}"
+deputies = [{deputies}]
+ack_timeout = "10m"
+urgent_ack_timeout = "2m"
+
+[storage]
+data_dir = "{data}"
+
+[flow]
+file = "{flow}"
+"#,
+        url = hs.url,
+        user = bot.user_id,
+        password = bot.password,
+        data = data.display(),
+        flow = repo_path("conversations/online-safety-referral.toml").display(),
+        deputies = deputies
+            .iter()
+            .map(|d| format!("\"{d}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    config::parse(&text, "test-config.toml", std::path::Path::new("/"), |_| None)
+        .expect("test config is valid")
+}
+
+impl BotRun {
+    pub fn start(config: Config) -> BotRun {
+        crate::common::init_log_capture();
+        let flow = flow::load_file(&config.flow.file).expect("flow");
+        let key = Key::load_or_create(&config.storage.key_file).expect("key");
+        let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
+        let (stop, stop_rx) = watch::channel(false);
+        let data = config.storage.data_dir.clone();
+        let run_config = config.clone();
+        let task =
+            tokio::spawn(
+                async move { safeguarding_bot::matrix::run(run_config, flow, store, stop_rx).await },
+            );
+        BotRun {
+            config,
+            data,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops the bot as SIGTERM would, and waits for it to finish.
+    pub async fn stop(self) -> Config {
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the bot did not stop cleanly: {other:?}"),
+        }
+        self.config
+    }
+}
+
+/// The bot's devices as `person` sees them: (device id, signed by the bot's own identity).
+pub async fn devices_seen_by(person: &Person, user: &str) -> Vec<(String, bool)> {
+    let user = <&UserId>::try_from(user).expect("user id");
+    let devices = person
+        .client
+        .encryption()
+        .get_user_devices(user)
+        .await
+        .expect("devices");
+    devices
+        .devices()
+        .map(|d| (d.device_id().to_string(), d.is_cross_signed_by_owner()))
+        .collect()
+}
+
+/// The device id the bot saved in its session file.
+pub fn saved_device(data: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(data.join("matrix/session.json")).expect("session saved");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["device_id"].as_str().expect("device id").to_string()
+}
