@@ -210,3 +210,233 @@ async fn a_report_pages_the_lead_who_acknowledges_with_a_reaction() {
     let _ = (&w.deputy, &w.outsider, &w.data);
     w.bot.expect("running").stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lead_acknowledges_with_ack_and_a_non_lead_cannot() {
+    let w = world().await;
+    let private = w.start_report("!report").await;
+    w.answer(&private, "no", "child sexual content").await;
+    let iwf = w.answer(&private, "yes", "Internet Watch Foundation").await;
+    assert!(iwf.body.contains("Do not download, screenshot"), "{}", iwf.body);
+    w.staff
+        .wait_for(
+            "the first record question",
+            w.bot_said(Some(&private), "What did you see or hear"),
+        )
+        .await;
+    w.answer(&private, "a web address shared in a chat", "their own words")
+        .await;
+    w.answer_record_rest(&private).await;
+    w.answer(&private, "send", "recorded as").await;
+
+    let page = w.lead.wait_for("the page", w.bot_said(None, "!ack")).await;
+    let escalation = page.room.clone();
+    w.lead
+        .wait_for(
+            "the record",
+            w.bot_said(Some(&escalation), "Internet Watch Foundation"),
+        )
+        .await;
+
+    // The lead brings a member of staff into the room; their !ack changes nothing.
+    w.lead
+        .room(&escalation)
+        .invite_user_by_id(w.staff.id())
+        .await
+        .expect("invite");
+    w.staff.wait_for_room(&escalation).await;
+    w.staff.say(&escalation, "!ack").await;
+    let refused = w
+        .staff
+        .wait_for(
+            "the refusal",
+            w.bot_said(Some(&escalation), "Only the Lead or a Deputy"),
+        )
+        .await;
+    assert!(refused.notice);
+
+    w.lead.say(&escalation, "!ack").await;
+    let confirmed = w
+        .lead
+        .wait_for(
+            "the confirmation",
+            w.bot_said(Some(&escalation), "acknowledged by"),
+        )
+        .await;
+    assert!(confirmed.body.contains(&w.lead.user_id), "{}", confirmed.body);
+    assert!(
+        !confirmed.body.contains(&w.staff.user_id),
+        "the refused !ack did not count: {}",
+        confirmed.body
+    );
+    let told = w
+        .staff
+        .wait_for(
+            "the reporter told",
+            w.bot_said(Some(&private), "has been acknowledged by"),
+        )
+        .await;
+    assert!(told.body.contains(&w.lead.user_id));
+
+    // A second acknowledgement changes nothing and says who acknowledged.
+    w.lead.say(&escalation, "!ack").await;
+    w.lead
+        .wait_for(
+            "already acknowledged",
+            w.bot_said(Some(&escalation), "was already acknowledged by"),
+        )
+        .await;
+    w.bot.expect("running").stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn immediate_danger_is_told_999_next_and_the_lead_is_paged_before_the_record_is_finished() {
+    let w = world().await;
+    let phrase = "amber-heron-7730";
+    let private = w.start_report("/report").await;
+    w.staff.say(&private, "yes").await;
+    let next = w
+        .staff
+        .wait_for("the next reply", |m| m.sender == w.bot_id && m.room == private)
+        .await;
+    assert!(
+        next.body.starts_with("Call 999 now"),
+        "the very next reply is the 999 instruction: {}",
+        next.body
+    );
+
+    let page = w
+        .lead
+        .wait_for("the urgent page", w.bot_said(None, "URGENT"))
+        .await;
+    assert!(page.mentions_me);
+    assert!(page.body.contains("SG-0001"));
+    let escalation = page.room.clone();
+
+    // The record continues, and reaches the lead in the same room once submitted.
+    w.staff
+        .wait_for(
+            "the first record question",
+            w.bot_said(Some(&private), "What did you see or hear"),
+        )
+        .await;
+    w.answer(
+        &private,
+        &format!("a threat to meet, {phrase}"),
+        "their own words",
+    )
+    .await;
+    w.answer_record_rest(&private).await;
+    w.answer(&private, "send", "recorded as SG-0001").await;
+    let record = w
+        .lead
+        .wait_for("the full record", w.bot_said(Some(&escalation), phrase))
+        .await;
+    assert!(record.body.contains("submitted"), "{}", record.body);
+    assert!(!page.body.contains(phrase));
+    assert!(!captured_log().contains(phrase));
+    w.bot.expect("running").stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restart_mid_conversation_resumes_at_the_same_question_with_the_same_device() {
+    let mut w = world().await;
+    let private = w.start_report("/report").await;
+    w.answer(&private, "no", "child sexual content").await;
+    let device_before = harness::saved_device(w.data.path());
+
+    let config = w.bot.take().expect("running").stop().await;
+    w.bot = Some(BotRun::start(config));
+    assert_eq!(
+        harness::saved_device(w.data.path()),
+        device_before,
+        "same device after restart"
+    );
+
+    // The answer to the question asked before the restart is taken.
+    w.answer(&private, "no", "communicating with a child or adult")
+        .await;
+    let devices = devices_seen_by(&w.staff, &w.bot_id).await;
+    assert_eq!(devices.len(), 1, "one device for the bot's lifetime: {devices:?}");
+    assert_eq!(devices[0].0, device_before);
+    w.bot.expect("running").stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_sent_while_the_bot_is_stopped_is_answered_when_it_starts() {
+    let mut w = world().await;
+    let config = w.bot.take().expect("running").stop().await;
+    w.staff.say(&w.staff_room, "/report").await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    w.bot = Some(BotRun::start(config));
+    w.staff
+        .wait_for(
+            "the staff-room notice",
+            w.bot_said(Some(&w.staff_room), "private message"),
+        )
+        .await;
+    w.staff
+        .wait_for("the first question", w.bot_said(None, "Is a crime in progress"))
+        .await;
+    // Answered once only.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let notices = w
+        .staff
+        .seen_in(&w.staff_room)
+        .into_iter()
+        .filter(|m| m.sender == w.bot_id)
+        .count();
+    assert_eq!(notices, 0, "no second notice");
+    w.bot.expect("running").stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn someone_not_in_a_staff_room_is_refused_with_the_public_routes() {
+    let w = world().await;
+    // The outsider was staff once: in the staff room, they opened a private room with the bot.
+    w.staff
+        .room(&w.staff_room)
+        .invite_user_by_id(w.outsider.id())
+        .await
+        .expect("invite");
+    w.outsider.wait_for_room(&w.staff_room).await;
+    w.bot_sees_member(&w.outsider.user_id).await;
+    let dm = w.outsider.create_encrypted_room("Private", &[&w.bot_id]).await;
+    w.outsider.wait_for_member(dm.room_id(), &w.bot_id).await;
+    // Then they left the staff room.
+    w.outsider.room(&w.staff_room).leave().await.expect("leave");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    w.outsider.say(dm.room_id(), "report").await;
+    let refusal = w
+        .outsider
+        .wait_for(
+            "the refusal",
+            w.bot_said(Some(dm.room_id()), "can only take reports"),
+        )
+        .await;
+    for must in ["999", "0808 800 5000", "ceop.police.uk"] {
+        assert!(refusal.body.contains(must), "{must}: {}", refusal.body);
+    }
+    w.bot.expect("running").stop().await;
+}
+
+impl World {
+    async fn answer_record_rest(&self, private: &RoomId) {
+        self.answer(private, "skip", "When did it happen").await;
+        self.answer(private, "yesterday", "Who is involved").await;
+        self.answer(private, "a young person", "Where online").await;
+        self.answer(private, "a chat app", "Who else knows").await;
+        self.answer(private, "skip", "What have you done so far").await;
+        self.answer(private, "skip", "Which area of risk").await;
+        self.answer(private, "1", "What is your role").await;
+        self.answer(private, "staff", "anything else").await;
+        self.answer(private, "skip", "Please check your report").await;
+    }
+
+    /// Waits until the staff member sees `user` joined in the staff room,
+    /// which the bot sees at about the same time.
+    async fn bot_sees_member(&self, user: &str) {
+        self.staff.wait_for_member(&self.staff_room, user).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}

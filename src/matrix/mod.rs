@@ -14,7 +14,7 @@ pub mod compose;
 mod session;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -110,12 +110,14 @@ pub async fn run(
         staff_rooms,
         queue: queue_tx,
     });
-    client.add_event_handler_context(bot.clone());
+    // Handlers hold the bot weakly: the client must not keep the bot (and
+    // its store) alive once `run` has returned.
+    client.add_event_handler_context(Arc::downgrade(&bot));
     client.add_event_handler(on_message);
     client.add_event_handler(on_reaction);
     client.add_event_handler(on_invite);
 
-    let dispatcher = tokio::spawn(dispatch(bot.clone(), queue_rx));
+    let dispatcher = tokio::spawn(dispatch(bot.clone(), queue_rx, shutdown.clone()));
     replay_inbox(&bot);
     let sweeper = tokio::spawn(sweep_unfinished(bot.clone(), shutdown.clone()));
 
@@ -123,6 +125,7 @@ pub async fn run(
 
     info!("shutting down");
     sweeper.abort();
+    let _ = sweeper.await;
     dispatcher.abort();
     bot.store
         .flush()
@@ -205,7 +208,8 @@ async fn resolve_staff_rooms(client: &Client, config: &Config) -> Vec<OwnedRoomI
     rooms
 }
 
-async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, bot: Ctx<Arc<Bot>>) {
+async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, bot: Ctx<Weak<Bot>>) {
+    let Some(bot) = bot.upgrade() else { return };
     if Some(ev.sender.as_ref()) == bot.client.user_id() {
         return;
     }
@@ -244,7 +248,8 @@ fn mentions(content: &RoomMessageEventContent, bot: Option<&UserId>) -> bool {
         || content.body().to_lowercase().contains(bot.localpart())
 }
 
-async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, bot: Ctx<Arc<Bot>>) {
+async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, bot: Ctx<Weak<Bot>>) {
+    let Some(bot) = bot.upgrade() else { return };
     if Some(ev.sender.as_ref()) == bot.client.user_id() {
         return;
     }
@@ -292,7 +297,8 @@ fn replay_inbox(bot: &Bot) {
     }
 }
 
-async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, bot: Ctx<Arc<Bot>>) {
+async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, bot: Ctx<Weak<Bot>>) {
+    let Some(bot) = bot.upgrade() else { return };
     let Some(me) = bot.client.user_id() else { return };
     if ev.state_key != me || ev.content.membership != MembershipState::Invite {
         return;
@@ -305,7 +311,6 @@ async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, bot: Ctx<Arc<Bot>>) 
         info!(room = %room.room_id(), "ignoring an invite from someone who is not staff");
         return;
     }
-    let bot = bot.0.clone();
     tokio::spawn(async move {
         // Synapse can answer an invite before the room is ready to join.
         for attempt in 0..5u32 {
@@ -320,30 +325,59 @@ async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, bot: Ctx<Arc<Bot>>) 
                 }
             }
         }
-        let _ = bot;
     });
 }
 
-/// Routes work to one worker per sender, started on demand.
-async fn dispatch(bot: Arc<Bot>, mut rx: mpsc::UnboundedReceiver<(String, Work)>) {
+/// Routes work to one worker per sender, started on demand. On shutdown,
+/// lets each worker finish the item in hand, then returns.
+async fn dispatch(
+    bot: Arc<Bot>,
+    mut rx: mpsc::UnboundedReceiver<(String, Work)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut workers: HashMap<String, mpsc::UnboundedSender<Work>> = HashMap::new();
-    while let Some((sender, work)) = rx.recv().await {
-        let tx = workers.entry(sender.clone()).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(worker(bot.clone(), sender.clone(), rx));
-            tx
-        });
-        if let Err(mpsc::error::SendError(work)) = tx.send(work) {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(worker(bot.clone(), sender.clone(), rx));
-            let _ = tx.send(work);
-            workers.insert(sender, tx);
+    let mut tasks = tokio::task::JoinSet::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    loop {
+        let (sender, work) = tokio::select! {
+            next = rx.recv() => match next {
+                Some(item) => item,
+                None => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let live = workers.get(&sender).is_some_and(|tx| !tx.is_closed());
+        if !live {
+            let (tx, wrx) = mpsc::unbounded_channel();
+            tasks.spawn(worker(bot.clone(), sender.clone(), wrx, stop_rx.clone()));
+            workers.insert(sender.clone(), tx);
         }
+        if let Some(tx) = workers.get(&sender) {
+            let _ = tx.send(work);
+        }
+    }
+    let _ = stop_tx.send(true);
+    drop(workers);
+    drop(bot);
+    let finish = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(20), finish)
+        .await
+        .is_err()
+    {
+        warn!("some work was still running at shutdown; it stays in the inbox for next time");
     }
 }
 
-async fn worker(bot: Arc<Bot>, sender: String, mut rx: mpsc::UnboundedReceiver<Work>) {
+async fn worker(
+    bot: Arc<Bot>,
+    sender: String,
+    mut rx: mpsc::UnboundedReceiver<Work>,
+    stop: watch::Receiver<bool>,
+) {
     while let Some(work) = rx.recv().await {
+        if *stop.borrow() {
+            return;
+        }
         match work {
             Work::Event(inbound) => {
                 let event_id = inbound.event_id.clone();
@@ -546,6 +580,7 @@ impl Bot {
         }
         let private = self.private_room_or_create(reporter).await?;
         let out = intake::begin(&self.store, &self.flow, reporter, Utc::now())?;
+        info!(room = %private.room_id(), "report started or resumed in a private room");
         if let Some(staff) = staff_room {
             let name = display_name(staff, reporter).await;
             self.send(
@@ -698,10 +733,12 @@ impl Bot {
             (None, false) => RoomMessageEventContent::text_plain(text.plain),
         }
         .add_mentions(Mentions::new());
-        room.send(content)
+        let sent = room
+            .send(content)
             .with_transaction_id(OwnedTransactionId::from(txn))
             .await
             .with_context(|| format!("could not send a message to room {}", room.room_id()))?;
+        debug!(room = %room.room_id(), event = %sent.response.event_id, "sent");
         Ok(())
     }
 

@@ -212,6 +212,26 @@ impl Person {
                 }
             });
         }
+        {
+            let inbox = inbox.clone();
+            client.add_event_handler(
+                move |ev: matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent,
+                      room: Room| {
+                    let inbox = inbox.clone();
+                    async move {
+                        inbox.lock().expect("inbox").push(Received {
+                            room: room.room_id().to_owned(),
+                            sender: ev.sender.to_string(),
+                            body: "(unable to decrypt)".into(),
+                            html: None,
+                            event_id: ev.event_id.clone(),
+                            notice: false,
+                            mentions_me: false,
+                        });
+                    }
+                },
+            );
+        }
         // People accept every invitation, as a person would tap "Accept".
         client.add_event_handler(
             |ev: StrippedRoomMemberEvent, room: Room, client: Client| async move {
@@ -234,10 +254,17 @@ impl Person {
             .await
             .expect("first sync");
         let sync_client = client.clone();
+        // A person's client keeps syncing whatever happens, and says so when
+        // a sync fails, so a test never waits on a client that quietly stopped.
+        let who = me.to_string();
         let sync = tokio::spawn(async move {
-            let _ = sync_client
-                .sync(SyncSettings::default().timeout(Duration::from_secs(10)))
-                .await;
+            let settings = SyncSettings::default().timeout(Duration::from_secs(10));
+            loop {
+                if let Err(e) = sync_client.sync_once(settings.clone()).await {
+                    eprintln!("{who}: sync failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
         });
         Person {
             user_id: me.to_string(),
@@ -346,8 +373,24 @@ impl Person {
                     .iter()
                     .map(|m| format!("{}: {}", m.sender, m.body))
                     .collect();
+                let rooms: Vec<String> = self
+                    .client
+                    .rooms()
+                    .iter()
+                    .map(|r| format!("{} {:?}", r.room_id(), r.state()))
+                    .collect();
+                eprintln!("{} is in rooms: {rooms:?}", self.user_id);
+                let log = crate::common::captured_log();
+                let tail: String = log
+                    .chars()
+                    .rev()
+                    .take(6000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 panic!(
-                    "{} waited {PATIENCE:?} for {what}; unread messages: {seen:#?}",
+                    "{} waited {PATIENCE:?} for {what}; unread messages: {seen:#?}\nlog tail:\n{tail}",
                     self.user_id
                 );
             }
@@ -433,8 +476,22 @@ impl BotRun {
     pub fn start(config: Config) -> BotRun {
         crate::common::init_log_capture();
         let flow = flow::load_file(&config.flow.file).expect("flow");
-        let key = Key::load_or_create(&config.storage.key_file).expect("key");
-        let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
+        // sled lets go of its lock file from background threads a moment
+        // after the last handle is dropped; a new process never waits, but a
+        // restart inside this process may have to.
+        let dir = config.storage.data_dir.join("store");
+        let mut tries = 0;
+        let store = loop {
+            let key = Key::load_or_create(&config.storage.key_file).expect("key");
+            match Store::open(&dir, key) {
+                Ok(s) => break s,
+                Err(e) if tries < 100 && e.to_string().contains("lock") => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("store: {e}"),
+            }
+        };
         let (stop, stop_rx) = watch::channel(false);
         let data = config.storage.data_dir.clone();
         let run_config = config.clone();

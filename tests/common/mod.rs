@@ -121,9 +121,7 @@ impl std::io::Write for LogWriter {
 pub fn init_log_capture() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let filter = tracing_subscriber::EnvFilter::new(
-            "debug,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn,matrix_sdk_sqlite=warn,hyper=warn,reqwest=warn,h2=warn,rustls=warn,sled=warn",
-        );
+        let filter = tracing_subscriber::EnvFilter::new("warn,safeguarding_bot=debug");
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(false)

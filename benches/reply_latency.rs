@@ -1,0 +1,439 @@
+#![recursion_limit = "256"]
+//! Reply latency: how long a member of staff waits for the bot's next
+//! message, beside a bare echo bot on the same Synapse.
+//!
+//! Run with `cargo bench --bench reply_latency` (a real Synapse is started,
+//! or found running, on 127.0.0.1:18008 by `deploy/dev-homeserver.sh`, as the
+//! end-to-end tests do). `REPLY_LATENCY_N` sets the number of timed round
+//! trips per scenario (default 30).
+//!
+//! Scenarios, every room end-to-end encrypted:
+//! - our bot: a report in progress; the member of staff answers `help` and
+//!   `hmm` in turn, so the bot asks the first question again each time and
+//!   the report never finishes;
+//! - echo (own sync_once loop): a second account with its own matrix-sdk
+//!   client that replies to each text with the same body, syncing in a tight
+//!   `sync_once` loop as our bot does: the floor for any bot on this server;
+//! - echo (Client::sync): the same echo bot on the SDK's own loop, which
+//!   waits a second between syncs that come back quickly.
+//!
+//! The time is measured by the member of staff's own client, from just
+//! before `room.send` to the moment its event handler sees the reply. That
+//! client also syncs in its own tight `sync_once` loop (the harness's
+//! `Person` uses `Client::sync`, whose pause would be measured too), and
+//! the handler timestamps each message as it is decrypted, so there is no
+//! polling in the measurement.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../tests/common/matrix.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{bot_account, bot_config, homeserver, BotRun, Homeserver};
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::room::Room;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoomRequest, RoomPreset};
+use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::events::InitialStateEvent;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use matrix_sdk::Client;
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The longest any one reply may take before the bench gives up.
+const REPLY_PATIENCE: Duration = Duration::from_secs(30);
+/// The longest the whole bench may take.
+const TOTAL_PATIENCE: Duration = Duration::from_secs(300);
+/// Round trips before timing starts: the first messages in a new encrypted
+/// room also share room keys, which the steady conversation does not.
+const WARM_UP: usize = 3;
+
+/// How a client syncs.
+#[derive(Clone, Copy, PartialEq)]
+enum SyncMode {
+    /// Our own loop: the next `sync_once` starts as soon as the last returns.
+    Tight,
+    /// `Client::sync`, the SDK's loop.
+    Sdk,
+}
+
+/// A message as the measuring client's event handler saw it.
+struct Arrival {
+    at: Instant,
+    room: OwnedRoomId,
+    sender: OwnedUserId,
+    body: String,
+}
+
+/// A matrix-sdk client with encryption and a sqlite store in a temporary
+/// directory, that accepts every invitation, and either passes each message
+/// it receives to a channel or (an echo bot) answers it with the same body.
+struct Account {
+    client: Client,
+    id: OwnedUserId,
+    arrivals: mpsc::UnboundedReceiver<Arrival>,
+    sync: JoinHandle<()>,
+    _dir: TempDir,
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        self.sync.abort();
+    }
+}
+
+impl Account {
+    async fn new(hs: &Homeserver, prefix: &str, mode: SyncMode, echo: bool) -> Account {
+        let (user_id, password) = hs.register(prefix, false).await;
+        let dir = TempDir::new().expect("tempdir");
+        let client = Client::builder()
+            .homeserver_url(&hs.url)
+            .sqlite_store(dir.path(), None)
+            .build()
+            .await
+            .expect("client");
+        client
+            .matrix_auth()
+            .login_username(&user_id, &password)
+            .initial_device_display_name(prefix)
+            .send()
+            .await
+            .expect("login");
+        let id = client.user_id().expect("logged in").to_owned();
+        let (tx, arrivals) = mpsc::unbounded_channel();
+        {
+            let me = id.clone();
+            client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+                let at = Instant::now();
+                let tx = tx.clone();
+                let me = me.clone();
+                async move {
+                    let body = match &ev.content.msgtype {
+                        MessageType::Text(t) => t.body.clone(),
+                        MessageType::Notice(t) => t.body.clone(),
+                        other => other.body().to_string(),
+                    };
+                    if echo {
+                        if ev.sender != me && matches!(ev.content.msgtype, MessageType::Text(_)) {
+                            // Sent from a task, as our bot's worker does, so
+                            // the sync loop is not held up by the send.
+                            tokio::spawn(async move {
+                                let _ = room.send(RoomMessageEventContent::text_plain(body)).await;
+                            });
+                        }
+                    } else {
+                        let _ = tx.send(Arrival {
+                            at,
+                            room: room.room_id().to_owned(),
+                            sender: ev.sender.clone(),
+                            body,
+                        });
+                    }
+                }
+            });
+        }
+        client.add_event_handler(
+            |ev: StrippedRoomMemberEvent, room: Room, client: Client| async move {
+                if Some(ev.state_key.as_ref()) == client.user_id()
+                    && ev.content.membership == MembershipState::Invite
+                {
+                    tokio::spawn(async move {
+                        for _ in 0..10 {
+                            if room.join().await.is_ok() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    });
+                }
+            },
+        );
+        client
+            .sync_once(SyncSettings::default())
+            .await
+            .expect("first sync");
+        let sync_client = client.clone();
+        let settings = SyncSettings::default().timeout(Duration::from_secs(30));
+        let sync = tokio::spawn(async move {
+            match mode {
+                SyncMode::Sdk => {
+                    let _ = sync_client.sync(settings).await;
+                }
+                SyncMode::Tight => loop {
+                    let started = Instant::now();
+                    match sync_client.sync_once(settings.clone()).await {
+                        Ok(r) => {
+                            let empty = r.rooms.joined.is_empty()
+                                && r.rooms.invited.is_empty()
+                                && r.to_device.is_empty();
+                            // The same guard as the bot's loop, against a
+                            // server that answers empty syncs at once.
+                            if empty && started.elapsed() < Duration::from_millis(50) {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                },
+            }
+        });
+        Account {
+            client,
+            id,
+            arrivals,
+            sync,
+            _dir: dir,
+        }
+    }
+
+    async fn create_encrypted_room(&self, name: &str, invite: &[&UserId]) -> Room {
+        let mut request = CreateRoomRequest::new();
+        request.name = Some(name.to_string());
+        request.preset = Some(RoomPreset::PrivateChat);
+        request.invite = invite.iter().map(|u| (*u).to_owned()).collect();
+        request.initial_state = vec![InitialStateEvent::with_empty_state_key(
+            RoomEncryptionEventContent::with_recommended_defaults(),
+        )
+        .to_raw_any()];
+        self.client.create_room(request).await.expect("create room")
+    }
+
+    /// Waits until `user` has joined the room, as this client sees it.
+    async fn wait_for_member(&self, room: &RoomId, user: &UserId) -> Room {
+        let deadline = Instant::now() + REPLY_PATIENCE;
+        loop {
+            if let Some(r) = self.client.get_room(room) {
+                if r.state() == matrix_sdk::RoomState::Joined {
+                    if let Ok(Some(m)) = r.get_member_no_sync(user).await {
+                        if *m.membership() == MembershipState::Join {
+                            return r;
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "{user} never joined {room}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The next message that matches, as it arrives.
+    async fn next(&mut self, what: &str, pred: impl Fn(&Arrival) -> bool) -> Arrival {
+        let deadline = tokio::time::Instant::now() + REPLY_PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.arrivals.recv()).await {
+                Ok(Some(a)) if pred(&a) => return a,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the event handler went away waiting for {what}"),
+                Err(_) => panic!("waited {REPLY_PATIENCE:?} for {what}"),
+            }
+        }
+    }
+
+    /// Forgets whatever has arrived and not been waited for.
+    fn drain(&mut self) {
+        while self.arrivals.try_recv().is_ok() {}
+    }
+
+    /// Sends `text` and waits for the next message from `from` in the room
+    /// that `expect` accepts. Returns (send to reply, time in `room.send`).
+    async fn round_trip(
+        &mut self,
+        room: &Room,
+        text: &str,
+        from: &UserId,
+        expect: impl Fn(&str) -> bool,
+    ) -> (Duration, Duration) {
+        self.drain();
+        let started = Instant::now();
+        room.send(RoomMessageEventContent::text_plain(text))
+            .await
+            .expect("send");
+        let sent = started.elapsed();
+        let room_id = room.room_id().to_owned();
+        let reply = self
+            .next(&format!("a reply to {text:?}"), |a| {
+                a.room == room_id && a.sender == from && expect(&a.body)
+            })
+            .await;
+        (reply.at.duration_since(started), sent)
+    }
+}
+
+/// The times of one scenario.
+struct Row {
+    scenario: String,
+    replies: Vec<Duration>,
+    sends: Vec<Duration>,
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    let n = v.len();
+    if n == 0 {
+        Duration::ZERO
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "| {:<34} | {:>3} | {:>9} | {:>8} | {:>14} |",
+        "scenario", "n", "median ms", "worst ms", "median send ms"
+    );
+    println!("|{:-<36}|{:->5}|{:->11}|{:->10}|{:->16}|", "", "", "", "", "");
+    for r in rows {
+        println!(
+            "| {:<34} | {:>3} | {:>9} | {:>8} | {:>14} |",
+            r.scenario,
+            r.replies.len(),
+            ms(median(&r.replies)),
+            ms(r.replies.iter().copied().max().unwrap_or_default()),
+            ms(median(&r.sends)),
+        );
+    }
+    println!();
+}
+
+/// Our bot: a report in progress, answered with `help` and `hmm` in turn.
+async fn our_bot(hs: &Homeserver, n: usize) -> Vec<Row> {
+    let mut staff = Account::new(hs, "staff", SyncMode::Tight, false).await;
+    let (lead, _) = hs.register("lead", false).await;
+    let account = bot_account(hs).await;
+    let bot_id = OwnedUserId::try_from(account.user_id.as_str()).expect("bot id");
+    let staff_room = staff.create_encrypted_room("Staff", &[&bot_id]).await;
+    let data = TempDir::new().expect("tempdir");
+    let config = bot_config(
+        hs,
+        &account,
+        data.path(),
+        staff_room.room_id().as_str(),
+        &lead,
+        &[],
+    );
+    let bot = BotRun::start(config);
+    staff.wait_for_member(staff_room.room_id(), &bot_id).await;
+
+    staff.drain();
+    let started = Instant::now();
+    staff_room
+        .send(RoomMessageEventContent::text_plain("/report"))
+        .await
+        .expect("send /report");
+    let staff_room_id = staff_room.room_id().to_owned();
+    let first = staff
+        .next("the first question", |a| {
+            a.sender == bot_id && a.room != staff_room_id && a.body.contains("Is a crime in progress")
+        })
+        .await;
+    let to_first_question = first.at.duration_since(started);
+    let private = staff.wait_for_member(&first.room, &bot_id).await;
+    // Let anything else the start sent arrive before timing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let answers = ["help", "hmm"];
+    let asks_again = |body: &str| body.contains("Is a crime in progress");
+    for i in 0..WARM_UP {
+        staff
+            .round_trip(&private, answers[i % 2], &bot_id, asks_again)
+            .await;
+    }
+    let mut row = Row {
+        scenario: "our bot (help / hmm, asked again)".into(),
+        replies: Vec::new(),
+        sends: Vec::new(),
+    };
+    for i in 0..n {
+        let (reply, sent) = staff
+            .round_trip(&private, answers[i % 2], &bot_id, asks_again)
+            .await;
+        row.replies.push(reply);
+        row.sends.push(sent);
+    }
+    bot.stop().await;
+    vec![
+        Row {
+            scenario: "our bot: /report to first question".into(),
+            replies: vec![to_first_question],
+            sends: vec![],
+        },
+        row,
+    ]
+}
+
+/// A bare echo bot, syncing as `mode` says, in an encrypted room with a new
+/// member of staff.
+async fn echo(hs: &Homeserver, n: usize, mode: SyncMode, scenario: &str) -> Row {
+    let (mut staff, echo) = tokio::join!(
+        Account::new(hs, "staff", SyncMode::Tight, false),
+        Account::new(hs, "echo", mode, true),
+    );
+    let room = staff.create_encrypted_room("Echo", &[&echo.id]).await;
+    let room = staff.wait_for_member(room.room_id(), &echo.id).await;
+    let mut row = Row {
+        scenario: scenario.into(),
+        replies: Vec::new(),
+        sends: Vec::new(),
+    };
+    for i in 0..WARM_UP + n {
+        let text = format!("ping {i}");
+        let (reply, sent) = staff.round_trip(&room, &text, &echo.id, |b| b == text).await;
+        if i >= WARM_UP {
+            row.replies.push(reply);
+            row.sends.push(sent);
+        }
+    }
+    drop(echo);
+    row
+}
+
+async fn bench(hs: &'static Homeserver, n: usize) -> Vec<Row> {
+    let mut rows = our_bot(hs, n).await;
+    rows.push(echo(hs, n, SyncMode::Tight, "echo bot, own sync_once loop").await);
+    rows.push(echo(hs, n, SyncMode::Sdk, "echo bot, Client::sync").await);
+    rows
+}
+
+fn main() {
+    let n: usize = std::env::var("REPLY_LATENCY_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    eprintln!("reply_latency: starting (or finding) the test homeserver on 127.0.0.1");
+    let hs = homeserver();
+    eprintln!(
+        "reply_latency: {} round trips per scenario after {WARM_UP} to warm up",
+        n
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let rows = runtime.block_on(async {
+        match tokio::time::timeout(TOTAL_PATIENCE, bench(hs, n)).await {
+            Ok(rows) => rows,
+            Err(_) => {
+                eprintln!("reply_latency: gave up after {TOTAL_PATIENCE:?}");
+                std::process::exit(1);
+            }
+        }
+    });
+    print_table(&rows);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+}
