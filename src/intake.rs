@@ -119,11 +119,12 @@ pub fn check_unfinished(
     flow: &Flow,
     reporter: &str,
     now: DateTime<Utc>,
+    after: chrono::Duration,
 ) -> Result<Option<Vec<Outgoing>>, IntakeError> {
     let Some(c) = current(store, reporter)? else {
         return Ok(None);
     };
-    match conversation::check_abandoned(flow, &c, now) {
+    match conversation::check_abandoned(flow, &c, now, after) {
         Some(step) => apply(store, reporter, step).map(Some),
         None => Ok(None),
     }

@@ -207,15 +207,33 @@ fn an_unfinished_report_goes_to_the_lead_after_thirty_minutes_once() {
     talk.say("no");
     talk.say("yes");
     let at = talk.conv.updated_at;
-    assert!(conversation::check_abandoned(&flow, &talk.conv, at + Duration::minutes(29)).is_none());
-    let step = conversation::check_abandoned(&flow, &talk.conv, at + Duration::minutes(30)).expect("due");
+    assert!(conversation::check_abandoned(
+        &flow,
+        &talk.conv,
+        at + Duration::minutes(29),
+        conversation::ABANDONED_AFTER
+    )
+    .is_none());
+    let step = conversation::check_abandoned(
+        &flow,
+        &talk.conv,
+        at + Duration::minutes(30),
+        conversation::ABANDONED_AFTER,
+    )
+    .expect("due");
     match &step.actions[0] {
         Action::Save(r) => assert_eq!(r.status, Status::Incomplete),
         other => panic!("first the record is kept: {other:?}"),
     }
     assert!(step.actions.contains(&Action::PageLead { urgent: false }));
     assert!(
-        conversation::check_abandoned(&flow, &step.conversation, at + Duration::hours(5)).is_none(),
+        conversation::check_abandoned(
+            &flow,
+            &step.conversation,
+            at + Duration::hours(5),
+            conversation::ABANDONED_AFTER
+        )
+        .is_none(),
         "once only"
     );
     // The reporter can still finish; the lead is not paged a second time.

@@ -21,8 +21,8 @@ use crate::concern::{ConcernRecord, Decision, FieldAnswer, Reference, RouteTaken
 use crate::flow::{Field, Flow, Node, Outcome, PageWhen, Question};
 use parse::{Choice, Command, Input, MAX_MESSAGE_CHARS};
 
-/// How long a started report may sit untouched before what it holds is
-/// passed to the lead, marked incomplete.
+/// How long a started report may sit untouched, by default, before what it
+/// holds is passed to the lead, marked incomplete.
 pub const ABANDONED_AFTER: Duration = Duration::minutes(30);
 
 /// One reporter's conversation, as kept between messages.
@@ -217,13 +217,18 @@ pub fn step(flow: &Flow, conversation: Conversation, message: &str, now: DateTim
     }
 }
 
-/// A started report that has sat untouched for [`ABANDONED_AFTER`]: what it
-/// holds goes to the lead, marked incomplete, once. The reporter may still
-/// carry on and submit. `None` when nothing is due.
-pub fn check_abandoned(flow: &Flow, conversation: &Conversation, now: DateTime<Utc>) -> Option<Step> {
+/// A started report that has sat untouched for `after` (by default
+/// [`ABANDONED_AFTER`]): what it holds goes to the lead, marked incomplete,
+/// once. The reporter may still carry on and submit. `None` when nothing is due.
+pub fn check_abandoned(
+    flow: &Flow,
+    conversation: &Conversation,
+    now: DateTime<Utc>,
+    after: Duration,
+) -> Option<Step> {
     let c = conversation;
     let finished = matches!(c.stage, Stage::Done { .. });
-    if finished || c.incomplete_paged || now - c.updated_at < ABANDONED_AFTER {
+    if finished || c.incomplete_paged || now - c.updated_at < after {
         return None;
     }
     let mut c = c.clone();

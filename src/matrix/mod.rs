@@ -401,9 +401,13 @@ async fn worker(
 /// Once a minute, queue a check of each report in progress on its
 /// reporter's worker, so it is never handled beside that reporter's messages.
 async fn sweep_unfinished(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
+    // Often enough that a report is passed on within a quarter of the
+    // allowed time after it is due, and at least once a minute.
+    let every =
+        (bot.config.safeguarding.unfinished_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
         match intake::reporters_in_progress(&bot.store) {
@@ -601,7 +605,9 @@ impl Bot {
     }
 
     async fn check_unfinished(&self, reporter: &str) -> anyhow::Result<()> {
-        if let Some(out) = intake::check_unfinished(&self.store, &self.flow, reporter, Utc::now())? {
+        let after = chrono::Duration::from_std(self.config.safeguarding.unfinished_after)
+            .unwrap_or(crate::conversation::ABANDONED_AFTER);
+        if let Some(out) = intake::check_unfinished(&self.store, &self.flow, reporter, Utc::now(), after)? {
             if let Some(room) = self.private_room(reporter)? {
                 return self
                     .deliver(

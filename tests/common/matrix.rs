@@ -143,11 +143,21 @@ pub struct Received {
     pub mentions_me: bool,
 }
 
+type Mail = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<Received>>>);
+
+fn deliver(mail: &Mail, r: Received) {
+    mail.1.lock().expect("history").push(r.clone());
+    mail.0.lock().expect("inbox").push(r);
+}
+
 /// A person with their own Matrix client and encryption.
 pub struct Person {
     pub user_id: String,
     pub client: Client,
+    /// Messages not yet taken by `wait_for`.
     pub inbox: Arc<Mutex<Vec<Received>>>,
+    /// Every message received, kept.
+    pub history: Arc<Mutex<Vec<Received>>>,
     _dir: TempDir,
     sync: JoinHandle<()>,
 }
@@ -176,12 +186,13 @@ impl Person {
             .await
             .expect("login");
         let inbox: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let history: Arc<Mutex<Vec<Received>>> = Arc::default();
         let me: OwnedUserId = client.user_id().expect("logged in").to_owned();
         {
-            let inbox = inbox.clone();
+            let mail = (inbox.clone(), history.clone());
             let me = me.clone();
             client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
-                let inbox = inbox.clone();
+                let mail = mail.clone();
                 let me = me.clone();
                 async move {
                     let (body, html, notice) = match &ev.content.msgtype {
@@ -200,34 +211,40 @@ impl Person {
                         .mentions
                         .as_ref()
                         .is_some_and(|m| m.user_ids.contains(&me));
-                    inbox.lock().expect("inbox").push(Received {
-                        room: room.room_id().to_owned(),
-                        sender: ev.sender.to_string(),
-                        body,
-                        html,
-                        event_id: ev.event_id.clone(),
-                        notice,
-                        mentions_me,
-                    });
+                    deliver(
+                        &mail,
+                        Received {
+                            room: room.room_id().to_owned(),
+                            sender: ev.sender.to_string(),
+                            body,
+                            html,
+                            event_id: ev.event_id.clone(),
+                            notice,
+                            mentions_me,
+                        },
+                    );
                 }
             });
         }
         {
-            let inbox = inbox.clone();
+            let mail = (inbox.clone(), history.clone());
             client.add_event_handler(
                 move |ev: matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent,
                       room: Room| {
-                    let inbox = inbox.clone();
+                    let mail = mail.clone();
                     async move {
-                        inbox.lock().expect("inbox").push(Received {
-                            room: room.room_id().to_owned(),
-                            sender: ev.sender.to_string(),
-                            body: "(unable to decrypt)".into(),
-                            html: None,
-                            event_id: ev.event_id.clone(),
-                            notice: false,
-                            mentions_me: false,
-                        });
+                        deliver(
+                            &mail,
+                            Received {
+                                room: room.room_id().to_owned(),
+                                sender: ev.sender.to_string(),
+                                body: "(unable to decrypt)".into(),
+                                html: None,
+                                event_id: ev.event_id.clone(),
+                                notice: false,
+                                mentions_me: false,
+                            },
+                        );
                     }
                 },
             );
@@ -270,6 +287,7 @@ impl Person {
             user_id: me.to_string(),
             client,
             inbox,
+            history,
             _dir: dir,
             sync,
         }
@@ -398,9 +416,9 @@ impl Person {
         }
     }
 
-    /// Everything received so far in a room, without taking it.
+    /// Everything ever received in a room, taken or not.
     pub fn seen_in(&self, room: &RoomId) -> Vec<Received> {
-        self.inbox
+        self.history
             .lock()
             .expect("inbox")
             .iter()
@@ -436,6 +454,19 @@ pub fn bot_config(
     lead: &str,
     deputies: &[&str],
 ) -> Config {
+    bot_config_with(hs, bot, data, staff_room, lead, deputies, "")
+}
+
+/// As [`bot_config`], with more `[safeguarding]` lines.
+pub fn bot_config_with(
+    hs: &Homeserver,
+    bot: &BotAccount,
+    data: &std::path::Path,
+    staff_room: &str,
+    lead: &str,
+    deputies: &[&str],
+    safeguarding_extra: &str,
+) -> Config {
     let text = format!(
         r#"
 [matrix]
@@ -450,6 +481,7 @@ lead = "{lead}"
 deputies = [{deputies}]
 ack_timeout = "10m"
 urgent_ack_timeout = "2m"
+{safeguarding_extra}
 
 [storage]
 data_dir = "{data}"
