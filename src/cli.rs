@@ -162,7 +162,7 @@ async fn wait_for_signal() {
 /// the words of a concern; the SDK's own chatter is kept to warnings.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SAFEGUARDING_BOT_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn")
+        tracing_subscriber::EnvFilter::new("info,matrix_sdk=warn,matrix_sdk::http_client=off,matrix_sdk_crypto=warn,matrix_sdk_crypto::backups=error,matrix_sdk_base=warn")
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
