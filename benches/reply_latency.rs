@@ -304,7 +304,11 @@ fn print_table(rows: &[Row]) {
             r.replies.len(),
             ms(median(&r.replies)),
             ms(r.replies.iter().copied().max().unwrap_or_default()),
-            ms(median(&r.sends)),
+            if r.sends.is_empty() {
+                "-".to_string()
+            } else {
+                ms(median(&r.sends))
+            },
         );
     }
     println!();

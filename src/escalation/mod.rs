@@ -3,11 +3,23 @@
 //! Pure decisions with the time passed in; the transport acts on them. The
 //! state is kept in the store, one [`Escalation`] per concern, so nothing
 //! about a page is lost on restart.
+//!
+//! - [`policy`]: who to page next and when, a pure `decide` with the clock
+//!   passed in; the escalation records its step and a generation number.
+//! - [`rota`]: who is away and who covers for the lead, and the `!away`,
+//!   `!back`, `!cover` and `!rota` commands.
+//! - [`timer`]: the one task that owns every deadline.
+
+pub mod policy;
+pub mod rota;
+pub mod timer;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::concern::Reference;
+
+pub use policy::EscalationStep;
 
 /// A concern's paging, as kept.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +35,27 @@ pub struct Escalation {
     /// Who was paged, in order.
     pub paged: Vec<String>,
     pub acknowledged: Option<Acknowledgement>,
+    /// Where the policy is (see [`policy::decide`]). Escalations stored
+    /// before there was a policy load as [`EscalationStep::Start`].
+    #[serde(default)]
+    pub step: EscalationStep,
+    /// Goes up by one whenever the state changes, so a timer set for an
+    /// older generation is recognised as stale and ignored.
+    #[serde(default)]
+    pub generation: u64,
+    /// When the policy next needs to run for this concern (UTC), if ever.
+    /// Kept so the timer can be rebuilt from the store after a restart.
+    #[serde(default)]
+    pub deadline: Option<DateTime<Utc>>,
+    /// The concern is closed: no more paging, no reminder.
+    #[serde(default)]
+    pub closed: bool,
+    /// The reporter has been told that nobody answered and they must act.
+    #[serde(default)]
+    pub reporter_told: bool,
+    /// When the acknowledger was reminded that the concern is still open.
+    #[serde(default)]
+    pub reminded_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,15 +85,59 @@ impl Escalation {
         now: DateTime<Utc>,
     ) -> Self {
         Escalation {
+            paged: vec![lead.to_string()],
+            ..Escalation::unpaged(reference, reporter, urgent, room, now)
+        }
+    }
+
+    /// An escalation nobody has been paged for yet: the first
+    /// [`policy::decide`] pages whoever is on duty (the lead, the deputy
+    /// covering for them, or the deputies if the lead is away).
+    /// [`Escalation::new`] is the same with the lead already paged at `now`.
+    pub fn unpaged(
+        reference: Reference,
+        reporter: &str,
+        urgent: bool,
+        room: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Escalation {
             reference,
             reporter: reporter.to_string(),
             urgent,
             room: room.to_string(),
             page_event: None,
             paged_at: now,
-            paged: vec![lead.to_string()],
+            paged: Vec::new(),
             acknowledged: None,
+            step: EscalationStep::Start,
+            generation: 0,
+            deadline: None,
+            closed: false,
+            reporter_told: false,
+            reminded_at: None,
         }
+    }
+
+    /// The concern is closed: paging stops and no reminder is sent. The
+    /// generation goes up, so any timer already set is stale.
+    pub fn close(&self) -> Self {
+        if self.closed {
+            return self.clone();
+        }
+        let mut next = self.clone();
+        next.closed = true;
+        next.deadline = None;
+        next.generation += 1;
+        next
+    }
+
+    /// What the timer should hold for this escalation: its next deadline
+    /// and generation, if it has a deadline. Used to rebuild the timer from
+    /// the store on start ([`timer::Timer::load`]).
+    pub fn timer_entry(&self) -> Option<(Reference, DateTime<Utc>, u64)> {
+        self.deadline
+            .map(|at| (self.reference.clone(), at, self.generation))
     }
 
     /// Decides an acknowledgement by `who`, given who may acknowledge.
@@ -81,6 +158,11 @@ impl Escalation {
             by: who.to_string(),
             at: now,
         });
+        // Paging ends here: any timer already set is now stale. Call
+        // `policy::decide` afterwards to set the reminder's deadline.
+        next.step = EscalationStep::Acknowledged;
+        next.deadline = None;
+        next.generation += 1;
         AckDecision::Acknowledged(next)
     }
 }

@@ -452,14 +452,8 @@ impl Bot {
         match &inbound.kind {
             InboundKind::Reaction { .. } => Ok(()),
             InboundKind::Attachment => {
-                self.send(
-                    room,
-                    compose::no_attachments(),
-                    &format!("{}-noattach", inbound.event_id),
-                    false,
-                )
-                .await?;
-                Ok(())
+                self.answer(room, inbound, compose::no_attachments(), "noattach")
+                    .await
             }
             InboundKind::Text { body, .. } => {
                 let handled = intake::message(&self.store, &self.flow, sender, body, &inbound.event_id, now)?;
@@ -469,29 +463,13 @@ impl Bot {
                         self.deliver(sender, room, out, &inbound.event_id).await
                     }
                     None if !self.is_staff(sender).await => {
-                        self.send(
-                            room,
-                            compose::not_staff(),
-                            &format!("{}-notstaff", inbound.event_id),
-                            false,
-                        )
-                        .await?;
-                        Ok(())
+                        self.answer(room, inbound, compose::not_staff(), "notstaff").await
                     }
                     None if is_start_word(body) => {
                         self.remember_private_room(sender, room.room_id())?;
                         self.start_report(sender, None).await
                     }
-                    None => {
-                        self.send(
-                            room,
-                            compose::how_to_start(),
-                            &format!("{}-hello", inbound.event_id),
-                            false,
-                        )
-                        .await?;
-                        Ok(())
-                    }
+                    None => self.answer(room, inbound, compose::how_to_start(), "hello").await,
                 }
             }
         }
@@ -729,6 +707,13 @@ impl Bot {
         )?;
         info!(reference = %reference, urgent, "paged the lead");
         Ok(())
+    }
+
+    /// Answers one event in the room it came from. The transaction id is
+    /// derived from the event, so a retry is not a second message.
+    async fn answer(&self, room: &Room, inbound: &Inbound, text: Text, tag: &str) -> anyhow::Result<()> {
+        self.send(room, text, &format!("{}-{tag}", inbound.event_id), false)
+            .await
     }
 
     async fn send(&self, room: &Room, text: Text, txn: &str, notice: bool) -> anyhow::Result<()> {
