@@ -58,6 +58,17 @@ pub struct SafeguardingConfig {
     pub unfinished_after: Duration,
     /// The organisation's timezone: times are shown in it and stored in UTC.
     pub timezone: chrono_tz::Tz,
+    /// Page every deputy at once when the lead does not answer, rather than
+    /// one at a time in the order listed.
+    pub deputies_all_at_once: bool,
+    /// How many times everyone paged is paged again before the reporter is
+    /// told that no one has answered.
+    pub repeats: u32,
+    /// How long each repeat waits.
+    pub repeat_interval: Duration,
+    /// How long after an acknowledgement the lead is reminded of a concern
+    /// that is still open.
+    pub remind_after: Duration,
 }
 
 impl SafeguardingConfig {
@@ -128,6 +139,11 @@ struct RawSafeguarding {
     urgent_ack_timeout: Option<String>,
     unfinished_after: Option<String>,
     timezone: Option<String>,
+    #[serde(default)]
+    deputies_all_at_once: bool,
+    repeats: Option<u32>,
+    repeat_interval: Option<String>,
+    remind_after: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +266,8 @@ pub fn parse(
     let ack_timeout = duration("[safeguarding] ack_timeout", sg.ack_timeout, "10m");
     let urgent_ack_timeout = duration("[safeguarding] urgent_ack_timeout", sg.urgent_ack_timeout, "2m");
     let unfinished_after = duration("[safeguarding] unfinished_after", sg.unfinished_after, "30m");
+    let repeat_interval = duration("[safeguarding] repeat_interval", sg.repeat_interval, "5m");
+    let remind_after = duration("[safeguarding] remind_after", sg.remind_after, "24h");
 
     let tz_name = sg.timezone.clone().unwrap_or_else(|| "Europe/London".to_string());
     let timezone = tz_name.trim().parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
@@ -292,6 +310,10 @@ pub fn parse(
             urgent_ack_timeout,
             unfinished_after,
             timezone,
+            deputies_all_at_once: sg.deputies_all_at_once,
+            repeats: sg.repeats.unwrap_or(3),
+            repeat_interval,
+            remind_after,
         },
         storage: StorageConfig { data_dir, key_file },
         flow: FlowConfig { file: flow_file },

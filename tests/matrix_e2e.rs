@@ -486,3 +486,57 @@ async fn an_unfinished_report_reaches_the_lead_marked_incomplete() {
     assert!(told.body.contains("You can still carry on"), "{}", told.body);
     w.bot.expect("running").stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_lead_is_covered_by_the_deputy_and_the_reporter_hears_who_acknowledged() {
+    let w = world_with("urgent_ack_timeout = \"4s\"").await;
+    let private = w.start_report("/report").await;
+    w.staff.say(&private, "yes").await;
+    let page = w
+        .lead
+        .wait_for("the urgent page", w.bot_said(None, "URGENT"))
+        .await;
+    let escalation = page.room.clone();
+    let paged_at = std::time::Instant::now();
+
+    // The lead stays silent: the deputy is invited to the same room and paged.
+    let deputy_page = w
+        .deputy
+        .wait_for(
+            "the deputy's page",
+            w.bot_said(Some(&escalation), "not been acknowledged yet"),
+        )
+        .await;
+    let waited = paged_at.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(3),
+        "the deputy is paged at the deadline, not before: {waited:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(7),
+        "the deputy's own page, not the repeat after their step: {waited:?}"
+    );
+    assert!(deputy_page.mentions_me, "the deputy's phone rings");
+    assert!(deputy_page.body.contains("SG-0001"));
+
+    w.deputy.say(&escalation, "!ack").await;
+    w.deputy
+        .wait_for(
+            "the confirmation",
+            w.bot_said(Some(&escalation), "acknowledged by"),
+        )
+        .await;
+    let told = w
+        .staff
+        .wait_for(
+            "the reporter told",
+            w.bot_said(Some(&private), "has been acknowledged by"),
+        )
+        .await;
+    assert!(
+        told.body.contains(&w.deputy.user_id),
+        "the reporter hears who acknowledged: {}",
+        told.body
+    );
+    w.bot.expect("running").stop().await;
+}

@@ -99,21 +99,21 @@ impl Policy {
     /// Default reminder time: 24 hours.
     pub const DEFAULT_REMINDER_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
-    /// The policy from the config's lead, deputies and timeouts, with the
-    /// defaults for what the config does not hold yet: deputies in order,
-    /// [`Policy::DEFAULT_REPEATS`] repeats every
-    /// [`Policy::DEFAULT_REPEAT_INTERVAL`], and a reminder after
-    /// [`Policy::DEFAULT_REMINDER_AFTER`].
+    /// The policy from the config (whose defaults are the constants above).
     pub fn from_config(sg: &SafeguardingConfig) -> Self {
         Policy {
             ack_timeout: sg.ack_timeout,
             urgent_ack_timeout: sg.urgent_ack_timeout,
             deputies: sg.deputies.clone(),
             lead: sg.lead.clone(),
-            deputy_mode: DeputyMode::InOrder,
-            repeats: Self::DEFAULT_REPEATS,
-            repeat_interval: Self::DEFAULT_REPEAT_INTERVAL,
-            reminder_after: Self::DEFAULT_REMINDER_AFTER,
+            deputy_mode: if sg.deputies_all_at_once {
+                DeputyMode::AllAtOnce
+            } else {
+                DeputyMode::InOrder
+            },
+            repeats: sg.repeats,
+            repeat_interval: sg.repeat_interval,
+            reminder_after: sg.remind_after,
         }
     }
 

@@ -57,25 +57,69 @@ pub fn when(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 }
 
 /// The page. It may show on a locked phone, so it names the reference, the
-/// urgency and the reporter, and nothing of the concern.
-pub fn page(reference: &Reference, urgent: bool, reporter: &str, lead: &str) -> Text {
+/// urgency and the reporter, and nothing of the concern. `again` marks a
+/// repeat page for a concern nobody has acknowledged yet.
+pub fn page(reference: &Reference, urgent: bool, reporter: &str, who: &[String], again: bool) -> Text {
     let urgency = if urgent {
         "URGENT: someone may be in immediate danger. "
     } else {
         ""
     };
+    let what = if again {
+        format!("Safeguarding concern {reference}, reported by {reporter}, has not been acknowledged yet.")
+    } else {
+        format!("New safeguarding concern {reference}, reported by {reporter}.")
+    };
+    let what_html = if again {
+        format!(
+            "Safeguarding concern <b>{reference}</b>, reported by {}, has not been acknowledged yet.",
+            escape(reporter)
+        )
+    } else {
+        format!(
+            "New safeguarding concern <b>{reference}</b>, reported by {}.",
+            escape(reporter)
+        )
+    };
     let plain = format!(
-        "{lead}: {urgency}New safeguarding concern {reference}, reported by {reporter}. Please acknowledge: type !ack here or react with ✅. The record follows in this room."
+        "{}: {urgency}{what} Please acknowledge: type !ack here or react with ✅. The record is in this room.",
+        who.join(", ")
     );
     let html = format!(
-        "{}: {}New safeguarding concern <b>{reference}</b>, reported by {}. Please acknowledge: type <code>!ack</code> here or react with ✅. The record follows in this room.",
-        pill(lead),
+        "{}: {}{what_html} Please acknowledge: type <code>!ack</code> here or react with ✅. The record is in this room.",
+        who.iter().map(|w| pill(w)).collect::<Vec<_>>().join(", "),
         if urgent { "<b>URGENT: someone may be in immediate danger.</b> " } else { "" },
-        escape(reporter)
     );
     Text {
         plain,
         html: Some(html),
+    }
+}
+
+/// Told to the reporter when every step of paging has passed with no
+/// acknowledgement: as the policy says, they must act themselves now.
+pub fn no_answer_yet(reference: &Reference, route: Option<&crate::concern::RouteTaken>) -> Text {
+    let act = match route {
+        Some(r) if r.urgent => "If anyone is in immediate danger, call 999 now.".to_string(),
+        Some(r) => format!(
+            "As our policy says, if the Lead or Deputy is not available, you must take action yourself now: {} ({}).",
+            r.title, r.contact
+        ),
+        None => "As our policy says, if the Lead or Deputy is not available, you must take action yourself now.".to_string(),
+    };
+    Text::plain(format!(
+        "No Lead or Deputy for Safeguarding has answered yet about your report {reference}.\n{act}\nIf anyone is in immediate danger, call 999. I will keep trying them and tell you as soon as someone answers."
+    ))
+}
+
+/// A reminder to whoever acknowledged a concern that is still open.
+pub fn reminder(reference: &Reference, who: &str) -> Text {
+    Text {
+        plain: format!("{who}: safeguarding concern {reference} is still open. Please record what has been done, or close it."),
+        html: Some(format!(
+            "{}: safeguarding concern <b>{reference}</b> is still open. Please record what has been done, or close it.",
+            pill(who)
+        )),
     }
 }
 
@@ -196,13 +240,15 @@ mod tests {
 
     #[test]
     fn the_page_names_reference_urgency_reporter_and_lead_only() {
-        let t = page(&Reference::new(42), true, "@sam:example.org", "@dsl:example.org");
+        let who = vec!["@dsl:example.org".to_string()];
+        let t = page(&Reference::new(42), true, "@sam:example.org", &who, false);
         assert!(t.plain.starts_with("@dsl:example.org: URGENT"));
         assert!(
             t.plain.contains("SG-0042") && t.plain.contains("@sam:example.org") && t.plain.contains("!ack")
         );
-        let calm = page(&Reference::new(42), false, "@sam:example.org", "@dsl:example.org");
-        assert!(!calm.plain.contains("URGENT"));
+        let again = page(&Reference::new(42), false, "@sam:example.org", &who, true);
+        assert!(!again.plain.contains("URGENT"));
+        assert!(again.plain.contains("not been acknowledged yet"));
     }
 
     #[test]

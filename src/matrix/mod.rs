@@ -38,6 +38,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::concern::Reference;
 use crate::config::Config;
+use crate::escalation::policy::{self, Decision, Policy};
+use crate::escalation::rota::{self, Rota};
+use crate::escalation::timer::{SystemClock, Timer};
 use crate::escalation::{self, AckDecision, Escalation};
 use crate::flow::Flow;
 use crate::intake::{self, Outgoing};
@@ -64,6 +67,21 @@ pub enum InboundKind {
 enum Work {
     Event(Inbound),
     CheckUnfinished,
+    /// An escalation's deadline came, for this generation of its state.
+    Deadline {
+        reference: Reference,
+        generation: u64,
+    },
+    /// Something changed (the rota): decide the escalation again.
+    Recheck {
+        reference: Reference,
+    },
+}
+
+/// The worker key for everything about one escalation, so an
+/// acknowledgement and a deadline for it are never handled at once.
+fn escalation_key(reference: &Reference) -> String {
+    format!("escalation:{reference}")
 }
 
 /// What every handler shares.
@@ -74,6 +92,9 @@ struct Bot {
     store: Store,
     staff_rooms: Vec<OwnedRoomId>,
     queue: mpsc::UnboundedSender<(String, Work)>,
+    policy: Policy,
+    /// Owns every escalation deadline; fires into the queue.
+    timer: Timer,
 }
 
 /// Runs the bot until `shutdown` turns true.
@@ -101,6 +122,7 @@ pub async fn run(
     }
 
     let staff_rooms = resolve_staff_rooms(&client, &config).await;
+    let policy = Policy::from_config(&config.safeguarding);
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let bot = Arc::new(Bot {
         client: client.clone(),
@@ -109,6 +131,8 @@ pub async fn run(
         store,
         staff_rooms,
         queue: queue_tx,
+        policy,
+        timer: Timer::new(SystemClock),
     });
     // Handlers hold the bot weakly: the client must not keep the bot (and
     // its store) alive once `run` has returned.
@@ -119,6 +143,31 @@ pub async fn run(
 
     let dispatcher = tokio::spawn(dispatch(bot.clone(), queue_rx, shutdown.clone()));
     replay_inbox(&bot);
+    // Every pending deadline, from the store: overdue ones fire at once.
+    let pending: Vec<_> = bot
+        .store
+        .items::<Escalation>(Tree::Escalations)
+        .context("could not read the escalations")?
+        .into_iter()
+        .filter_map(|(_, e)| e.timer_entry())
+        .collect();
+    info!(count = pending.len(), "escalation deadlines loaded");
+    bot.timer.load(pending);
+    let queue = bot.queue.clone();
+    let timer = tokio::spawn(
+        bot.timer
+            .clone()
+            .run(move |reference: Reference, generation: u64| {
+                let _ = queue.send((
+                    escalation_key(&reference),
+                    Work::Deadline {
+                        reference,
+                        generation,
+                    },
+                ));
+                std::future::ready(())
+            }),
+    );
     let sweeper = tokio::spawn(sweep_unfinished(bot.clone(), shutdown.clone()));
 
     sync_loop(&client, &mut shutdown).await;
@@ -126,10 +175,17 @@ pub async fn run(
     info!("shutting down");
     sweeper.abort();
     let _ = sweeper.await;
-    dispatcher.abort();
+    bot.timer.stop();
+    let _ = timer.await;
+    // Workers finish what they are doing; what they have not started stays
+    // in the inbox for next time.
+    if let Err(e) = dispatcher.await {
+        warn!(error = %e, "the dispatcher ended badly");
+    }
     bot.store
         .flush()
         .context("could not flush the store on shutdown")?;
+    drop(bot);
     Ok(())
 }
 
@@ -272,8 +328,8 @@ async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, bot: Ctx<Weak<Bo
 fn accept(bot: &Bot, inbound: Inbound) {
     match bot.store.inbox_push(&inbound.event_id, &inbound) {
         Ok(true) => {
-            let sender = inbound.sender.clone();
-            let _ = bot.queue.send((sender, Work::Event(inbound)));
+            let key = bot.work_key(&inbound);
+            let _ = bot.queue.send((key, Work::Event(inbound)));
         }
         Ok(false) => debug!(event = %inbound.event_id, "event already handled"),
         Err(e) => error!(event = %inbound.event_id, error = %e, "could not keep an event in the inbox"),
@@ -290,7 +346,7 @@ fn replay_inbox(bot: &Bot) {
                 );
             }
             for inbound in pending {
-                let _ = bot.queue.send((inbound.sender.clone(), Work::Event(inbound)));
+                let _ = bot.queue.send((bot.work_key(&inbound), Work::Event(inbound)));
             }
         }
         Err(e) => error!(error = %e, "could not read the inbox"),
@@ -394,6 +450,22 @@ async fn worker(
                     error!(error = %format!("{e:#}"), "failed to pass on an unfinished report");
                 }
             }
+            Work::Deadline {
+                reference,
+                generation,
+            } => {
+                if let Err(e) = bot.on_deadline(&reference, Some(generation)).await {
+                    error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
+                    // Try again shortly rather than leave the concern waiting.
+                    bot.timer
+                        .schedule(reference, Utc::now() + chrono::Duration::seconds(30), generation);
+                }
+            }
+            Work::Recheck { reference } => {
+                if let Err(e) = bot.on_deadline(&reference, None).await {
+                    error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
+                }
+            }
         }
     }
 }
@@ -456,6 +528,11 @@ impl Bot {
                     .await
             }
             InboundKind::Text { body, .. } => {
+                if self.config.safeguarding.is_responder(sender)
+                    && self.rota_command(room, inbound, body).await?
+                {
+                    return Ok(());
+                }
                 let handled = intake::message(&self.store, &self.flow, sender, body, &inbound.event_id, now)?;
                 match handled {
                     Some(out) => {
@@ -483,12 +560,14 @@ impl Bot {
     ) -> anyhow::Result<()> {
         let wants_ack = match &inbound.kind {
             InboundKind::Text { body, .. } => {
+                if self.rota_command(room, inbound, body).await? {
+                    return Ok(());
+                }
                 let b = body.trim().to_lowercase();
                 b == "!ack" || b.starts_with("!ack ") || b == "!acknowledge"
             }
-            InboundKind::Reaction { relates_to, key } => {
-                esc.page_event.as_deref() == Some(relates_to.as_str()) && escalation::is_ack_reaction(key)
-            }
+            // A ✅ or 👍 on the page, or on any message in the room.
+            InboundKind::Reaction { key, .. } => escalation::is_ack_reaction(key),
             InboundKind::Attachment => false,
         };
         if !wants_ack {
@@ -538,9 +617,192 @@ impl Bot {
                     )
                     .await?;
                 }
+                // Schedules the reminder; nothing more is paged.
+                let decision = policy::decide(&next, &self.policy, &self.rota()?, now);
+                self.apply_decision(decision).await?;
             }
         }
         Ok(())
+    }
+
+    /// `!away`, `!back`, `!cover`, `!rota` from a lead or deputy. Returns
+    /// whether the message was one of them (and so has been answered).
+    async fn rota_command(&self, room: &Room, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        let Some(parsed) = rota::parse_command(body, self.tz(), now) else {
+            return Ok(false);
+        };
+        if !self.config.safeguarding.is_responder(&inbound.sender) {
+            self.answer(
+                room,
+                inbound,
+                Text::plain("Only the Lead or a Deputy for Safeguarding can change or see the rota."),
+                "rota",
+            )
+            .await?;
+            return Ok(true);
+        }
+        let reply = match parsed {
+            Err(e) => e.0,
+            Ok(command) => match self
+                .rota()?
+                .apply(&inbound.sender, &command, &self.policy, self.tz(), now)
+            {
+                Err(e) => e.0,
+                Ok((rota, reply)) => {
+                    self.store.put_item(Tree::Settings, "rota", &rota)?;
+                    self.store
+                        .audit(now, &inbound.sender, "rota changed", None, body.trim())?;
+                    // Someone away is skipped at once; someone back is paged again.
+                    for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
+                        if esc.acknowledged.is_none() && !esc.closed {
+                            let reference = esc.reference.clone();
+                            let _ = self
+                                .queue
+                                .send((escalation_key(&reference), Work::Recheck { reference }));
+                        }
+                    }
+                    reply
+                }
+            },
+        };
+        self.answer(room, inbound, Text::plain(reply), "rota").await?;
+        Ok(true)
+    }
+
+    fn rota(&self) -> anyhow::Result<Rota> {
+        Ok(self
+            .store
+            .get_item::<Rota>(Tree::Settings, "rota")?
+            .unwrap_or_default())
+    }
+
+    /// A deadline came (with the generation it was set for), or something
+    /// changed (`None`): decide the escalation again and act on it.
+    async fn on_deadline(&self, reference: &Reference, generation: Option<u64>) -> anyhow::Result<()> {
+        let Some(esc) = self
+            .store
+            .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
+        else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let rota = self.rota()?;
+        let decision = match generation {
+            Some(g) => match policy::on_timer(&esc, g, &self.policy, &rota, now) {
+                Some(d) => d,
+                None => {
+                    debug!(reference = %reference, "stale deadline ignored");
+                    return Ok(());
+                }
+            },
+            None => policy::decide(&esc, &self.policy, &rota, now),
+        };
+        self.apply_decision(decision).await
+    }
+
+    /// Carries out an escalation decision: invite and page, re-page, tell the
+    /// reporter nobody has answered, remind; keep the new state; set the
+    /// next deadline. Sends carry transaction ids made from the state's
+    /// generation, so a retry after a crash is not a second page.
+    async fn apply_decision(&self, d: Decision) -> anyhow::Result<()> {
+        let esc = &d.new_state;
+        let reference = esc.reference.clone();
+        let now = Utc::now();
+        let room = self.room(&esc.room)?;
+        let g = esc.generation;
+        for user in &d.skipped {
+            self.store
+                .audit(now, "bot", "skipped: away or off duty", Some(&reference), user)?;
+        }
+        for user in &d.page {
+            let id = <&UserId>::try_from(user.as_str()).context("bad user id in the policy")?;
+            let member = room.get_member_no_sync(id).await.ok().flatten();
+            let present = member
+                .is_some_and(|m| matches!(m.membership(), MembershipState::Join | MembershipState::Invite));
+            if !present {
+                room.invite_user_by_id(id)
+                    .await
+                    .with_context(|| format!("could not invite {user} to the escalation room"))?;
+            }
+        }
+        let mention = d.mention();
+        let mut esc = d.new_state.clone();
+        if !mention.is_empty() {
+            let ids: Vec<OwnedUserId> = mention
+                .iter()
+                .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
+                .collect();
+            // Anyone paged before these means the concern is waiting.
+            let again = d.repage_everyone || esc.paged.len() > d.page.len();
+            let text = compose::page(&reference, esc.urgent, &esc.reporter, &mention, again);
+            let content = RoomMessageEventContent::text_html(text.plain, text.html.unwrap_or_default())
+                .add_mentions(Mentions::with_user_ids(ids));
+            let sent = room
+                .send(content)
+                .with_transaction_id(OwnedTransactionId::from(format!("{reference}-g{g}-page")))
+                .await
+                .context("could not send the page")?;
+            if esc.page_event.is_none() {
+                esc.page_event = Some(sent.response.event_id.to_string());
+            }
+            let action = match (d.repage_everyone, esc.urgent) {
+                (true, _) => "paged again",
+                (false, true) => "paged (urgent)",
+                (false, false) => "paged",
+            };
+            self.store
+                .audit(now, "bot", action, Some(&reference), &mention.join(" "))?;
+            info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = d.repage_everyone, "paged");
+        }
+        if d.tell_reporter_no_answer {
+            let route = self.store.get_concern(&reference)?.and_then(|r| r.route);
+            if let Some(private) = self.private_room(&esc.reporter)? {
+                self.send(
+                    &private,
+                    compose::no_answer_yet(&reference, route.as_ref()),
+                    &format!("{reference}-g{g}-noanswer"),
+                    false,
+                )
+                .await?;
+            }
+            self.store.audit(
+                now,
+                "bot",
+                "reporter told no one has answered",
+                Some(&reference),
+                "",
+            )?;
+        }
+        if let Some(who) = &d.remind {
+            let id = OwnedUserId::try_from(who.as_str()).context("bad user id")?;
+            let text = compose::reminder(&reference, who);
+            let content = RoomMessageEventContent::text_html(text.plain, text.html.unwrap_or_default())
+                .add_mentions(Mentions::with_user_ids([id]));
+            room.send(content)
+                .with_transaction_id(OwnedTransactionId::from(format!("{reference}-g{g}-remind")))
+                .await
+                .context("could not send the reminder")?;
+            self.store.audit(now, "bot", "reminded", Some(&reference), who)?;
+        }
+        self.store
+            .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
+        if let Some((r, at, generation)) = esc.timer_entry() {
+            self.timer.schedule(r, at, generation);
+        }
+        Ok(())
+    }
+
+    /// Which worker an event goes to: everything in a concern's escalation
+    /// room to that concern's, everything else to the sender's.
+    fn work_key(&self, inbound: &Inbound) -> String {
+        match <&RoomId>::try_from(inbound.room_id.as_str())
+            .ok()
+            .map(|r| self.escalation_for_room(r))
+        {
+            Some(Ok(Some(esc))) => escalation_key(&esc.reference),
+            _ => inbound.sender.clone(),
+        }
     }
 
     /// Starts (or resumes) a report in the reporter's private room, and
@@ -618,7 +880,7 @@ impl Bot {
                 Outgoing::Page {
                     reference, urgent, ..
                 } => {
-                    self.page(&reference, urgent, reporter, &txn).await?;
+                    self.page(&reference, urgent, reporter).await?;
                 }
                 Outgoing::Record(record) => {
                     let esc = self
@@ -641,72 +903,29 @@ impl Bot {
         Ok(())
     }
 
-    /// Creates the concern's private, encrypted escalation room, invites the
-    /// lead, and pages them with an intentional mention and no detail.
-    async fn page(
-        &self,
-        reference: &Reference,
-        urgent: bool,
-        reporter: &str,
-        txn: &str,
-    ) -> anyhow::Result<()> {
-        let lead = self.config.safeguarding.lead.clone();
-        let lead_id = OwnedUserId::try_from(lead.as_str()).context("the lead's user id is not valid")?;
-        let existing = self
+    /// Creates the concern's private, encrypted escalation room and pages
+    /// whoever the policy says (the lead, unless away or covered).
+    async fn page(&self, reference: &Reference, urgent: bool, reporter: &str) -> anyhow::Result<()> {
+        if self
             .store
-            .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?;
+            .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
+            .is_some()
+        {
+            debug!(reference = %reference, "already paged");
+            return Ok(());
+        }
         let now = Utc::now();
-        let mut esc = match existing {
-            Some(e) => e,
-            None => {
-                let request = private_encrypted_room(
-                    &format!("Safeguarding concern {reference}"),
-                    vec![lead_id.clone()],
-                );
-                let room = self
-                    .client
-                    .create_room(request)
-                    .await
-                    .context("could not create the escalation room")?;
-                let esc = Escalation::new(
-                    reference.clone(),
-                    reporter,
-                    urgent,
-                    room.room_id().as_str(),
-                    &lead,
-                    now,
-                );
-                self.store
-                    .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
-                esc
-            }
-        };
-        let room = self.room(&esc.room)?;
-        let text = compose::page(reference, urgent, reporter, &lead);
-        let content = RoomMessageEventContent::text_html(text.plain, text.html.unwrap_or_default())
-            .add_mentions(Mentions::with_user_ids([lead_id]));
-        let sent = room
-            .send(content)
-            .with_transaction_id(OwnedTransactionId::from(txn))
+        let request = private_encrypted_room(&format!("Safeguarding concern {reference}"), vec![]);
+        let room = self
+            .client
+            .create_room(request)
             .await
-            .context("could not send the page")?;
-        esc.page_event = Some(sent.response.event_id.to_string());
-        esc.urgent |= urgent;
+            .context("could not create the escalation room")?;
+        let esc = Escalation::unpaged(reference.clone(), reporter, urgent, room.room_id().as_str(), now);
         self.store
             .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
-        self.store.audit(
-            now,
-            "bot",
-            if urgent {
-                "paged the lead (urgent)"
-            } else {
-                "paged the lead"
-            },
-            Some(reference),
-            &lead,
-        )?;
-        info!(reference = %reference, urgent, "paged the lead");
-        Ok(())
+        let decision = policy::decide(&esc, &self.policy, &self.rota()?, now);
+        self.apply_decision(decision).await
     }
 
     /// Answers one event in the room it came from. The transaction id is

@@ -11,7 +11,7 @@
 //! | `reference_concern`     | reference number, big-endian u64 | [`ConcernRecord`] as JSON, encrypted    |
 //! | `conversationkey_state` | keyed digest of the key string   | the key string and state as JSON, encrypted |
 //! | `audit_seq_entry`       | seq, big-endian u64              | [`AuditEntry`] as JSON, encrypted       |
-//! | `reference_escalation`, `reporter_privateroom` ([`Tree`]) | keyed digest of the key string | the key string and item as JSON, encrypted |
+//! | `reference_escalation`, `reporter_privateroom`, `name_setting` ([`Tree`]) | keyed digest of the key string | the key string and item as JSON, encrypted |
 //! | `inboxseq_event`        | arrival order, big-endian u64    | event id and event as JSON, encrypted   |
 //! | `eventid_inboxstate`    | keyed digest of the event id     | `P` + arrival seq (pending) or `D` + unix seconds (done) |
 //!
@@ -63,6 +63,7 @@ const TREE_CONVERSATIONS: &str = "conversationkey_state";
 const TREE_AUDIT: &str = "audit_seq_entry";
 const TREE_ESCALATIONS: &str = "reference_escalation";
 const TREE_PRIVATE_ROOMS: &str = "reporter_privateroom";
+const TREE_SETTINGS: &str = "name_setting";
 const TREE_INBOX: &str = "inboxseq_event";
 const TREE_INBOX_STATE: &str = "eventid_inboxstate";
 
@@ -143,6 +144,7 @@ pub struct Store {
     audit: sled::Tree,
     escalations: sled::Tree,
     private_rooms: sled::Tree,
+    settings: sled::Tree,
     inbox: sled::Tree,
     inbox_state: sled::Tree,
     sealer: Sealer,
@@ -169,6 +171,8 @@ pub enum Tree {
     Escalations,
     /// Each reporter's private room, by reporter.
     PrivateRooms,
+    /// Settings changed in chat, by name: the rota (who is away, who covers).
+    Settings,
 }
 
 /// A record kept under a digest of its key string: the key string travels
@@ -214,6 +218,7 @@ impl Store {
         let audit = db.open_tree(TREE_AUDIT).map_err(open_err)?;
         let escalations = db.open_tree(TREE_ESCALATIONS).map_err(open_err)?;
         let private_rooms = db.open_tree(TREE_PRIVATE_ROOMS).map_err(open_err)?;
+        let settings = db.open_tree(TREE_SETTINGS).map_err(open_err)?;
         let inbox = db.open_tree(TREE_INBOX).map_err(open_err)?;
         let inbox_state = db.open_tree(TREE_INBOX_STATE).map_err(open_err)?;
         let store = Store {
@@ -225,6 +230,7 @@ impl Store {
             audit,
             escalations,
             private_rooms,
+            settings,
             inbox,
             inbox_state,
             sealer: Sealer::new(&key),
@@ -251,6 +257,7 @@ impl Store {
                 &self.audit,
                 &self.escalations,
                 &self.private_rooms,
+                &self.settings,
                 &self.inbox,
                 &self.inbox_state,
             ]
@@ -466,6 +473,7 @@ impl Store {
         match tree {
             Tree::Escalations => (&self.escalations, TREE_ESCALATIONS, "an escalation"),
             Tree::PrivateRooms => (&self.private_rooms, TREE_PRIVATE_ROOMS, "a private room"),
+            Tree::Settings => (&self.settings, TREE_SETTINGS, "a setting"),
         }
     }
 

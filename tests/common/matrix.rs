@@ -479,8 +479,6 @@ staff_rooms = ["{staff_room}"]
 organisation = "Test Charity"
 lead = "{lead}"
 deputies = [{deputies}]
-ack_timeout = "10m"
-urgent_ack_timeout = "2m"
 {safeguarding_extra}
 
 [storage]
