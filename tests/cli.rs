@@ -126,3 +126,30 @@ fn help_lists_every_subcommand() {
         assert!(out.contains(sub), "{sub}: {out}");
     }
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.example.toml"))
+        .expect("example config");
+    let flow = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/conversations/online-safety-referral.toml"
+    );
+    let text: String = example
+        .lines()
+        .map(|l| {
+            if l.starts_with("file = ") {
+                format!("file = \"{flow}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).expect("write");
+    let (code, out, err) = run(&["check-config", path.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": ok:"), "{out}");
+}
