@@ -1,0 +1,292 @@
+//! The deployment files say what deploy/README.md promises: the systemd unit
+//! is locked down and runs the bot as its own user, the container does not
+//! run as root and carries the flowcharts, and the guide tells the installer
+//! about rate limits and the key.
+//!
+//! The unit is also checked by `systemd-analyze verify` (see deploy/README.md
+//! and the unit's comments); this test needs no systemd and runs everywhere.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn deploy_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("could not read {}: {e}", path.display()))
+}
+
+/// A systemd unit as sections of (key, value) pairs, in order. Keys may
+/// repeat (as `SystemCallFilter=` does), so each section keeps a list.
+/// Comments, blank lines and line continuations are handled as systemd does.
+fn parse_unit(text: &str) -> BTreeMap<String, Vec<(String, String)>> {
+    let mut sections: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let mut pending = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with(';')) {
+            continue;
+        }
+        if let Some(rest) = line.strip_suffix('\\') {
+            pending.push_str(rest);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        let full = std::mem::take(&mut pending);
+        if full.starts_with('[') && full.ends_with(']') {
+            let name = full[1..full.len() - 1].to_string();
+            sections.entry(name.clone()).or_default();
+            current = Some(name);
+            continue;
+        }
+        let (key, value) = full
+            .split_once('=')
+            .unwrap_or_else(|| panic!("unit line without '=': {full:?}"));
+        let section = current
+            .as_ref()
+            .unwrap_or_else(|| panic!("unit line before any [section]: {full:?}"));
+        sections
+            .get_mut(section)
+            .expect("section was created")
+            .push((key.trim().to_string(), value.trim().to_string()));
+    }
+    assert!(pending.is_empty(), "the unit ends in a line continuation");
+    sections
+}
+
+fn values<'a>(section: &'a [(String, String)], key: &str) -> Vec<&'a str> {
+    section
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// The one value of a key that must appear exactly once.
+fn single<'a>(section: &'a [(String, String)], key: &str) -> &'a str {
+    match values(section, key).as_slice() {
+        [v] => v,
+        [] => panic!("the unit's [Service] has no {key}="),
+        many => panic!("the unit's [Service] sets {key}= {} times: {many:?}", many.len()),
+    }
+}
+
+fn service() -> Vec<(String, String)> {
+    let unit = parse_unit(&deploy_file("safeguarding-bot.service"));
+    for section in ["Unit", "Service", "Install"] {
+        assert!(unit.contains_key(section), "the unit has no [{section}] section");
+    }
+    unit["Service"].clone()
+}
+
+#[test]
+fn unit_is_hardened() {
+    let s = service();
+    let expected = [
+        ("StateDirectory", "safeguarding-bot"),
+        ("ConfigurationDirectory", "safeguarding-bot"),
+        ("EnvironmentFile", "-/etc/safeguarding-bot/env"),
+        ("Restart", "always"),
+        ("KillSignal", "SIGTERM"),
+        ("UMask", "0077"),
+        ("NoNewPrivileges", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectKernelLogs", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("ProtectClock", "yes"),
+        ("ProtectHostname", "yes"),
+        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+        ("RestrictNamespaces", "yes"),
+        ("RestrictRealtime", "yes"),
+        ("RestrictSUIDSGID", "yes"),
+        ("LockPersonality", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("SystemCallArchitectures", "native"),
+    ];
+    let mut wrong = Vec::new();
+    for (key, want) in expected {
+        match values(&s, key).as_slice() {
+            [got] if *got == want => {}
+            got => wrong.push(format!("{key}={want} (the unit has {got:?})")),
+        }
+    }
+    assert!(wrong.is_empty(), "the unit should set:\n{}", wrong.join("\n"));
+
+    // The first SystemCallFilter= is the allow list; later ones may only
+    // take more away (a leading "~").
+    let filters = values(&s, "SystemCallFilter");
+    assert_eq!(filters.first(), Some(&"@system-service"), "{filters:?}");
+    assert!(filters[1..].iter().all(|f| f.starts_with('~')), "{filters:?}");
+
+    for key in ["RestartSec", "TimeoutStopSec"] {
+        let v = single(&s, key);
+        let secs: u64 = v
+            .strip_suffix('s')
+            .unwrap_or(v)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={v} should be a number of seconds, like 10s"));
+        assert!(
+            (1..=120).contains(&secs),
+            "{key}={v} should be between 1s and 120s"
+        );
+    }
+}
+
+#[test]
+fn unit_runs_as_its_own_user() {
+    let s = service();
+    let dynamic = values(&s, "DynamicUser");
+    let user = values(&s, "User");
+    assert!(
+        dynamic == ["yes"] || user == ["safeguarding-bot"],
+        "the unit should run as its own user: DynamicUser=yes or User=safeguarding-bot \
+         (DynamicUser={dynamic:?}, User={user:?})"
+    );
+    assert!(!user.contains(&"root"), "the unit must not run as root");
+    assert!(
+        values(&s, "AmbientCapabilities").iter().all(|v| v.is_empty()),
+        "the bot needs no capabilities"
+    );
+}
+
+#[test]
+fn unit_checks_the_config_then_runs_the_bot() {
+    let s = service();
+    let config = "/etc/safeguarding-bot/config.toml";
+    assert_eq!(
+        single(&s, "ExecStart"),
+        format!("/usr/local/bin/safeguarding-bot run --config {config}")
+    );
+    let pre = values(&s, "ExecStartPre");
+    assert!(
+        pre.iter()
+            .any(|p| p.ends_with(&format!("safeguarding-bot check-config {config}"))),
+        "ExecStartPre= should run check-config on {config}: {pre:?}"
+    );
+}
+
+/// The lines of the Containerfile's last stage: the image that runs.
+fn runtime_stage() -> Vec<String> {
+    let text = deploy_file("Containerfile");
+    // Join continuation lines, drop comments.
+    let mut lines = Vec::new();
+    let mut pending = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#')) {
+            continue;
+        }
+        if let Some(rest) = line.strip_suffix('\\') {
+            pending.push_str(rest);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        lines.push(std::mem::take(&mut pending));
+    }
+    let froms: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].to_uppercase().starts_with("FROM "))
+        .collect();
+    assert!(
+        froms.len() >= 2,
+        "the Containerfile should be a multi-stage build (a builder and a runtime stage)"
+    );
+    assert!(
+        lines[froms[0]].contains("rust:"),
+        "the builder stage: {}",
+        lines[froms[0]]
+    );
+    let stage = lines[*froms.last().unwrap()..].to_vec();
+    assert!(
+        stage[0].contains("debian:bookworm-slim"),
+        "the runtime stage: {}",
+        stage[0]
+    );
+    stage
+}
+
+fn instruction<'a>(stage: &'a [String], name: &str) -> Vec<&'a str> {
+    stage
+        .iter()
+        .filter_map(|l| {
+            let (word, rest) = l.split_once(char::is_whitespace)?;
+            word.eq_ignore_ascii_case(name).then_some(rest.trim())
+        })
+        .collect()
+}
+
+#[test]
+fn container_does_not_run_as_root() {
+    let stage = runtime_stage();
+    let users = instruction(&stage, "USER");
+    let last = users
+        .last()
+        .expect("the runtime stage should have a USER line: it must not run as root");
+    let user = last.split(':').next().unwrap_or_default();
+    assert!(
+        !user.is_empty() && user != "root" && user != "0",
+        "the runtime stage runs as {last}"
+    );
+}
+
+#[test]
+fn container_carries_the_flowcharts_and_runs_the_bot() {
+    let stage = runtime_stage();
+    let copies = instruction(&stage, "COPY");
+    assert!(
+        copies
+            .iter()
+            .any(|c| c.starts_with("conversations") && c.contains("/usr/share/safeguarding-bot/conversations")),
+        "the runtime stage should copy conversations/ to /usr/share/safeguarding-bot/conversations: {copies:?}"
+    );
+    let volumes = instruction(&stage, "VOLUME");
+    assert!(
+        volumes.iter().any(|v| v.contains("/var/lib/safeguarding-bot")),
+        "the data directory should be a VOLUME: {volumes:?}"
+    );
+    let entry = instruction(&stage, "ENTRYPOINT");
+    let entry = entry.last().expect("the runtime stage should have an ENTRYPOINT");
+    assert!(
+        entry.contains("safeguarding-bot")
+            && entry.contains("\"run\"")
+            && entry.contains("\"--config\"")
+            && entry.contains("/etc/safeguarding-bot/config.toml"),
+        "ENTRYPOINT should run the bot with run --config /etc/safeguarding-bot/config.toml: {entry}"
+    );
+    let builder = deploy_file("Containerfile");
+    assert!(builder.contains("cargo build --release --locked"));
+}
+
+#[test]
+fn guide_covers_rate_limits_and_the_key() {
+    let guide = deploy_file("README.md");
+    // Markdown wraps lines anywhere: compare with whitespace collapsed.
+    let flat = guide.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "override_ratelimit",
+        r#"{"messages_per_second": 0, "burst_count": 0}"#,
+        "register_new_matrix_user",
+        "Back up the key file",
+        "What is lost without the key",
+        "cannot be read by anyone, ever",
+        "What is lost without `data_dir/matrix`",
+        "SAFEGUARDING_BOT_MATRIX_PASSWORD=",
+        "systemctl enable --now safeguarding-bot",
+        "journalctl -u safeguarding-bot",
+        "never logs the words of a concern",
+        "It has not been built",
+    ] {
+        assert!(
+            flat.contains(needle),
+            "deploy/README.md should mention {needle:?}"
+        );
+    }
+}
