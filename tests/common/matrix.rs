@@ -37,7 +37,13 @@ use tokio::task::JoinHandle;
 
 use crate::common::repo_path;
 
-pub const PORT: u16 = 18008;
+/// The test homeserver's port: 18008, or SAFEGUARDING_TEST_PORT.
+pub fn port() -> u16 {
+    std::env::var("SAFEGUARDING_TEST_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(18008)
+}
 
 /// How long to wait for anything to arrive before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -58,7 +64,7 @@ pub fn homeserver() -> &'static Homeserver {
             .arg(repo_path("deploy/dev-homeserver.sh"))
             .arg("start")
             .arg(&dir)
-            .env("SAFEGUARDING_DEV_PORT", PORT.to_string())
+            .env("SAFEGUARDING_DEV_PORT", port().to_string())
             .stdout(std::process::Stdio::null())
             .status()
             .expect("bash runs");
