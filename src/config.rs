@@ -6,6 +6,7 @@
 //! `SAFEGUARDING_BOT_MATRIX_PASSWORD` for the bot's password.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ pub struct Config {
     pub safeguarding: SafeguardingConfig,
     pub storage: StorageConfig,
     pub flow: FlowConfig,
+    pub health: HealthConfig,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub struct SafeguardingConfig {
     /// How long after an acknowledgement the lead is reminded of a concern
     /// that is still open.
     pub remind_after: Duration,
+    /// The leads' room (id or alias), told when the bot was cut off from
+    /// the homeserver and is back. Optional.
+    pub leads_room: Option<String>,
 }
 
 impl SafeguardingConfig {
@@ -95,6 +100,16 @@ pub struct FlowConfig {
     pub file: PathBuf,
 }
 
+/// The optional `[health]` table: the HTTP listener and the self-watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Where to serve `/healthz` and `/metrics`; `None` serves nothing.
+    pub listen: Option<SocketAddr>,
+    /// How long the homeserver may be out of reach before that is logged
+    /// at error level (and the leads' room told when it is back).
+    pub unreachable_alert_after: Duration,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {source}")]
@@ -116,6 +131,8 @@ struct RawConfig {
     safeguarding: RawSafeguarding,
     storage: RawStorage,
     flow: RawFlow,
+    #[serde(default)]
+    health: RawHealth,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +161,7 @@ struct RawSafeguarding {
     repeats: Option<u32>,
     repeat_interval: Option<String>,
     remind_after: Option<String>,
+    leads_room: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +175,13 @@ struct RawStorage {
 #[serde(deny_unknown_fields)]
 struct RawFlow {
     file: PathBuf,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    listen: Option<String>,
+    unreachable_alert_after: Option<String>,
 }
 
 /// Reads and checks a config file. `env` looks up environment variables
@@ -268,6 +293,8 @@ pub fn parse(
     let unfinished_after = duration("[safeguarding] unfinished_after", sg.unfinished_after, "30m");
     let repeat_interval = duration("[safeguarding] repeat_interval", sg.repeat_interval, "5m");
     let remind_after = duration("[safeguarding] remind_after", sg.remind_after, "24h");
+    let alert_text = raw.health.unreachable_alert_after.clone();
+    let unreachable_alert_after = duration("[health] unreachable_alert_after", alert_text.clone(), "2m");
 
     let tz_name = sg.timezone.clone().unwrap_or_else(|| "Europe/London".to_string());
     let timezone = tz_name.trim().parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
@@ -275,6 +302,31 @@ pub fn parse(
             "[safeguarding] timezone: \"{tz_name}\" is not a timezone name; write it like \"Europe/London\""
         ));
         chrono_tz::Europe::London
+    });
+
+    // A quiet sync takes 30 seconds; anything under a minute would cry wolf.
+    if let Some(text) = &alert_text {
+        if humantime::parse_duration(text.trim()).is_ok_and(|d| d.as_secs() >= 1 && d.as_secs() < 60) {
+            problems.push(format!(
+                "[health] unreachable_alert_after: \"{text}\" is too short; give at least a minute, like \"2m\""
+            ));
+        }
+    }
+    if let Some(room) = &sg.leads_room {
+        let ok = (room.starts_with('!') && room.len() > 1 && !room.contains(' '))
+            || (room.starts_with('#') && room.contains(':'));
+        if !ok {
+            problems.push(format!(
+                "[safeguarding] leads_room: \"{room}\" is not a room id or alias; write it like \"!abc123:example.org\" or \"#leads:example.org\", or leave it out"
+            ));
+        }
+    }
+    let listen = raw.health.listen.as_deref().and_then(|text| {
+        text.trim().parse::<SocketAddr>().map_err(|_| {
+            problems.push(format!(
+                "[health] listen: \"{text}\" is not an address and port; write it like \"127.0.0.1:9184\", or leave it out to serve nothing"
+            ));
+        }).ok()
     });
 
     let data_dir = base.join(&raw.storage.data_dir);
@@ -314,9 +366,14 @@ pub fn parse(
             repeats: sg.repeats.unwrap_or(3),
             repeat_interval,
             remind_after,
+            leads_room: sg.leads_room,
         },
         storage: StorageConfig { data_dir, key_file },
         flow: FlowConfig { file: flow_file },
+        health: HealthConfig {
+            listen,
+            unreachable_alert_after,
+        },
     })
 }
 
@@ -413,6 +470,39 @@ file = "conversations/online-safety-referral.toml"
             .to_string();
         assert!(err.contains("bot.toml: line 12"), "{err}");
         assert!(err.contains("unknown key `ack_timout`"), "{err}");
+    }
+
+    #[test]
+    fn health_is_optional_and_checked() {
+        let c = parse(GOOD, "bot.toml", Path::new("."), no_env).expect("valid");
+        assert_eq!(c.health.listen, None, "no listener unless asked");
+        assert_eq!(c.health.unreachable_alert_after, Duration::from_secs(120));
+        assert_eq!(c.safeguarding.leads_room, None);
+
+        let text = GOOD.replace(
+            "ack_timeout = \"10m\"",
+            "ack_timeout = \"10m\"\nleads_room = \"#leads:example.org\"",
+        ) + "\n[health]\nlisten = \"127.0.0.1:9184\"\nunreachable_alert_after = \"5m\"\n";
+        let c = parse(&text, "bot.toml", Path::new("."), no_env).expect("valid");
+        assert_eq!(c.health.listen, Some("127.0.0.1:9184".parse().expect("addr")));
+        assert_eq!(c.health.unreachable_alert_after, Duration::from_secs(300));
+        assert_eq!(c.safeguarding.leads_room.as_deref(), Some("#leads:example.org"));
+
+        let text = GOOD.replace(
+            "ack_timeout = \"10m\"",
+            "ack_timeout = \"10m\"\nleads_room = \"leads\"",
+        ) + "\n[health]\nlisten = \"localhost\"\nunreachable_alert_after = \"30s\"\n";
+        let err = parse(&text, "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        for must in [
+            "3 problem(s)",
+            "[health] listen: \"localhost\" is not an address and port",
+            "[health] unreachable_alert_after: \"30s\" is too short",
+            "[safeguarding] leads_room: \"leads\" is not a room id or alias",
+        ] {
+            assert!(err.contains(must), "{must} in {err}");
+        }
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //! - [`escalation`]: who was paged for a concern and who acknowledged; pure
 //!   decisions with the clock passed in.
 //! - [`matrix`]: the Matrix adapter (matrix-sdk): events in, actions out.
+//! - [`health`]: the optional `/healthz` and `/metrics` listener, the
+//!   counters behind it, and the self-watch that notices when the
+//!   homeserver is out of reach.
 //! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
 //!   lead can try a policy change before deploying it.
 
@@ -31,6 +34,7 @@ pub mod config;
 pub mod conversation;
 pub mod escalation;
 pub mod flow;
+pub mod health;
 pub mod intake;
 pub mod matrix;
 pub mod rehearse;

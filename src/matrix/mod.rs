@@ -9,6 +9,10 @@
 //!   sender handles that sender's events in order, so one slow conversation
 //!   never holds up another.
 //! - [`compose`]: every message the bot sends, as pure functions.
+//! - health: counters for `/metrics` where pages go out, acknowledgements
+//!   come in and syncs fail; the optional listener (see [`crate::health`])
+//!   started here; and the self-watch, which logs when the homeserver is
+//!   out of reach too long and tells the leads' room when it is back.
 
 pub mod compose;
 mod session;
@@ -43,6 +47,7 @@ use crate::escalation::rota::{self, Rota};
 use crate::escalation::timer::{SystemClock, Timer};
 use crate::escalation::{self, AckDecision, Escalation};
 use crate::flow::Flow;
+use crate::health::{self, Metrics, SelfWatch};
 use crate::intake::{self, Outgoing};
 use crate::store::{Store, Tree};
 use compose::Text;
@@ -95,6 +100,46 @@ struct Bot {
     policy: Policy,
     /// Owns every escalation deadline; fires into the queue.
     timer: Timer,
+    /// One lock per concern's escalation, held while its state is read,
+    /// acted on and written: an acknowledgement, a deadline and the first
+    /// page never interleave, so exactly one outcome stands.
+    escalation_locks: std::sync::Mutex<HashMap<Reference, Arc<tokio::sync::Mutex<()>>>>,
+    /// Counters for `/metrics`.
+    metrics: Arc<Metrics>,
+    /// Notices when the homeserver has been out of reach too long.
+    watch: SelfWatch,
+}
+
+/// How long a sync waits for news before the homeserver answers empty.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `/healthz` says ok while the last sync finished within this: two quiet
+/// syncs and some slack.
+const SYNC_WINDOW: Duration = Duration::from_secs(2 * 30 + 30);
+
+/// The store as `/healthz` and `/metrics` see it: through the bot, once
+/// there is one, held weakly so the listener never keeps the store open.
+#[derive(Default)]
+struct BotProbe(std::sync::OnceLock<Weak<Bot>>);
+
+impl BotProbe {
+    fn bot(&self) -> Result<Arc<Bot>, String> {
+        self.0
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| "the bot is starting or stopping".to_string())
+    }
+}
+
+impl health::Probe for BotProbe {
+    fn store_writable(&self) -> Result<(), String> {
+        self.bot()?.store.health_check().map_err(|e| e.to_string())
+    }
+
+    fn concern_states(&self) -> Result<Vec<crate::concern::Status>, String> {
+        let concerns = self.bot()?.store.list_concerns().map_err(|e| e.to_string())?;
+        Ok(concerns.into_iter().map(|c| c.status).collect())
+    }
 }
 
 /// Runs the bot until `shutdown` turns true.
@@ -104,6 +149,25 @@ pub async fn run(
     store: Store,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // Listen before logging in, so a port already taken stops the bot at once.
+    let metrics = Arc::new(Metrics::default());
+    let probe = Arc::new(BotProbe::default());
+    let health_server = match config.health.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("could not listen on {addr} for /healthz and /metrics ([health] listen in the config); if another program has that port, choose another or leave listen out")
+            })?;
+            info!(address = %addr, "serving /healthz and /metrics");
+            let state = health::Health {
+                metrics: metrics.clone(),
+                probe: probe.clone(),
+                sync_window: SYNC_WINDOW,
+            };
+            let server = health::serve(listener, Arc::new(state), shutdown.clone());
+            Some(tokio::spawn(server))
+        }
+        None => None,
+    };
     let passphrase = store.derived_secret("matrix-sdk-store");
     let (client, first_login) = session::connect(&config, &passphrase).await?;
     let bot_id = client
@@ -119,10 +183,12 @@ pub async fn run(
             .sync_once(SyncSettings::default())
             .await
             .context("the first sync with the homeserver failed")?;
+        metrics.synced(Utc::now());
     }
 
     let staff_rooms = resolve_staff_rooms(&client, &config).await;
     let policy = Policy::from_config(&config.safeguarding);
+    let unreachable_after = config.health.unreachable_alert_after;
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
     let bot = Arc::new(Bot {
         client: client.clone(),
@@ -133,7 +199,11 @@ pub async fn run(
         queue: queue_tx,
         policy,
         timer: Timer::new(SystemClock),
+        escalation_locks: Default::default(),
+        watch: SelfWatch::new(unreachable_after, Utc::now()),
+        metrics,
     });
+    let _ = probe.0.set(Arc::downgrade(&bot));
     // Handlers hold the bot weakly: the client must not keep the bot (and
     // its store) alive once `run` has returned.
     client.add_event_handler_context(Arc::downgrade(&bot));
@@ -169,12 +239,19 @@ pub async fn run(
             }),
     );
     let sweeper = tokio::spawn(sweep_unfinished(bot.clone(), shutdown.clone()));
+    let watcher = tokio::spawn(watch_homeserver(bot.clone(), shutdown.clone()));
 
-    sync_loop(&client, &mut shutdown).await;
+    sync_loop(&bot, &mut shutdown).await;
 
     info!("shutting down");
     sweeper.abort();
     let _ = sweeper.await;
+    watcher.abort();
+    let _ = watcher.await;
+    if let Some(server) = health_server {
+        server.abort();
+        let _ = server.await;
+    }
     bot.timer.stop();
     let _ = timer.await;
     // Workers finish what they are doing; what they have not started stays
@@ -192,9 +269,13 @@ pub async fn run(
 /// Our own sync loop: the next sync starts as soon as the last is handled.
 /// `Client::sync` would wait a second between syncs that come quickly, and a
 /// reporter waiting between questions notices every second.
-async fn sync_loop(client: &Client, shutdown: &mut watch::Receiver<bool>) {
-    let settings = SyncSettings::default().timeout(Duration::from_secs(30));
+async fn sync_loop(bot: &Arc<Bot>, shutdown: &mut watch::Receiver<bool>) {
+    let client = &bot.client;
+    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
     let mut backoff = Duration::from_millis(500);
+    // Telling the leads the homeserver is back; ended with the loop.
+    let mut notices = tokio::task::JoinSet::new();
+    bot.metrics.sync_loop_started(Utc::now());
     loop {
         if *shutdown.borrow() {
             return;
@@ -207,6 +288,11 @@ async fn sync_loop(client: &Client, shutdown: &mut watch::Receiver<bool>) {
         match result {
             Ok(response) => {
                 backoff = Duration::from_millis(500);
+                let now = Utc::now();
+                bot.metrics.synced(now);
+                if let Some((since, away)) = bot.watch.synced(now, &bot.metrics) {
+                    notices.spawn(tell_leads_back(Arc::downgrade(bot), since, away));
+                }
                 let empty = response.rooms.joined.is_empty()
                     && response.rooms.invited.is_empty()
                     && response.to_device.is_empty();
@@ -217,6 +303,7 @@ async fn sync_loop(client: &Client, shutdown: &mut watch::Receiver<bool>) {
                 }
             }
             Err(e) => {
+                bot.metrics.sync_error();
                 warn!(error = %e, retry_in = ?backoff, "sync with the homeserver failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -226,6 +313,50 @@ async fn sync_loop(client: &Client, shutdown: &mut watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// The self-watch: looks at the clock while the sync loop may be stuck,
+/// and says once, at error level, when the homeserver has been out of
+/// reach for longer than `[health] unreachable_alert_after`.
+async fn watch_homeserver(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
+    let every = (bot.watch.threshold() / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Some(away) = bot.watch.check(Utc::now(), &bot.metrics) {
+            error!(
+                homeserver = %bot.config.matrix.homeserver_url,
+                "cannot reach the homeserver for {}; pages may be delayed",
+                health::human_duration(away)
+            );
+        }
+    }
+}
+
+/// The homeserver is back after the self-watch reported it out of reach:
+/// tell the leads' room for how long, so they can check nothing was missed.
+async fn tell_leads_back(bot: Weak<Bot>, since: chrono::DateTime<Utc>, away: Duration) {
+    let Some(bot) = bot.upgrade() else { return };
+    let took = health::human_duration(away);
+    warn!("the homeserver is reachable again after {took}");
+    let Some(name) = bot.config.safeguarding.leads_room.clone() else {
+        warn!("no [safeguarding] leads_room is set, so the leads were not told the bot was away; set it to tell them");
+        return;
+    };
+    let text = health::back_notice(since, away, bot.tz());
+    let txn = format!("back-{}", since.timestamp());
+    for attempt in 0..3u32 {
+        match bot.tell_room(&name, &text, &txn).await {
+            Ok(()) => return,
+            Err(e) => {
+                warn!(room = %name, error = %format!("{e:#}"), attempt, "could not tell the leads' room yet");
+                tokio::time::sleep(Duration::from_secs(10 << attempt)).await;
+            }
+        }
+    }
+    error!(room = %name, "could not tell the leads' room that the bot was away for {took}; invite the bot to it");
 }
 
 async fn resolve_staff_rooms(client: &Client, config: &Config) -> Vec<OwnedRoomId> {
@@ -573,6 +704,11 @@ impl Bot {
         if !wants_ack {
             return Ok(());
         }
+        let _one_at_a_time = self.escalation_lock(&esc.reference).await;
+        let esc = self
+            .store
+            .get_item::<Escalation>(Tree::Escalations, &esc.reference.to_string())?
+            .unwrap_or(esc);
         let now = Utc::now();
         let txn = format!("{}-ack", inbound.event_id);
         match esc.acknowledge(&inbound.sender, self.config.safeguarding.responders(), now) {
@@ -598,6 +734,8 @@ impl Bot {
             AckDecision::Acknowledged(next) => {
                 self.store
                     .put_item(Tree::Escalations, &next.reference.to_string(), &next)?;
+                self.metrics
+                    .acknowledged((now - esc.paged_at).to_std().unwrap_or_default());
                 self.store
                     .audit(now, &inbound.sender, "acknowledged", Some(&next.reference), "")?;
                 info!(reference = %next.reference, "concern acknowledged");
@@ -680,6 +818,7 @@ impl Bot {
     /// A deadline came (with the generation it was set for), or something
     /// changed (`None`): decide the escalation again and act on it.
     async fn on_deadline(&self, reference: &Reference, generation: Option<u64>) -> anyhow::Result<()> {
+        let _one_at_a_time = self.escalation_lock(reference).await;
         let Some(esc) = self
             .store
             .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
@@ -738,11 +877,13 @@ impl Bot {
             let text = compose::page(&reference, esc.urgent, &esc.reporter, &mention, again);
             let content = RoomMessageEventContent::text_html(text.plain, text.html.unwrap_or_default())
                 .add_mentions(Mentions::with_user_ids(ids));
+            let repeat = esc.page_event.is_some();
             let sent = room
                 .send(content)
                 .with_transaction_id(OwnedTransactionId::from(format!("{reference}-g{g}-page")))
                 .await
                 .context("could not send the page")?;
+            self.metrics.page_sent(esc.urgent, repeat);
             if esc.page_event.is_none() {
                 esc.page_event = Some(sent.response.event_id.to_string());
             }
@@ -791,6 +932,14 @@ impl Bot {
             self.timer.schedule(r, at, generation);
         }
         Ok(())
+    }
+
+    async fn escalation_lock(&self, reference: &Reference) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.escalation_locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(reference.clone()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// Which worker an event goes to: everything in a concern's escalation
@@ -906,6 +1055,7 @@ impl Bot {
     /// Creates the concern's private, encrypted escalation room and pages
     /// whoever the policy says (the lead, unless away or covered).
     async fn page(&self, reference: &Reference, urgent: bool, reporter: &str) -> anyhow::Result<()> {
+        let _one_at_a_time = self.escalation_lock(reference).await;
         if self
             .store
             .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
@@ -950,6 +1100,30 @@ impl Bot {
             .with_context(|| format!("could not send a message to room {}", room.room_id()))?;
         debug!(room = %room.room_id(), event = %sent.response.event_id, "sent");
         Ok(())
+    }
+
+    /// Sends a notice to a room named in the config (an id or an alias),
+    /// joining it first if the bot was invited but has not joined.
+    async fn tell_room(&self, name: &str, text: &str, txn: &str) -> anyhow::Result<()> {
+        let room_id = if name.starts_with('#') {
+            let alias = <&matrix_sdk::ruma::RoomAliasId>::try_from(name).context("not a room alias")?;
+            self.client
+                .resolve_room_alias(alias)
+                .await
+                .with_context(|| format!("could not find the room alias {name}"))?
+                .room_id
+        } else {
+            OwnedRoomId::try_from(name).context("not a room id")?
+        };
+        let room = match self.client.get_room(&room_id) {
+            Some(r) if r.state() == matrix_sdk::RoomState::Joined => r,
+            _ => self
+                .client
+                .join_room_by_id(&room_id)
+                .await
+                .with_context(|| format!("the bot is not in {name} and could not join it"))?,
+        };
+        self.send(&room, Text::plain(text), txn, true).await
     }
 
     /// Tells the sender something went wrong, without detail.

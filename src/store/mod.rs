@@ -8,6 +8,7 @@
 //! |                         | `key_check`                      | a fixed text, encrypted                 |
 //! |                         | `reference_counter`              | last reference issued, big-endian u64   |
 //! |                         | `audit_head`                     | newest audit entry's seq and hash, encrypted |
+//! |                         | `health_check`                   | unix seconds of the last health check, in clear |
 //! | `reference_concern`     | reference number, big-endian u64 | [`ConcernRecord`] as JSON, encrypted    |
 //! | `conversationkey_state` | keyed digest of the key string   | the key string and state as JSON, encrypted |
 //! | `audit_seq_entry`       | seq, big-endian u64              | [`AuditEntry`] as JSON, encrypted       |
@@ -71,6 +72,7 @@ const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 const META_KEY_CHECK: &[u8] = b"key_check";
 const META_REFERENCE_COUNTER: &[u8] = b"reference_counter";
 const META_AUDIT_HEAD: &[u8] = b"audit_head";
+const META_HEALTH_CHECK: &[u8] = b"health_check";
 
 /// What `key_check` decrypts to with the right key.
 const KEY_CHECK_TEXT: &[u8] = b"safeguarding-bot key check v1";
@@ -308,6 +310,16 @@ impl Store {
     /// Makes everything written so far durable on disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(|e| self.disk(e))
+    }
+
+    /// Proves the store can still be written: writes the time to the meta
+    /// tree and flushes it to disk. For `/healthz`.
+    pub fn health_check(&self) -> Result<(), StoreError> {
+        let now = Utc::now().timestamp().to_string();
+        self.meta
+            .insert(META_HEALTH_CHECK, now.as_bytes())
+            .map_err(|e| self.disk(e))?;
+        self.flush()
     }
 
     // ----- references -----
