@@ -147,6 +147,8 @@ pub struct Received {
     pub event_id: OwnedEventId,
     pub notice: bool,
     pub mentions_me: bool,
+    /// When the homeserver received it, in milliseconds since the epoch.
+    pub ts_ms: u64,
 }
 
 type Mail = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<Received>>>);
@@ -227,6 +229,7 @@ impl Person {
                             event_id: ev.event_id.clone(),
                             notice,
                             mentions_me,
+                            ts_ms: ev.origin_server_ts.get().into(),
                         },
                     );
                 }
@@ -249,6 +252,7 @@ impl Person {
                                 event_id: ev.event_id.clone(),
                                 notice: false,
                                 mentions_me: false,
+                                ts_ms: ev.origin_server_ts.get().into(),
                             },
                         );
                     }
