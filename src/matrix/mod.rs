@@ -430,9 +430,9 @@ fn mentions(content: &RoomMessageEventContent, bot: Option<&UserId>) -> bool {
         .mentions
         .as_ref()
         .is_some_and(|m| m.user_ids.contains(bot));
-    intentional
-        || content.body().contains(bot.as_str())
-        || content.body().to_lowercase().contains(bot.localpart())
+    // Not the bare word "safeguarding": "the safeguarding report is due" is
+    // not a request to report. An intentional mention or the bot's id is.
+    intentional || content.body().contains(bot.as_str())
 }
 
 async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, bot: Ctx<Weak<Bot>>) {
