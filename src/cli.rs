@@ -95,8 +95,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run { config } => run_bot(&config),
         Command::CheckConfig { file } => {
-            let config = config::load(&file, |k| std::env::var(k).ok())?;
-            let flow = flow::load_file(&config.flow.file)?;
+            // A problem in the file is the answer asked for (exit 1), not a
+            // failure of the command (exit 2).
+            let checked = config::load(&file, |k| std::env::var(k).ok())
+                .map_err(anyhow::Error::from)
+                .and_then(|c| Ok((flow::load_file(&c.flow.file)?, c)));
+            let (flow, config) = match checked {
+                Ok(both) => both,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
             println!(
                 "{}: ok: {} for {}, lead {}, {} deputies, flow \"{}\" version {}",
                 file.display(),
