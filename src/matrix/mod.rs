@@ -63,9 +63,15 @@ pub struct Inbound {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum InboundKind {
-    Text { body: String, mentions_bot: bool },
+    Text {
+        body: String,
+        mentions_bot: bool,
+    },
     Attachment,
-    Reaction { relates_to: String, key: String },
+    /// Any ✅ or 👍 in a concern's room acknowledges, whichever message it is on.
+    Reaction {
+        key: String,
+    },
 }
 
 /// Work for one sender's worker.
@@ -447,7 +453,6 @@ async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, bot: Ctx<Weak<Bo
             room_id: room.room_id().to_string(),
             sender: ev.sender.to_string(),
             kind: InboundKind::Reaction {
-                relates_to: ev.content.relates_to.event_id.to_string(),
                 key: ev.content.relates_to.key.clone(),
             },
         },
@@ -872,18 +877,18 @@ impl Bot {
                 .iter()
                 .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
                 .collect();
-            // Anyone paged before these means the concern is waiting.
-            let again = d.repage_everyone || esc.paged.len() > d.page.len();
+            // A page went out before: the concern is waiting (message wording
+            // and the metrics' first/repeat label both follow this).
+            let again = esc.page_event.is_some();
             let text = compose::page(&reference, esc.urgent, &esc.reporter, &mention, again);
             let content = RoomMessageEventContent::text_html(text.plain, text.html.unwrap_or_default())
                 .add_mentions(Mentions::with_user_ids(ids));
-            let repeat = esc.page_event.is_some();
             let sent = room
                 .send(content)
                 .with_transaction_id(OwnedTransactionId::from(format!("{reference}-g{g}-page")))
                 .await
                 .context("could not send the page")?;
-            self.metrics.page_sent(esc.urgent, repeat);
+            self.metrics.page_sent(esc.urgent, again);
             if esc.page_event.is_none() {
                 esc.page_event = Some(sent.response.event_id.to_string());
             }
