@@ -21,6 +21,9 @@
 //!   what to keep, then what to send.
 //! - [`escalation`]: who was paged for a concern and who acknowledged; pure
 //!   decisions with the clock passed in.
+//! - [`casework`]: what the leads do after a report: append-only notes,
+//!   actions, decisions with reasons, category, status and outcome; the
+//!   leads' commands; one concern's view and chronology.
 //! - [`matrix`]: the Matrix adapter (matrix-sdk): events in, actions out.
 //! - [`health`]: the optional `/healthz` and `/metrics` listener, the
 //!   counters behind it, and the self-watch that notices when the
@@ -28,6 +31,7 @@
 //! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
 //!   lead can try a policy change before deploying it.
 
+pub mod casework;
 pub mod cli;
 pub mod concern;
 pub mod config;

@@ -67,6 +67,7 @@ const TREE_PRIVATE_ROOMS: &str = "reporter_privateroom";
 const TREE_SETTINGS: &str = "name_setting";
 const TREE_INBOX: &str = "inboxseq_event";
 const TREE_INBOX_STATE: &str = "eventid_inboxstate";
+const TREE_CASEFILES: &str = "reference_casefile";
 
 const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 const META_KEY_CHECK: &[u8] = b"key_check";
@@ -149,6 +150,7 @@ pub struct Store {
     settings: sled::Tree,
     inbox: sled::Tree,
     inbox_state: sled::Tree,
+    casefiles: sled::Tree,
     sealer: Sealer,
     key_source: String,
     /// One audit append at a time, so sequence numbers and the hash chain
@@ -175,6 +177,8 @@ pub enum Tree {
     PrivateRooms,
     /// Settings changed in chat, by name: the rota (who is away, who covers).
     Settings,
+    /// The leads' casefiles (notes, decisions, status, outcome), by reference.
+    Casefiles,
 }
 
 /// A record kept under a digest of its key string: the key string travels
@@ -223,6 +227,7 @@ impl Store {
         let settings = db.open_tree(TREE_SETTINGS).map_err(open_err)?;
         let inbox = db.open_tree(TREE_INBOX).map_err(open_err)?;
         let inbox_state = db.open_tree(TREE_INBOX_STATE).map_err(open_err)?;
+        let casefiles = db.open_tree(TREE_CASEFILES).map_err(open_err)?;
         let store = Store {
             dir: dir.to_path_buf(),
             db,
@@ -235,6 +240,7 @@ impl Store {
             settings,
             inbox,
             inbox_state,
+            casefiles,
             sealer: Sealer::new(&key),
             key_source: key.source().to_string(),
             audit_lock: Mutex::new(()),
@@ -262,6 +268,7 @@ impl Store {
                 &self.settings,
                 &self.inbox,
                 &self.inbox_state,
+                &self.casefiles,
             ]
             .iter()
             .all(|t| t.is_empty());
@@ -410,6 +417,30 @@ impl Store {
         Ok(record)
     }
 
+    /// Deletes everything kept about a concern (its record, the leads'
+    /// casefile and its paging) in one transaction, flushed before it
+    /// returns: either all of it is gone or none of it. Returns whether
+    /// there was a record. The caller audits the deletion.
+    pub fn delete_concern(&self, reference: &Reference) -> Result<bool, StoreError> {
+        let key = reference.number().to_be_bytes();
+        let id = self.sealer.identity_digest(&reference.to_string());
+        let result = (&self.concerns, &self.casefiles, &self.escalations).transaction(
+            |(concerns, casefiles, escalations)| {
+                let had = concerns.remove(&key)?.is_some();
+                casefiles.remove(&id[..])?;
+                escalations.remove(&id[..])?;
+                Ok::<bool, ConflictableTransactionError<()>>(had)
+            },
+        );
+        let had = match result {
+            Ok(had) => had,
+            Err(TransactionError::Abort(())) => false,
+            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
+        };
+        self.flush()?;
+        Ok(had)
+    }
+
     // ----- conversations in progress (see "records under a keyed digest") -----
 
     /// Saves a conversation's state under `key`, replacing what was there,
@@ -486,6 +517,7 @@ impl Store {
             Tree::Escalations => (&self.escalations, TREE_ESCALATIONS, "an escalation"),
             Tree::PrivateRooms => (&self.private_rooms, TREE_PRIVATE_ROOMS, "a private room"),
             Tree::Settings => (&self.settings, TREE_SETTINGS, "a setting"),
+            Tree::Casefiles => (&self.casefiles, TREE_CASEFILES, "a casefile"),
         }
     }
 

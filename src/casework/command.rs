@@ -1,0 +1,1 @@
+//! The leads' commands, parsed and applied.
