@@ -24,6 +24,7 @@
 //! - [`casework`]: what the leads do after a report: append-only notes,
 //!   actions, decisions with reasons, category, status and outcome; the
 //!   leads' commands; one concern's view and chronology.
+//! - [`export`]: one concern as Markdown, HTML or PDF, to send with a referral.
 //! - [`matrix`]: the Matrix adapter (matrix-sdk): events in, actions out.
 //! - [`health`]: the optional `/healthz` and `/metrics` listener, the
 //!   counters behind it, and the self-watch that notices when the
@@ -37,6 +38,7 @@ pub mod concern;
 pub mod config;
 pub mod conversation;
 pub mod escalation;
+pub mod export;
 pub mod flow;
 pub mod health;
 pub mod intake;

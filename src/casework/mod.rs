@@ -13,6 +13,8 @@
 //!
 //! - [`command`]: the leads' commands (`!note`, `!decision … because …`,
 //!   `!close`, `!show`, `!list` …), parsed and applied.
+//! - [`stats`]: figures for the annual review (`!stats`, `safeguarding-bot stats`).
+//! - [`retention`]: closed concerns deleted once the organisation's period has passed.
 //! - [`view`]: one concern as a lead sees it: the reporter's record, its
 //!   paging, and the casefile, with the chronology in time order.
 //!
@@ -20,6 +22,8 @@
 //! it, log the reference.
 
 pub mod command;
+pub mod retention;
+pub mod stats;
 pub mod view;
 
 use std::fmt;

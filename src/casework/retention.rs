@@ -1,0 +1,1 @@
+//! Retention: closed concerns deleted after the period the organisation sets.

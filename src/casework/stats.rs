@@ -1,0 +1,1 @@
+//! Figures for the policy's annual review: `!stats` and `safeguarding-bot stats`.

@@ -1,0 +1,1 @@
+//! Exports of one concern (Markdown, HTML, PDF) to send with a referral.
