@@ -67,6 +67,8 @@ lead = "$LEAD_USER_ID"
 deputies = ["$DEPUTY_USER_ID"]
 ack_timeout = "10m"
 urgent_ack_timeout = "2m"
+# How long a closed concern is kept (see deploy/config.example.toml).
+retention = "6 years"
 
 [storage]
 data_dir = "bot-data"

@@ -74,6 +74,12 @@ pub struct SafeguardingConfig {
     /// The leads' room (id or alias), told when the bot was cut off from
     /// the homeserver and is back. Optional.
     pub leads_room: Option<String>,
+    /// How long a closed concern is kept after it was closed; then it is
+    /// deleted (see [`crate::casework::retention`]). Required: no period
+    /// fits every organisation, so the bot never guesses one. At least a
+    /// day; a year is 365.25 days and a month 30.44 days, as humantime
+    /// counts them.
+    pub retention: Duration,
 }
 
 impl SafeguardingConfig {
@@ -162,6 +168,7 @@ struct RawSafeguarding {
     repeat_interval: Option<String>,
     remind_after: Option<String>,
     leads_room: Option<String>,
+    retention: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +303,11 @@ pub fn parse(
     let alert_text = raw.health.unreachable_alert_after.clone();
     let unreachable_alert_after = duration("[health] unreachable_alert_after", alert_text.clone(), "2m");
 
+    let retention = retention(sg.retention.as_deref()).unwrap_or_else(|message| {
+        problems.push(format!("[safeguarding] retention{message}"));
+        Duration::from_secs(RETENTION_MINIMUM_SECS)
+    });
+
     let tz_name = sg.timezone.clone().unwrap_or_else(|| "Europe/London".to_string());
     let timezone = tz_name.trim().parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
         problems.push(format!(
@@ -367,6 +379,7 @@ pub fn parse(
             repeat_interval,
             remind_after,
             leads_room: sg.leads_room,
+            retention,
         },
         storage: StorageConfig { data_dir, key_file },
         flow: FlowConfig { file: flow_file },
@@ -375,6 +388,34 @@ pub fn parse(
             unreachable_alert_after,
         },
     })
+}
+
+/// The shortest retention period accepted: a day. Anything shorter is a
+/// slip of the pen ("6s" for "6y") that would delete records almost as
+/// soon as they were closed. Tests that need a concern to fall due date its
+/// closing in the past, or call the retention functions with a period.
+pub const RETENTION_MINIMUM_SECS: u64 = 24 * 60 * 60;
+
+/// `[safeguarding] retention`, checked. The error is the rest of the
+/// problem line after the key.
+fn retention(text: Option<&str>) -> Result<Duration, String> {
+    let Some(text) = text.map(str::trim) else {
+        return Err(
+            " is missing: set how long a closed concern is kept after it is closed, for example \
+             retention = \"6 years\". No one period fits every organisation: see your data-protection policy"
+                .to_string(),
+        );
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if d.as_secs() >= RETENTION_MINIMUM_SECS => Ok(d),
+        Ok(_) => Err(format!(
+            ": \"{text}\" is shorter than a day, so a closed concern would be deleted almost at once; \
+             give the period your policy sets, like \"6 years\""
+        )),
+        Err(_) => Err(format!(
+            ": \"{text}\" is not a length of time; write it like \"6 years\", \"18 months\" or \"400 days\""
+        )),
+    }
 }
 
 fn check_user_id(problem: &mut impl FnMut(&str, String), key: &str, user: &str) {
@@ -419,6 +460,7 @@ lead = "@dsl:example.org"
 deputies = ["@deputy:example.org"]
 ack_timeout = "10m"
 urgent_ack_timeout = "2m"
+retention = "6 years"
 
 [storage]
 data_dir = "/var/lib/safeguarding-bot"
@@ -502,6 +544,49 @@ file = "conversations/online-safety-referral.toml"
             "[safeguarding] leads_room: \"leads\" is not a room id or alias",
         ] {
             assert!(err.contains(must), "{must} in {err}");
+        }
+    }
+
+    #[test]
+    fn retention_is_required_and_read_as_a_period() {
+        let c = parse(GOOD, "bot.toml", Path::new("."), no_env).expect("valid");
+        // humantime's year: 365.25 days, so "6 years" is 2,191 days and 12 hours.
+        assert_eq!(c.safeguarding.retention, Duration::from_secs(6 * 31_557_600));
+        for (text, secs) in [
+            ("6years", 6 * 31_557_600),
+            ("18 months", 18 * 2_630_016),
+            ("400 days", 400 * 86_400),
+            ("1 day", 86_400),
+            ("52 weeks", 52 * 7 * 86_400),
+        ] {
+            let t = GOOD.replace("\"6 years\"", &format!("\"{text}\""));
+            let c = parse(&t, "bot.toml", Path::new("."), no_env).expect(text);
+            assert_eq!(c.safeguarding.retention, Duration::from_secs(secs), "{text}");
+        }
+
+        let missing = GOOD.replace("retention = \"6 years\"\n", "");
+        let err = parse(&missing, "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[safeguarding] retention is missing: set how long a closed concern is kept after it is closed, for example retention = \"6 years\". No one period fits every organisation: see your data-protection policy"),
+            "{err}"
+        );
+
+        for (text, must) in [
+            ("2s", "\"2s\" is shorter than a day"),
+            ("23h", "\"23h\" is shorter than a day"),
+            ("six years", "\"six years\" is not a length of time"),
+            ("", "\"\" is not a length of time"),
+        ] {
+            let t = GOOD.replace("\"6 years\"", &format!("\"{text}\""));
+            let err = parse(&t, "bot.toml", Path::new("."), no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("[safeguarding] retention: {must}")),
+                "{err}"
+            );
         }
     }
 

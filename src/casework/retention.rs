@@ -1,1 +1,205 @@
-//! Retention: closed concerns deleted after the period the organisation sets.
+//! Retention: closed concerns deleted once the organisation's period has passed.
+//!
+//! The period is `[safeguarding] retention` in the config, counted from when
+//! the concern was closed (its last `!close`). Only a concern that is closed
+//! now falls due: an open, referred or monitored one never does, and nor
+//! does one that was reopened, whatever happened before.
+//!
+//! Deleting removes the record, the casefile and the paging together
+//! ([`Store::delete_concern`]); each deletion is then written to the audit
+//! log with the reference, the date it was closed and the period, and
+//! nothing of what the concern said.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::CaseView;
+use crate::concern::Reference;
+use crate::store::{Store, StoreError};
+
+/// The audit action for a deletion under retention.
+pub const AUDIT_ACTION: &str = "deleted under retention";
+
+/// When this concern may be deleted: `retention` after it was closed, or
+/// `None` if it is not closed (or the date would be past the end of time).
+pub fn delete_after(case: &CaseView, retention: Duration) -> Option<DateTime<Utc>> {
+    let closed = case.casefile.closed_at()?;
+    let period = chrono::Duration::from_std(retention).ok()?;
+    closed.checked_add_signed(period)
+}
+
+/// The closed concerns whose period has passed at `now`, in the order given.
+pub fn due(cases: &[CaseView], retention: Duration, now: DateTime<Utc>) -> Vec<Reference> {
+    cases
+        .iter()
+        .filter(|c| delete_after(c, retention).is_some_and(|t| t <= now))
+        .map(|c| c.reference().clone())
+        .collect()
+}
+
+/// The audit detail for a deletion: when it was closed and the period, and
+/// nothing of the concern.
+pub fn audit_detail(closed_at: DateTime<Utc>, retention: Duration) -> String {
+    format!(
+        "closed on {}, retention period {}",
+        closed_at.format("%Y-%m-%d"),
+        humantime::format_duration(retention)
+    )
+}
+
+/// Deletes every concern [`due`] at `now` and audits each deletion as
+/// `actor`. Returns the references deleted (with `dry_run`, the ones that
+/// would be, and nothing is deleted or audited).
+///
+/// Each concern is deleted, then audited, one at a time. It stops at the
+/// first failure: what was deleted before it stays deleted and audited, and
+/// running it again carries on. If a deletion succeeds and its audit entry
+/// cannot be written, the error says so (the concern is gone either way).
+pub fn sweep(
+    store: &Store,
+    retention: Duration,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    actor: &str,
+) -> Result<Vec<Reference>, StoreError> {
+    let cases = CaseView::all(store)?;
+    let due = due(&cases, retention, now);
+    if dry_run {
+        return Ok(due);
+    }
+    let mut deleted = Vec::with_capacity(due.len());
+    for reference in due {
+        let Some(closed_at) = cases
+            .iter()
+            .find(|c| *c.reference() == reference)
+            .and_then(|c| c.casefile.closed_at())
+        else {
+            continue;
+        };
+        // `false`: it went between reading and deleting; nothing to record.
+        if !store.delete_concern(&reference)? {
+            continue;
+        }
+        store.audit(
+            now,
+            actor,
+            AUDIT_ACTION,
+            Some(&reference),
+            &audit_detail(closed_at, retention),
+        )?;
+        deleted.push(reference);
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::casework::{CaseStatus, Casefile, EntryKind};
+    use crate::concern::{ConcernRecord, Status};
+    use chrono::TimeZone;
+
+    const DAY: u64 = 24 * 60 * 60;
+
+    fn day(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, d, 12, 0, 0).unwrap()
+    }
+
+    fn case(n: u64, entries: &[(u32, EntryKind)]) -> CaseView {
+        let reference = Reference::new(n);
+        let mut casefile = Casefile::new(reference.clone());
+        for (d, kind) in entries {
+            casefile = casefile.with_entry("@dsl:x", kind.clone(), day(*d)).0;
+        }
+        CaseView {
+            record: ConcernRecord {
+                reference,
+                status: Status::Submitted,
+                reporter: "@staff:x".into(),
+                flow_id: "f".into(),
+                flow_version: "1".into(),
+                flow_digest: String::new(),
+                started_at: day(1),
+                recorded_at: day(1),
+                decisions: vec![],
+                route: None,
+                fields: vec![],
+                urgent: false,
+            },
+            escalation: None,
+            casefile,
+        }
+    }
+
+    fn closed() -> EntryKind {
+        EntryKind::Closed {
+            outcome: "no further action".into(),
+        }
+    }
+
+    #[test]
+    fn only_concerns_closed_for_the_whole_period_are_due() {
+        let cases = [
+            case(1, &[(2, closed())]),
+            case(2, &[(5, closed())]),
+            case(3, &[]),
+            case(
+                4,
+                &[(
+                    2,
+                    EntryKind::Status {
+                        status: CaseStatus::Referred,
+                    },
+                )],
+            ),
+            case(
+                5,
+                &[(
+                    2,
+                    EntryKind::Status {
+                        status: CaseStatus::Monitoring,
+                    },
+                )],
+            ),
+            case(6, &[(2, closed()), (3, EntryKind::Reopened { reason: None })]),
+        ];
+        let retention = Duration::from_secs(3 * DAY);
+        assert_eq!(due(&cases, retention, day(4)), vec![]);
+        // Exactly the period: due.
+        assert_eq!(due(&cases, retention, day(5)), vec![Reference::new(1)]);
+        assert_eq!(
+            due(&cases, retention, day(8)),
+            vec![Reference::new(1), Reference::new(2)]
+        );
+        assert_eq!(delete_after(&cases[0], retention), Some(day(5)));
+        assert_eq!(delete_after(&cases[5], retention), None, "reopened");
+    }
+
+    #[test]
+    fn the_period_counts_from_the_last_close() {
+        let c = case(
+            1,
+            &[
+                (2, closed()),
+                (3, EntryKind::Reopened { reason: None }),
+                (10, closed()),
+            ],
+        );
+        assert_eq!(delete_after(&c, Duration::from_secs(DAY)), Some(day(11)));
+    }
+
+    #[test]
+    fn an_enormous_period_is_never_due() {
+        let c = case(1, &[(2, closed())]);
+        assert_eq!(due(&[c], Duration::MAX, day(30)), vec![]);
+    }
+
+    #[test]
+    fn the_audit_detail_names_the_date_and_period_only() {
+        assert_eq!(
+            audit_detail(day(2), Duration::from_secs(6 * 31_557_600)),
+            "closed on 2026-01-02, retention period 6years"
+        );
+    }
+}

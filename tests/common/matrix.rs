@@ -489,6 +489,7 @@ staff_rooms = ["{staff_room}"]
 organisation = "Test Charity"
 lead = "{lead}"
 deputies = [{deputies}]
+retention = "6 years"
 {safeguarding_extra}
 
 [storage]
