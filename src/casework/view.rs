@@ -172,8 +172,10 @@ impl CaseView {
         }
         for f in &r.fields {
             let value = f.value.as_deref().unwrap_or("(skipped)");
-            if f.verbatim {
+            if f.verbatim && !f.label.to_lowercase().contains("own words") {
                 out.push_str(&format!("- {} (their own words): \"{}\"\n", f.label, value));
+            } else if f.verbatim {
+                out.push_str(&format!("- {}: \"{}\"\n", f.label, value));
             } else {
                 out.push_str(&format!("- {}: {}\n", f.label, value));
             }
@@ -266,4 +268,76 @@ pub fn age(d: chrono::Duration) -> String {
 /// Whether an entry is written by the leads (and so never shown to the reporter).
 pub fn leads_only(kind: &EntryKind) -> bool {
     !matches!(kind, EntryKind::ReporterAdded { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::casework::EntryKind;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap()
+    }
+
+    fn case(n: u64, urgent: bool, started: DateTime<Utc>) -> CaseView {
+        let reference = Reference::new(n);
+        CaseView {
+            record: ConcernRecord {
+                reference: reference.clone(),
+                status: Status::Submitted,
+                reporter: "@sam:x".into(),
+                flow_id: "f".into(),
+                flow_version: "1".into(),
+                flow_digest: "d".into(),
+                started_at: started,
+                recorded_at: started + chrono::Duration::minutes(5),
+                decisions: vec![],
+                route: None,
+                fields: vec![],
+                urgent,
+            },
+            escalation: None,
+            casefile: Casefile::new(reference),
+        }
+    }
+
+    #[test]
+    fn the_list_puts_urgent_first_then_oldest_and_leaves_out_closed() {
+        let now = at(12, 0);
+        let old = case(1, false, at(8, 0));
+        let newer = case(2, false, at(11, 0));
+        let urgent = case(3, true, at(11, 30));
+        let mut closed = case(4, true, at(7, 0));
+        closed.casefile = closed
+            .casefile
+            .with_entry("@dsl:x", EntryKind::Closed { outcome: "done".into() }, at(9, 0))
+            .0;
+        let text = list_text(&[old, newer, urgent, closed], now, chrono_tz::Europe::London);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "3 open concerns (urgent first, then oldest):");
+        assert_eq!(lines[1], "- SG-0003 URGENT: open, 30 minutes old, NOT acknowledged");
+        assert_eq!(lines[2], "- SG-0001: open, 4 hours old, NOT acknowledged");
+        assert_eq!(lines[3], "- SG-0002: open, 1 hour old, NOT acknowledged");
+        assert!(!text.contains("SG-0004"), "{text}");
+        assert_eq!(list_text(&[], now, chrono_tz::Europe::London), "There are no open concerns.");
+    }
+
+    #[test]
+    fn the_chronology_is_in_time_order_with_entry_numbers() {
+        let mut c = case(1, false, at(8, 0));
+        c.casefile = c
+            .casefile
+            .with_entry("@dsl:x", EntryKind::Note { text: "called".into() }, at(9, 0))
+            .0;
+        let items = c.chronology();
+        let headings: Vec<&str> = items.iter().map(|i| i.heading.as_str()).collect();
+        assert_eq!(headings, ["Report started", "Report submitted", "Note"]);
+        assert_eq!(
+            chronology_line(&items[2], chrono_tz::Europe::London),
+            "09:00 GMT, 23 November 2026  Note (entry 1), @dsl:x: called"
+        );
+        assert_eq!(age(chrono::Duration::hours(50)), "2 days");
+        assert_eq!(age(chrono::Duration::minutes(1)), "1 minute");
+    }
 }
