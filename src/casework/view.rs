@@ -195,12 +195,11 @@ impl CaseView {
     }
 
     /// One line for `!list`.
-    pub fn list_line(&self, now: DateTime<Utc>, tz: Tz) -> String {
+    pub fn list_line(&self, now: DateTime<Utc>) -> String {
         let ack = match self.acknowledged() {
             Some(a) => format!("acknowledged by {}", a.by),
             None => "NOT acknowledged".to_string(),
         };
-        let _ = tz;
         format!(
             "{}{}: {}, {} old, {}",
             self.reference(),
@@ -213,7 +212,7 @@ impl CaseView {
 }
 
 /// `!list`: every concern not closed, urgent first, then oldest first.
-pub fn list_text(cases: &[CaseView], now: DateTime<Utc>, tz: Tz) -> String {
+pub fn list_text(cases: &[CaseView], now: DateTime<Utc>) -> String {
     let mut open: Vec<&CaseView> = cases.iter().filter(|c| c.status() != CaseStatus::Closed).collect();
     open.sort_by_key(|c| (!c.record.urgent, c.record.started_at));
     if open.is_empty() {
@@ -226,7 +225,7 @@ pub fn list_text(cases: &[CaseView], now: DateTime<Utc>, tz: Tz) -> String {
     );
     for c in open {
         out.push_str("- ");
-        out.push_str(&c.list_line(now, tz));
+        out.push_str(&c.list_line(now));
         out.push('\n');
     }
     out.push_str("Send !show and a reference to see one, for example: !show SG-0042");
@@ -313,14 +312,14 @@ mod tests {
             .casefile
             .with_entry("@dsl:x", EntryKind::Closed { outcome: "done".into() }, at(9, 0))
             .0;
-        let text = list_text(&[old, newer, urgent, closed], now, chrono_tz::Europe::London);
+        let text = list_text(&[old, newer, urgent, closed], now);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "3 open concerns (urgent first, then oldest):");
         assert_eq!(lines[1], "- SG-0003 URGENT: open, 30 minutes old, NOT acknowledged");
         assert_eq!(lines[2], "- SG-0001: open, 4 hours old, NOT acknowledged");
         assert_eq!(lines[3], "- SG-0002: open, 1 hour old, NOT acknowledged");
         assert!(!text.contains("SG-0004"), "{text}");
-        assert_eq!(list_text(&[], now, chrono_tz::Europe::London), "There are no open concerns.");
+        assert_eq!(list_text(&[], now), "There are no open concerns.");
     }
 
     #[test]
