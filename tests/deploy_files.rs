@@ -290,3 +290,45 @@ fn guide_covers_rate_limits_and_the_key() {
         );
     }
 }
+
+#[test]
+fn every_config_the_repo_writes_sets_retention_and_the_guide_explains_it() {
+    // The local trial writes its own config; it must load like any other.
+    let trial = deploy_file("try-locally.sh");
+    assert!(
+        trial
+            .lines()
+            .any(|l| l.trim_start().starts_with("retention = \"")),
+        "deploy/try-locally.sh should set [safeguarding] retention"
+    );
+    // Comments wrap too: compare without the comment marks.
+    let example = deploy_file("config.example.toml");
+    let flat = example
+        .lines()
+        .map(|l| l.trim_start().trim_start_matches('#'))
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "retention = \"6 years\"",
+        "date of birth + 25 years",
+        "retention --dry-run",
+    ] {
+        assert!(
+            flat.contains(needle),
+            "the example config should mention {needle:?}"
+        );
+    }
+    let guide = deploy_file("README.md");
+    let flat = guide.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "sudo -u safeguarding-bot safeguarding-bot retention --dry-run",
+        "never as root",
+        "audit verify",
+    ] {
+        assert!(
+            flat.contains(needle),
+            "deploy/README.md should mention {needle:?}"
+        );
+    }
+}
