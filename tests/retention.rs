@@ -152,7 +152,7 @@ fn only_the_concern_closed_long_enough_ago_is_deleted_and_audited() {
     assert_eq!(last.actor, "command line");
     assert_eq!(last.reference, Some(Reference::new(1)));
     assert_eq!(last.at, now);
-    assert_eq!(last.detail, "closed on 2026-01-01, retention period 30days");
+    assert_eq!(last.detail, "closed on 2026-01-01, retention period 30 days");
     for e in &entries {
         assert!(!e.detail.contains("Zebedee"), "no concern content: {e:?}");
     }

@@ -44,8 +44,24 @@ pub fn audit_detail(closed_at: DateTime<Utc>, retention: Duration) -> String {
     format!(
         "closed on {}, retention period {}",
         closed_at.format("%Y-%m-%d"),
-        humantime::format_duration(retention)
+        period_text(retention)
     )
+}
+
+/// A period as people write it: "6 years", "1 year 6 months", "30 days"
+/// (humantime's units, with a space after each number).
+pub fn period_text(retention: Duration) -> String {
+    let compact = humantime::format_duration(retention).to_string();
+    let mut out = String::with_capacity(compact.len() + 4);
+    let mut prev_digit = false;
+    for c in compact.chars() {
+        if prev_digit && c.is_alphabetic() {
+            out.push(' ');
+        }
+        prev_digit = c.is_ascii_digit();
+        out.push(c);
+    }
+    out
 }
 
 /// Deletes every concern [`due`] at `now` and audits each deletion as
@@ -199,7 +215,12 @@ mod tests {
     fn the_audit_detail_names_the_date_and_period_only() {
         assert_eq!(
             audit_detail(day(2), Duration::from_secs(6 * 31_557_600)),
-            "closed on 2026-01-02, retention period 6years"
+            "closed on 2026-01-02, retention period 6 years"
         );
+        assert_eq!(
+            period_text(Duration::from_secs(31_557_600 + 6 * 2_630_016)),
+            "1 year 6 months"
+        );
+        assert_eq!(period_text(Duration::from_secs(DAY)), "1 day");
     }
 }
