@@ -234,6 +234,50 @@ pub fn reporter_told_ack(reference: &Reference, by: &str, at: DateTime<Utc>, tz:
     ))
 }
 
+/// Told to the reporter when the Lead closes their concern: that it is
+/// closed, never the outcome or anything the leads wrote.
+pub fn reporter_told_closed(reference: &Reference) -> Text {
+    Text::plain(format!(
+        "Your report {reference} has been closed by the Safeguarding Lead. Thank you for reporting it.\n\
+         If you see or hear anything more about it, send !add {reference} and what you saw. For something new, send report."
+    ))
+}
+
+/// Told to the reporter when the Lead reopens their concern.
+pub fn reporter_told_reopened(reference: &Reference) -> Text {
+    Text::plain(format!(
+        "Your report {reference} has been reopened by the Safeguarding Lead. They will be in touch if they need more from you."
+    ))
+}
+
+/// Told to the reporter when what they added is kept.
+pub fn reporter_addition_kept(reference: &Reference) -> Text {
+    Text::plain(format!(
+        "Thank you. I have added that to {reference} and told the Safeguarding Lead."
+    ))
+}
+
+/// Told to the leads, in the concern's own room, when the reporter adds to it.
+pub fn leads_told_addition(reference: &Reference, entry: u32, text: &str) -> Text {
+    let plain = format!("The reporter added to {reference} (entry {entry}):\n\"{text}\"");
+    let html = format!(
+        "The reporter added to <b>{reference}</b> (entry {entry}):<blockquote>{}</blockquote>",
+        escape_lines(text)
+    );
+    Text {
+        plain,
+        html: Some(html),
+    }
+}
+
+/// Said to someone who is not a lead or deputy asking to see or change a concern.
+pub fn leads_only() -> Text {
+    Text::plain(
+        "Only the Lead or a Deputy for Safeguarding can see or change concerns. Nothing has been shown or changed.\n\
+         To report a concern, send report.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@
 //!   started here; and the self-watch, which logs when the homeserver is
 //!   out of reach too long and tells the leads' room when it is back.
 
+mod casework;
 pub mod compose;
 mod session;
 
@@ -102,6 +103,8 @@ struct Bot {
     flow: Flow,
     store: Store,
     staff_rooms: Vec<OwnedRoomId>,
+    /// `[safeguarding] leads_room`, if set and found.
+    leads_room: Option<OwnedRoomId>,
     queue: mpsc::UnboundedSender<(String, Work)>,
     policy: Policy,
     /// Owns every escalation deadline; fires into the queue.
@@ -193,6 +196,10 @@ pub async fn run(
     }
 
     let staff_rooms = resolve_staff_rooms(&client, &config).await;
+    let leads_room = match &config.safeguarding.leads_room {
+        Some(name) => resolve_room(&client, name).await,
+        None => None,
+    };
     let policy = Policy::from_config(&config.safeguarding);
     let unreachable_after = config.health.unreachable_alert_after;
     let (queue_tx, queue_rx) = mpsc::unbounded_channel();
@@ -202,6 +209,7 @@ pub async fn run(
         flow,
         store,
         staff_rooms,
+        leads_room,
         queue: queue_tx,
         policy,
         timer: Timer::new(SystemClock),
@@ -246,6 +254,7 @@ pub async fn run(
     );
     let sweeper = tokio::spawn(sweep_unfinished(bot.clone(), shutdown.clone()));
     let watcher = tokio::spawn(watch_homeserver(bot.clone(), shutdown.clone()));
+    let retention = tokio::spawn(casework::retention_job(bot.clone(), shutdown.clone()));
 
     sync_loop(&bot, &mut shutdown).await;
 
@@ -254,6 +263,8 @@ pub async fn run(
     let _ = sweeper.await;
     watcher.abort();
     let _ = watcher.await;
+    retention.abort();
+    let _ = retention.await;
     if let Some(server) = health_server {
         server.abort();
         let _ = server.await;
@@ -368,37 +379,49 @@ async fn tell_leads_back(bot: Weak<Bot>, since: chrono::DateTime<Utc>, away: Dur
 async fn resolve_staff_rooms(client: &Client, config: &Config) -> Vec<OwnedRoomId> {
     let mut rooms = Vec::new();
     for name in &config.matrix.staff_rooms {
-        if name.starts_with('#') {
-            let alias = match <&matrix_sdk::ruma::RoomAliasId>::try_from(name.as_str()) {
-                Ok(a) => a,
-                Err(e) => {
-                    error!(room = %name, error = %e, "a staff room alias in the config is not valid");
-                    continue;
-                }
-            };
-            match client.resolve_room_alias(alias).await {
-                Ok(r) => rooms.push(r.room_id),
-                Err(e) => error!(room = %name, error = %e, "could not find the staff room alias"),
-            }
-        } else {
-            match OwnedRoomId::try_from(name.as_str()) {
-                Ok(r) => rooms.push(r),
-                Err(e) => error!(room = %name, error = %e, "a staff room id in the config is not valid"),
-            }
-        }
-    }
-    for room in &rooms {
-        if client
-            .get_room(room)
-            .is_some_and(|r| r.state() == matrix_sdk::RoomState::Invited)
-            || client.get_room(room).is_none()
-        {
-            if let Err(e) = client.join_room_by_id(room).await {
-                warn!(room = %room, error = %e, "not in a staff room yet; invite the bot to it");
-            }
+        if let Some(room) = resolve_room(client, name).await {
+            rooms.push(room);
         }
     }
     rooms
+}
+
+/// A room named in the config (an id or an alias), joined if the bot was
+/// invited. `None`, with the reason logged, if it cannot be found.
+async fn resolve_room(client: &Client, name: &str) -> Option<OwnedRoomId> {
+    let room = if name.starts_with('#') {
+        let alias = match <&matrix_sdk::ruma::RoomAliasId>::try_from(name) {
+            Ok(a) => a,
+            Err(e) => {
+                error!(room = %name, error = %e, "a room alias in the config is not valid");
+                return None;
+            }
+        };
+        match client.resolve_room_alias(alias).await {
+            Ok(r) => r.room_id,
+            Err(e) => {
+                error!(room = %name, error = %e, "could not find a room alias from the config");
+                return None;
+            }
+        }
+    } else {
+        match OwnedRoomId::try_from(name) {
+            Ok(r) => r,
+            Err(e) => {
+                error!(room = %name, error = %e, "a room id in the config is not valid");
+                return None;
+            }
+        }
+    };
+    if client
+        .get_room(&room)
+        .is_none_or(|r| r.state() == matrix_sdk::RoomState::Invited)
+    {
+        if let Err(e) = client.join_room_by_id(&room).await {
+            warn!(room = %room, error = %e, "not in a room from the config yet; invite the bot to it");
+        }
+    }
+    Some(room)
 }
 
 async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, bot: Ctx<Weak<Bot>>) {
@@ -651,6 +674,15 @@ impl Bot {
         if let Some(esc) = self.escalation_for_room(room_id)? {
             return self.in_escalation_room(&room, esc, inbound).await;
         }
+        if self.leads_room.as_deref() == Some(room_id) {
+            if let InboundKind::Text { body, .. } = &inbound.kind {
+                if !self.rota_command(&room, inbound, body).await? {
+                    self.lead_command(&room, inbound, body, casework::Place::LeadsRoom)
+                        .await?;
+                }
+            }
+            return Ok(());
+        }
         self.in_private_room(&room, inbound).await
     }
 
@@ -666,6 +698,13 @@ impl Bot {
             InboundKind::Text { body, .. } => {
                 if self.config.safeguarding.is_responder(sender)
                     && self.rota_command(room, inbound, body).await?
+                {
+                    return Ok(());
+                }
+                if self
+                    .lead_command(room, inbound, body, casework::Place::Private)
+                    .await?
+                    || self.reporter_add(room, inbound, body).await?
                 {
                     return Ok(());
                 }
@@ -696,7 +735,11 @@ impl Bot {
     ) -> anyhow::Result<()> {
         let wants_ack = match &inbound.kind {
             InboundKind::Text { body, .. } => {
-                if self.rota_command(room, inbound, body).await? {
+                if self.rota_command(room, inbound, body).await?
+                    || self
+                        .lead_command(room, inbound, body, casework::Place::Concern(&esc.reference))
+                        .await?
+                {
                     return Ok(());
                 }
                 let b = body.trim().to_lowercase();

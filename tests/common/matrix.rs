@@ -22,7 +22,7 @@ use matrix_sdk::ruma::events::relation::Annotation;
 use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+    FileMessageEventContent, MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
 };
 use matrix_sdk::ruma::events::InitialStateEvent;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
@@ -149,6 +149,8 @@ pub struct Received {
     pub mentions_me: bool,
     /// When the homeserver received it, in milliseconds since the epoch.
     pub ts_ms: u64,
+    /// A file's message, to download with [`Person::download`].
+    pub file: Option<FileMessageEventContent>,
 }
 
 type Mail = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<Received>>>);
@@ -230,6 +232,10 @@ impl Person {
                             notice,
                             mentions_me,
                             ts_ms: ev.origin_server_ts.get().into(),
+                            file: match &ev.content.msgtype {
+                                MessageType::File(f) => Some(f.clone()),
+                                _ => None,
+                            },
                         },
                     );
                 }
@@ -253,6 +259,7 @@ impl Person {
                                 notice: false,
                                 mentions_me: false,
                                 ts_ms: ev.origin_server_ts.get().into(),
+                                file: None,
                             },
                         );
                     }
@@ -321,6 +328,16 @@ impl Person {
         )
         .to_raw_any()];
         self.client.create_room(request).await.expect("create room")
+    }
+
+    /// Downloads (and decrypts) a file someone sent.
+    pub async fn download(&self, file: &FileMessageEventContent) -> Vec<u8> {
+        self.client
+            .media()
+            .get_file(file, false)
+            .await
+            .expect("download the file")
+            .expect("the message has a file")
     }
 
     pub fn room(&self, id: &RoomId) -> Room {
