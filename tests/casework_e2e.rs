@@ -72,7 +72,10 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         ("no", "communicating with a child"),
         ("no", "known person"),
         ("no", "What did you see or hear"),
-        (&format!("I saw {phrase} in a group chat") as &str, "their own words"),
+        (
+            &format!("I saw {phrase} in a group chat") as &str,
+            "their own words",
+        ),
         ("skip", "When did it happen"),
         ("this morning", "Who is involved"),
         ("a child, about 12", "Where online"),
@@ -87,15 +90,25 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         say_and_wait(&staff, &bot, &private, answer, next).await;
     }
     let page = lead
-        .wait_for("the page", |m| m.sender == bot && m.body.contains("SG-0001") && m.body.contains("!ack"))
+        .wait_for("the page", |m| {
+            m.sender == bot && m.body.contains("SG-0001") && m.body.contains("!ack")
+        })
         .await;
     let concern_room = page.room.clone();
-    lead.wait_for("the record", from(&bot, &concern_room, phrase)).await;
+    lead.wait_for("the record", from(&bot, &concern_room, phrase))
+        .await;
     say_and_wait(&lead, &bot, &concern_room, "!ack", "acknowledged by").await;
 
     // The lead follows up in the concern's room.
     let note = "Phoned the parent, who will keep the chat log";
-    let reply = say_and_wait(&lead, &bot, &concern_room, &format!("!note {note}"), "Noted as entry").await;
+    let reply = say_and_wait(
+        &lead,
+        &bot,
+        &concern_room,
+        &format!("!note {note}"),
+        "Noted as entry",
+    )
+    .await;
     assert_eq!(reply.body, "Noted as entry 1 of SG-0001.");
     let refused = say_and_wait(
         &lead,
@@ -115,7 +128,14 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         "Decision and its reason recorded as entry 2",
     )
     .await;
-    say_and_wait(&lead, &bot, &concern_room, "!category grooming", "Contact: grooming").await;
+    say_and_wait(
+        &lead,
+        &bot,
+        &concern_room,
+        "!category grooming",
+        "Contact: grooming",
+    )
+    .await;
 
     // The reporter adds to their own concern; the leads see it in the concern's room.
     let addition = "the account also messaged my colleague";
@@ -127,15 +147,28 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         "I have added that to SG-0001",
     )
     .await;
-    lead.wait_for("the addition", from(&bot, &concern_room, addition)).await;
+    lead.wait_for("the addition", from(&bot, &concern_room, addition))
+        .await;
 
     // !show gives the whole record and chronology.
     lead.say(&concern_room, "!show").await;
     let shown = lead
         .wait_for("the record shown", from(&bot, &concern_room, "Chronology"))
         .await;
-    for expected in [phrase, note, reason, "Acknowledged", "Added by the reporter", addition, "grooming"] {
-        assert!(shown.body.contains(expected), "!show lacks {expected:?}:\n{}", shown.body);
+    for expected in [
+        phrase,
+        note,
+        reason,
+        "Acknowledged",
+        "Added by the reporter",
+        addition,
+        "grooming",
+    ] {
+        assert!(
+            shown.body.contains(expected),
+            "!show lacks {expected:?}:\n{}",
+            shown.body
+        );
     }
 
     // Need to know: a member of staff can neither list nor show, in the
@@ -147,58 +180,113 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         (&private, "!list"),
     ] {
         let r = say_and_wait(&staff, &bot, room, command, "Only the Lead or a Deputy").await;
-        assert!(!r.body.contains(phrase) && !r.body.contains("SG-0001"), "{command}: {}", r.body);
+        assert!(
+            !r.body.contains(phrase) && !r.body.contains("SG-0001"),
+            "{command}: {}",
+            r.body
+        );
     }
 
     // The lead lists open concerns in the leads' room.
     let list = say_and_wait(&lead, &bot, &leads_room, "!list", "open concern").await;
     assert!(list.body.contains("SG-0001"), "{}", list.body);
-    assert!(list.body.contains(&format!("acknowledged by {}", lead.user_id)), "{}", list.body);
+    assert!(
+        list.body.contains(&format!("acknowledged by {}", lead.user_id)),
+        "{}",
+        list.body
+    );
     let one = say_and_wait(&deputy, &bot, &leads_room, "!show SG-0001", "Chronology").await;
     assert!(one.body.contains(reason), "{}", one.body);
 
     // The export arrives in the concern's room as a file, and holds the record and chronology.
     lead.say(&concern_room, "!export").await;
     let file = lead
-        .wait_for("the export", |m| m.sender == bot && m.room == concern_room && m.file.is_some())
+        .wait_for("the export", |m| {
+            m.sender == bot && m.room == concern_room && m.file.is_some()
+        })
         .await;
     let file = file.file.expect("a file");
     assert!(file.filename().ends_with("SG-0001.pdf"), "{}", file.filename());
     assert!(
-        matches!(file.source, matrix_sdk::ruma::events::room::MediaSource::Encrypted(_)),
+        matches!(
+            file.source,
+            matrix_sdk::ruma::events::room::MediaSource::Encrypted(_)
+        ),
         "the export is encrypted in an encrypted room"
     );
     let pdf = lead.download(&file).await;
     assert!(pdf.starts_with(b"%PDF"), "a PDF");
     let text = pdf_extract::extract_text_from_mem(&pdf).expect("the PDF's text");
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for expected in ["Test Charity", "SG-0001", phrase, "Chronology", "Decision", reason, note, addition] {
+    for expected in [
+        "Test Charity",
+        "SG-0001",
+        phrase,
+        "Chronology",
+        "Decision",
+        reason,
+        note,
+        addition,
+    ] {
         assert!(flat.contains(expected), "the PDF lacks {expected:?}:\n{flat}");
     }
 
     // Closing tells the reporter it is closed, and nothing the leads wrote.
     let outcome = "police informed, no further action by the charity";
-    say_and_wait(&lead, &bot, &concern_room, &format!("!close {outcome}"), "SG-0001 is closed").await;
+    say_and_wait(
+        &lead,
+        &bot,
+        &concern_room,
+        &format!("!close {outcome}"),
+        "SG-0001 is closed",
+    )
+    .await;
     let told = staff
         .wait_for("the reporter told", from(&bot, &private, "has been closed"))
         .await;
     assert!(told.body.contains("SG-0001"), "{}", told.body);
     for m in staff.seen_in(&private) {
         for secret in [note, reason, outcome, "grooming"] {
-            assert!(!m.body.contains(secret), "the reporter saw {secret:?}: {}", m.body);
+            assert!(
+                !m.body.contains(secret),
+                "the reporter saw {secret:?}: {}",
+                m.body
+            );
         }
     }
     let list = say_and_wait(&lead, &bot, &leads_room, "!list", "no open concerns").await;
     assert!(!list.body.contains("SG-0001"), "{}", list.body);
-    let stats = say_and_wait(&lead, &bot, &leads_room, "!stats since 1 January 2026", "1 concern reported").await;
-    for expected in ["0 open", "1 closed", "Contact: 1", "Record the concern: 1", outcome, "Time to acknowledge"] {
-        assert!(stats.body.contains(expected), "!stats lacks {expected:?}:\n{}", stats.body);
+    let stats = say_and_wait(
+        &lead,
+        &bot,
+        &leads_room,
+        "!stats since 1 January 2026",
+        "1 concern reported",
+    )
+    .await;
+    for expected in [
+        "0 open",
+        "1 closed",
+        "Contact: 1",
+        "Record the concern: 1",
+        outcome,
+        "Time to acknowledge",
+    ] {
+        assert!(
+            stats.body.contains(expected),
+            "!stats lacks {expected:?}:\n{}",
+            stats.body
+        );
     }
     say_and_wait(&staff, &bot, &leads_room, "!stats", "Only the Lead or a Deputy").await;
 
     // Nothing of the concern in the staff room or the log.
     for m in staff.seen_in(&staff_room) {
-        assert!(!m.body.contains(phrase) && !m.body.contains(note), "staff room: {}", m.body);
+        assert!(
+            !m.body.contains(phrase) && !m.body.contains(note),
+            "staff room: {}",
+            m.body
+        );
     }
     let log = captured_log();
     for secret in [phrase, note, reason, outcome, addition] {
@@ -220,16 +308,24 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
     store.verify_audit().expect("the audit log is intact");
     let entries = store.audit_entries().expect("audit");
     let has = |actor: &str, action: &str| {
-        entries
-            .iter()
-            .any(|e| e.actor == actor && e.action == action && e.reference.as_ref().is_none_or(|r| r.to_string() == "SG-0001"))
+        entries.iter().any(|e| {
+            e.actor == actor
+                && e.action == action
+                && e.reference.as_ref().is_none_or(|r| r.to_string() == "SG-0001")
+        })
     };
     assert!(has(&lead.user_id, "viewed"), "the lead's !show is audited");
     assert!(has(&deputy.user_id, "viewed"), "the deputy's !show is audited");
     assert!(has(&lead.user_id, "exported"), "the export is audited");
     assert!(has(&lead.user_id, "casefile entry added"), "changes are audited");
-    assert!(has(&staff.user_id, "refused: not a lead or deputy"), "refusals are audited");
-    assert!(has(&staff.user_id, "reporter added"), "the reporter's addition is audited");
+    assert!(
+        has(&staff.user_id, "refused: not a lead or deputy"),
+        "refusals are audited"
+    );
+    assert!(
+        has(&staff.user_id, "reporter added"),
+        "the reporter's addition is audited"
+    );
     for e in &entries {
         for secret in [phrase, note, reason, outcome, addition] {
             assert!(!e.detail.contains(secret), "audit detail holds {secret:?}");

@@ -412,7 +412,13 @@ pub fn category_choices(case: &Casefile) -> String {
     out.push_str("Set it with !category and one or more numbers or words, for example: !category 3 or !category grooming nudes\n");
     for (i, k) in RiskKind::ALL.iter().enumerate() {
         let area = k.area().map_or("", |a| a.label());
-        out.push_str(&format!("{}. {} ({}){}\n", i + 1, k.label(), k.keyword(), with_area(area)));
+        out.push_str(&format!(
+            "{}. {} ({}){}\n",
+            i + 1,
+            k.label(),
+            k.keyword(),
+            with_area(area)
+        ));
     }
     out.push_str("Or an area on its own: content, contact, conduct or commerce.");
     out
@@ -541,7 +547,10 @@ mod tests {
         assert_eq!(ok("!status referred"), LeadCommand::Status(CaseStatus::Referred));
         assert_eq!(ok("!show sg-0042"), LeadCommand::Show(Some(Reference::new(42))));
         assert_eq!(ok("!show"), LeadCommand::Show(None));
-        assert_eq!(ok("!stats since 1 April 2026"), LeadCommand::Stats(Some("since 1 April 2026".into())));
+        assert_eq!(
+            ok("!stats since 1 April 2026"),
+            LeadCommand::Stats(Some("since 1 April 2026".into()))
+        );
         assert_eq!(
             ok("!category 3, nudes"),
             LeadCommand::Category(Some((
@@ -585,9 +594,18 @@ mod tests {
         let a = apply(&case, &ok("!note first"), "@dsl:x", now()).unwrap();
         assert_eq!(a.entry.number, 1);
         assert_eq!(a.reply, "Noted as entry 1 of SG-0007.");
-        let b = apply(&a.casefile, &ok("!correct 1 the first was wrong"), "@deputy:x", now()).unwrap();
+        let b = apply(
+            &a.casefile,
+            &ok("!correct 1 the first was wrong"),
+            "@deputy:x",
+            now(),
+        )
+        .unwrap();
         assert_eq!(b.casefile.entries.len(), 2);
-        assert_eq!(b.casefile.entries[0], a.entry, "the corrected entry stays as it was");
+        assert_eq!(
+            b.casefile.entries[0], a.entry,
+            "the corrected entry stays as it was"
+        );
         assert_eq!(
             b.entry.kind,
             EntryKind::Correction {
@@ -607,7 +625,10 @@ mod tests {
         assert!(closed.close_escalation);
         assert_eq!(closed.casefile.status(), CaseStatus::Closed);
         let again = apply(&closed.casefile, &ok("!close done"), "@dsl:x", now()).unwrap_err();
-        assert!(again.contains("already closed (outcome: no further action)"), "{again}");
+        assert!(
+            again.contains("already closed (outcome: no further action)"),
+            "{again}"
+        );
         let status = apply(&closed.casefile, &ok("!status monitoring"), "@dsl:x", now()).unwrap_err();
         assert!(status.contains("!reopen"), "{status}");
         let reopened = apply(&closed.casefile, &ok("!reopen new information"), "@dsl:x", now()).unwrap();

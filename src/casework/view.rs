@@ -52,8 +52,10 @@ impl CaseView {
 
     /// Every concern, in reference order.
     pub fn all(store: &Store) -> Result<Vec<CaseView>, StoreError> {
-        let mut escalations: std::collections::HashMap<String, Escalation> =
-            store.items::<Escalation>(Tree::Escalations)?.into_iter().collect();
+        let mut escalations: std::collections::HashMap<String, Escalation> = store
+            .items::<Escalation>(Tree::Escalations)?
+            .into_iter()
+            .collect();
         let mut casefiles: std::collections::HashMap<String, Casefile> =
             store.items::<Casefile>(Tree::Casefiles)?.into_iter().collect();
         Ok(store
@@ -155,7 +157,11 @@ impl CaseView {
             out.push_str(" (urgent: someone may have been in immediate danger)");
         }
         out.push('\n');
-        out.push_str(&format!("Reported by {} at {}\n", r.reporter, when(r.started_at, tz)));
+        out.push_str(&format!(
+            "Reported by {} at {}\n",
+            r.reporter,
+            when(r.started_at, tz)
+        ));
         match self.acknowledged() {
             Some(a) => out.push_str(&format!("Acknowledged by {} at {}\n", a.by, when(a.at, tz))),
             None => out.push_str("Not acknowledged yet\n"),
@@ -213,7 +219,10 @@ impl CaseView {
 
 /// `!list`: every concern not closed, urgent first, then oldest first.
 pub fn list_text(cases: &[CaseView], now: DateTime<Utc>) -> String {
-    let mut open: Vec<&CaseView> = cases.iter().filter(|c| c.status() != CaseStatus::Closed).collect();
+    let mut open: Vec<&CaseView> = cases
+        .iter()
+        .filter(|c| c.status() != CaseStatus::Closed)
+        .collect();
     open.sort_by_key(|c| (!c.record.urgent, c.record.started_at));
     if open.is_empty() {
         return "There are no open concerns.".to_string();
@@ -310,12 +319,21 @@ mod tests {
         let mut closed = case(4, true, at(7, 0));
         closed.casefile = closed
             .casefile
-            .with_entry("@dsl:x", EntryKind::Closed { outcome: "done".into() }, at(9, 0))
+            .with_entry(
+                "@dsl:x",
+                EntryKind::Closed {
+                    outcome: "done".into(),
+                },
+                at(9, 0),
+            )
             .0;
         let text = list_text(&[old, newer, urgent, closed], now);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "3 open concerns (urgent first, then oldest):");
-        assert_eq!(lines[1], "- SG-0003 URGENT: open, 30 minutes old, NOT acknowledged");
+        assert_eq!(
+            lines[1],
+            "- SG-0003 URGENT: open, 30 minutes old, NOT acknowledged"
+        );
         assert_eq!(lines[2], "- SG-0001: open, 4 hours old, NOT acknowledged");
         assert_eq!(lines[3], "- SG-0002: open, 1 hour old, NOT acknowledged");
         assert!(!text.contains("SG-0004"), "{text}");
@@ -327,7 +345,13 @@ mod tests {
         let mut c = case(1, false, at(8, 0));
         c.casefile = c
             .casefile
-            .with_entry("@dsl:x", EntryKind::Note { text: "called".into() }, at(9, 0))
+            .with_entry(
+                "@dsl:x",
+                EntryKind::Note {
+                    text: "called".into(),
+                },
+                at(9, 0),
+            )
             .0;
         let items = c.chronology();
         let headings: Vec<&str> = items.iter().map(|i| i.heading.as_str()).collect();

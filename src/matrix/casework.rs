@@ -65,7 +65,8 @@ impl Bot {
             };
             self.store
                 .audit(now, sender, "refused: not a lead or deputy", reference, &word)?;
-            self.answer(room, inbound, compose::leads_only(), "leadsonly").await?;
+            self.answer(room, inbound, compose::leads_only(), "leadsonly")
+                .await?;
             return Ok(true);
         }
         let command = match parsed {
@@ -172,8 +173,13 @@ impl Bot {
         let key = reference.to_string();
         self.store.put_item(Tree::Casefiles, &key, &applied.casefile)?;
         let what = format!("entry {}: {}", applied.entry.number, applied.entry.kind.heading());
-        self.store
-            .audit(now, &inbound.sender, "casefile entry added", Some(reference), &what)?;
+        self.store.audit(
+            now,
+            &inbound.sender,
+            "casefile entry added",
+            Some(reference),
+            &what,
+        )?;
         info!(reference = %reference, entry = applied.entry.number, "casefile entry added");
         let esc = self.store.get_item::<Escalation>(Tree::Escalations, &key)?;
         if applied.close_escalation {
@@ -198,7 +204,12 @@ impl Bot {
 
     /// `!add SG-0042 TEXT` from a reporter in their private room. Returns
     /// whether the message was one.
-    pub(super) async fn reporter_add(&self, room: &Room, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
+    pub(super) async fn reporter_add(
+        &self,
+        room: &Room,
+        inbound: &Inbound,
+        body: &str,
+    ) -> anyhow::Result<bool> {
         let Some(parsed) = command::parse_add(body) else {
             return Ok(false);
         };
@@ -225,7 +236,8 @@ impl Bot {
                         None,
                         &reference.to_string(),
                     )?;
-                    self.answer(room, inbound, Text::plain(reply), "addrefused").await?;
+                    self.answer(room, inbound, Text::plain(reply), "addrefused")
+                        .await?;
                     return Ok(true);
                 }
             };
@@ -252,8 +264,13 @@ impl Bot {
             )
             .await?;
         }
-        self.answer(room, inbound, compose::reporter_addition_kept(&reference), "added")
-            .await?;
+        self.answer(
+            room,
+            inbound,
+            compose::reporter_addition_kept(&reference),
+            "added",
+        )
+        .await?;
         Ok(true)
     }
 
@@ -269,8 +286,13 @@ impl Bot {
         let format = match format.map(str::parse::<Format>).transpose() {
             Ok(f) => f.unwrap_or(Format::Pdf),
             Err(e) => {
-                self.answer(room, inbound, Text::plain(format!("{e}. For example: !export pdf")), "export")
-                    .await?;
+                self.answer(
+                    room,
+                    inbound,
+                    Text::plain(format!("{e}. For example: !export pdf")),
+                    "export",
+                )
+                .await?;
                 return Ok(());
             }
         };
@@ -327,7 +349,10 @@ impl Bot {
 /// Once a day (first a minute after start), deletes closed concerns whose
 /// retention period has passed, audits each deletion, and tells each
 /// concern's room that its record is gone, then leaves it.
-pub(super) async fn retention_job(bot: std::sync::Arc<Bot>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(super) async fn retention_job(
+    bot: std::sync::Arc<Bot>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut wait = std::time::Duration::from_secs(60);
     loop {
         tokio::select! {
@@ -355,7 +380,10 @@ impl Bot {
         let deleted = crate::casework::retention::sweep(&self.store, retention, now, false, "bot")
             .context("could not delete closed concerns past their retention period")?;
         if !deleted.is_empty() {
-            info!(count = deleted.len(), "closed concerns deleted under the retention period");
+            info!(
+                count = deleted.len(),
+                "closed concerns deleted under the retention period"
+            );
         }
         for reference in deleted {
             let Some(room) = rooms.get(&reference).and_then(|id| self.room(id).ok()) else {
