@@ -104,7 +104,7 @@ fn block_html(out: &mut String, block: &Block) {
 
 /// Text made safe anywhere in HTML, in content or in a quoted attribute.
 /// Control characters HTML does not allow are shown as U+FFFD.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
         match c {

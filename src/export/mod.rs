@@ -24,6 +24,8 @@ mod pdf;
 mod report;
 mod winansi;
 
+pub use html::escape as escape_html;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};

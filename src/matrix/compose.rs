@@ -23,20 +23,10 @@ impl Text {
     }
 }
 
-/// Escapes text for HTML, so nothing a person typed can add markup.
+/// Escapes text for HTML, so nothing a person typed can add markup (the
+/// same escaping as the HTML export).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    crate::export::escape_html(s)
 }
 
 fn escape_lines(s: &str) -> String {
