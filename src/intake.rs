@@ -99,6 +99,20 @@ pub fn message(
     apply(store, reporter, step).map(Some)
 }
 
+/// Forgets the reporter's finished conversation if it was for `reference`:
+/// it holds their answers, so it goes when the concern is deleted. Returns
+/// whether there was one.
+pub fn forget_finished(store: &Store, reporter: &str, reference: &Reference) -> Result<bool, StoreError> {
+    let c: Option<Conversation> = store.get_conversation(&key(reporter))?;
+    match c {
+        Some(c) if c.reference == *reference && matches!(c.stage, Stage::Done { .. }) => {
+            store.remove_conversation(&key(reporter))?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Every reporter with a report in progress.
 pub fn reporters_in_progress(store: &Store) -> Result<Vec<String>, IntakeError> {
     let mut out = Vec::new();

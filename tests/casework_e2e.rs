@@ -10,6 +10,7 @@ mod harness;
 use common::captured_log;
 use harness::{bot_account, homeserver, BotRun, Person, Received};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use safeguarding_bot::casework::retention;
 use safeguarding_bot::store::{Key, Store};
 use tempfile::TempDir;
 
@@ -95,7 +96,8 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         })
         .await;
     let concern_room = page.room.clone();
-    lead.wait_for("the record", from(&bot, &concern_room, phrase))
+    let record = lead
+        .wait_for("the record", from(&bot, &concern_room, phrase))
         .await;
     say_and_wait(&lead, &bot, &concern_room, "!ack", "acknowledged by").await;
 
@@ -187,6 +189,20 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         );
     }
 
+    // Nor is anything shown to the lead while someone else is in the room.
+    let refused = say_and_wait(&lead, &bot, &leads_room, "!list", "not the Lead or a Deputy").await;
+    assert!(
+        refused.body.contains(&staff.user_id),
+        "names who is in the way: {}",
+        refused.body
+    );
+    assert!(!refused.body.contains("SG-0001"), "{}", refused.body);
+    staff
+        .room(&leads_room)
+        .leave()
+        .await
+        .expect("staff leaves the leads' room");
+
     // The lead lists open concerns in the leads' room.
     let list = say_and_wait(&lead, &bot, &leads_room, "!list", "open concern").await;
     assert!(list.body.contains("SG-0001"), "{}", list.body);
@@ -233,7 +249,7 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
 
     // Closing tells the reporter it is closed, and nothing the leads wrote.
     let outcome = "police informed, no further action by the charity";
-    say_and_wait(
+    let closed = say_and_wait(
         &lead,
         &bot,
         &concern_room,
@@ -241,6 +257,13 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         "SG-0001 is closed",
     )
     .await;
+    assert!(
+        closed
+            .body
+            .contains("The reporter has been told it is closed, not the outcome."),
+        "{}",
+        closed.body
+    );
     let told = staff
         .wait_for("the reporter told", from(&bot, &private, "has been closed"))
         .await;
@@ -250,6 +273,15 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
             assert!(
                 !m.body.contains(secret),
                 "the reporter saw {secret:?}: {}",
+                m.body
+            );
+        }
+    }
+    for m in staff.seen_in(&leads_room) {
+        for secret in [phrase, note, reason, outcome] {
+            assert!(
+                !m.body.contains(secret),
+                "staff saw {secret:?} in the leads' room: {}",
                 m.body
             );
         }
@@ -278,7 +310,7 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
             stats.body
         );
     }
-    say_and_wait(&staff, &bot, &leads_room, "!stats", "Only the Lead or a Deputy").await;
+    say_and_wait(&staff, &bot, &private, "!stats", "Only the Lead or a Deputy").await;
 
     // Nothing of the concern in the staff room or the log.
     for m in staff.seen_in(&staff_room) {
@@ -331,4 +363,38 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
             assert!(!e.detail.contains(secret), "audit detail holds {secret:?}");
         }
     }
+
+    // Years later, with the bot stopped, retention deletes it from the
+    // command line's side; when the bot starts it removes the messages from
+    // the concern's room and leaves it.
+    let later = chrono::Utc::now() + chrono::Duration::days(7 * 366);
+    let gone = retention::sweep(
+        &store,
+        config.safeguarding.retention,
+        later,
+        false,
+        "command line",
+    )
+    .expect("retention");
+    assert_eq!(gone.len(), 1, "the closed concern is deleted");
+    assert!(store.get_concern(&gone[0]).expect("store").is_none());
+    drop(store);
+    let run = BotRun::start(config);
+    lead.wait_for("the room cleared", from(&bot, &concern_room, "has been deleted"))
+        .await;
+    let event = lead
+        .room(&concern_room)
+        .event(&record.event_id, None)
+        .await
+        .expect("the record's event");
+    let content = event
+        .raw()
+        .get_field::<serde_json::Value>("content")
+        .expect("content")
+        .unwrap_or_default();
+    assert!(
+        content.as_object().is_none_or(|c| c.is_empty()),
+        "the record's message is redacted: {content}"
+    );
+    run.stop().await;
 }

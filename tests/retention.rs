@@ -135,6 +135,13 @@ fn only_the_concern_closed_long_enough_ago_is_deleted_and_audited() {
         None
     );
     assert!(CaseView::load(store, &Reference::new(1)).unwrap().is_none());
+    // Its room is left for the chat transport to clear and leave.
+    assert_eq!(
+        store
+            .get_item::<Vec<String>>(Tree::Settings, retention::RETIRED_ROOMS)
+            .unwrap(),
+        Some(vec!["!room:example.org".to_string()])
+    );
 
     // The others are kept, records and casefiles whole.
     for n in 2..=4 {
@@ -211,4 +218,56 @@ fn a_concern_falls_due_exactly_when_its_period_ends() {
         "the open and the reopened concern are never due"
     );
     assert_eq!(store.verify_audit(), Ok(()));
+}
+
+#[test]
+fn something_added_after_closing_keeps_the_concern_for_a_whole_period_from_then() {
+    let s = setup();
+    let store = &s.store;
+    // The reporter adds to SG-0001 on 20 May, long after it was closed.
+    let added = CaseView::load(store, &Reference::new(1))
+        .unwrap()
+        .unwrap()
+        .casefile
+        .with_entry(
+            "@staff:example.org",
+            EntryKind::ReporterAdded {
+                text: "one more thing".into(),
+            },
+            day(5, 20),
+        )
+        .0;
+    store.put_item(Tree::Casefiles, "SG-0001", &added).unwrap();
+    assert_eq!(
+        retention::sweep(store, RETENTION, day(NOW_MONTH, 1), false, "bot").unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        retention::sweep(store, RETENTION, day(6, 19), false, "bot").unwrap(),
+        vec![Reference::new(1)],
+        "due 30 days after the addition"
+    );
+}
+
+#[test]
+fn the_reporters_finished_conversation_goes_with_the_concern() {
+    let s = setup();
+    let store = &s.store;
+    let flow = safeguarding_bot::flow::load_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conversations/online-safety-referral.toml"),
+    )
+    .unwrap();
+    let mut c =
+        safeguarding_bot::conversation::start(&flow, Reference::new(1), "@staff:example.org", day(1, 1))
+            .conversation;
+    c.fields.insert("what".into(), Some(WORDS.into()));
+    c.stage = safeguarding_bot::conversation::Stage::Done {
+        status: Status::Submitted,
+    };
+    store.put_conversation("reporter:@staff:example.org", &c).unwrap();
+    retention::sweep(store, RETENTION, day(NOW_MONTH, 1), false, "bot").unwrap();
+    assert!(
+        store.conversation_keys().unwrap().is_empty(),
+        "the answers are gone too"
+    );
 }

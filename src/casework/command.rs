@@ -136,7 +136,9 @@ fn parse_decision(rest: &str) -> Result<LeadCommand, String> {
         return Err(format!("Write the decision and the reason for it. {HOW}"));
     }
     checked_len(rest)?;
-    let lower = rest.to_lowercase();
+    // ASCII lowercase keeps every byte where it was, so the offset found
+    // cuts `rest` in the same place (`to_lowercase` may change lengths).
+    let lower = rest.to_ascii_lowercase();
     let Some(at) = find_word(&lower, "because") else {
         return Err(format!(
             "A decision needs its reason: the reason is what a reviewer reads. Nothing was recorded. {HOW}"
@@ -212,7 +214,7 @@ fn parse_category(rest: &str) -> Result<Option<Category>, String> {
             }
         } else {
             return Err(format!(
-                "I don't know the category \"{token}\". Send !category to see the choices, then for example: !category 3 (grooming) or !category contact"
+                "I don't know the category \"{token}\". Send !category to see the choices, then for example: !category 3 or !category grooming or !category contact"
             ));
         }
     }
@@ -359,7 +361,7 @@ pub fn apply(
                     },
                     Box::new(|n| {
                         format!(
-                            "{r} is closed (entry {n}). The reporter has been told it is closed, not the outcome. It will be deleted when the retention period has passed."
+                            "{r} is closed (entry {n}). Its record will be deleted when the retention period has passed."
                         )
                     }),
                     Some(ReporterNotice::Closed),
@@ -374,7 +376,7 @@ pub fn apply(
                     EntryKind::Reopened {
                         reason: reason.clone(),
                     },
-                    Box::new(|n| format!("{r} is open again (entry {n}). The reporter has been told.")),
+                    Box::new(|n| format!("{r} is open again (entry {n}).")),
                     Some(ReporterNotice::Reopened),
                     false,
                 )
@@ -446,7 +448,9 @@ pub fn help_in_concern_room() -> String {
      !show - the whole record and its chronology\n\
      !export - the record as a PDF to send with a referral (or !export html, !export md)\n\
      !away, !back, !cover, !rota - who is on duty\n\
-     Nothing written here is ever edited or deleted, and the reporter sees none of it."
+     !list, !stats - as in the leads' room\n\
+     Nothing written here is ever edited, and the reporter sees none of it. \
+     To put an entry right, use !correct; editing your message changes nothing."
         .to_string()
 }
 
@@ -576,6 +580,25 @@ mod tests {
     }
 
     #[test]
+    fn letters_that_change_length_when_lowercased_do_not_move_the_cut() {
+        // 'İ' lowercases to two characters; the Kelvin sign to a shorter one.
+        assert_eq!(
+            ok("!decision refer İbrahim to LADO BECAUSE he works with children"),
+            LeadCommand::Decision {
+                text: "refer İbrahim to LADO".into(),
+                reason: "he works with children".into()
+            }
+        );
+        assert_eq!(
+            ok("!decision \u{212A}eep watching because it may recur"),
+            LeadCommand::Decision {
+                text: "\u{212A}eep watching".into(),
+                reason: "it may recur".into()
+            }
+        );
+    }
+
+    #[test]
     fn mistakes_are_answered_with_how_to_write_the_command() {
         assert!(refused("!note").contains("!note Spoke"));
         assert!(refused("!close").contains("needs the outcome"));
@@ -636,6 +659,21 @@ mod tests {
         assert_eq!(reopened.casefile.status(), CaseStatus::Open);
         let not_closed = apply(&reopened.casefile, &ok("!reopen"), "@dsl:x", now()).unwrap_err();
         assert!(not_closed.contains("is not closed"), "{not_closed}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_message_makes_a_command_panic(s in "\\PC{0,80}") {
+            let case = Casefile::new(Reference::new(1));
+            for prefix in ["!decision ", "!note ", "!correct ", "!category ", "!status ", "!close ", "!reopen ", "!show ", "!stats ", ""] {
+                let body = format!("{prefix}{s}");
+                if let Some(Ok(c)) = parse(&body) {
+                    let _ = apply(&case, &c, "@dsl:x", now());
+                }
+                let _ = parse_add(&format!("!add SG-0001 {s}"));
+                let _ = parse_add(&body);
+            }
+        }
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Retention: closed concerns deleted once the organisation's period has passed.
 //!
 //! The period is `[safeguarding] retention` in the config, counted from when
-//! the concern was closed (its last `!close`). Only a concern that is closed
-//! now falls due: an open, referred or monitored one never does, and nor
-//! does one that was reopened, whatever happened before.
+//! the concern was closed (its last `!close`), or from anything added to it
+//! after that, whichever is later. Only a concern that is closed now falls
+//! due: an open, referred or monitored one never does, and nor does one that
+//! was reopened, whatever happened before.
 //!
 //! Deleting removes the record, the casefile and the paging together
-//! ([`Store::delete_concern`]); each deletion is then written to the audit
-//! log with the reference, the date it was closed and the period, and
-//! nothing of what the concern said.
+//! ([`Store::delete_concern`]), then the reporter's finished conversation
+//! for it (it holds their answers). The concern's chat room is added to the
+//! [`RETIRED_ROOMS`] setting, for the chat transport to clear and leave.
+//! Each deletion is written to the audit log with the reference, the date
+//! it was closed and the period, and nothing of what the concern said.
 
 use std::time::Duration;
 
@@ -16,17 +19,24 @@ use chrono::{DateTime, Utc};
 
 use super::CaseView;
 use crate::concern::Reference;
-use crate::store::{Store, StoreError};
+use crate::escalation::Escalation;
+use crate::store::{Store, StoreError, Tree};
 
 /// The audit action for a deletion under retention.
 pub const AUDIT_ACTION: &str = "deleted under retention";
 
-/// When this concern may be deleted: `retention` after it was closed, or
-/// `None` if it is not closed (or the date would be past the end of time).
+/// The setting ([`Tree::Settings`]) listing the chat rooms of deleted
+/// concerns, which still hold their messages until the transport clears them.
+pub const RETIRED_ROOMS: &str = "retired_rooms";
+
+/// When this concern may be deleted: `retention` after it was closed (or
+/// after its last entry, if something was added after closing), or `None`
+/// if it is not closed (or the date would be past the end of time).
 pub fn delete_after(case: &CaseView, retention: Duration) -> Option<DateTime<Utc>> {
     let closed = case.casefile.closed_at()?;
+    let last = case.casefile.entries.last().map_or(closed, |e| e.at.max(closed));
     let period = chrono::Duration::from_std(retention).ok()?;
-    closed.checked_add_signed(period)
+    last.checked_add_signed(period)
 }
 
 /// The closed concerns whose period has passed at `now`, in the order given.
@@ -86,27 +96,53 @@ pub fn sweep(
     }
     let mut deleted = Vec::with_capacity(due.len());
     for reference in due {
-        let Some(closed_at) = cases
-            .iter()
-            .find(|c| *c.reference() == reference)
-            .and_then(|c| c.casefile.closed_at())
-        else {
-            continue;
-        };
-        // `false`: it went between reading and deleting; nothing to record.
-        if !store.delete_concern(&reference)? {
-            continue;
+        if delete_if_due(store, &reference, retention, now, actor)? {
+            deleted.push(reference);
         }
-        store.audit(
-            now,
-            actor,
-            AUDIT_ACTION,
-            Some(&reference),
-            &audit_detail(closed_at, retention),
-        )?;
-        deleted.push(reference);
     }
     Ok(deleted)
+}
+
+/// Deletes one concern if, read afresh, it is still due at `now`, and
+/// audits it. Returns whether it was deleted. A transport that lets leads
+/// write while this runs calls it under the concern's lock, so a `!reopen`
+/// or `!add` just before is seen.
+pub fn delete_if_due(
+    store: &Store,
+    reference: &Reference,
+    retention: Duration,
+    now: DateTime<Utc>,
+    actor: &str,
+) -> Result<bool, StoreError> {
+    let Some(case) = CaseView::load(store, reference)? else {
+        return Ok(false);
+    };
+    let (Some(closed_at), Some(after)) = (case.casefile.closed_at(), delete_after(&case, retention)) else {
+        return Ok(false);
+    };
+    if after > now {
+        return Ok(false);
+    }
+    // `false`: it went between reading and deleting; nothing to record.
+    if !store.delete_concern(reference)? {
+        return Ok(false);
+    }
+    crate::intake::forget_finished(store, &case.record.reporter, reference)?;
+    if let Some(Escalation { room, .. }) = case.escalation {
+        let mut rooms: Vec<String> = store.get_item(Tree::Settings, RETIRED_ROOMS)?.unwrap_or_default();
+        if !rooms.contains(&room) {
+            rooms.push(room);
+            store.put_item(Tree::Settings, RETIRED_ROOMS, &rooms)?;
+        }
+    }
+    store.audit(
+        now,
+        actor,
+        AUDIT_ACTION,
+        Some(reference),
+        &audit_detail(closed_at, retention),
+    )?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -132,6 +132,19 @@ impl Escalation {
         next
     }
 
+    /// The concern is open again: the policy runs for it again (paging if
+    /// nobody has acknowledged it, a reminder if someone has). The
+    /// generation goes up.
+    pub fn reopen(&self) -> Self {
+        if !self.closed {
+            return self.clone();
+        }
+        let mut next = self.clone();
+        next.closed = false;
+        next.generation += 1;
+        next
+    }
+
     /// What the timer should hold for this escalation: its next deadline
     /// and generation, if it has a deadline. Used to rebuild the timer from
     /// the store on start ([`timer::Timer::load`]).

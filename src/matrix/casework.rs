@@ -9,17 +9,22 @@
 use anyhow::Context as _;
 use chrono::Utc;
 use matrix_sdk::attachment::AttachmentConfig;
-use matrix_sdk::room::Room;
-use matrix_sdk::ruma::OwnedTransactionId;
+use matrix_sdk::room::{MessagesOptions, Room};
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::{OwnedTransactionId, OwnedUserId};
+use matrix_sdk::RoomMemberships;
 use tracing::info;
 
 use super::compose::{self, Text};
 use super::{Bot, Inbound};
 use crate::casework::command::{self, LeadCommand, ReporterNotice};
+use crate::casework::retention;
 use crate::casework::stats::{self, Stats};
 use crate::casework::view::{self, CaseView};
 use crate::casework::Casefile;
 use crate::concern::Reference;
+use crate::escalation::policy;
 use crate::escalation::Escalation;
 use crate::export::{self, ExportMeta, Format};
 use crate::store::Tree;
@@ -35,8 +40,9 @@ pub(super) enum Place<'a> {
     Private,
 }
 
-/// The longest message sent at once; a longer `!show` goes in parts.
-const MAX_MESSAGE_CHARS: usize = 16_000;
+/// The longest message sent at once, in bytes (Matrix allows 64 KiB for a
+/// whole event, encrypted); a longer `!show` goes in parts.
+const MAX_MESSAGE_BYTES: usize = 24_000;
 
 impl Bot {
     /// A lead's command. Returns whether the message was one (and so has
@@ -48,17 +54,31 @@ impl Bot {
         body: &str,
         place: Place<'_>,
     ) -> anyhow::Result<bool> {
+        let sender = inbound.sender.as_str();
+        // An edited command arrives as "* !note …": the entry stays as sent.
+        if body.trim_start().starts_with("* !") && self.config.safeguarding.is_responder(sender) {
+            if let Some(Ok(c)) = command::parse(body.trim_start().trim_start_matches("* ")) {
+                if c.writes() {
+                    let text = "Edits are not recorded: the entry stays as it was first sent. To put it right, send !correct and the entry's number, for example: !correct 3 and the right words.";
+                    self.notice(room, inbound, text, "edit").await?;
+                    return Ok(true);
+                }
+            }
+        }
         let Some(parsed) = command::parse(body) else {
             return Ok(false);
         };
-        let sender = inbound.sender.as_str();
         let now = Utc::now();
         let word = body.split_whitespace().next().unwrap_or("").to_lowercase();
+        // `!help` while making a report is help with the question asked.
+        if place == Place::Private
+            && parsed == Ok(LeadCommand::Help)
+            && (!self.config.safeguarding.is_responder(sender)
+                || crate::intake::current(&self.store, sender)?.is_some())
+        {
+            return Ok(false);
+        }
         if !self.config.safeguarding.is_responder(sender) {
-            // In a private room, `!help` from anyone else is just a greeting.
-            if place == Place::Private && parsed == Ok(LeadCommand::Help) {
-                return Ok(false);
-            }
             let reference = match place {
                 Place::Concern(r) => Some(r),
                 _ => None,
@@ -72,30 +92,52 @@ impl Bot {
         let command = match parsed {
             Ok(c) => c,
             Err(how) => {
-                self.answer(room, inbound, Text::plain(how), "how").await?;
+                self.notice(room, inbound, &how, "how").await?;
                 return Ok(true);
             }
         };
+        // A concern is shown or changed only where everyone who can read it
+        // is a lead or deputy, and the room is encrypted.
+        if command != LeadCommand::Help {
+            if let Some(why) = self.audience_problem(room).await? {
+                let reference = match place {
+                    Place::Concern(r) => Some(r),
+                    _ => None,
+                };
+                self.store.audit(
+                    now,
+                    sender,
+                    "refused: room not private to the leads",
+                    reference,
+                    &word,
+                )?;
+                self.notice(room, inbound, &why, "audience").await?;
+                return Ok(true);
+            }
+        }
         let reply = match (&command, place) {
             (LeadCommand::Help, Place::Concern(_)) => command::help_in_concern_room(),
             (LeadCommand::Help, _) => command::help_in_leads_room(),
             (c, Place::Concern(reference)) if c.writes() => {
                 self.write_entry(reference, &command, inbound).await?
             }
-            (c, _) if c.writes() => format!(
-                "Do that in the concern's own room, so it stays with its record. Send !list to see the open concerns{}.",
-                if place == Place::LeadsRoom { "" } else { " in the leads' room" }
-            ),
+            (c, _) if c.writes() => {
+                "Do that in the concern's own room, so it stays with its record. Send !list to see the open concerns."
+                    .to_string()
+            }
             (LeadCommand::Category(None), Place::Concern(reference)) => {
                 command::category_choices(&self.casefile(reference)?)
             }
+            (LeadCommand::Show(Some(asked)), Place::Concern(own)) if asked != own => format!(
+                "In this room you can see only {own}, because the people here were chosen for it. To see {asked}, use the leads' room or your private chat with the bot."
+            ),
             (LeadCommand::Show(asked), _) => {
                 let reference = match (asked, place) {
                     (Some(r), _) => r.clone(),
                     (None, Place::Concern(r)) => r.clone(),
                     (None, _) => {
                         let text = "Which concern? Write it like: !show SG-0042. Send !list to see the open ones.";
-                        self.answer(room, inbound, Text::plain(text), "show").await?;
+                        self.notice(room, inbound, text, "show").await?;
                         return Ok(true);
                     }
                 };
@@ -121,7 +163,7 @@ impl Bot {
                     Some(text) => match stats::parse_since(text, self.tz()) {
                         Ok(t) => Some(t),
                         Err(how) => {
-                            self.answer(room, inbound, Text::plain(how), "stats").await?;
+                            self.notice(room, inbound, &how, "stats").await?;
                             return Ok(true);
                         }
                     },
@@ -143,8 +185,52 @@ impl Bot {
             // Every command that writes was handled above.
             (_, _) => command::help_in_leads_room(),
         };
-        self.answer(room, inbound, Text::plain(reply), "lead").await?;
+        self.notice(room, inbound, &reply, "lead").await?;
         Ok(true)
+    }
+
+    /// Why this room is not one to show a concern in, if it is not: someone
+    /// in it (or invited) is not a lead or deputy, or it is not encrypted.
+    async fn audience_problem(&self, room: &Room) -> anyhow::Result<Option<String>> {
+        let members = room
+            .members(RoomMemberships::JOIN | RoomMemberships::INVITE)
+            .await
+            .context("could not read the room's members")?;
+        let me = self.client.user_id().map(|u| u.to_string());
+        let others: Vec<String> = members
+            .iter()
+            .map(|m| m.user_id().to_string())
+            .filter(|u| Some(u) != me.as_ref() && !self.config.safeguarding.is_responder(u))
+            .collect();
+        if !others.is_empty() {
+            return Ok(Some(format!(
+                "I can't show or change concerns here: this room has people in it who are not the Lead or a Deputy ({}). Nothing has been shown or changed. Use the concern's own room, or your private chat with me.",
+                others.join(", ")
+            )));
+        }
+        let encrypted = room
+            .latest_encryption_state()
+            .await
+            .context("could not tell whether the room is encrypted")?
+            .is_encrypted();
+        if !encrypted {
+            return Ok(Some(
+                "I can't show or change concerns here, because this room is not encrypted. Nothing has been shown or changed. Turn on encryption for the room, or use your private chat with me."
+                    .to_string(),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Answers with a notice (which does not make phones ring).
+    async fn notice(&self, room: &Room, inbound: &Inbound, text: &str, tag: &str) -> anyhow::Result<()> {
+        self.send(
+            room,
+            Text::plain(text),
+            &format!("{}-{tag}", inbound.event_id),
+            true,
+        )
+        .await
     }
 
     fn casefile(&self, reference: &Reference) -> anyhow::Result<Casefile> {
@@ -181,25 +267,50 @@ impl Bot {
             &what,
         )?;
         info!(reference = %reference, entry = applied.entry.number, "casefile entry added");
+        let mut reply = applied.reply.clone();
         let esc = self.store.get_item::<Escalation>(Tree::Escalations, &key)?;
-        if applied.close_escalation {
-            if let Some(esc) = &esc {
+        if let Some(esc) = &esc {
+            if applied.close_escalation {
                 self.store.put_item(Tree::Escalations, &key, &esc.close())?;
+            } else if applied.tell_reporter == Some(ReporterNotice::Reopened) {
+                // Paging starts again if nobody had acknowledged it.
+                let reopened = esc.reopen();
+                let decision = policy::decide(&reopened, &self.policy, &self.rota()?, now);
+                self.apply_decision(decision).await?;
+            } else if esc.acknowledged.is_none() && !esc.closed {
+                reply.push_str(" It is not acknowledged yet, so paging carries on until someone sends !ack.");
             }
         }
-        if let (Some(notice), Some(esc)) = (applied.tell_reporter, &esc) {
-            if let Some(private) = self.private_room(&esc.reporter)? {
-                let (text, tag) = match notice {
-                    ReporterNotice::Closed => (compose::reporter_told_closed(reference), "closed"),
-                    ReporterNotice::Reopened => (compose::reporter_told_reopened(reference), "reopened"),
-                };
-                self.send(&private, text, &format!("{}-told{tag}", inbound.event_id), false)
-                    .await?;
-                self.store
-                    .audit(now, "bot", &format!("reporter told {tag}"), Some(reference), "")?;
+        if let Some(notice) = applied.tell_reporter {
+            let reporter = match &esc {
+                Some(e) => Some(e.reporter.clone()),
+                None => self.store.get_concern(reference)?.map(|r| r.reporter),
+            };
+            let private = match &reporter {
+                Some(r) => self.private_room(r)?,
+                None => None,
+            };
+            let (text, tag) = match notice {
+                ReporterNotice::Closed => (compose::reporter_told_closed(reference), "closed"),
+                ReporterNotice::Reopened => (compose::reporter_told_reopened(reference), "reopened"),
+            };
+            match private {
+                Some(private) => {
+                    self.send(&private, text, &format!("{}-told{tag}", inbound.event_id), false)
+                        .await?;
+                    self.store
+                        .audit(now, "bot", &format!("reporter told {tag}"), Some(reference), "")?;
+                    reply.push_str(match notice {
+                        ReporterNotice::Closed => " The reporter has been told it is closed, not the outcome.",
+                        ReporterNotice::Reopened => " The reporter has been told.",
+                    });
+                }
+                None => reply.push_str(
+                    " I could not tell the reporter: I have no private room with them. Tell them yourself if they should know.",
+                ),
             }
         }
-        Ok(applied.reply)
+        Ok(reply)
     }
 
     /// `!add SG-0042 TEXT` from a reporter in their private room. Returns
@@ -220,22 +331,37 @@ impl Bot {
                 return Ok(true);
             }
         };
-        let _one_at_a_time = self.escalation_lock(&reference).await;
         let now = Utc::now();
-        let record = self.store.get_concern(&reference)?;
+        // Whose it is, before anything else: nobody learns whether someone
+        // else's reference exists, and no lock is made for it.
+        let reported_by = self.store.get_concern(&reference)?.map(|r| r.reporter);
+        if reported_by.as_deref() != Some(inbound.sender.as_str()) {
+            let reply = command::add_from_reporter(
+                &Casefile::new(reference.clone()),
+                reported_by.as_deref(),
+                &inbound.sender,
+                &text,
+                now,
+            )
+            .err()
+            .unwrap_or_default();
+            self.store.audit(
+                now,
+                &inbound.sender,
+                "refused: not their concern",
+                None,
+                &reference.to_string(),
+            )?;
+            self.answer(room, inbound, Text::plain(reply), "addrefused")
+                .await?;
+            return Ok(true);
+        }
+        let _one_at_a_time = self.escalation_lock(&reference).await;
         let case = self.casefile(&reference)?;
-        let reported_by = record.as_ref().map(|r| r.reporter.as_str());
         let (casefile, entry) =
-            match command::add_from_reporter(&case, reported_by, &inbound.sender, &text, now) {
+            match command::add_from_reporter(&case, reported_by.as_deref(), &inbound.sender, &text, now) {
                 Ok(done) => done,
                 Err(reply) => {
-                    self.store.audit(
-                        now,
-                        &inbound.sender,
-                        "refused: not their concern",
-                        None,
-                        &reference.to_string(),
-                    )?;
                     self.answer(room, inbound, Text::plain(reply), "addrefused")
                         .await?;
                     return Ok(true);
@@ -256,13 +382,30 @@ impl Bot {
             .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
         {
             let lead_room = self.room(&esc.room)?;
-            self.send(
-                &lead_room,
-                compose::leads_told_addition(&reference, entry.number, &text),
-                &format!("{}-added", inbound.event_id),
-                true,
-            )
-            .await?;
+            let txn = format!("{}-added", inbound.event_id);
+            let text = match self.audience_problem(&lead_room).await? {
+                None => compose::leads_told_addition(&reference, entry.number, &text),
+                // Someone else is in the concern's room: say only that there is more.
+                Some(_) => compose::leads_told_addition_without_words(&reference, entry.number),
+            };
+            self.send(&lead_room, text, &txn, true).await?;
+            if casefile.status() == crate::casework::CaseStatus::Closed {
+                // A notice does not ring and a closed concern's room is quiet:
+                // mention whoever has it, with no detail.
+                let who = esc
+                    .acknowledged
+                    .as_ref()
+                    .map_or(self.config.safeguarding.lead.clone(), |a| a.by.clone());
+                let text = compose::closed_concern_added_to(&reference, &who);
+                let ids: Vec<OwnedUserId> = OwnedUserId::try_from(who.as_str()).into_iter().collect();
+                let content = RoomMessageEventContent::text_plain(text.plain)
+                    .add_mentions(Mentions::with_user_ids(ids));
+                lead_room
+                    .send(content)
+                    .with_transaction_id(OwnedTransactionId::from(format!("{txn}-closed")))
+                    .await
+                    .context("could not tell the lead about an addition to a closed concern")?;
+            }
         }
         self.answer(
             room,
@@ -329,16 +472,26 @@ impl Bot {
             .caption(Some(
                 matrix_sdk::ruma::events::room::message::TextMessageEventContent::plain(caption),
             ));
-        room.send_attachment(export::file_name(reference, format), &mime, data, config)
+        if let Err(e) = room
+            .send_attachment(export::file_name(reference, format), &mime, data, config)
             .await
-            .context("could not upload the export")?;
+        {
+            self.store.audit(
+                Utc::now(),
+                &inbound.sender,
+                "export failed",
+                Some(reference),
+                "the upload to the concern's room did not work",
+            )?;
+            return Err(anyhow::Error::new(e).context("could not upload the export"));
+        }
         info!(reference = %reference, "concern exported to its room");
         Ok(())
     }
 
     /// Sends a long text in parts, split at line ends.
     async fn answer_long(&self, room: &Room, inbound: &Inbound, text: &str, tag: &str) -> anyhow::Result<()> {
-        for (i, part) in split_message(text, MAX_MESSAGE_CHARS).into_iter().enumerate() {
+        for (i, part) in split_message(text, MAX_MESSAGE_BYTES).into_iter().enumerate() {
             self.answer(room, inbound, Text::plain(part), &format!("{tag}{i}"))
                 .await?;
         }
@@ -346,14 +499,15 @@ impl Bot {
     }
 }
 
-/// Once a day (first a minute after start), deletes closed concerns whose
-/// retention period has passed, audits each deletion, and tells each
-/// concern's room that its record is gone, then leaves it.
+/// Once a day (first a few seconds after start, so rooms of concerns deleted
+/// from the command line are cleared soon), deletes closed concerns whose
+/// retention period has passed, audits each deletion, and clears and leaves
+/// their rooms.
 pub(super) async fn retention_job(
     bot: std::sync::Arc<Bot>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut wait = std::time::Duration::from_secs(60);
+    let mut wait = std::time::Duration::from_secs(5);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -361,74 +515,166 @@ pub(super) async fn retention_job(
         }
         wait = std::time::Duration::from_secs(24 * 60 * 60);
         if let Err(e) = bot.retention_sweep().await {
+            if let Some(leads) = &bot.config.safeguarding.leads_room {
+                let text = "The daily deletion of closed concerns past their retention period did not work today. It will try again tomorrow; ask whoever runs the bot to look at its log.";
+                let _ = bot
+                    .tell_room(
+                        leads,
+                        text,
+                        &format!("retention-failed-{}", Utc::now().date_naive()),
+                    )
+                    .await;
+            }
             tracing::error!(error = %format!("{e:#}"), "the daily retention sweep failed; it runs again tomorrow");
         }
     }
 }
 
 impl Bot {
+    /// Deletes each closed concern past its period, under the concern's
+    /// lock so a `!reopen` or `!add` just before is seen; then clears the
+    /// rooms of deleted concerns (also those deleted from the command line
+    /// while the bot was stopped).
     async fn retention_sweep(&self) -> anyhow::Result<()> {
         let retention = self.config.safeguarding.retention;
-        let now = Utc::now();
-        // The rooms first: deleting the concern deletes the escalation that names its room.
-        let rooms: std::collections::HashMap<Reference, String> = self
-            .store
-            .items::<Escalation>(Tree::Escalations)?
-            .into_iter()
-            .map(|(_, e)| (e.reference, e.room))
-            .collect();
-        let deleted = crate::casework::retention::sweep(&self.store, retention, now, false, "bot")
-            .context("could not delete closed concerns past their retention period")?;
-        if !deleted.is_empty() {
+        let due = retention::sweep(&self.store, retention, Utc::now(), true, "bot")
+            .context("could not read which closed concerns are past their retention period")?;
+        let mut deleted = 0;
+        for reference in due {
+            let _one_at_a_time = self.escalation_lock(&reference).await;
+            if retention::delete_if_due(&self.store, &reference, retention, Utc::now(), "bot")
+                .with_context(|| format!("could not delete {reference} under the retention period"))?
+            {
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
             info!(
-                count = deleted.len(),
+                count = deleted,
                 "closed concerns deleted under the retention period"
             );
         }
-        for reference in deleted {
-            let Some(room) = rooms.get(&reference).and_then(|id| self.room(id).ok()) else {
-                continue;
-            };
-            let text = format!(
-                "{reference} was closed long enough ago that its record has now been deleted, as the retention period says. \
-                 This room still holds its messages: everyone should now leave it, so the homeserver can remove them."
-            );
-            if let Err(e) = self
-                .send(&room, Text::plain(text), &format!("{reference}-retention"), true)
-                .await
-            {
-                tracing::warn!(reference = %reference, error = %format!("{e:#}"), "could not tell a concern's room its record was deleted");
+        self.clear_retired_rooms().await;
+        Ok(())
+    }
+
+    /// For each room of a deleted concern: removes (redacts) every message
+    /// in it, says why, and leaves. A room is forgotten from the list only
+    /// once that is done; what fails is tried again next time.
+    async fn clear_retired_rooms(&self) {
+        let rooms: Vec<String> = match self.store.get_item(Tree::Settings, retention::RETIRED_ROOMS) {
+            Ok(r) => r.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the rooms of deleted concerns");
+                return;
             }
-            if let Err(e) = room.leave().await {
-                tracing::warn!(reference = %reference, error = %e, "could not leave the room of a deleted concern");
+        };
+        for id in rooms {
+            let done = match self.room(&id) {
+                // The bot is no longer in it: nothing more it can do.
+                Err(_) => true,
+                Ok(room) if room.state() != matrix_sdk::RoomState::Joined => true,
+                Ok(room) => match self.clear_room(&room).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(room = %id, error = %format!("{e:#}"), "could not clear the room of a deleted concern; trying again next time");
+                        false
+                    }
+                },
+            };
+            if done {
+                let result = self
+                    .store
+                    .get_item::<Vec<String>>(Tree::Settings, retention::RETIRED_ROOMS)
+                    .and_then(|r| {
+                        let left: Vec<String> =
+                            r.unwrap_or_default().into_iter().filter(|r| *r != id).collect();
+                        self.store
+                            .put_item(Tree::Settings, retention::RETIRED_ROOMS, &left)
+                    });
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "could not update the list of rooms to clear");
+                }
             }
         }
+    }
+
+    async fn clear_room(&self, room: &Room) -> anyhow::Result<()> {
+        let mut from: Option<String> = None;
+        let mut redacted = 0usize;
+        loop {
+            let mut options = MessagesOptions::backward();
+            options.from = from.clone();
+            let page = room
+                .messages(options)
+                .await
+                .context("could not read the room's messages")?;
+            for event in &page.chunk {
+                let raw = event.raw();
+                let is_state = raw
+                    .get_field::<serde_json::Value>("state_key")
+                    .ok()
+                    .flatten()
+                    .is_some();
+                let kind = raw.get_field::<String>("type").ok().flatten().unwrap_or_default();
+                let already = raw
+                    .get_field::<serde_json::Value>("unsigned")
+                    .ok()
+                    .flatten()
+                    .is_some_and(|u| u.get("redacted_because").is_some());
+                if is_state || already || kind == "m.room.redaction" {
+                    continue;
+                }
+                if let Some(event_id) = event.event_id() {
+                    room.redact(&event_id, Some("retention period passed"), None)
+                        .await
+                        .context("could not remove a message")?;
+                    redacted += 1;
+                }
+            }
+            match page.end {
+                Some(end) if !page.chunk.is_empty() && Some(&end) != from.as_ref() => from = Some(end),
+                _ => break,
+            }
+        }
+        let text = "The concern this room was for has been deleted, as the retention period says, and its messages removed. I am leaving; you can leave too.";
+        self.send(
+            room,
+            Text::plain(text),
+            &format!("retired-{}", room.room_id()),
+            true,
+        )
+        .await?;
+        room.leave().await.context("could not leave the room")?;
+        info!(room = %room.room_id(), messages = redacted, "cleared and left the room of a deleted concern");
         Ok(())
     }
 }
 
-/// Splits `text` into parts of at most `max` characters, at line ends where
-/// it can.
+/// Splits `text` into parts of at most `max` bytes, at line ends where it
+/// can, never inside a character.
 fn split_message(text: &str, max: usize) -> Vec<String> {
     let mut parts = Vec::new();
     let mut current = String::new();
-    let mut current_len = 0;
     for line in text.split_inclusive('\n') {
         let mut line = line;
         loop {
-            let n = line.chars().count();
-            if current_len + n <= max {
+            if current.len() + line.len() <= max {
                 current.push_str(line);
-                current_len += n;
                 break;
             }
-            if current_len > 0 {
+            if !current.is_empty() {
                 parts.push(std::mem::take(&mut current));
-                current_len = 0;
                 continue;
             }
-            // One line longer than a message: cut it.
-            let cut = line.char_indices().nth(max).map_or(line.len(), |(i, _)| i);
+            // One line longer than a message: cut it at a character boundary.
+            let mut cut = max.min(line.len());
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if cut == 0 {
+                cut = line.chars().next().map_or(line.len(), char::len_utf8);
+            }
             parts.push(line[..cut].to_string());
             line = &line[cut..];
         }
@@ -447,8 +693,13 @@ mod tests {
     fn long_messages_split_at_line_ends_and_lose_nothing() {
         let text = format!("{}\n{}\n{}", "a".repeat(10), "b".repeat(25), "c".repeat(5));
         let parts = split_message(&text, 12);
-        assert!(parts.iter().all(|p| p.chars().count() <= 12), "{parts:?}");
+        assert!(parts.iter().all(|p| p.len() <= 12), "{parts:?}");
         assert_eq!(parts.concat(), text);
         assert_eq!(parts[0], format!("{}\n", "a".repeat(10)));
+        // Multi-byte characters are never cut in half.
+        let wide = "é".repeat(20);
+        let parts = split_message(&wide, 7);
+        assert!(parts.iter().all(|p| p.len() <= 7), "{parts:?}");
+        assert_eq!(parts.concat(), wide);
     }
 }

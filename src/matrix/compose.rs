@@ -228,7 +228,7 @@ pub fn reporter_told_ack(reference: &Reference, by: &str, at: DateTime<Utc>, tz:
 /// closed, never the outcome or anything the leads wrote.
 pub fn reporter_told_closed(reference: &Reference) -> Text {
     Text::plain(format!(
-        "Your report {reference} has been closed by the Safeguarding Lead. Thank you for reporting it.\n\
+        "Your report {reference} has been closed. Thank you for reporting it.\n\
          If you see or hear anything more about it, send !add {reference} and what you saw. For something new, send report."
     ))
 }
@@ -236,7 +236,7 @@ pub fn reporter_told_closed(reference: &Reference) -> Text {
 /// Told to the reporter when the Lead reopens their concern.
 pub fn reporter_told_reopened(reference: &Reference) -> Text {
     Text::plain(format!(
-        "Your report {reference} has been reopened by the Safeguarding Lead. They will be in touch if they need more from you."
+        "Your report {reference} has been reopened. The Lead or Deputy for Safeguarding will be in touch if they need more from you."
     ))
 }
 
@@ -258,6 +258,21 @@ pub fn leads_told_addition(reference: &Reference, entry: u32, text: &str) -> Tex
         plain,
         html: Some(html),
     }
+}
+
+/// Told to the leads when the reporter adds to a concern whose room has
+/// someone else in it: that there is more, not what.
+pub fn leads_told_addition_without_words(reference: &Reference, entry: u32) -> Text {
+    Text::plain(format!(
+        "The reporter added to {reference} (entry {entry}). I have not shown it here because this room has people in it who are not the Lead or a Deputy; send !show {reference} in your private chat with me."
+    ))
+}
+
+/// Mentions whoever has a closed concern when its reporter adds to it. No detail.
+pub fn closed_concern_added_to(reference: &Reference, who: &str) -> Text {
+    Text::plain(format!(
+        "{who}: the reporter has added to {reference}, which is closed. Read it above or with !show; send !reopen if it needs more work."
+    ))
 }
 
 /// Said to someone who is not a lead or deputy asking to see or change a concern.
