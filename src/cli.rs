@@ -17,8 +17,26 @@ use crate::flow::{self, FlowError};
 use crate::rehearse;
 use crate::store::{Key, Store, StoreError, KEY_ENV_VAR};
 
-/// Who the audit log says acted, for everything done from the command line.
-pub const CLI_ACTOR: &str = "command line";
+/// Who the audit log says acted, for everything done from the command line:
+/// "command line (user alice)", from the login name or, failing that, the
+/// numeric user id.
+pub fn cli_actor() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|status| {
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Uid:"))
+                        .and_then(|ids| ids.split_whitespace().next().map(|uid| format!("uid {uid}")))
+                })
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    format!("command line (user {user})")
+}
 
 /// A safeguarding referral bot for a charity's staff chat.
 ///
@@ -95,8 +113,10 @@ pub enum Command {
         config: PathBuf,
     },
     /// Figures for the policy's annual review: concerns by risk area, route,
-    /// outcome and urgency, and how quickly they were acknowledged. Counts
-    /// only. Needs the bot to be stopped; while it runs, use !stats in chat.
+    /// outcome and urgency, and how quickly they were acknowledged. Counts,
+    /// and the outcomes as the leads wrote them: for the leads; check the
+    /// outcomes before passing figures on. Needs the bot to be stopped;
+    /// while it runs, use !stats in chat.
     Stats {
         /// Count concerns reported on or after this day, such as 2026-04-01
         /// or "1 April 2026" (in the config's timezone). Default: all.
@@ -229,6 +249,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let cases = CaseView::all(&store)?;
+            store.audit(Utc::now(), &cli_actor(), "viewed", None, "stats")?;
             println!("{}", stats::Stats::compute(&cases, since).to_text(since, tz));
             Ok(ExitCode::SUCCESS)
         }
@@ -292,18 +313,19 @@ fn export_concern(
         );
         return Ok(ExitCode::from(1));
     };
+    let actor = cli_actor();
     let meta = ExportMeta {
         organisation: &config.safeguarding.organisation,
         tz: config.safeguarding.timezone,
         generated_at: now,
-        generated_by: CLI_ACTOR,
+        generated_by: &actor,
     };
     let bytes = export::render(&view, format, &meta);
     let path = output.unwrap_or_else(|| PathBuf::from(export::file_name(reference, format)));
     write_private(&path, &bytes, force)?;
     // A file nobody recorded must not be left behind: if the audit log
     // cannot be written, the file goes.
-    if let Err(e) = store.audit(now, CLI_ACTOR, "exported", Some(reference), format.extension()) {
+    if let Err(e) = store.audit(now, &actor, "exported", Some(reference), format.extension()) {
         let _ = std::fs::remove_file(&path);
         return Err(anyhow::Error::from(e).context(format!(
             "the export of {reference} could not be written to the audit log, so the file was removed"
@@ -385,6 +407,9 @@ fn audit_verify(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
 fn audit_show(config: &Config, store: &Store, reference: Option<&Reference>) -> anyhow::Result<ExitCode> {
     let tz = config.safeguarding.timezone;
     let entries = store.audit_entries()?;
+    // Looking at who did what is itself recorded (after reading, so it is
+    // not in what is shown).
+    store.audit(Utc::now(), &cli_actor(), "viewed", reference, "audit log")?;
     let mut shown = 0;
     for e in entries
         .iter()
@@ -430,7 +455,7 @@ fn retention_sweep(
     let period_text = retention::period_text(period);
     // Read before the sweep: afterwards the deleted ones are gone.
     let cases = CaseView::all(store)?;
-    let gone = retention::sweep(store, period, now, dry_run, CLI_ACTOR)?;
+    let gone = retention::sweep(store, period, now, dry_run, &cli_actor())?;
 
     if gone.is_empty() {
         println!(

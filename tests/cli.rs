@@ -410,9 +410,10 @@ mod store_commands {
         assert_eq!(store.get_concern(&Reference::new(1)).unwrap(), None);
         assert!(store.get_concern(&Reference::new(2)).unwrap().is_some());
         let last = store.audit_entries().unwrap().pop().unwrap();
+        assert!(last.actor.starts_with("command line (user "), "{}", last.actor);
         assert_eq!(
-            (last.actor.as_str(), last.action.as_str(), last.reference),
-            ("command line", "deleted under retention", Some(Reference::new(1)))
+            (last.action.as_str(), last.reference),
+            ("deleted under retention", Some(Reference::new(1)))
         );
         assert_eq!(store.verify_audit(), Ok(()));
     }
@@ -500,9 +501,9 @@ mod store_commands {
             .unwrap()
             .into_iter()
             .filter(|e| e.action == "exported")
-            .map(|e| (e.actor, e.reference, e.detail))
+            .map(|e| (e.actor.starts_with("command line (user "), e.reference, e.detail))
             .collect();
-        let entry = |f: &str| ("command line".to_string(), Some(Reference::new(2)), f.to_string());
+        let entry = |f: &str| (true, Some(Reference::new(2)), f.to_string());
         assert_eq!(exports, vec![entry("pdf"), entry("md")]);
     }
 
