@@ -126,6 +126,8 @@ impl Bot {
                     .to_string()
             }
             (LeadCommand::Category(None), Place::Concern(reference)) => {
+                self.store
+                    .audit(now, sender, "viewed", Some(reference), "!category")?;
                 command::category_choices(&self.casefile(reference)?)
             }
             (LeadCommand::Show(Some(asked)), Place::Concern(own)) if asked != own => format!(
