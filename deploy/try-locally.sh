@@ -20,7 +20,7 @@
 # staff reports, the lead reacts ✅) printing the conversation, then leaves
 # the homeserver and the bot running and prints the accounts. With --exit as
 # well, it stops the bot and the homeserver afterwards and exits with the
-# demo's status (0: the report was acknowledged), as CI does.
+# demo's status (0: the report was acknowledged and closed), as CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,14 +2,15 @@
 //! A short scripted report against the local homeserver, printed as it
 //! happens: the member of staff types /report in the staff room, answers the
 //! CLAPA flow on its shortest path (no, no, no, no: "Record the concern"),
-//! sends the record, and the lead reacts ✅ to the page.
+//! sends the record, the lead reacts ✅ to the page, adds a note and a
+//! decision with its reason, and closes it; the reporter is told it closed.
 //!
 //!   cargo run --example demo [-- ACCOUNTS_ENV]
 //!
 //! ACCOUNTS_ENV is the file `deploy/dev-homeserver.sh start` writes; it
 //! defaults to $SAFEGUARDING_DEMO_ACCOUNTS, then .dev/homeserver/accounts.env.
 //! The bot must be running (deploy/try-locally.sh --demo does all of this).
-//! Exits 0 once the reporter is told the report was acknowledged, 1 if any
+//! Exits 0 once the reporter is told the report was closed, 1 if any
 //! step takes more than 90 seconds or anything fails.
 
 use std::collections::HashMap;
@@ -360,7 +361,7 @@ async fn run() -> Result<()> {
     lead.leave().await;
     result?;
     println!();
-    println!("Demo finished: the lead acknowledged the report and the reporter was told.");
+    println!("Demo finished: the lead acknowledged the report, recorded a decision and closed it, and the reporter was told.");
     Ok(())
 }
 
@@ -459,6 +460,40 @@ async fn conversation(
         .wait_for(
             "the reporter to be told the report was acknowledged",
             bot_said(Some(&private), "has been acknowledged by"),
+        )
+        .await?;
+
+    // The lead follows it up in the concern's room, then closes it.
+    println!();
+    println!("The lead follows the concern up in its room.");
+    println!();
+    let follow_up: &[(&str, &str)] = &[
+        (
+            "!note Spoke to the young person's parent by phone",
+            "Noted as entry",
+        ),
+        (
+            "!decision no referral to the police because no contact was made off the platform",
+            "Decision and its reason recorded",
+        ),
+        ("!category messages", "Category of"),
+        (
+            "!close advice given to the family, group chat moderated",
+            "is closed",
+        ),
+    ];
+    for (command, expect) in follow_up {
+        lead.say(&page.room, command).await?;
+        lead.wait_for(
+            &format!("the bot's reply containing {expect:?}"),
+            bot_said(Some(&page.room), expect),
+        )
+        .await?;
+    }
+    staff
+        .wait_for(
+            "the reporter to be told the report was closed",
+            bot_said(Some(&private), "has been closed"),
         )
         .await?;
     Ok(())
