@@ -69,6 +69,7 @@ ack_timeout = "10m"
 urgent_ack_timeout = "2m"
 # How long a closed concern is kept (see deploy/config.example.toml).
 retention = "6 years"
+${LEADS_ROOM_ID:+leads_room = \"$LEADS_ROOM_ID\"}
 
 [storage]
 data_dir = "bot-data"
@@ -88,6 +89,7 @@ A local homeserver is running at $HOMESERVER_URL. Log in with any Matrix client:
   not staff         $OUTSIDER_USER_ID   password $OUTSIDER_PASSWORD
 
 As the member of staff, in the room "Staff", type /report.
+As the lead, in the room "Safeguarding leads", type !list or !help.
 TEXT
 }
 

@@ -49,6 +49,8 @@ struct Msg {
 struct Names {
     by_id: HashMap<String, &'static str>,
     staff_room: OwnedRoomId,
+    /// The leads' room, if the homeserver script made one.
+    leads_room: Option<OwnedRoomId>,
 }
 
 impl Names {
@@ -117,6 +119,8 @@ impl Person {
         let room_label = move |names: &Names, room: &RoomId| -> Option<&'static str> {
             if room == names.staff_room {
                 print_staff_room.then_some("staff room")
+            } else if names.leads_room.as_deref() == Some(room) {
+                Some("leads' room")
             } else {
                 Some(label)
             }
@@ -329,9 +333,14 @@ async fn run() -> Result<()> {
             by_id.insert(id, name);
         }
     }
+    let leads_room = env
+        .get("LEADS_ROOM_ID")
+        .filter(|r| !r.is_empty())
+        .and_then(|r| OwnedRoomId::try_from(r.as_str()).ok());
     let names = Names {
         by_id,
         staff_room: staff_room.clone(),
+        leads_room,
     };
     let since = now_ms();
 
@@ -496,5 +505,16 @@ async fn conversation(
             bot_said(Some(&private), "has been closed"),
         )
         .await?;
+    if let Some(leads_room) = &names.leads_room {
+        println!();
+        println!("In the leads' room, the lead lists what is still open.");
+        println!();
+        lead.say(leads_room, "!list").await?;
+        lead.wait_for(
+            "the bot's list of open concerns",
+            bot_said(Some(leads_room), "open concern"),
+        )
+        .await?;
+    }
     Ok(())
 }

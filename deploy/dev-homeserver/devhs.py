@@ -466,6 +466,8 @@ def cmd_provision(d, port):
         for prefix, _, _, _ in ACCOUNTS
     }
 
+    leads_room_id = old.get("LEADS_ROOM_ID", "")
+
     def save(room_id):
         lines = [
             "# Development homeserver accounts, written by deploy/dev-homeserver.sh.\n",
@@ -477,6 +479,7 @@ def cmd_provision(d, port):
             lines.append(env_line(f"{prefix}_USER_ID", mxid(localpart)))
             lines.append(env_line(f"{prefix}_PASSWORD", passwords[prefix]))
         lines.append(env_line("STAFF_ROOM_ID", room_id))
+        lines.append(env_line("LEADS_ROOM_ID", leads_room_id))
         lines.append(env_line("REGISTRATION_SHARED_SECRET", secret))
         write_private(env_path, "".join(lines))
 
@@ -590,6 +593,56 @@ def cmd_provision(d, port):
                     ),
                     f"{prefix.lower()} joining the staff room",
                 )
+
+        # The leads' room: the lead and the deputy, encrypted, for !list
+        # and !stats. The bot accepts the lead's invitation itself.
+        leads_new = False
+        if leads_room_id:
+            status, body = http(
+                port,
+                "GET",
+                f"/_matrix/client/v3/rooms/{q(leads_room_id)}/state/m.room.encryption",
+                token=tokens["LEAD"],
+            )
+            if status != 200 or (body or {}).get("algorithm") != MEGOLM:
+                leads_room_id = ""
+        if not leads_room_id:
+            body = expect(
+                http(
+                    port,
+                    "POST",
+                    "/_matrix/client/v3/createRoom",
+                    {
+                        "preset": "private_chat",
+                        "visibility": "private",
+                        "name": "Safeguarding leads",
+                        "topic": "The Lead and Deputies (development homeserver)",
+                        "invite": [mxid("safeguarding"), mxid("deputy")],
+                        "initial_state": [
+                            {
+                                "type": "m.room.encryption",
+                                "state_key": "",
+                                "content": {"algorithm": MEGOLM},
+                            }
+                        ],
+                    },
+                    token=tokens["LEAD"],
+                ),
+                "creating the leads' room",
+            )
+            leads_room_id = body["room_id"]
+            leads_new = True
+            save(room_id)
+            expect(
+                http(
+                    port,
+                    "POST",
+                    f"/_matrix/client/v3/rooms/{q(leads_room_id)}/join",
+                    {},
+                    token=tokens["DEPUTY"],
+                ),
+                "the deputy joining the leads' room",
+            )
     finally:
         for token in tokens.values():
             logout(port, token)
@@ -608,6 +661,8 @@ def cmd_provision(d, port):
         print(f"  {mxid(localpart):<{width}}  password {passwords[prefix]}{extra}")
     state = "created" if room_new else "exists"
     print(f"Staff room (encrypted, {state}): {room_id}")
+    state = "created" if leads_new else "exists"
+    print(f"Leads' room (encrypted, {state}): {leads_room_id}")
     print(f"Accounts file: {env_path}   (set -a; . {env_path}; set +a)")
 
 
