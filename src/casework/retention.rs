@@ -127,14 +127,8 @@ pub fn delete_if_due(
     if !store.delete_concern(reference)? {
         return Ok(false);
     }
-    crate::intake::forget_finished(store, &case.record.reporter, reference)?;
-    if let Some(Escalation { room, .. }) = case.escalation {
-        let mut rooms: Vec<String> = store.get_item(Tree::Settings, RETIRED_ROOMS)?.unwrap_or_default();
-        if !rooms.contains(&room) {
-            rooms.push(room);
-            store.put_item(Tree::Settings, RETIRED_ROOMS, &rooms)?;
-        }
-    }
+    // Audited first: the deletion cannot be retried, so its record must not
+    // wait on anything that might fail.
     store.audit(
         now,
         actor,
@@ -142,6 +136,24 @@ pub fn delete_if_due(
         Some(reference),
         &audit_detail(closed_at, retention),
     )?;
+    if let Some(Escalation { room, .. }) = case.escalation {
+        let listed = store
+            .get_item::<Vec<String>>(Tree::Settings, RETIRED_ROOMS)
+            .and_then(|rooms| {
+                let mut rooms = rooms.unwrap_or_default();
+                if rooms.contains(&room) {
+                    return Ok(());
+                }
+                rooms.push(room);
+                store.put_item(Tree::Settings, RETIRED_ROOMS, &rooms)
+            });
+        if let Err(e) = listed {
+            tracing::error!(reference = %reference, error = %e, "deleted, but its chat room could not be listed for clearing; clear it by hand");
+        }
+    }
+    if let Err(e) = crate::intake::forget_finished(store, &case.record.reporter, reference) {
+        tracing::error!(reference = %reference, error = %e, "deleted, but the reporter's finished conversation could not be removed");
+    }
     Ok(true)
 }
 

@@ -132,9 +132,9 @@ impl Escalation {
         next
     }
 
-    /// The concern is open again: the policy runs for it again (paging if
-    /// nobody has acknowledged it, a reminder if someone has). The
-    /// generation goes up.
+    /// The concern is open again: the policy runs for it again, paging if
+    /// nobody has acknowledged it (a reminder already sent is not sent
+    /// again). The generation goes up.
     pub fn reopen(&self) -> Self {
         if !self.closed {
             return self.clone();

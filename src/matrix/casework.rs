@@ -252,6 +252,12 @@ impl Bot {
         inbound: &Inbound,
     ) -> anyhow::Result<String> {
         let _one_at_a_time = self.escalation_lock(reference).await;
+        // Retention may have deleted it since the room was looked up.
+        if self.store.get_concern(reference)?.is_none() {
+            return Ok(format!(
+                "{reference} has been deleted under the retention period, so nothing was recorded."
+            ));
+        }
         let now = Utc::now();
         let case = self.casefile(reference)?;
         let applied = match command::apply(&case, command, &inbound.sender, now) {
@@ -269,18 +275,51 @@ impl Bot {
             &what,
         )?;
         info!(reference = %reference, entry = applied.entry.number, "casefile entry added");
-        let mut reply = applied.reply.clone();
+        // The entry is kept: from here on a failure is said plainly, never
+        // as "send it again" (which would record it twice).
+        match self.after_entry(reference, &applied, inbound, now).await {
+            Ok(more) => Ok(format!("{}{more}", applied.reply)),
+            Err(e) => {
+                tracing::error!(reference = %reference, error = %format!("{e:#}"), "an entry was kept but what follows it failed");
+                Ok(format!(
+                    "{} But something after it did not work (paging or telling the reporter); whoever runs the bot can see what went wrong in its log. Do not send it again.",
+                    applied.reply
+                ))
+            }
+        }
+    }
+
+    /// What follows a kept entry: paging stops on close or resumes on
+    /// reopen, the reporter is told. Returns what to add to the reply.
+    async fn after_entry(
+        &self,
+        reference: &Reference,
+        applied: &command::Applied,
+        inbound: &Inbound,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        let key = reference.to_string();
+        let mut more = String::new();
         let esc = self.store.get_item::<Escalation>(Tree::Escalations, &key)?;
         if let Some(esc) = &esc {
             if applied.close_escalation {
                 self.store.put_item(Tree::Escalations, &key, &esc.close())?;
             } else if applied.tell_reporter == Some(ReporterNotice::Reopened) {
-                // Paging starts again if nobody had acknowledged it.
+                // Kept open first, so a failure below is retried, never lost.
                 let reopened = esc.reopen();
+                self.store.put_item(Tree::Escalations, &key, &reopened)?;
                 let decision = policy::decide(&reopened, &self.policy, &self.rota()?, now);
-                self.apply_decision(decision).await?;
+                if let Err(e) = self.apply_decision(decision).await {
+                    tracing::error!(reference = %reference, error = %format!("{e:#}"), "paging after a reopen failed; trying again shortly");
+                    let _ = self.queue.send((
+                        super::escalation_key(reference),
+                        super::Work::Recheck {
+                            reference: reference.clone(),
+                        },
+                    ));
+                }
             } else if esc.acknowledged.is_none() && !esc.closed {
-                reply.push_str(" It is not acknowledged yet, so paging carries on until someone sends !ack.");
+                more.push_str(" It is not acknowledged yet, so paging carries on until someone sends !ack.");
             }
         }
         if let Some(notice) = applied.tell_reporter {
@@ -302,17 +341,17 @@ impl Bot {
                         .await?;
                     self.store
                         .audit(now, "bot", &format!("reporter told {tag}"), Some(reference), "")?;
-                    reply.push_str(match notice {
+                    more.push_str(match notice {
                         ReporterNotice::Closed => " The reporter has been told it is closed, not the outcome.",
                         ReporterNotice::Reopened => " The reporter has been told.",
                     });
                 }
-                None => reply.push_str(
+                None => more.push_str(
                     " I could not tell the reporter: I have no private room with them. Tell them yourself if they should know.",
                 ),
             }
         }
-        Ok(reply)
+        Ok(more)
     }
 
     /// `!add SG-0042 TEXT` from a reporter in their private room. Returns
@@ -359,6 +398,21 @@ impl Bot {
             return Ok(true);
         }
         let _one_at_a_time = self.escalation_lock(&reference).await;
+        // Retention may have deleted it since: then it is not theirs to add to.
+        if self.store.get_concern(&reference)?.is_none() {
+            let reply = command::add_from_reporter(
+                &Casefile::new(reference.clone()),
+                None,
+                &inbound.sender,
+                &text,
+                now,
+            )
+            .err()
+            .unwrap_or_default();
+            self.answer(room, inbound, Text::plain(reply), "addrefused")
+                .await?;
+            return Ok(true);
+        }
         let case = self.casefile(&reference)?;
         let (casefile, entry) =
             match command::add_from_reporter(&case, reported_by.as_deref(), &inbound.sender, &text, now) {
@@ -379,6 +433,40 @@ impl Bot {
             &format!("entry {}", entry.number),
         )?;
         info!(reference = %reference, entry = entry.number, "the reporter added to a concern");
+        // Kept: from here on a failure is said plainly, never "send it again".
+        if let Err(e) = self
+            .tell_leads_addition(&reference, &casefile, &entry, &text, inbound)
+            .await
+        {
+            tracing::error!(reference = %reference, error = %format!("{e:#}"), "an addition was kept but the leads could not be told");
+            let reply = format!(
+                "Thank you. I have added that to {reference}, but I could not pass it on to the Safeguarding Lead just now; they will see it in the record. If it is urgent, tell them directly."
+            );
+            self.answer(room, inbound, Text::plain(reply), "addednottold")
+                .await?;
+            return Ok(true);
+        }
+        self.answer(
+            room,
+            inbound,
+            compose::reporter_addition_kept(&reference),
+            "added",
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Tells the concern's room what the reporter added (or, if someone
+    /// else is in it, only that they added something); mentions whoever has
+    /// it if the concern is closed.
+    async fn tell_leads_addition(
+        &self,
+        reference: &Reference,
+        casefile: &Casefile,
+        entry: &crate::casework::Entry,
+        text: &str,
+        inbound: &Inbound,
+    ) -> anyhow::Result<()> {
         if let Some(esc) = self
             .store
             .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
@@ -386,9 +474,9 @@ impl Bot {
             let lead_room = self.room(&esc.room)?;
             let txn = format!("{}-added", inbound.event_id);
             let text = match self.audience_problem(&lead_room).await? {
-                None => compose::leads_told_addition(&reference, entry.number, &text),
+                None => compose::leads_told_addition(reference, entry.number, text),
                 // Someone else is in the concern's room: say only that there is more.
-                Some(_) => compose::leads_told_addition_without_words(&reference, entry.number),
+                Some(_) => compose::leads_told_addition_without_words(reference, entry.number),
             };
             self.send(&lead_room, text, &txn, true).await?;
             if casefile.status() == crate::casework::CaseStatus::Closed {
@@ -398,7 +486,7 @@ impl Bot {
                     .acknowledged
                     .as_ref()
                     .map_or(self.config.safeguarding.lead.clone(), |a| a.by.clone());
-                let text = compose::closed_concern_added_to(&reference, &who);
+                let text = compose::closed_concern_added_to(reference, &who);
                 let ids: Vec<OwnedUserId> = OwnedUserId::try_from(who.as_str()).into_iter().collect();
                 let content = RoomMessageEventContent::text_plain(text.plain)
                     .add_mentions(Mentions::with_user_ids(ids));
@@ -409,14 +497,7 @@ impl Bot {
                     .context("could not tell the lead about an addition to a closed concern")?;
             }
         }
-        self.answer(
-            room,
-            inbound,
-            compose::reporter_addition_kept(&reference),
-            "added",
-        )
-        .await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Renders the record and uploads it to the concern's room (encrypted
@@ -494,8 +575,7 @@ impl Bot {
     /// Sends a long text in parts, split at line ends.
     async fn answer_long(&self, room: &Room, inbound: &Inbound, text: &str, tag: &str) -> anyhow::Result<()> {
         for (i, part) in split_message(text, MAX_MESSAGE_BYTES).into_iter().enumerate() {
-            self.answer(room, inbound, Text::plain(part), &format!("{tag}{i}"))
-                .await?;
+            self.notice(room, inbound, &part, &format!("{tag}{i}")).await?;
         }
         Ok(())
     }
@@ -572,11 +652,15 @@ impl Bot {
             }
         };
         for id in rooms {
-            let done = match self.room(&id) {
+            let room = <&matrix_sdk::ruma::RoomId>::try_from(id.as_str())
+                .ok()
+                .and_then(|r| self.client.get_room(r));
+            let done = match room {
+                // Not known yet (before the first sync): try again next time.
+                None => false,
                 // The bot is no longer in it: nothing more it can do.
-                Err(_) => true,
-                Ok(room) if room.state() != matrix_sdk::RoomState::Joined => true,
-                Ok(room) => match self.clear_room(&room).await {
+                Some(room) if room.state() != matrix_sdk::RoomState::Joined => true,
+                Some(room) => match self.clear_room(&room).await {
                     Ok(()) => true,
                     Err(e) => {
                         tracing::warn!(room = %id, error = %format!("{e:#}"), "could not clear the room of a deleted concern; trying again next time");

@@ -819,6 +819,9 @@ impl Bot {
             return Ok(false);
         };
         if !self.config.safeguarding.is_responder(&inbound.sender) {
+            let word = body.split_whitespace().next().unwrap_or("").to_lowercase();
+            self.store
+                .audit(now, &inbound.sender, "refused: not a lead or deputy", None, &word)?;
             self.answer(
                 room,
                 inbound,
