@@ -451,6 +451,61 @@ def shared_secret_register(port, secret, localpart, password, admin, displayname
     raise Fail(f"registering {localpart} failed: HTTP {status} {json.dumps(body)}")
 
 
+def ensure_encrypted_room(port, room_id, tokens, *, creator, name, topic, invite, joiners, what, on_created):
+    """The room `room_id` if it exists and is end-to-end encrypted, else a
+    new private encrypted room made by `creator` with `invite` invited and
+    `joiners` joined. `on_created(room_id)` runs as soon as a new room
+    exists, so its id is saved before anything else can fail. Returns the
+    room id and whether it is new."""
+    if room_id:
+        status, body = http(
+            port,
+            "GET",
+            f"/_matrix/client/v3/rooms/{q(room_id)}/state/m.room.encryption",
+            token=tokens[creator],
+        )
+        if status == 200 and (body or {}).get("algorithm") == MEGOLM:
+            return room_id, False
+    body = expect(
+        http(
+            port,
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            {
+                "preset": "private_chat",
+                "visibility": "private",
+                "name": name,
+                "topic": topic,
+                "invite": invite,
+                "initial_state": [
+                    {
+                        "type": "m.room.encryption",
+                        "state_key": "",
+                        "content": {"algorithm": MEGOLM},
+                    }
+                ],
+            },
+            token=tokens[creator],
+        ),
+        f"creating {what}",
+    )
+    room_id = body["room_id"]
+    on_created(room_id)
+    for prefix in joiners:
+        expect(
+            http(
+                port,
+                "POST",
+                f"/_matrix/client/v3/rooms/{q(room_id)}/join",
+                {},
+                token=tokens[prefix],
+            ),
+            f"{prefix.lower()} joining {what}",
+        )
+    return room_id, True
+
+
+
 def cmd_provision(d, port):
     d = os.path.abspath(d)
     env_path = os.path.join(d, "accounts.env")
@@ -466,9 +521,10 @@ def cmd_provision(d, port):
         for prefix, _, _, _ in ACCOUNTS
     }
 
-    leads_room_id = old.get("LEADS_ROOM_ID", "")
+    # The rooms' ids, saved with the accounts as soon as each exists.
+    rooms = {key: old.get(key, "") for key in ("STAFF_ROOM_ID", "LEADS_ROOM_ID")}
 
-    def save(room_id):
+    def save():
         lines = [
             "# Development homeserver accounts, written by deploy/dev-homeserver.sh.\n",
             "# Development only: never reuse these passwords.\n",
@@ -478,12 +534,19 @@ def cmd_provision(d, port):
         for prefix, localpart, _, _ in ACCOUNTS:
             lines.append(env_line(f"{prefix}_USER_ID", mxid(localpart)))
             lines.append(env_line(f"{prefix}_PASSWORD", passwords[prefix]))
-        lines.append(env_line("STAFF_ROOM_ID", room_id))
-        lines.append(env_line("LEADS_ROOM_ID", leads_room_id))
+        for key, room in rooms.items():
+            lines.append(env_line(key, room))
         lines.append(env_line("REGISTRATION_SHARED_SECRET", secret))
         write_private(env_path, "".join(lines))
 
-    save(old.get("STAFF_ROOM_ID", ""))
+    def remember(key):
+        def set_and_save(room):
+            rooms[key] = room
+            save()
+
+        return set_and_save
+
+    save()
     try:
         # The bot first: it is the admin everything else goes through.
         for prefix, localpart, admin, display in ACCOUNTS:
@@ -541,113 +604,41 @@ def cmd_provision(d, port):
                 f"lifting the rate limit of {localpart}",
             )
 
-        # The end-to-end encrypted staff room.
-        room_id = old.get("STAFF_ROOM_ID", "")
-        room_new = False
-        if room_id:
-            status, body = http(
-                port,
-                "GET",
-                f"/_matrix/client/v3/rooms/{q(room_id)}/state/m.room.encryption",
-                token=tokens["STAFF"],
-            )
-            if status != 200 or (body or {}).get("algorithm") != MEGOLM:
-                room_id = ""
-        if not room_id:
-            body = expect(
-                http(
-                    port,
-                    "POST",
-                    "/_matrix/client/v3/createRoom",
-                    {
-                        "preset": "private_chat",
-                        "visibility": "private",
-                        "name": ROOM_NAME,
-                        "topic": "Staff room (development homeserver)",
-                        "invite": [mxid("safeguarding"), mxid("deputy"), mxid("lead")],
-                        "initial_state": [
-                            {
-                                "type": "m.room.encryption",
-                                "state_key": "",
-                                "content": {"algorithm": MEGOLM},
-                            }
-                        ],
-                    },
-                    token=tokens["STAFF"],
-                ),
-                "creating the staff room",
-            )
-            room_id = body["room_id"]
-            room_new = True
-            save(room_id)
-            # The lead and the deputy are staff: they accept. The bot's
-            # invitation is left for the bot to accept itself.
-            for prefix in ("LEAD", "DEPUTY"):
-                expect(
-                    http(
-                        port,
-                        "POST",
-                        f"/_matrix/client/v3/rooms/{q(room_id)}/join",
-                        {},
-                        token=tokens[prefix],
-                    ),
-                    f"{prefix.lower()} joining the staff room",
-                )
+        # The end-to-end encrypted staff room. The lead and the deputy are
+        # staff: they accept. The bot's invitation is left for the bot to
+        # accept itself.
+        rooms["STAFF_ROOM_ID"], room_new = ensure_encrypted_room(
+            port,
+            rooms["STAFF_ROOM_ID"],
+            tokens,
+            creator="STAFF",
+            name=ROOM_NAME,
+            topic="Staff room (development homeserver)",
+            invite=[mxid("safeguarding"), mxid("deputy"), mxid("lead")],
+            joiners=("LEAD", "DEPUTY"),
+            what="the staff room",
+            on_created=remember("STAFF_ROOM_ID"),
+        )
 
         # The leads' room: the lead and the deputy, encrypted, for !list
         # and !stats. The bot accepts the lead's invitation itself.
-        leads_new = False
-        if leads_room_id:
-            status, body = http(
-                port,
-                "GET",
-                f"/_matrix/client/v3/rooms/{q(leads_room_id)}/state/m.room.encryption",
-                token=tokens["LEAD"],
-            )
-            if status != 200 or (body or {}).get("algorithm") != MEGOLM:
-                leads_room_id = ""
-        if not leads_room_id:
-            body = expect(
-                http(
-                    port,
-                    "POST",
-                    "/_matrix/client/v3/createRoom",
-                    {
-                        "preset": "private_chat",
-                        "visibility": "private",
-                        "name": "Safeguarding leads",
-                        "topic": "The Lead and Deputies (development homeserver)",
-                        "invite": [mxid("safeguarding"), mxid("deputy")],
-                        "initial_state": [
-                            {
-                                "type": "m.room.encryption",
-                                "state_key": "",
-                                "content": {"algorithm": MEGOLM},
-                            }
-                        ],
-                    },
-                    token=tokens["LEAD"],
-                ),
-                "creating the leads' room",
-            )
-            leads_room_id = body["room_id"]
-            leads_new = True
-            save(room_id)
-            expect(
-                http(
-                    port,
-                    "POST",
-                    f"/_matrix/client/v3/rooms/{q(leads_room_id)}/join",
-                    {},
-                    token=tokens["DEPUTY"],
-                ),
-                "the deputy joining the leads' room",
-            )
+        rooms["LEADS_ROOM_ID"], leads_new = ensure_encrypted_room(
+            port,
+            rooms["LEADS_ROOM_ID"],
+            tokens,
+            creator="LEAD",
+            name="Safeguarding leads",
+            topic="The Lead and Deputies (development homeserver)",
+            invite=[mxid("safeguarding"), mxid("deputy")],
+            joiners=("DEPUTY",),
+            what="the leads' room",
+            on_created=remember("LEADS_ROOM_ID"),
+        )
     finally:
         for token in tokens.values():
             logout(port, token)
 
-    save(room_id)
+    save()
 
     print(f"Homeserver: {url}  (server name {SERVER_NAME})")
     width = max(len(mxid(a[1])) for a in ACCOUNTS)
@@ -660,9 +651,9 @@ def cmd_provision(d, port):
         extra = f"  ({', '.join(note)})" if note else ""
         print(f"  {mxid(localpart):<{width}}  password {passwords[prefix]}{extra}")
     state = "created" if room_new else "exists"
-    print(f"Staff room (encrypted, {state}): {room_id}")
+    print(f"Staff room (encrypted, {state}): {rooms['STAFF_ROOM_ID']}")
     state = "created" if leads_new else "exists"
-    print(f"Leads' room (encrypted, {state}): {leads_room_id}")
+    print(f"Leads' room (encrypted, {state}): {rooms['LEADS_ROOM_ID']}")
     print(f"Accounts file: {env_path}   (set -a; . {env_path}; set +a)")
 
 
