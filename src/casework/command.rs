@@ -488,6 +488,14 @@ pub fn parse_add(body: &str) -> Option<Result<(Reference, String), String>> {
     Some(Ok((reference, clean(text))))
 }
 
+/// The answer to someone adding to a concern that is not theirs, or that
+/// does not exist: the same either way.
+pub fn not_theirs(reference: &Reference) -> String {
+    format!(
+        "I can't find a concern {reference} that you reported. Check the reference in the message you got when you reported it."
+    )
+}
+
 /// The reporter adds to their own concern. `reported_by` is the record's
 /// reporter, or `None` if there is no such concern; either way someone else
 /// gets the same answer, so nobody learns whether a reference exists.
@@ -499,10 +507,7 @@ pub fn add_from_reporter(
     now: DateTime<Utc>,
 ) -> Result<(Casefile, Entry), String> {
     if reported_by != Some(sender) {
-        return Err(format!(
-            "I can't find a concern {} that you reported. Check the reference in the message you got when you reported it.",
-            case.reference
-        ));
+        return Err(not_theirs(&case.reference));
     }
     Ok(case.with_entry(
         sender,

@@ -78,11 +78,11 @@ impl Bot {
         {
             return Ok(false);
         }
+        let reference = match place {
+            Place::Concern(r) => Some(r),
+            _ => None,
+        };
         if !self.config.safeguarding.is_responder(sender) {
-            let reference = match place {
-                Place::Concern(r) => Some(r),
-                _ => None,
-            };
             self.store
                 .audit(now, sender, "refused: not a lead or deputy", reference, &word)?;
             self.answer(room, inbound, compose::leads_only(), "leadsonly")
@@ -100,10 +100,6 @@ impl Bot {
         // is a lead or deputy, and the room is encrypted.
         if command != LeadCommand::Help {
             if let Some(why) = self.audience_problem(room).await? {
-                let reference = match place {
-                    Place::Concern(r) => Some(r),
-                    _ => None,
-                };
                 self.store.audit(
                     now,
                     sender,
@@ -373,49 +369,25 @@ impl Bot {
             }
         };
         let now = Utc::now();
-        // Whose it is, before anything else: nobody learns whether someone
-        // else's reference exists, and no lock is made for it.
-        let reported_by = self.store.get_concern(&reference)?.map(|r| r.reporter);
-        if reported_by.as_deref() != Some(inbound.sender.as_str()) {
-            let reply = command::add_from_reporter(
-                &Casefile::new(reference.clone()),
-                reported_by.as_deref(),
-                &inbound.sender,
-                &text,
-                now,
-            )
-            .err()
-            .unwrap_or_default();
-            self.store.audit(
-                now,
-                &inbound.sender,
-                "refused: not their concern",
-                None,
-                &reference.to_string(),
-            )?;
-            self.answer(room, inbound, Text::plain(reply), "addrefused")
-                .await?;
-            return Ok(true);
-        }
-        let _one_at_a_time = self.escalation_lock(&reference).await;
-        // Retention may have deleted it since: then it is not theirs to add to.
-        if self.store.get_concern(&reference)?.is_none() {
-            let reply = command::add_from_reporter(
-                &Casefile::new(reference.clone()),
-                None,
-                &inbound.sender,
-                &text,
-                now,
-            )
-            .err()
-            .unwrap_or_default();
-            self.answer(room, inbound, Text::plain(reply), "addrefused")
-                .await?;
-            return Ok(true);
-        }
+        let theirs = |store: &crate::store::Store| -> anyhow::Result<Option<String>> {
+            Ok(store
+                .get_concern(&reference)?
+                .map(|r| r.reporter)
+                .filter(|r| *r == inbound.sender))
+        };
+        // Whose it is, before anything else (nobody learns whether someone
+        // else's reference exists, and no lock is made for it), and again
+        // under the lock, as retention may have deleted it since.
+        let _one_at_a_time = match theirs(&self.store)? {
+            Some(_) => self.escalation_lock(&reference).await,
+            None => return self.refuse_add(room, inbound, &reference, now).await,
+        };
+        let Some(reporter) = theirs(&self.store)? else {
+            return self.refuse_add(room, inbound, &reference, now).await;
+        };
         let case = self.casefile(&reference)?;
         let (casefile, entry) =
-            match command::add_from_reporter(&case, reported_by.as_deref(), &inbound.sender, &text, now) {
+            match command::add_from_reporter(&case, Some(&reporter), &inbound.sender, &text, now) {
                 Ok(done) => done,
                 Err(reply) => {
                     self.answer(room, inbound, Text::plain(reply), "addrefused")
@@ -451,6 +423,32 @@ impl Bot {
             inbound,
             compose::reporter_addition_kept(&reference),
             "added",
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Refuses an `!add` to a concern that is not the sender's (or no
+    /// longer exists), and audits the attempt. Returns `Ok(true)`: answered.
+    async fn refuse_add(
+        &self,
+        room: &Room,
+        inbound: &Inbound,
+        reference: &Reference,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.store.audit(
+            now,
+            &inbound.sender,
+            "refused: not their concern",
+            None,
+            &reference.to_string(),
+        )?;
+        self.answer(
+            room,
+            inbound,
+            Text::plain(command::not_theirs(reference)),
+            "addrefused",
         )
         .await?;
         Ok(true)
