@@ -280,10 +280,7 @@ fn open_store(config_path: &Path, chat: Option<&str>) -> anyhow::Result<(Config,
     let key = load_key(&config.storage.key_file)?;
     match Store::open(&dir, key) {
         Ok(store) => Ok((config, store)),
-        Err(StoreError::Open {
-            source: sled::Error::Io(e),
-            ..
-        }) if e.to_string().contains("could not acquire lock") => {
+        Err(StoreError::InUse { .. }) => {
             let instead = match chat {
                 Some(command) => format!(", or use {command} in chat while it runs"),
                 None => String::new(),

@@ -327,16 +327,8 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
 
     // Every view, export and change is audited, and the chain holds.
     let config = run.stop().await;
-    let store = loop {
-        let key = Key::load_or_create(&config.storage.key_file).expect("key");
-        match Store::open(&config.storage.data_dir.join("store"), key) {
-            Ok(s) => break s,
-            Err(e) if e.to_string().contains("lock") => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let key = Key::load_or_create(&config.storage.key_file).expect("key");
+    let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
     store.verify_audit().expect("the audit log is intact");
     let entries = store.audit_entries().expect("audit");
     let has = |actor: &str, action: &str| {

@@ -1,5 +1,7 @@
 //! The command line as a lead or an IT volunteer uses it.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -213,22 +215,11 @@ mod store_commands {
             }
         }
 
-        /// The store, opened in this process. sled lets go of its lock
-        /// from background threads a moment after the last handle is
-        /// dropped, so opening it again here may have to wait.
+        /// The store, opened in this process.
         fn store(&self) -> Store {
             let data = self.dir.join("data");
-            for _ in 0..100 {
-                let key = Key::load_or_create(&data.join("key")).expect("key");
-                match Store::open(&data.join("store"), key) {
-                    Ok(store) => return store,
-                    Err(e) if e.to_string().contains("lock") => {
-                        std::thread::sleep(std::time::Duration::from_millis(100))
-                    }
-                    Err(e) => panic!("the store opens: {e}"),
-                }
-            }
-            panic!("the store is still locked after 10 seconds")
+            let key = Key::load_or_create(&data.join("key")).expect("key");
+            Store::open(&data.join("store"), key).expect("the store opens")
         }
 
         /// Runs the binary with this config, in the temporary folder.
@@ -322,14 +313,7 @@ mod store_commands {
 
     fn alter_audit_entry(s: &Setup, seq: u64) {
         let path = s.dir.join("data/store");
-        // As in Setup::store: the lock may take a moment to be let go.
-        let db = (0..100)
-            .find_map(|_| {
-                sled::open(&path)
-                    .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(100)))
-                    .ok()
-            })
-            .expect("the store opens");
+        let db = crate::common::raw_sled(&path);
         let audit = db.open_tree("audit_seq_entry").unwrap();
         let key = seq.to_be_bytes();
         let mut bytes = audit.get(key).unwrap().unwrap().to_vec();

@@ -1,6 +1,8 @@
 //! The store on real files: what survives a restart, what is refused, and
 //! that nothing a reporter said can be found by searching the data directory.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -221,7 +223,7 @@ fn a_newer_schema_version_is_refused() {
     let s = setup();
     drop(s.open());
     {
-        let db = sled::open(&s.data).unwrap();
+        let db = common::raw_sled(&s.data);
         let meta = db.open_tree("meta").unwrap();
         assert_eq!(meta.get("schema_version").unwrap().as_deref(), Some(&b"1"[..]));
         meta.insert("schema_version", "2").unwrap();
@@ -453,7 +455,7 @@ fn an_altered_audit_entry_is_named() {
     let s = setup();
     three_audit_entries(&s);
     {
-        let db = sled::open(&s.data).unwrap();
+        let db = common::raw_sled(&s.data);
         let audit = db.open_tree("audit_seq_entry").unwrap();
         let key = 2u64.to_be_bytes();
         let mut bytes = audit.get(key).unwrap().unwrap().to_vec();
@@ -474,7 +476,7 @@ fn a_removed_audit_entry_is_named() {
     let s = setup();
     three_audit_entries(&s);
     {
-        let db = sled::open(&s.data).unwrap();
+        let db = common::raw_sled(&s.data);
         db.open_tree("audit_seq_entry")
             .unwrap()
             .remove(2u64.to_be_bytes())
@@ -492,7 +494,7 @@ fn audit_entries_swapped_between_places_are_caught() {
     let s = setup();
     three_audit_entries(&s);
     {
-        let db = sled::open(&s.data).unwrap();
+        let db = common::raw_sled(&s.data);
         let audit = db.open_tree("audit_seq_entry").unwrap();
         let two = audit.get(2u64.to_be_bytes()).unwrap().unwrap();
         let three = audit.get(3u64.to_be_bytes()).unwrap().unwrap();
@@ -567,4 +569,34 @@ fn a_derived_secret_is_stable_and_depends_on_the_label() {
     assert_ne!(first, s.open().derived_secret("something else"));
     let key_hex = fs::read_to_string(&s.key_file).unwrap();
     assert_ne!(first, key_hex.trim(), "the secret is not the key itself");
+}
+
+/// sled lets go of its lock from a background thread a moment after the
+/// last handle is dropped; closing and opening again at once, over and over,
+/// must still open every time (CI once failed on exactly this).
+#[test]
+fn a_store_closed_and_opened_again_at_once_always_opens() {
+    let s = setup();
+    for n in 1..=30u64 {
+        let store = s.open();
+        store.put_concern(&record(n, "again")).unwrap();
+        assert_eq!(store.list_concerns().unwrap().len() as u64, n);
+    }
+}
+
+/// A store held open elsewhere is refused after a short wait, with words
+/// that say what to do.
+#[test]
+fn a_store_in_use_is_refused_plainly() {
+    let s = setup();
+    let held = s.open();
+    let key = Key::load_or_create(&s.key_file).unwrap();
+    let err = Store::open(&s.data, key).unwrap_err();
+    assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("is in use by another safeguarding-bot"), "{msg}");
+    assert!(msg.contains("Stop that one first"), "{msg}");
+    drop(held);
+    let key = Key::load_or_create(&s.key_file).unwrap();
+    Store::open(&s.data, key).expect("opens once the other has let go");
 }

@@ -39,6 +39,7 @@ use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -84,6 +85,9 @@ const KEY_CHECK_TEXT: &[u8] = b"safeguarding-bot key check v1";
 pub enum StoreError {
     #[error("could not open the data directory {}: {source}. Check that it is writable by the user the bot runs as, and that no other safeguarding-bot is already running with it", dir.display())]
     Open { dir: PathBuf, source: sled::Error },
+
+    #[error("the data directory {} is in use by another safeguarding-bot (the bot is running, or a command line run of it). Stop that one first (for example: systemctl stop safeguarding-bot), then try again", dir.display())]
+    InUse { dir: PathBuf },
 
     #[error("could not create the data directory {}: {source}. Create it yourself (mkdir -p, then chmod 700) or set storage.data_dir to a directory the bot can write", dir.display())]
     CreateDir { dir: PathBuf, source: std::io::Error },
@@ -195,13 +199,53 @@ struct KeyedIn<T> {
     state: T,
 }
 
+/// How long [`Store::open`] waits for a data directory that is locked.
+///
+/// sled lets go of its lock file from background threads a moment after
+/// the last handle is dropped, so a store closed and opened again in one
+/// process (a restart of the bot's task, a test) may find it still held for
+/// a few milliseconds. Another running process holds it for good; after
+/// this long that is what it is taken to be.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens sled in `dir`, waiting up to [`LOCK_WAIT`] for its lock.
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if is_lock_held(&e) => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::InUse {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                return Err(StoreError::Open {
+                    dir: dir.to_path_buf(),
+                    source: e,
+                })
+            }
+        }
+    }
+}
+
+/// Whether sled failed to open because another handle holds the lock.
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
 impl Store {
     /// Opens the store in `dir`, creating it (mode 0700) if there is none.
     ///
     /// A fresh store is stamped with [`SCHEMA_VERSION`] and a check value
     /// encrypted with `key`. An existing store is refused if its schema
     /// version is newer than this build understands, or if `key` cannot
-    /// decrypt its check value (the wrong key file).
+    /// decrypt its check value (the wrong key file). A directory another
+    /// handle holds is waited for a few seconds (sled lets go of it from a
+    /// background thread), then refused as [`StoreError::InUse`].
     pub fn open(dir: &Path, key: Key) -> Result<Store, StoreError> {
         if !dir.exists() {
             DirBuilder::new()
@@ -217,7 +261,7 @@ impl Store {
             dir: dir.to_path_buf(),
             source: e,
         };
-        let db = sled::Config::new().path(dir).open().map_err(open_err)?;
+        let db = open_sled(dir)?;
         let meta = db.open_tree(TREE_META).map_err(open_err)?;
         let concerns = db.open_tree(TREE_CONCERNS).map_err(open_err)?;
         let conversations = db.open_tree(TREE_CONVERSATIONS).map_err(open_err)?;

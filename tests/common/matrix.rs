@@ -534,22 +534,8 @@ impl BotRun {
     pub fn start(config: Config) -> BotRun {
         crate::common::init_log_capture();
         let flow = flow::load_file(&config.flow.file).expect("flow");
-        // sled lets go of its lock file from background threads a moment
-        // after the last handle is dropped; a new process never waits, but a
-        // restart inside this process may have to.
-        let dir = config.storage.data_dir.join("store");
-        let mut tries = 0;
-        let store = loop {
-            let key = Key::load_or_create(&config.storage.key_file).expect("key");
-            match Store::open(&dir, key) {
-                Ok(s) => break s,
-                Err(e) if tries < 100 && e.to_string().contains("lock") => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("store: {e}"),
-            }
-        };
+        let key = Key::load_or_create(&config.storage.key_file).expect("key");
+        let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
         let (stop, stop_rx) = watch::channel(false);
         let data = config.storage.data_dir.clone();
         let run_config = config.clone();

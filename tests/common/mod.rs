@@ -133,3 +133,19 @@ pub fn init_log_capture() {
 pub fn captured_log() -> String {
     String::from_utf8_lossy(&LOG.lock().unwrap_or_else(|e| e.into_inner())).to_string()
 }
+
+/// The store's sled database opened bare, to alter it behind the store's
+/// back. sled lets go of its lock from a background thread a moment after
+/// the store is dropped, so this waits for it as `Store::open` does.
+pub fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    for _ in 0..250 {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("sled opens {}: {e}", dir.display()),
+        }
+    }
+    panic!("{} is still locked after 5 seconds", dir.display())
+}
