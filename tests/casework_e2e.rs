@@ -374,19 +374,35 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
     let run = BotRun::start(config);
     lead.wait_for("the room cleared", from(&bot, &concern_room, "has been deleted"))
         .await;
-    let event = lead
-        .room(&concern_room)
-        .event(&record.event_id, None)
-        .await
-        .expect("the record's event");
-    let content = event
-        .raw()
-        .get_field::<serde_json::Value>("content")
-        .expect("content")
-        .unwrap_or_default();
+    let content = content_now(&lead, &concern_room, &record.event_id).await;
     assert!(
         content.as_object().is_none_or(|c| c.is_empty()),
         "the record's message is redacted: {content}"
     );
+    // The deputy's !show in the leads' room was a copy of the record: it is
+    // removed too, and the leads' room itself stays.
+    let content = content_now(&lead, &leads_room, &one.event_id).await;
+    assert!(
+        content.as_object().is_none_or(|c| c.is_empty()),
+        "the !show in the leads' room is redacted: {content}"
+    );
+    let content = content_now(&lead, &leads_room, &list.event_id).await;
+    assert!(
+        content.as_object().is_some_and(|c| !c.is_empty()),
+        "a later !list, which holds nothing of the concern, is kept: {content}"
+    );
     run.stop().await;
+}
+
+/// An event's content as the homeserver gives it now (empty once redacted).
+async fn content_now(person: &Person, room: &RoomId, event: &matrix_sdk::ruma::EventId) -> serde_json::Value {
+    person
+        .room(room)
+        .event(event, None)
+        .await
+        .expect("the event")
+        .raw()
+        .get_field::<serde_json::Value>("content")
+        .expect("content")
+        .unwrap_or_default()
 }

@@ -271,3 +271,63 @@ fn the_reporters_finished_conversation_goes_with_the_concern() {
         "the answers are gone too"
     );
 }
+
+/// A `!show` posted in the leads' room is a copy of the record outside the
+/// concern's own room: it is listed for removal when the concern goes, and
+/// not before; a copy posted after the deletion is listed at once.
+#[test]
+fn copies_shown_elsewhere_are_listed_for_removal_with_the_concern() {
+    use retention::PostedCopy;
+    let s = setup();
+    let store = &s.store;
+    let copy = |room: &str, message: &str| PostedCopy {
+        room: room.into(),
+        message: message.into(),
+    };
+    let leads = copy("!leads:example.org", "$show1");
+    let private = copy("!dm:example.org", "$show2");
+    let other = copy("!leads:example.org", "$open-one");
+    retention::remember_copies(store, &Reference::new(1), &[leads.clone(), private.clone()]).unwrap();
+    // The same message remembered twice is listed once.
+    retention::remember_copies(store, &Reference::new(1), std::slice::from_ref(&leads)).unwrap();
+    retention::remember_copies(store, &Reference::new(3), std::slice::from_ref(&other)).unwrap();
+    assert!(
+        retention::retired_messages(store).unwrap().is_empty(),
+        "nothing is removed while the concerns are kept"
+    );
+
+    let gone = retention::sweep(store, RETENTION, day(NOW_MONTH, 1), false, "bot").unwrap();
+    assert_eq!(gone, vec![Reference::new(1)]);
+    assert_eq!(
+        retention::retired_messages(store).unwrap(),
+        vec![leads.clone(), private.clone()],
+        "the deleted concern's copies, and not the open one's"
+    );
+    assert_eq!(
+        store
+            .get_item::<Vec<PostedCopy>>(Tree::Settings, "copies:SG-0001")
+            .unwrap(),
+        None,
+        "nothing is kept under the deleted concern's reference"
+    );
+
+    // Shown just as it was deleted: listed for removal at once.
+    let late = copy("!leads:example.org", "$late");
+    retention::remember_copies(store, &Reference::new(1), std::slice::from_ref(&late)).unwrap();
+    assert_eq!(
+        retention::retired_messages(store).unwrap(),
+        vec![leads.clone(), private.clone(), late.clone()]
+    );
+
+    // Once removed, they are forgotten; the rest stay listed.
+    retention::forget_retired_messages(store, &[leads, late]).unwrap();
+    assert_eq!(retention::retired_messages(store).unwrap(), vec![private]);
+
+    // The open concern's copy goes when it does, however much later.
+    assert_eq!(
+        store
+            .get_item::<Vec<PostedCopy>>(Tree::Settings, "copies:SG-0003")
+            .unwrap(),
+        Some(vec![other])
+    );
+}

@@ -10,12 +10,17 @@
 //! ([`Store::delete_concern`]), then the reporter's finished conversation
 //! for it (it holds their answers). The concern's chat room is added to the
 //! [`RETIRED_ROOMS`] setting, for the chat transport to clear and leave.
+//! Copies of the record the transport posted elsewhere (a `!show` in the
+//! leads' room or a lead's private chat), remembered with
+//! [`remember_copies`], move to the [`RETIRED_MESSAGES`] setting, for the
+//! transport to remove one by one.
 //! Each deletion is written to the audit log with the reference, the date
 //! it was closed and the period, and nothing of what the concern said.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::CaseView;
 use crate::concern::Reference;
@@ -28,6 +33,87 @@ pub const AUDIT_ACTION: &str = "deleted under retention";
 /// The setting ([`Tree::Settings`]) listing the chat rooms of deleted
 /// concerns, which still hold their messages until the transport clears them.
 pub const RETIRED_ROOMS: &str = "retired_rooms";
+
+/// The setting ([`Tree::Settings`]) listing messages that showed a deleted
+/// concern outside its own room, still there until the transport removes
+/// them.
+pub const RETIRED_MESSAGES: &str = "retired_messages";
+
+/// A message a chat transport posted that shows a concern, outside the
+/// concern's own room (which is cleared whole): where it is and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostedCopy {
+    pub room: String,
+    pub message: String,
+}
+
+/// The setting that lists the copies of one concern.
+fn copies_key(reference: &Reference) -> String {
+    format!("copies:{reference}")
+}
+
+/// Remembers messages that showed `reference` outside its own room, so
+/// they are removed when the concern is deleted. If the concern is already
+/// gone (deleted while they were being sent), they are listed for removal
+/// at once. A transport that deletes under the concern's lock calls this
+/// under it too.
+pub fn remember_copies(
+    store: &Store,
+    reference: &Reference,
+    copies: &[PostedCopy],
+) -> Result<(), StoreError> {
+    if copies.is_empty() {
+        return Ok(());
+    }
+    let key = if store.get_concern(reference)?.is_some() {
+        copies_key(reference)
+    } else {
+        RETIRED_MESSAGES.to_string()
+    };
+    append(store, &key, copies)
+}
+
+/// Adds `copies` to the list kept under `key` in the settings, skipping any
+/// already there.
+fn append(store: &Store, key: &str, copies: &[PostedCopy]) -> Result<(), StoreError> {
+    let mut list = store
+        .get_item::<Vec<PostedCopy>>(Tree::Settings, key)?
+        .unwrap_or_default();
+    for copy in copies {
+        if !list.contains(copy) {
+            list.push(copy.clone());
+        }
+    }
+    store.put_item(Tree::Settings, key, &list)
+}
+
+/// Messages of deleted concerns still to be removed, oldest first.
+pub fn retired_messages(store: &Store) -> Result<Vec<PostedCopy>, StoreError> {
+    Ok(store
+        .get_item::<Vec<PostedCopy>>(Tree::Settings, RETIRED_MESSAGES)?
+        .unwrap_or_default())
+}
+
+/// Forgets messages that have been removed (or can no longer be).
+pub fn forget_retired_messages(store: &Store, done: &[PostedCopy]) -> Result<(), StoreError> {
+    let left: Vec<PostedCopy> = retired_messages(store)?
+        .into_iter()
+        .filter(|c| !done.contains(c))
+        .collect();
+    store.put_item(Tree::Settings, RETIRED_MESSAGES, &left)
+}
+
+/// Moves a deleted concern's copies to [`RETIRED_MESSAGES`].
+fn retire_copies(store: &Store, reference: &Reference) -> Result<(), StoreError> {
+    let key = copies_key(reference);
+    let copies = store
+        .get_item::<Vec<PostedCopy>>(Tree::Settings, &key)?
+        .unwrap_or_default();
+    if !copies.is_empty() {
+        append(store, RETIRED_MESSAGES, &copies)?;
+    }
+    store.remove_item(Tree::Settings, &key)
+}
 
 /// When this concern may be deleted: `retention` after it was closed (or
 /// after its last entry, if something was added after closing), or `None`
@@ -150,6 +236,9 @@ pub fn delete_if_due(
         if let Err(e) = listed {
             tracing::error!(reference = %reference, error = %e, "deleted, but its chat room could not be listed for clearing; clear it by hand");
         }
+    }
+    if let Err(e) = retire_copies(store, reference) {
+        tracing::error!(reference = %reference, error = %e, "deleted, but the messages that showed it elsewhere could not be listed for removal; remove them by hand");
     }
     if let Err(e) = crate::intake::forget_finished(store, &case.record.reporter, reference) {
         tracing::error!(reference = %reference, error = %e, "deleted, but the reporter's finished conversation could not be removed");

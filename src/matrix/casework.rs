@@ -145,7 +145,13 @@ impl Bot {
                         self.store.audit(now, sender, "viewed", Some(&reference), "!show")?;
                         info!(reference = %reference, "concern shown to a lead");
                         let text = view.show_text(self.tz());
-                        self.answer_long(room, inbound, &text, "show").await?;
+                        // Outside the concern's own room (cleared whole when
+                        // it is deleted), each part is remembered to remove.
+                        let elsewhere = match place {
+                            Place::Concern(_) => None,
+                            _ => Some(&reference),
+                        };
+                        self.answer_long(room, inbound, &text, "show", elsewhere).await?;
                         return Ok(true);
                     }
                 }
@@ -570,10 +576,32 @@ impl Bot {
         Ok(())
     }
 
-    /// Sends a long text in parts, split at line ends.
-    async fn answer_long(&self, room: &Room, inbound: &Inbound, text: &str, tag: &str) -> anyhow::Result<()> {
+    /// Sends a long text in parts, split at line ends. With `copy_of`, each
+    /// part is remembered as a copy of that concern, removed when the
+    /// concern is deleted under retention.
+    async fn answer_long(
+        &self,
+        room: &Room,
+        inbound: &Inbound,
+        text: &str,
+        tag: &str,
+        copy_of: Option<&Reference>,
+    ) -> anyhow::Result<()> {
         for (i, part) in split_message(text, MAX_MESSAGE_BYTES).into_iter().enumerate() {
-            self.notice(room, inbound, &part, &format!("{tag}{i}")).await?;
+            let txn = format!("{}-{tag}{i}", inbound.event_id);
+            let sent = self.send_for_id(room, Text::plain(&part), &txn, true).await?;
+            if let Some(reference) = copy_of {
+                let copy = retention::PostedCopy {
+                    room: room.room_id().to_string(),
+                    message: sent.to_string(),
+                };
+                // Under the lock retention deletes under, so a deletion in
+                // between is seen and the copy listed for removal at once.
+                let _one_at_a_time = self.escalation_lock(reference).await;
+                if let Err(e) = retention::remember_copies(&self.store, reference, &[copy]) {
+                    tracing::error!(reference = %reference, room = %room.room_id(), error = %e, "shown, but the message could not be remembered for removal under retention");
+                }
+            }
         }
         Ok(())
     }
@@ -642,6 +670,7 @@ impl Bot {
     /// in it, says why, and leaves. A room is forgotten from the list only
     /// once that is done; what fails is tried again next time.
     async fn clear_retired_rooms(&self) {
+        self.remove_retired_messages().await;
         let rooms: Vec<String> = match self.store.get_item(Tree::Settings, retention::RETIRED_ROOMS) {
             Ok(r) => r.unwrap_or_default(),
             Err(e) => {
@@ -679,6 +708,55 @@ impl Bot {
                 if let Err(e) = result {
                     tracing::error!(error = %e, "could not update the list of rooms to clear");
                 }
+            }
+        }
+    }
+
+    /// Removes (redacts) each message that showed a deleted concern outside
+    /// its own room (a `!show` in the leads' room or a private chat). A
+    /// message is forgotten once removed, or once the bot is no longer in
+    /// its room; what fails is tried again next time.
+    async fn remove_retired_messages(&self) {
+        let copies = match retention::retired_messages(&self.store) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the messages of deleted concerns");
+                return;
+            }
+        };
+        let mut done = Vec::new();
+        for copy in copies {
+            let room = <&matrix_sdk::ruma::RoomId>::try_from(copy.room.as_str())
+                .ok()
+                .and_then(|r| self.client.get_room(r));
+            let event = <&matrix_sdk::ruma::EventId>::try_from(copy.message.as_str());
+            let removed = match (room, event) {
+                // Not a message id: nothing anyone can remove.
+                (_, Err(_)) => true,
+                // Not known yet (before the first sync): try again next time.
+                (None, _) => false,
+                (Some(room), _) if room.state() != matrix_sdk::RoomState::Joined => true,
+                (Some(room), Ok(event)) => {
+                    match room.redact(event, Some("retention period passed"), None).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::warn!(room = %copy.room, error = %e, "could not remove a message of a deleted concern; trying again next time");
+                            false
+                        }
+                    }
+                }
+            };
+            if removed {
+                done.push(copy);
+            }
+        }
+        if !done.is_empty() {
+            info!(
+                messages = done.len(),
+                "removed messages that showed deleted concerns"
+            );
+            if let Err(e) = retention::forget_retired_messages(&self.store, &done) {
+                tracing::error!(error = %e, "could not update the list of messages to remove");
             }
         }
     }

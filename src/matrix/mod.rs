@@ -1137,6 +1137,17 @@ impl Bot {
     }
 
     async fn send(&self, room: &Room, text: Text, txn: &str, notice: bool) -> anyhow::Result<()> {
+        self.send_for_id(room, text, txn, notice).await.map(drop)
+    }
+
+    /// As [`Bot::send`], returning the id of the message sent.
+    async fn send_for_id(
+        &self,
+        room: &Room,
+        text: Text,
+        txn: &str,
+        notice: bool,
+    ) -> anyhow::Result<matrix_sdk::ruma::OwnedEventId> {
         let content = match (text.html, notice) {
             (Some(h), true) => RoomMessageEventContent::notice_html(text.plain, h),
             (Some(h), false) => RoomMessageEventContent::text_html(text.plain, h),
@@ -1150,7 +1161,7 @@ impl Bot {
             .await
             .with_context(|| format!("could not send a message to room {}", room.room_id()))?;
         debug!(room = %room.room_id(), event = %sent.response.event_id, "sent");
-        Ok(())
+        Ok(sent.response.event_id)
     }
 
     /// Sends a notice to a room named in the config (an id or an alias),
