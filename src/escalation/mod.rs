@@ -56,6 +56,9 @@ pub struct Escalation {
     /// When the acknowledger was reminded that the concern is still open.
     #[serde(default)]
     pub reminded_at: Option<DateTime<Utc>>,
+    /// When the concern was last reopened: the reminder counts from here.
+    #[serde(default)]
+    pub reopened_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +119,7 @@ impl Escalation {
             closed: false,
             reporter_told: false,
             reminded_at: None,
+            reopened_at: None,
         }
     }
 
@@ -132,15 +136,18 @@ impl Escalation {
         next
     }
 
-    /// The concern is open again: the policy runs for it again, paging if
-    /// nobody has acknowledged it (a reminder already sent is not sent
-    /// again). The generation goes up.
-    pub fn reopen(&self) -> Self {
+    /// The concern is open again at `now`: the policy runs for it again,
+    /// paging if nobody has acknowledged it, or reminding whoever did once
+    /// the reminder time has passed since `now` (even if they were reminded
+    /// before it was closed). The generation goes up.
+    pub fn reopen(&self, now: DateTime<Utc>) -> Self {
         if !self.closed {
             return self.clone();
         }
         let mut next = self.clone();
         next.closed = false;
+        next.reopened_at = Some(now);
+        next.reminded_at = None;
         next.generation += 1;
         next
     }

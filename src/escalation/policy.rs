@@ -480,7 +480,8 @@ pub fn decide(esc: &Escalation, policy: &Policy, rota: &Rota, now: DateTime<Utc>
         w.st.step = EscalationStep::Acknowledged;
         w.st.deadline = None;
         if w.st.reminded_at.is_none() {
-            let due = ack.at + chrono_duration(policy.reminder_after);
+            let since = w.st.reopened_at.map_or(ack.at, |r| r.max(ack.at));
+            let due = since + chrono_duration(policy.reminder_after);
             if now >= due {
                 remind = Some(ack.by);
                 w.st.reminded_at = Some(now);
@@ -698,6 +699,38 @@ mod tests {
         assert_eq!(d.next_deadline, None);
         let again = decide(&d.new_state, &p, &r, due + mins(1));
         assert!(again.is_quiet() && !again.changed);
+    }
+
+    #[test]
+    fn a_reopened_concern_reminds_again_a_whole_reminder_time_after_reopening() {
+        let p = policy(DeputyMode::InOrder);
+        let r = Rota::default();
+        let d = decide(&fresh(), &p, &r, t0());
+        let super::super::AckDecision::Acknowledged(acked) =
+            d.new_state.acknowledge(LEAD, p.responders(), t0() + mins(3))
+        else {
+            panic!()
+        };
+        let day = chrono::Duration::hours(24);
+        let reminded = decide(&acked, &p, &r, t0() + mins(3) + day);
+        assert_eq!(reminded.remind.as_deref(), Some(LEAD));
+        // Closed two days on, reopened a week on.
+        let closed = reminded.new_state.close();
+        let reopen_at = t0() + day * 7;
+        let reopened = closed.reopen(reopen_at);
+        let d = decide(&reopened, &p, &r, reopen_at);
+        assert!(d.is_quiet(), "nothing at once: {d:?}");
+        assert_eq!(
+            d.next_deadline,
+            Some(reopen_at + day),
+            "not a day after the first ack"
+        );
+        let before = decide(&d.new_state, &p, &r, reopen_at + day - mins(1));
+        assert!(before.remind.is_none());
+        let due = decide(&d.new_state, &p, &r, reopen_at + day);
+        assert_eq!(due.remind.as_deref(), Some(LEAD));
+        let again = decide(&due.new_state, &p, &r, reopen_at + day + mins(1));
+        assert!(again.is_quiet() && !again.changed, "once: {again:?}");
     }
 
     #[test]

@@ -308,7 +308,7 @@ impl Bot {
                 self.store.put_item(Tree::Escalations, &key, &esc.close())?;
             } else if applied.tell_reporter == Some(ReporterNotice::Reopened) {
                 // Kept open first, so a failure below is retried, never lost.
-                let reopened = esc.reopen();
+                let reopened = esc.reopen(now);
                 self.store.put_item(Tree::Escalations, &key, &reopened)?;
                 let decision = policy::decide(&reopened, &self.policy, &self.rota()?, now);
                 if let Err(e) = self.apply_decision(decision).await {
