@@ -610,7 +610,9 @@ impl Bot {
 /// Once a day (first a few seconds after start, so rooms of concerns deleted
 /// from the command line are cleared soon), deletes closed concerns whose
 /// retention period has passed, audits each deletion, and clears and leaves
-/// their rooms.
+/// their rooms. While some rooms or messages are still to be cleared (the
+/// bot has not synced them yet, or the homeserver refused), it tries again
+/// every ten minutes rather than waiting a day.
 pub(super) async fn retention_job(
     bot: std::sync::Arc<Bot>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -622,7 +624,13 @@ pub(super) async fn retention_job(
             _ = shutdown.changed() => return,
         }
         wait = std::time::Duration::from_secs(24 * 60 * 60);
-        if let Err(e) = bot.retention_sweep().await {
+        let result = bot.retention_sweep().await;
+        if let Ok(true) = result {
+            // Rooms or messages not cleared yet (not synced yet, or the
+            // homeserver refused): sooner than tomorrow.
+            wait = std::time::Duration::from_secs(10 * 60);
+        }
+        if let Err(e) = result {
             if let Some(leads) = &bot.config.safeguarding.leads_room {
                 let text = "The daily deletion of closed concerns past their retention period did not work today. It will try again tomorrow; ask whoever runs the bot to look at its log.";
                 let _ = bot
@@ -642,8 +650,9 @@ impl Bot {
     /// Deletes each closed concern past its period, under the concern's
     /// lock so a `!reopen` or `!add` just before is seen; then clears the
     /// rooms of deleted concerns (also those deleted from the command line
-    /// while the bot was stopped).
-    async fn retention_sweep(&self) -> anyhow::Result<()> {
+    /// while the bot was stopped). Returns whether some rooms or messages
+    /// are still to be cleared.
+    async fn retention_sweep(&self) -> anyhow::Result<bool> {
         let retention = self.config.safeguarding.retention;
         let due = retention::sweep(&self.store, retention, Utc::now(), true, "bot")
             .context("could not read which closed concerns are past their retention period")?;
@@ -662,20 +671,20 @@ impl Bot {
                 "closed concerns deleted under the retention period"
             );
         }
-        self.clear_retired_rooms().await;
-        Ok(())
+        Ok(self.clear_retired_rooms().await)
     }
 
     /// For each room of a deleted concern: removes (redacts) every message
     /// in it, says why, and leaves. A room is forgotten from the list only
-    /// once that is done; what fails is tried again next time.
-    async fn clear_retired_rooms(&self) {
-        self.remove_retired_messages().await;
+    /// once that is done; what fails is tried again next time. Returns
+    /// whether anything is left to clear.
+    async fn clear_retired_rooms(&self) -> bool {
+        let mut left = self.remove_retired_messages().await;
         let rooms: Vec<String> = match self.store.get_item(Tree::Settings, retention::RETIRED_ROOMS) {
             Ok(r) => r.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "could not read the rooms of deleted concerns");
-                return;
+                return true;
             }
         };
         for id in rooms {
@@ -708,22 +717,27 @@ impl Bot {
                 if let Err(e) = result {
                     tracing::error!(error = %e, "could not update the list of rooms to clear");
                 }
+            } else {
+                left = true;
             }
         }
+        left
     }
 
     /// Removes (redacts) each message that showed a deleted concern outside
     /// its own room (a `!show` in the leads' room or a private chat). A
     /// message is forgotten once removed, or once the bot is no longer in
-    /// its room; what fails is tried again next time.
-    async fn remove_retired_messages(&self) {
+    /// its room; what fails is tried again next time. Returns whether any
+    /// are left.
+    async fn remove_retired_messages(&self) -> bool {
         let copies = match retention::retired_messages(&self.store) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the messages of deleted concerns");
-                return;
+                return true;
             }
         };
+        let total = copies.len();
         let mut done = Vec::new();
         for copy in copies {
             let room = <&matrix_sdk::ruma::RoomId>::try_from(copy.room.as_str())
@@ -759,6 +773,7 @@ impl Bot {
                 tracing::error!(error = %e, "could not update the list of messages to remove");
             }
         }
+        done.len() < total
     }
 
     async fn clear_room(&self, room: &Room) -> anyhow::Result<()> {
