@@ -487,7 +487,7 @@ async fn conversation(
         ),
         ("!category messages", "Category of"),
         (
-            "!close advice given to the family, group chat moderated",
+            "!close 2 advice given to the family, group chat moderated",
             "is closed",
         ),
     ];

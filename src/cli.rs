@@ -113,10 +113,9 @@ pub enum Command {
         config: PathBuf,
     },
     /// Figures for the policy's annual review: concerns by risk area, route,
-    /// outcome and urgency, and how quickly they were acknowledged. Counts,
-    /// and the outcomes as the leads wrote them: for the leads; check the
-    /// outcomes before passing figures on. Needs the bot to be stopped;
-    /// while it runs, use !stats in chat.
+    /// outcome (as chosen from the list when closing) and urgency, and how
+    /// quickly they were acknowledged. Counts only, nothing of any concern.
+    /// Needs the bot to be stopped; while it runs, use !stats in chat.
     Stats {
         /// Count concerns reported on or after this day, such as 2026-04-01
         /// or "1 April 2026" (in the config's timezone). Default: all.

@@ -80,6 +80,10 @@ pub struct SafeguardingConfig {
     /// day; a year is 365.25 days and a month 30.44 days, as humantime
     /// counts them.
     pub retention: Duration,
+    /// The outcomes a lead chooses from when closing a concern (`!close 2`),
+    /// in the order shown; what the figures count. Defaults to
+    /// [`crate::casework::DEFAULT_OUTCOMES`].
+    pub outcomes: Vec<String>,
 }
 
 impl SafeguardingConfig {
@@ -169,6 +173,7 @@ struct RawSafeguarding {
     remind_after: Option<String>,
     leads_room: Option<String>,
     retention: Option<String>,
+    outcomes: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +350,10 @@ pub fn parse(
             ));
         }
     }
+    let outcomes = outcomes(sg.outcomes.as_deref()).unwrap_or_else(|found| {
+        problems.extend(found);
+        Vec::new()
+    });
     let listen = raw.health.listen.as_deref().and_then(|text| {
         text.trim().parse::<SocketAddr>().map_err(|_| {
             problems.push(format!(
@@ -392,6 +401,7 @@ pub fn parse(
             remind_after,
             leads_room: sg.leads_room,
             retention,
+            outcomes,
         },
         storage: StorageConfig { data_dir, key_file },
         flow: FlowConfig { file: flow_file },
@@ -400,6 +410,62 @@ pub fn parse(
             unreachable_alert_after,
         },
     })
+}
+
+/// The most outcomes a list may hold: more would not fit on a phone's
+/// screen as a numbered list.
+const MAX_OUTCOMES: usize = 20;
+
+/// `[safeguarding] outcomes`, checked: the default list when it is left
+/// out; otherwise each named once, not blank, not starting with a digit
+/// (`!close 3` means the third), short enough to read in a list.
+fn outcomes(given: Option<&[String]>) -> Result<Vec<String>, Vec<String>> {
+    const KEY: &str = "[safeguarding] outcomes";
+    let Some(given) = given else {
+        return Ok(crate::casework::DEFAULT_OUTCOMES.map(String::from).to_vec());
+    };
+    let mut problems = Vec::new();
+    if given.is_empty() {
+        problems.push(format!(
+            "{KEY} is empty: list the outcomes a lead chooses from when closing a concern, like outcomes = [\"No further action\", \"Referred to the police\", \"Other\"], or leave it out for the usual list"
+        ));
+    }
+    if given.len() > MAX_OUTCOMES {
+        problems.push(format!(
+            "{KEY} has {} outcomes; give at most {MAX_OUTCOMES}, so the list fits on a phone",
+            given.len()
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut list = Vec::new();
+    for name in given {
+        let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        if name.is_empty() {
+            problems.push(format!(
+                "{KEY}: one outcome is blank; remove it or give it a name"
+            ));
+        } else if name.starts_with(|c: char| c.is_ascii_digit()) {
+            problems.push(format!(
+                "{KEY}: \"{name}\" starts with a number, which would be read as its place in the list; start it with a word"
+            ));
+        } else if name.chars().count() > 80 {
+            problems.push(format!(
+                "{KEY}: \"{name}\" is too long to read in a list; keep each outcome under 80 characters"
+            ));
+        } else if seen.contains(&name.to_lowercase()) {
+            problems.push(format!(
+                "{KEY}: \"{name}\" is listed twice; list each outcome once"
+            ));
+        } else {
+            seen.push(name.to_lowercase());
+            list.push(name);
+        }
+    }
+    if problems.is_empty() {
+        Ok(list)
+    } else {
+        Err(problems)
+    }
 }
 
 /// The shortest retention period accepted: a day. Anything shorter is a
@@ -557,6 +623,55 @@ file = "conversations/online-safety-referral.toml"
         ] {
             assert!(err.contains(must), "{must} in {err}");
         }
+    }
+
+    #[test]
+    fn outcomes_default_to_the_usual_list_and_a_given_list_is_checked() {
+        let c = parse(GOOD, "bot.toml", Path::new("."), no_env).expect("valid");
+        assert_eq!(
+            c.safeguarding.outcomes.len(),
+            crate::casework::DEFAULT_OUTCOMES.len()
+        );
+        assert_eq!(c.safeguarding.outcomes[0], "No further action");
+
+        let with = |list: &str| {
+            GOOD.replace(
+                "ack_timeout = \"10m\"",
+                &format!("ack_timeout = \"10m\"\noutcomes = {list}"),
+            )
+        };
+        let c = parse(
+            &with(r#"["No further action", "  Referred to   the LADO ", "Other"]"#),
+            "bot.toml",
+            Path::new("."),
+            no_env,
+        )
+        .expect("valid");
+        assert_eq!(
+            c.safeguarding.outcomes,
+            ["No further action", "Referred to the LADO", "Other"]
+        );
+
+        let err = parse(
+            &with(r#"["Other", "other", "", "3rd party told"]"#),
+            "bot.toml",
+            Path::new("."),
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        for must in [
+            "3 problem(s)",
+            "[safeguarding] outcomes: \"other\" is listed twice",
+            "[safeguarding] outcomes: one outcome is blank",
+            "[safeguarding] outcomes: \"3rd party told\" starts with a number",
+        ] {
+            assert!(err.contains(must), "{must} in {err}");
+        }
+        let err = parse(&with("[]"), "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[safeguarding] outcomes is empty"), "{err}");
     }
 
     #[test]

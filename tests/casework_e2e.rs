@@ -247,13 +247,20 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         assert!(flat.contains(expected), "the PDF lacks {expected:?}:\n{flat}");
     }
 
+    // Closing asks which outcome, from the organisation's list.
+    let choices = say_and_wait(&lead, &bot, &concern_room, "!close", "Which outcome?").await;
+    assert!(
+        choices.body.contains("6 Referred to the police") && choices.body.contains("Nothing was recorded"),
+        "{}",
+        choices.body
+    );
     // Closing tells the reporter it is closed, and nothing the leads wrote.
-    let outcome = "police informed, no further action by the charity";
+    let outcome = "PC Jones has the log, no further action by the charity";
     let closed = say_and_wait(
         &lead,
         &bot,
         &concern_room,
-        &format!("!close {outcome}"),
+        &format!("!close 6 {outcome}"),
         "SG-0001 is closed",
     )
     .await;
@@ -301,7 +308,7 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         "1 closed",
         "Contact: 1",
         "Record the concern: 1",
-        outcome,
+        "Referred to the police: 1",
         "Time to acknowledge",
     ] {
         assert!(
@@ -310,6 +317,11 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
             stats.body
         );
     }
+    assert!(
+        !stats.body.contains(outcome),
+        "the figures hold what the lead added to the outcome:\n{}",
+        stats.body
+    );
     say_and_wait(&staff, &bot, &private, "!stats", "Only the Lead or a Deputy").await;
 
     // Nothing of the concern in the staff room or the log.

@@ -284,7 +284,8 @@ mod store_commands {
             .with_entry(
                 "@dsl:example.org",
                 EntryKind::Closed {
-                    outcome: "no further action".into(),
+                    kind: Some("No further action".into()),
+                    outcome: String::new(),
                 },
                 at(2015, 1, 2),
             )

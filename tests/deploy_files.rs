@@ -332,3 +332,33 @@ fn every_config_the_repo_writes_sets_retention_and_the_guide_explains_it() {
         );
     }
 }
+
+/// The outcomes list shown (commented out) in the example config and in the
+/// leads' guide is the one the bot uses when the config leaves it out.
+#[test]
+fn the_example_config_and_the_leads_guide_show_the_default_outcomes() {
+    let example = deploy_file("config.example.toml");
+    let block: String = example
+        .lines()
+        .skip_while(|l| !l.starts_with("# outcomes = ["))
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let end = block.find(']').expect("the commented outcomes list ends with ]");
+    let parsed: toml::Table = toml::from_str(&block[..=end]).expect("the commented list is TOML");
+    let listed: Vec<&str> = parsed["outcomes"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().expect("text"))
+        .collect();
+    assert_eq!(listed, safeguarding_bot::casework::DEFAULT_OUTCOMES);
+
+    let guide = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/for-leads.md"))
+        .expect("docs/for-leads.md");
+    for (i, name) in safeguarding_bot::casework::DEFAULT_OUTCOMES.iter().enumerate() {
+        let item = format!("{} {name}", i + 1);
+        assert!(guide.contains(&item), "docs/for-leads.md should list {item:?}");
+    }
+}

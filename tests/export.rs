@@ -124,6 +124,7 @@ fn view(record: ConcernRecord, notes: usize, note_len: usize) -> CaseView {
         status: CaseStatus::Referred,
     });
     add(EntryKind::Closed {
+        kind: Some("Referred to the LADO".into()),
         outcome: OUTCOME.into(),
     });
     CaseView {

@@ -43,7 +43,8 @@ fn record(n: u64) -> ConcernRecord {
 
 fn close(casefile: &Casefile, at: DateTime<Utc>) -> Casefile {
     let outcome = EntryKind::Closed {
-        outcome: format!("no further action about {WORDS}"),
+        kind: Some("No further action".into()),
+        outcome: format!("about {WORDS}"),
     };
     casefile.with_entry("@dsl:example.org", outcome, at).0
 }

@@ -64,9 +64,11 @@ impl Case {
         self.entry(EntryKind::Status { status })
     }
 
-    fn closed(self, outcome: &str) -> Case {
+    /// Closed with an outcome from the list and what the lead added.
+    fn closed(self, kind: &str, detail: &str) -> Case {
         self.entry(EntryKind::Closed {
-            outcome: outcome.into(),
+            kind: Some(kind.into()),
+            outcome: detail.into(),
         })
     }
 
@@ -90,17 +92,21 @@ impl Case {
     }
 }
 
+/// What a lead added when closing: never in the figures.
+const DETAIL: &str = "spoke to Zebedee's mother at the hall";
+
 fn cases() -> Vec<CaseView> {
     vec![
         // Before 1 April.
         case(1, started(3, 1), true, Some("Call 999"))
             .category(&[RiskArea::Contact], &[])
-            .closed("No further action")
+            .closed("No further action", "parent informed")
             .paged(Some(60)),
-        // Two areas: counts in both. Its outcome groups with SG-0007's.
+        // Two areas: counts in both. Its outcome counts with SG-0007's,
+        // whatever the lead added.
         case(2, started(4, 2), false, Some("Report to CEOP"))
             .category(&[RiskArea::Contact], &[RiskKind::Grooming, RiskKind::Nudes])
-            .closed("no further action.")
+            .closed("No further action", DETAIL)
             .paged(Some(600)),
         case(3, started(4, 3), true, Some("Call 999"))
             .status(CaseStatus::Referred)
@@ -111,7 +117,7 @@ fn cases() -> Vec<CaseView> {
             .paged(None),
         case(5, started(4, 5), false, Some("Report to CEOP"))
             .category(&[RiskArea::Commerce], &[])
-            .closed("Referred to police")
+            .closed("Referred to the police", "PC Jones has the log")
             .paged(Some(240)),
         // Never paged, not categorised, open.
         case(6, started(4, 6), false, Some("Refer to the DSL")),
@@ -119,7 +125,7 @@ fn cases() -> Vec<CaseView> {
         case(7, started(4, 7), false, Some("Refer to the DSL"))
             .category(&[RiskArea::Commerce], &[])
             .category(&[], &[RiskKind::Grooming])
-            .closed("  No Further   Action ")
+            .closed("No further action", "")
             .paged(Some(180)),
     ]
     .into_iter()
@@ -158,7 +164,7 @@ fn every_figure_since_a_date() {
             referred: 1,
             monitoring: 1,
             closed: 3,
-            outcomes: named(&[("no further action", 2), ("Referred to police", 1)]),
+            outcomes: named(&[("No further action", 2), ("Referred to the police", 1)]),
             acknowledged: 4,
             // 2, 3, 4 and 10 minutes: an even count, so the mean of 3 and 4.
             ack_median: Some(Duration::seconds(210)),
@@ -188,8 +194,8 @@ By route in the flowchart:
 - no outcome reached: 1
 
 Outcomes of the closed concerns:
-- no further action: 2
-- Referred to police: 1
+- No further action: 2
+- Referred to the police: 1
 
 Time to acknowledge, from the first page:
 - median 3 minutes 30 seconds, worst 10 minutes (4 acknowledged)
@@ -208,8 +214,12 @@ fn all_concerns_without_a_date() {
     assert_eq!(
         s.outcomes[0],
         ("No further action".to_string(), 3),
-        "named as first written"
+        "counted by the outcome chosen"
     );
+    let text = s.to_text(None, LONDON);
+    for added in [DETAIL, "PC Jones", "parent informed"] {
+        assert!(!text.contains(added), "the figures hold {added:?}:\n{text}");
+    }
     // 1, 2, 3, 4 and 10 minutes: an odd count, so the middle one.
     assert_eq!(s.ack_median, Some(Duration::minutes(3)));
     assert!(s

@@ -30,6 +30,8 @@ pub enum LeadCommand {
     /// `None`: show the choices and the current category.
     Category(Option<(Vec<RiskArea>, Vec<RiskKind>)>),
     Status(CaseStatus),
+    /// The words after `!close`: an outcome's number or name from the
+    /// organisation's list, then anything to add (empty: show the list).
     Close(String),
     Reopen(Option<String>),
     /// `!show` in a concern's room, `!show SG-0042` elsewhere.
@@ -77,13 +79,8 @@ pub fn parse(body: &str) -> Option<Result<LeadCommand, String>> {
         "!correct" | "!correction" => parse_correct(rest),
         "!category" | "!categories" => parse_category(rest).map(LeadCommand::Category),
         "!status" => parse_status(rest).map(LeadCommand::Status),
-        "!close" => text_of(rest, "!close", "no further action, parent informed")
-            .map(LeadCommand::Close)
-            .map_err(|_| {
-                "Closing needs the outcome, so the record says how it ended. Write it like: \
-                 !close no further action, parent informed"
-                    .to_string()
-            }),
+        // The outcome is checked against the organisation's list in `apply`.
+        "!close" => checked_len(rest).map(|_| LeadCommand::Close(clean(rest))),
         "!reopen" => checked_len(rest).map(|_| LeadCommand::Reopen(rest_opt)),
         "!show" => match rest {
             "" => Ok(LeadCommand::Show(None)),
@@ -266,9 +263,11 @@ pub struct Applied {
 /// Applies a command that writes an entry. `Err` holds the reply when it is
 /// refused (and nothing is written). Commands that only read are refused
 /// here: the transport shows them.
+/// `outcomes` is the organisation's list a closing outcome is chosen from.
 pub fn apply(
     case: &Casefile,
     command: &LeadCommand,
+    outcomes: &[String],
     author: &str,
     now: DateTime<Utc>,
 ) -> Result<Applied, String> {
@@ -352,12 +351,15 @@ pub fn apply(
                 if status == CaseStatus::Closed {
                     return Err(format!(
                         "{r} is already closed (outcome: {}). Send !reopen first if it needs more work.",
-                        case.outcome().unwrap_or("not given")
+                        case.outcome().unwrap_or_else(|| "not given".to_string())
                     ));
                 }
+                let (kind, detail) =
+                    pick_outcome(outcome, outcomes).ok_or_else(|| outcome_choices(outcomes))?;
                 (
                     EntryKind::Closed {
-                        outcome: outcome.clone(),
+                        kind: Some(kind),
+                        outcome: detail,
                     },
                     Box::new(|n| {
                         format!(
@@ -426,6 +428,60 @@ pub fn category_choices(case: &Casefile) -> String {
     out
 }
 
+/// Reads the words after `!close`: an outcome's number (`3`) or its name
+/// as listed, in any case, then anything to add after a space, comma,
+/// colon, semicolon, full stop or dash. Returns the outcome's name and what
+/// was added, or `None` if no outcome was named.
+pub fn pick_outcome(text: &str, outcomes: &[String]) -> Option<(String, String)> {
+    let text = text.trim();
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (kind, rest) = if digits > 0 {
+        let n: usize = text[..digits].parse().ok()?;
+        (outcomes.get(n.checked_sub(1)?)?, &text[digits..])
+    } else {
+        // The longest name the text starts with, compared a character at a
+        // time (lowercasing can change a character's length).
+        outcomes
+            .iter()
+            .filter_map(|name| starts_with_name(text, name).map(|rest| (name, rest)))
+            .max_by_key(|(name, _)| name.chars().count())?
+    };
+    // The outcome must end at a word's end: "1st" or "Otherwise" is not one.
+    if rest.chars().next().is_some_and(char::is_alphanumeric) {
+        return None;
+    }
+    let detail = rest
+        .trim_start_matches(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ':' | ';' | '.' | '-' | '–' | '—')
+        })
+        .trim_end();
+    Some((kind.clone(), detail.to_string()))
+}
+
+/// What follows `name` at the start of `text`, ignoring case.
+fn starts_with_name<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    let mut chars = text.char_indices();
+    for n in name.chars() {
+        let (_, t) = chars.next()?;
+        if !t.to_lowercase().eq(n.to_lowercase()) {
+            return None;
+        }
+    }
+    Some(chars.next().map_or("", |(i, _)| &text[i..]))
+}
+
+/// The reply to `!close` without an outcome from the list: the choices.
+pub fn outcome_choices(outcomes: &[String]) -> String {
+    let mut out = String::from(
+        "Which outcome? Send !close and its number, then anything to add. For example: !close 1 parent informed, no concerns now\n",
+    );
+    for (i, name) in outcomes.iter().enumerate() {
+        out.push_str(&format!("{} {name}\n", i + 1));
+    }
+    out.push_str("Nothing was recorded yet.");
+    out
+}
+
 fn with_area(area: &str) -> String {
     if area.is_empty() {
         String::new()
@@ -444,7 +500,7 @@ pub fn help_in_concern_room() -> String {
      !correct N TEXT - correct entry N (the entry stays; the correction is added after it)\n\
      !category - see or set the risk area and kind\n\
      !status open, !status referred or !status monitoring\n\
-     !close OUTCOME - close it with the outcome; !reopen to open it again\n\
+     !close N DETAILS - close it with outcome number N (send !close to see them); !reopen to open it again\n\
      !show - the whole record and its chronology\n\
      !export - the record as a PDF to send with a referral (or !export html, !export md)\n\
      !away, !back, !cover, !rota - who is on duty\n\
@@ -527,6 +583,10 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
     }
 
+    fn outcomes() -> Vec<String> {
+        crate::casework::DEFAULT_OUTCOMES.map(String::from).to_vec()
+    }
+
     fn ok(body: &str) -> LeadCommand {
         parse(body).expect("a command").expect("well written")
     }
@@ -606,7 +666,6 @@ mod tests {
     #[test]
     fn mistakes_are_answered_with_how_to_write_the_command() {
         assert!(refused("!note").contains("!note Spoke"));
-        assert!(refused("!close").contains("needs the outcome"));
         assert!(refused("!status closed").contains("!close"));
         assert!(refused("!status later").contains("\"later\" is not a status"));
         assert!(refused("!category spiders").contains("\"spiders\""));
@@ -619,12 +678,13 @@ mod tests {
     #[test]
     fn entries_are_appended_and_never_change() {
         let case = Casefile::new(Reference::new(7));
-        let a = apply(&case, &ok("!note first"), "@dsl:x", now()).unwrap();
+        let a = apply(&case, &ok("!note first"), &outcomes(), "@dsl:x", now()).unwrap();
         assert_eq!(a.entry.number, 1);
         assert_eq!(a.reply, "Noted as entry 1 of SG-0007.");
         let b = apply(
             &a.casefile,
             &ok("!correct 1 the first was wrong"),
+            &outcomes(),
             "@deputy:x",
             now(),
         )
@@ -641,29 +701,114 @@ mod tests {
                 text: "the first was wrong".into()
             }
         );
-        let err = apply(&b.casefile, &ok("!correct 9 x"), "@dsl:x", now()).unwrap_err();
+        let err = apply(&b.casefile, &ok("!correct 9 x"), &outcomes(), "@dsl:x", now()).unwrap_err();
         assert!(err.contains("from 1 to 2"), "{err}");
     }
 
     #[test]
     fn closing_tells_the_reporter_and_stops_paging_once() {
         let case = Casefile::new(Reference::new(7));
-        let closed = apply(&case, &ok("!close no further action"), "@dsl:x", now()).unwrap();
+        let closed = apply(
+            &case,
+            &ok("!close 1 parent informed"),
+            &outcomes(),
+            "@dsl:x",
+            now(),
+        )
+        .unwrap();
         assert_eq!(closed.tell_reporter, Some(ReporterNotice::Closed));
         assert!(closed.close_escalation);
         assert_eq!(closed.casefile.status(), CaseStatus::Closed);
-        let again = apply(&closed.casefile, &ok("!close done"), "@dsl:x", now()).unwrap_err();
+        let again = apply(&closed.casefile, &ok("!close done"), &outcomes(), "@dsl:x", now()).unwrap_err();
         assert!(
-            again.contains("already closed (outcome: no further action)"),
+            again.contains("already closed (outcome: No further action, parent informed)"),
             "{again}"
         );
-        let status = apply(&closed.casefile, &ok("!status monitoring"), "@dsl:x", now()).unwrap_err();
+        let status = apply(
+            &closed.casefile,
+            &ok("!status monitoring"),
+            &outcomes(),
+            "@dsl:x",
+            now(),
+        )
+        .unwrap_err();
         assert!(status.contains("!reopen"), "{status}");
-        let reopened = apply(&closed.casefile, &ok("!reopen new information"), "@dsl:x", now()).unwrap();
+        let reopened = apply(
+            &closed.casefile,
+            &ok("!reopen new information"),
+            &outcomes(),
+            "@dsl:x",
+            now(),
+        )
+        .unwrap();
         assert_eq!(reopened.tell_reporter, Some(ReporterNotice::Reopened));
         assert_eq!(reopened.casefile.status(), CaseStatus::Open);
-        let not_closed = apply(&reopened.casefile, &ok("!reopen"), "@dsl:x", now()).unwrap_err();
+        let not_closed = apply(&reopened.casefile, &ok("!reopen"), &outcomes(), "@dsl:x", now()).unwrap_err();
         assert!(not_closed.contains("is not closed"), "{not_closed}");
+    }
+
+    #[test]
+    fn closing_needs_an_outcome_from_the_list_by_number_or_name() {
+        let list = outcomes();
+        let pick = |text: &str| pick_outcome(text, &list);
+        let got = |kind: &str, detail: &str| Some((kind.to_string(), detail.to_string()));
+        assert_eq!(
+            pick("6 PC Jones has the log"),
+            got("Referred to the police", "PC Jones has the log")
+        );
+        assert_eq!(pick("6"), got("Referred to the police", ""));
+        assert_eq!(pick("6: PC Jones"), got("Referred to the police", "PC Jones"));
+        assert_eq!(
+            pick("referred to the POLICE, PC Jones"),
+            got("Referred to the police", "PC Jones")
+        );
+        assert_eq!(pick("No further action."), got("No further action", ""));
+        assert_eq!(
+            pick("other - moved to another group"),
+            got("Other", "moved to another group")
+        );
+        // Not an outcome: the wrong number, a word that only starts like one,
+        // free text, nothing.
+        for text in [
+            "0",
+            "10",
+            "99999999999999999999999",
+            "1st",
+            "Otherwise fine",
+            "sorted",
+            "",
+        ] {
+            assert_eq!(pick(text), None, "{text:?}");
+        }
+        // Letters whose lowercase is longer or shorter are compared whole.
+        let odd = vec!["İnformed".to_string(), "\u{212A}ept".to_string()];
+        assert_eq!(pick_outcome("İNFORMED then", &odd), got("İnformed", "then"));
+        assert_eq!(pick_outcome("kept", &odd), got("\u{212A}ept", ""));
+
+        // `!close` without one shows the numbered list and records nothing.
+        let case = Casefile::new(Reference::new(7));
+        for body in ["!close", "!close sorted now"] {
+            let reply = apply(&case, &ok(body), &list, "@dsl:x", now()).unwrap_err();
+            assert!(reply.starts_with("Which outcome?"), "{reply}");
+            assert!(reply.contains("\n6 Referred to the police\n"), "{reply}");
+            assert!(reply.contains("Nothing was recorded"), "{reply}");
+        }
+        let closed = apply(
+            &case,
+            &ok("!close 4 URL reported, ref 12"),
+            &list,
+            "@dsl:x",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            closed.entry.kind,
+            EntryKind::Closed {
+                kind: Some("Reported to the IWF".into()),
+                outcome: "URL reported, ref 12".into()
+            }
+        );
+        assert_eq!(closed.casefile.outcome_kind(), Some("Reported to the IWF"));
     }
 
     proptest::proptest! {
@@ -673,7 +818,7 @@ mod tests {
             for prefix in ["!decision ", "!note ", "!correct ", "!category ", "!status ", "!close ", "!reopen ", "!show ", "!stats ", ""] {
                 let body = format!("{prefix}{s}");
                 if let Some(Ok(c)) = parse(&body) {
-                    let _ = apply(&case, &c, "@dsl:x", now());
+                    let _ = apply(&case, &c, &outcomes(), "@dsl:x", now());
                 }
                 let _ = parse_add(&format!("!add SG-0001 {s}"));
                 let _ = parse_add(&body);

@@ -218,7 +218,14 @@ pub enum EntryKind {
     Status {
         status: CaseStatus,
     },
+    /// Closed, with the outcome chosen from the organisation's list
+    /// (`[safeguarding] outcomes`) and what the lead added to it.
     Closed {
+        /// The outcome chosen, as the list named it then. `None` only in
+        /// entries written before outcomes were chosen from a list.
+        #[serde(default)]
+        kind: Option<String>,
+        /// What the lead wrote after the outcome (may be empty).
         outcome: String,
     },
     Reopened {
@@ -260,13 +267,41 @@ impl EntryKind {
             EntryKind::Decision { text, reason } => format!("{text}, because {reason}"),
             EntryKind::Category { areas, kinds } => category_text(areas, kinds),
             EntryKind::Status { status } => format!("now {status}"),
-            EntryKind::Closed { outcome } => format!("outcome: {outcome}"),
+            EntryKind::Closed { .. } => format!("outcome: {}", self.outcome_text().unwrap_or_default()),
             EntryKind::Reopened { reason: Some(r) } => r.clone(),
             EntryKind::Reopened { reason: None } => "reopened".to_string(),
             EntryKind::Correction { corrects, text } => format!("corrects entry {corrects}: {text}"),
         }
     }
+
+    /// A closing entry's outcome as people read it: "Referred to the
+    /// police, PC Jones has the log". `None` for other entries.
+    pub fn outcome_text(&self) -> Option<String> {
+        let EntryKind::Closed { kind, outcome } = self else {
+            return None;
+        };
+        Some(match (kind, outcome.trim()) {
+            (Some(kind), "") => kind.clone(),
+            (Some(kind), detail) => format!("{kind}, {detail}"),
+            (None, "") => "not given".to_string(),
+            (None, detail) => detail.to_string(),
+        })
+    }
 }
+
+/// The outcomes a lead chooses from when closing a concern, unless the
+/// config lists its own (`[safeguarding] outcomes`). `!close 1` is the first.
+pub const DEFAULT_OUTCOMES: [&str; 9] = [
+    "No further action",
+    "Advice or support given",
+    "Reported to the platform or service",
+    "Reported to the IWF",
+    "Reported to CEOP",
+    "Referred to the police",
+    "Referred to social care",
+    "Referred to the LADO",
+    "Other",
+];
 
 /// "Contact: grooming; Conduct: sharing nudes or semi-nudes".
 pub fn category_text(areas: &[RiskArea], kinds: &[RiskKind]) -> String {
@@ -352,15 +387,32 @@ impl Casefile {
             .map(|e| e.at)
     }
 
-    /// The outcome given when it was closed, if it is closed now.
-    pub fn outcome(&self) -> Option<&str> {
+    /// The last closing entry, if it is closed now.
+    fn closing(&self) -> Option<&EntryKind> {
         if self.status() != CaseStatus::Closed {
             return None;
         }
-        self.entries.iter().rev().find_map(|e| match &e.kind {
-            EntryKind::Closed { outcome } => Some(outcome.as_str()),
+        self.entries
+            .iter()
+            .rev()
+            .map(|e| &e.kind)
+            .find(|k| matches!(k, EntryKind::Closed { .. }))
+    }
+
+    /// The outcome given when it was closed, with what the lead added, if
+    /// it is closed now.
+    pub fn outcome(&self) -> Option<String> {
+        self.closing().and_then(EntryKind::outcome_text)
+    }
+
+    /// The outcome chosen from the list when it was closed, if it is closed
+    /// now and one was chosen: what the figures count, never the words the
+    /// lead added.
+    pub fn outcome_kind(&self) -> Option<&str> {
+        match self.closing()? {
+            EntryKind::Closed { kind, .. } => kind.as_deref(),
             _ => None,
-        })
+        }
     }
 
     /// The latest risk category given, if any.
@@ -397,18 +449,21 @@ mod tests {
         let (c, _) = c.with_entry(
             "@dsl:x",
             EntryKind::Closed {
-                outcome: "no further action".into(),
+                kind: Some("No further action".into()),
+                outcome: "parent informed".into(),
             },
             at(2),
         );
         assert_eq!(c.status(), CaseStatus::Closed);
         assert_eq!(c.closed_at(), Some(at(2)));
-        assert_eq!(c.outcome(), Some("no further action"));
+        assert_eq!(c.outcome().as_deref(), Some("No further action, parent informed"));
+        assert_eq!(c.outcome_kind(), Some("No further action"));
         let (c, e) = c.with_entry("@dsl:x", EntryKind::Reopened { reason: None }, at(3));
         assert_eq!(e.number, 3);
         assert_eq!(c.status(), CaseStatus::Open);
         assert_eq!(c.closed_at(), None);
         assert_eq!(c.outcome(), None);
+        assert_eq!(c.outcome_kind(), None);
         assert_eq!(c.entries.len(), 3, "nothing is removed");
     }
 

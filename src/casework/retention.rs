@@ -287,7 +287,8 @@ mod tests {
 
     fn closed() -> EntryKind {
         EntryKind::Closed {
-            outcome: "no further action".into(),
+            kind: Some("No further action".into()),
+            outcome: String::new(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Figures for the policy's annual review: `!stats` and `safeguarding-bot stats`.
 //!
-//! Counts only, never a word of a concern beyond the route's title and the
-//! outcomes the leads wrote when closing, which are theirs to summarise.
+//! Counts only, never a word of a concern: the route is the flowchart's
+//! title for it, and the outcome is the one chosen from the organisation's
+//! list when closing, never what the lead added after it. So the figures
+//! can be passed on to trustees as they are.
 //! Pure: the concerns are passed in, and the text is the same in chat and
 //! in the terminal.
 //!
@@ -12,8 +14,7 @@
 //!   only "other" was given, "not categorised" when no category was.
 //! - by route: the flowchart outcome reached, or "no outcome reached".
 //! - where they stand now (open, referred, monitoring, closed), and the
-//!   outcomes of the closed ones, grouped ignoring case, spacing and a full
-//!   stop at the end, each group named as first written.
+//!   outcomes of the closed ones as chosen from the list (`!close 3`).
 //! - by urgency: paged as urgent (immediate danger) or not.
 //! - time to acknowledge, from the first page to the acknowledgement: the
 //!   median (for an even number, the mean of the middle two) and the worst;
@@ -56,6 +57,9 @@ pub struct Stats {
 }
 
 pub const NOT_CATEGORISED: &str = "not categorised";
+/// A closed concern whose closing chose no outcome from the list (written
+/// before outcomes were chosen from one).
+pub const NO_OUTCOME: &str = "no outcome chosen";
 pub const NO_ROUTE: &str = "no outcome reached";
 
 impl Stats {
@@ -65,8 +69,7 @@ impl Stats {
         let mut s = Stats::default();
         let mut areas: BTreeMap<String, usize> = BTreeMap::new();
         let mut routes: BTreeMap<String, usize> = BTreeMap::new();
-        // Grouping key -> (name as first written, count).
-        let mut outcomes: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
         let mut ack_times: Vec<Duration> = Vec::new();
 
         for c in cases {
@@ -92,10 +95,8 @@ impl Stats {
                 CaseStatus::Monitoring => s.monitoring += 1,
                 CaseStatus::Closed => {
                     s.closed += 1;
-                    let written = c.casefile.outcome().unwrap_or_default();
-                    let name = tidy(written);
-                    let entry = outcomes.entry(name.to_lowercase()).or_insert((name, 0));
-                    entry.1 += 1;
+                    let kind = c.casefile.outcome_kind().unwrap_or(NO_OUTCOME);
+                    *outcomes.entry(kind.to_string()).or_default() += 1;
                 }
             }
 
@@ -108,7 +109,7 @@ impl Stats {
 
         s.by_area = most_first(areas);
         s.by_route = most_first(routes);
-        s.outcomes = most_first(outcomes.into_values());
+        s.outcomes = most_first(outcomes);
         s.acknowledged = ack_times.len();
         s.ack_median = median(&mut ack_times);
         s.ack_worst = ack_times.iter().max().copied();
@@ -183,19 +184,6 @@ fn area_names(c: &CaseView) -> Vec<String> {
         return vec!["other".to_string()];
     }
     set.into_iter().map(|a| a.label().to_string()).collect()
-}
-
-/// An outcome as it is shown: trimmed, inner spaces single, no full stop
-/// at the end.
-fn tidy(outcome: &str) -> String {
-    let words: Vec<&str> = outcome.split_whitespace().collect();
-    let joined = words.join(" ");
-    let trimmed = joined.trim_end_matches('.').trim_end();
-    if trimmed.is_empty() {
-        "(no outcome written)".to_string()
-    } else {
-        trimmed.to_string()
-    }
 }
 
 /// Most first; equal counts by name, ignoring case.
@@ -360,11 +348,5 @@ mod tests {
         let mut odd = [5, 1, 9].map(Duration::minutes);
         assert_eq!(median(&mut odd), Some(Duration::minutes(5)));
         assert_eq!(median(&mut []), None);
-    }
-
-    #[test]
-    fn outcomes_are_tidied_for_grouping() {
-        assert_eq!(tidy("  No  further action. "), "No further action");
-        assert_eq!(tidy("..."), "(no outcome written)");
     }
 }

@@ -322,6 +322,7 @@ mod tests {
             .with_entry(
                 "@dsl:x",
                 EntryKind::Closed {
+                    kind: Some("Other".into()),
                     outcome: "done".into(),
                 },
                 at(9, 0),

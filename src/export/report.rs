@@ -109,7 +109,7 @@ impl Report {
             "Outcome",
             view.casefile
                 .outcome()
-                .unwrap_or("none yet (the concern is not closed)"),
+                .unwrap_or_else(|| "none yet (the concern is not closed)".to_string()),
         ));
 
         let mut said: Vec<Block> = record

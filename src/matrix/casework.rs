@@ -262,7 +262,13 @@ impl Bot {
         }
         let now = Utc::now();
         let case = self.casefile(reference)?;
-        let applied = match command::apply(&case, command, &inbound.sender, now) {
+        let applied = match command::apply(
+            &case,
+            command,
+            &self.config.safeguarding.outcomes,
+            &inbound.sender,
+            now,
+        ) {
             Ok(a) => a,
             Err(refused) => return Ok(refused),
         };
