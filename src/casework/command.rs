@@ -231,7 +231,7 @@ fn parse_status(rest: &str) -> Result<CaseStatus, String> {
         "referred" => Ok(CaseStatus::Referred),
         "monitoring" | "monitor" => Ok(CaseStatus::Monitoring),
         "closed" | "close" => Err(
-            "To close a concern, use !close and the outcome, for example: !close no further action, parent informed"
+            "To close a concern, use !close and the outcome's number, for example: !close 1 parent informed. Send !close on its own to see the outcomes."
                 .to_string(),
         ),
         "" => Err("Write the new status: !status open, !status referred or !status monitoring".to_string()),
@@ -355,15 +355,16 @@ pub fn apply(
                     ));
                 }
                 let (kind, detail) =
-                    pick_outcome(outcome, outcomes).ok_or_else(|| outcome_choices(outcomes))?;
+                    pick_outcome(outcome, outcomes).ok_or_else(|| outcome_choices(outcome, outcomes))?;
+                let shown = kind.clone();
                 (
                     EntryKind::Closed {
                         kind: Some(kind),
                         outcome: detail,
                     },
-                    Box::new(|n| {
+                    Box::new(move |n| {
                         format!(
-                            "{r} is closed (entry {n}). Its record will be deleted when the retention period has passed."
+                            "{r} is closed as \"{shown}\" (entry {n}). If that is the wrong outcome, send !reopen and close it again. Its record will be deleted when the retention period has passed."
                         )
                     }),
                     Some(ReporterNotice::Closed),
@@ -470,9 +471,16 @@ fn starts_with_name<'t>(text: &'t str, name: &str) -> Option<&'t str> {
     Some(chars.next().map_or("", |(i, _)| &text[i..]))
 }
 
-/// The reply to `!close` without an outcome from the list: the choices.
-pub fn outcome_choices(outcomes: &[String]) -> String {
-    let mut out = String::from(
+/// The reply to `!close` without an outcome from the list (`given` is what
+/// followed it): the choices.
+pub fn outcome_choices(given: &str, outcomes: &[String]) -> String {
+    let number: String = given.trim().chars().take_while(char::is_ascii_digit).collect();
+    let mut out = if number.is_empty() {
+        String::new()
+    } else {
+        format!("There is no outcome {number}. ")
+    };
+    out.push_str(
         "Which outcome? Send !close and its number, then anything to add. For example: !close 1 parent informed, no concerns now\n",
     );
     for (i, name) in outcomes.iter().enumerate() {
@@ -787,9 +795,9 @@ mod tests {
 
         // `!close` without one shows the numbered list and records nothing.
         let case = Casefile::new(Reference::new(7));
-        for body in ["!close", "!close sorted now"] {
+        for body in ["!close", "!close sorted now", "!close 12 done"] {
             let reply = apply(&case, &ok(body), &list, "@dsl:x", now()).unwrap_err();
-            assert!(reply.starts_with("Which outcome?"), "{reply}");
+            assert!(reply.contains("Which outcome?"), "{reply}");
             assert!(reply.contains("\n6 Referred to the police\n"), "{reply}");
             assert!(reply.contains("Nothing was recorded"), "{reply}");
         }
@@ -809,6 +817,18 @@ mod tests {
             }
         );
         assert_eq!(closed.casefile.outcome_kind(), Some("Reported to the IWF"));
+        assert!(
+            closed
+                .reply
+                .starts_with("SG-0007 is closed as \"Reported to the IWF\" (entry 1)."),
+            "the reply names the outcome chosen: {}",
+            closed.reply
+        );
+        let wrong = apply(&case, &ok("!close 12 done"), &list, "@dsl:x", now()).unwrap_err();
+        assert!(
+            wrong.starts_with("There is no outcome 12. Which outcome?"),
+            "{wrong}"
+        );
     }
 
     proptest::proptest! {

@@ -467,6 +467,22 @@ mod tests {
         assert_eq!(c.entries.len(), 3, "nothing is removed");
     }
 
+    /// A closing entry without a chosen outcome (as written before outcomes
+    /// came from a list) still loads, and reads as what was written.
+    #[test]
+    fn a_closing_entry_without_a_chosen_outcome_still_loads() {
+        let old: EntryKind =
+            serde_json::from_str(r#"{"type":"closed","outcome":"parent informed"}"#).unwrap();
+        assert_eq!(
+            old,
+            EntryKind::Closed {
+                kind: None,
+                outcome: "parent informed".into()
+            }
+        );
+        assert_eq!(old.text(), "outcome: parent informed");
+    }
+
     #[test]
     fn category_text_groups_kinds_by_area() {
         let text = category_text(

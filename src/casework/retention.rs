@@ -73,9 +73,19 @@ pub fn remember_copies(
     append(store, &key, copies)
 }
 
+/// Held while a list of things to clear is read, changed and written back:
+/// a `!show` being remembered, a deletion and the clearing run in different
+/// tasks, and one must not write over what another just added.
+static LISTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lists() -> std::sync::MutexGuard<'static, ()> {
+    LISTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Adds `copies` to the list kept under `key` in the settings, skipping any
 /// already there.
 fn append(store: &Store, key: &str, copies: &[PostedCopy]) -> Result<(), StoreError> {
+    let _lists = lists();
     let mut list = store
         .get_item::<Vec<PostedCopy>>(Tree::Settings, key)?
         .unwrap_or_default();
@@ -96,6 +106,7 @@ pub fn retired_messages(store: &Store) -> Result<Vec<PostedCopy>, StoreError> {
 
 /// Forgets messages that have been removed (or can no longer be).
 pub fn forget_retired_messages(store: &Store, done: &[PostedCopy]) -> Result<(), StoreError> {
+    let _lists = lists();
     let left: Vec<PostedCopy> = retired_messages(store)?
         .into_iter()
         .filter(|c| !done.contains(c))
@@ -113,6 +124,31 @@ fn retire_copies(store: &Store, reference: &Reference) -> Result<(), StoreError>
         append(store, RETIRED_MESSAGES, &copies)?;
     }
     store.remove_item(Tree::Settings, &key)
+}
+
+/// Rooms of deleted concerns still to be cleared and left.
+pub fn retired_rooms(store: &Store) -> Result<Vec<String>, StoreError> {
+    Ok(store
+        .get_item::<Vec<String>>(Tree::Settings, RETIRED_ROOMS)?
+        .unwrap_or_default())
+}
+
+/// Lists a deleted concern's room to be cleared and left.
+fn retire_room(store: &Store, room: String) -> Result<(), StoreError> {
+    let _lists = lists();
+    let mut rooms = retired_rooms(store)?;
+    if rooms.contains(&room) {
+        return Ok(());
+    }
+    rooms.push(room);
+    store.put_item(Tree::Settings, RETIRED_ROOMS, &rooms)
+}
+
+/// Forgets a room that has been cleared (or can no longer be).
+pub fn forget_retired_room(store: &Store, room: &str) -> Result<(), StoreError> {
+    let _lists = lists();
+    let left: Vec<String> = retired_rooms(store)?.into_iter().filter(|r| r != room).collect();
+    store.put_item(Tree::Settings, RETIRED_ROOMS, &left)
 }
 
 /// When this concern may be deleted: `retention` after it was closed (or
@@ -213,27 +249,17 @@ pub fn delete_if_due(
     if !store.delete_concern(reference)? {
         return Ok(false);
     }
-    // Audited first: the deletion cannot be retried, so its record must not
-    // wait on anything that might fail.
-    store.audit(
+    // The deletion cannot be retried, so what follows it is done whatever
+    // happens to the others; a failure to audit is returned at the end.
+    let audited = store.audit(
         now,
         actor,
         AUDIT_ACTION,
         Some(reference),
         &audit_detail(closed_at, retention),
-    )?;
+    );
     if let Some(Escalation { room, .. }) = case.escalation {
-        let listed = store
-            .get_item::<Vec<String>>(Tree::Settings, RETIRED_ROOMS)
-            .and_then(|rooms| {
-                let mut rooms = rooms.unwrap_or_default();
-                if rooms.contains(&room) {
-                    return Ok(());
-                }
-                rooms.push(room);
-                store.put_item(Tree::Settings, RETIRED_ROOMS, &rooms)
-            });
-        if let Err(e) = listed {
+        if let Err(e) = retire_room(store, room) {
             tracing::error!(reference = %reference, error = %e, "deleted, but its chat room could not be listed for clearing; clear it by hand");
         }
     }
@@ -243,6 +269,7 @@ pub fn delete_if_due(
     if let Err(e) = crate::intake::forget_finished(store, &case.record.reporter, reference) {
         tracing::error!(reference = %reference, error = %e, "deleted, but the reporter's finished conversation could not be removed");
     }
+    audited?;
     Ok(true)
 }
 

@@ -207,6 +207,20 @@ mod tests {
         Escalation::new(Reference::new(7), "@sam:x", false, "!r:x", "@dsl:x", t)
     }
 
+    /// Escalations kept by an earlier version, without `reopened_at`, still
+    /// load (the store keeps JSON).
+    #[test]
+    fn an_escalation_kept_before_reopening_was_recorded_still_loads() {
+        let mut json = serde_json::to_value(esc()).unwrap();
+        json.as_object_mut()
+            .unwrap()
+            .remove("reopened_at")
+            .expect("the field is written");
+        let old: Escalation = serde_json::from_value(json).unwrap();
+        assert_eq!(old, esc());
+        assert_eq!(old.reopened_at, None);
+    }
+
     #[test]
     fn only_a_responder_acknowledges_and_only_once() {
         let e = esc();

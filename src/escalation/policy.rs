@@ -29,7 +29,8 @@
 //! unpaged.
 //!
 //! After an acknowledgement paging stops; if the concern is still open
-//! `reminder_after` the acknowledgement, the acknowledger is reminded, once.
+//! `reminder_after` the acknowledgement, the acknowledger is reminded, once
+//! (and once more `reminder_after` a reopening, [`Escalation::reopen`]).
 //! A closed escalation ([`Escalation::close`]) does nothing.
 //!
 //! # Time

@@ -618,12 +618,16 @@ impl Bot {
 /// retention period has passed, audits each deletion, and clears and leaves
 /// their rooms. While some rooms or messages are still to be cleared (the
 /// bot has not synced them yet, or the homeserver refused), it tries again
-/// every ten minutes rather than waiting a day.
+/// in ten minutes, up to six times, rather than waiting a day.
 pub(super) async fn retention_job(
     bot: std::sync::Arc<Bot>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    /// Retries at ten minutes before falling back to once a day, so
+    /// something that can never be cleared does not keep the bot busy.
+    const QUICK_RETRIES: u32 = 6;
     let mut wait = std::time::Duration::from_secs(5);
+    let mut quick_retries = 0;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -631,10 +635,17 @@ pub(super) async fn retention_job(
         }
         wait = std::time::Duration::from_secs(24 * 60 * 60);
         let result = bot.retention_sweep().await;
-        if let Ok(true) = result {
+        match result {
             // Rooms or messages not cleared yet (not synced yet, or the
-            // homeserver refused): sooner than tomorrow.
-            wait = std::time::Duration::from_secs(10 * 60);
+            // homeserver refused): sooner than tomorrow, a few times.
+            Ok(true) if quick_retries < QUICK_RETRIES => {
+                quick_retries += 1;
+                wait = std::time::Duration::from_secs(10 * 60);
+            }
+            Ok(true) => {
+                tracing::warn!("some rooms or messages of deleted concerns could still not be cleared; trying again once a day");
+            }
+            _ => quick_retries = 0,
         }
         if let Err(e) = result {
             if let Some(leads) = &bot.config.safeguarding.leads_room {
@@ -686,8 +697,8 @@ impl Bot {
     /// whether anything is left to clear.
     async fn clear_retired_rooms(&self) -> bool {
         let mut left = self.remove_retired_messages().await;
-        let rooms: Vec<String> = match self.store.get_item(Tree::Settings, retention::RETIRED_ROOMS) {
-            Ok(r) => r.unwrap_or_default(),
+        let rooms = match retention::retired_rooms(&self.store) {
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the rooms of deleted concerns");
                 return true;
@@ -699,7 +710,10 @@ impl Bot {
                 .and_then(|r| self.client.get_room(r));
             let done = match room {
                 // Not known yet (before the first sync): try again next time.
-                None => false,
+                None => {
+                    info!(room = %id, "the room of a deleted concern is not known to the bot yet; clearing it later");
+                    false
+                }
                 // The bot is no longer in it: nothing more it can do.
                 Some(room) if room.state() != matrix_sdk::RoomState::Joined => true,
                 Some(room) => match self.clear_room(&room).await {
@@ -711,16 +725,7 @@ impl Bot {
                 },
             };
             if done {
-                let result = self
-                    .store
-                    .get_item::<Vec<String>>(Tree::Settings, retention::RETIRED_ROOMS)
-                    .and_then(|r| {
-                        let left: Vec<String> =
-                            r.unwrap_or_default().into_iter().filter(|r| *r != id).collect();
-                        self.store
-                            .put_item(Tree::Settings, retention::RETIRED_ROOMS, &left)
-                    });
-                if let Err(e) = result {
+                if let Err(e) = retention::forget_retired_room(&self.store, &id) {
                     tracing::error!(error = %e, "could not update the list of rooms to clear");
                 }
             } else {
@@ -754,7 +759,10 @@ impl Bot {
                 // Not a message id: nothing anyone can remove.
                 (_, Err(_)) => true,
                 // Not known yet (before the first sync): try again next time.
-                (None, _) => false,
+                (None, _) => {
+                    info!(room = %copy.room, "a message of a deleted concern is in a room not known to the bot yet; removing it later");
+                    false
+                }
                 (Some(room), _) if room.state() != matrix_sdk::RoomState::Joined => true,
                 (Some(room), Ok(event)) => {
                     match room.redact(event, Some("retention period passed"), None).await {

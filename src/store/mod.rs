@@ -232,9 +232,14 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
-/// Whether sled failed to open because another handle holds the lock.
+/// Whether sled failed to open because another handle holds the lock
+/// (sled wraps the `WouldBlock` from the lock call in its own message);
+/// any other failure to lock, such as a file system without locks, is not.
 fn is_lock_held(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+    e.kind() == std::io::ErrorKind::WouldBlock || {
+        let text = e.to_string();
+        text.contains("could not acquire lock") && text.contains("WouldBlock")
+    }
 }
 
 impl Store {
