@@ -678,16 +678,23 @@ mod tests {
         assert!(!d.repage_everyone);
     }
 
-    #[test]
-    fn reminder_once_if_still_open_and_none_if_closed() {
+    /// The in-order policy, nobody away, and a fresh concern the lead
+    /// acknowledged three minutes after it was paged.
+    fn acknowledged_by_the_lead_at_3_minutes() -> (Policy, Rota, Escalation) {
         let p = policy(DeputyMode::InOrder);
         let r = Rota::default();
         let d = decide(&fresh(), &p, &r, t0());
         let super::super::AckDecision::Acknowledged(acked) =
             d.new_state.acknowledge(LEAD, p.responders(), t0() + mins(3))
         else {
-            panic!()
+            panic!("the lead may acknowledge")
         };
+        (p, r, acked)
+    }
+
+    #[test]
+    fn reminder_once_if_still_open_and_none_if_closed() {
+        let (p, r, acked) = acknowledged_by_the_lead_at_3_minutes();
         let d = decide(&acked, &p, &r, t0() + mins(3));
         let due = t0() + mins(3) + chrono::Duration::hours(24);
         assert_eq!(d.next_deadline, Some(due));
@@ -704,14 +711,7 @@ mod tests {
 
     #[test]
     fn a_reopened_concern_reminds_again_a_whole_reminder_time_after_reopening() {
-        let p = policy(DeputyMode::InOrder);
-        let r = Rota::default();
-        let d = decide(&fresh(), &p, &r, t0());
-        let super::super::AckDecision::Acknowledged(acked) =
-            d.new_state.acknowledge(LEAD, p.responders(), t0() + mins(3))
-        else {
-            panic!()
-        };
+        let (p, r, acked) = acknowledged_by_the_lead_at_3_minutes();
         let day = chrono::Duration::hours(24);
         let reminded = decide(&acked, &p, &r, t0() + mins(3) + day);
         assert_eq!(reminded.remind.as_deref(), Some(LEAD));
