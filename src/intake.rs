@@ -113,6 +113,14 @@ pub fn forget_finished(store: &Store, reporter: &str, reference: &Reference) -> 
     }
 }
 
+/// The reference of the reporter's latest report, in progress or finished,
+/// if the bot still keeps its conversation (it goes when the concern is
+/// deleted, or when they start another).
+pub fn reference_of(store: &Store, reporter: &str) -> Result<Option<Reference>, StoreError> {
+    let c: Option<Conversation> = store.get_conversation(&key(reporter))?;
+    Ok(c.map(|c| c.reference))
+}
+
 /// Every reporter with a report in progress.
 pub fn reporters_in_progress(store: &Store) -> Result<Vec<String>, IntakeError> {
     let mut out = Vec::new();

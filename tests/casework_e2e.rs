@@ -90,6 +90,18 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
     ] {
         say_and_wait(&staff, &bot, &private, answer, next).await;
     }
+    // What the reporter wrote, and the bot's summary of it, in their private
+    // chat: both go when the concern is deleted.
+    let their_answer = staff
+        .seen_in(&private)
+        .into_iter()
+        .find(|m| m.sender == staff.user_id && m.body.contains(phrase))
+        .expect("the reporter's answer is in their private chat");
+    let summary = staff
+        .seen_in(&private)
+        .into_iter()
+        .find(|m| m.sender == bot && m.body.contains("Please check your report") && m.body.contains(phrase))
+        .expect("the summary holds the answer");
     let page = lead
         .wait_for("the page", |m| {
             m.sender == bot && m.body.contains("SG-0001") && m.body.contains("!ack")
@@ -398,6 +410,14 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         content.as_object().is_none_or(|c| c.is_empty()),
         "the !show in the leads' room is redacted: {content}"
     );
+    // In the reporter's private chat: their answer and the bot's summary.
+    for (what, event) in [("answer", &their_answer.event_id), ("summary", &summary.event_id)] {
+        let content = content_now(&staff, &private, event).await;
+        assert!(
+            content.as_object().is_none_or(|c| c.is_empty()),
+            "the reporter's {what} in their private chat is redacted: {content}"
+        );
+    }
     let content = content_now(&lead, &leads_room, &list.event_id).await;
     assert!(
         content.as_object().is_some_and(|c| !c.is_empty()),

@@ -332,3 +332,66 @@ fn copies_shown_elsewhere_are_listed_for_removal_with_the_concern() {
         Some(vec![other])
     );
 }
+
+/// The reporter's messages about a report in their private chat are kept
+/// with that report only while the bot keeps its conversation, and go to
+/// the removal list when the concern is deleted.
+#[test]
+fn the_reporters_private_messages_are_kept_with_their_report_and_retired_with_it() {
+    use retention::PostedCopy;
+    let tmp = tempfile::tempdir().unwrap();
+    let key = Key::load_or_create(&tmp.path().join("key")).unwrap();
+    let store = Store::open(&tmp.path().join("store"), key).unwrap();
+    let flow = safeguarding_bot::flow::load_file(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/conversations/online-safety-referral.toml"
+    )))
+    .unwrap();
+    let reporter = "@staff:example.org";
+    safeguarding_bot::intake::begin(&store, &flow, reporter, day(1, 1)).unwrap();
+    let reference = safeguarding_bot::intake::reference_of(&store, reporter)
+        .unwrap()
+        .expect("a report in progress");
+    let answer = PostedCopy {
+        room: "!dm:example.org".into(),
+        message: "$answer".into(),
+    };
+    retention::remember_reporter_copies(&store, reporter, &reference, std::slice::from_ref(&answer)).unwrap();
+    // Not their latest report: nothing is kept.
+    let other = Reference::new(reference.number() + 1);
+    retention::remember_reporter_copies(&store, reporter, &other, std::slice::from_ref(&answer)).unwrap();
+    retention::remember_reporter_copies(
+        &store,
+        "@someone-else:example.org",
+        &reference,
+        std::slice::from_ref(&answer),
+    )
+    .unwrap();
+    assert_eq!(
+        store
+            .get_item::<Vec<PostedCopy>>(Tree::Settings, &format!("copies:{reference}"))
+            .unwrap(),
+        Some(vec![answer.clone()])
+    );
+    assert_eq!(
+        store
+            .get_item::<Vec<PostedCopy>>(Tree::Settings, &format!("copies:{other}"))
+            .unwrap(),
+        None
+    );
+
+    // Recorded, closed long ago, deleted: the answer is listed for removal.
+    let mut r = record(reference.number());
+    r.reporter = reporter.into();
+    store.put_concern(&r).unwrap();
+    store
+        .put_item(
+            Tree::Casefiles,
+            &reference.to_string(),
+            &close(&Casefile::new(reference.clone()), day(1, 2)),
+        )
+        .unwrap();
+    let gone = retention::sweep(&store, RETENTION, day(NOW_MONTH, 1), false, "bot").unwrap();
+    assert_eq!(gone, vec![reference]);
+    assert_eq!(retention::retired_messages(&store).unwrap(), vec![answer]);
+}

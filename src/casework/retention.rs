@@ -82,6 +82,24 @@ fn lists() -> std::sync::MutexGuard<'static, ()> {
     LISTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Remembers messages of the reporter's conversation about `reference` (their
+/// answers, the bot's questions and the summary) in their private room, so
+/// they are removed when the concern is deleted. Kept only if the
+/// reporter's latest conversation is still that one; the concern itself may
+/// not be recorded yet. A transport that deletes under the concern's lock
+/// calls this under it too.
+pub fn remember_reporter_copies(
+    store: &Store,
+    reporter: &str,
+    reference: &Reference,
+    copies: &[PostedCopy],
+) -> Result<(), StoreError> {
+    if copies.is_empty() || crate::intake::reference_of(store, reporter)?.as_ref() != Some(reference) {
+        return Ok(());
+    }
+    append(store, &copies_key(reference), copies)
+}
+
 /// Adds `copies` to the list kept under `key` in the settings, skipping any
 /// already there.
 fn append(store: &Store, key: &str, copies: &[PostedCopy]) -> Result<(), StoreError> {

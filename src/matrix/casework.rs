@@ -409,6 +409,14 @@ impl Bot {
             };
         self.store
             .put_item(Tree::Casefiles, &reference.to_string(), &casefile)?;
+        // Their words, in their private room: removed with the concern.
+        let copy = retention::PostedCopy {
+            room: room.room_id().to_string(),
+            message: inbound.event_id.to_string(),
+        };
+        if let Err(e) = retention::remember_copies(&self.store, &reference, &[copy]) {
+            tracing::error!(reference = %reference, error = %e, "the addition could not be remembered for removal under retention");
+        }
         self.store.audit(
             now,
             &inbound.sender,
@@ -767,6 +775,17 @@ impl Bot {
                 (Some(room), Ok(event)) => {
                     match room.redact(event, Some("retention period passed"), None).await {
                         Ok(_) => true,
+                        // Someone else's message in a room where the bot may
+                        // not remove others' (a private chat they started).
+                        Err(e)
+                            if matches!(
+                                e.client_api_error_kind(),
+                                Some(matrix_sdk::ruma::api::error::ErrorKind::Forbidden)
+                            ) =>
+                        {
+                            tracing::warn!(room = %copy.room, "not allowed to remove a message of a deleted concern; whoever sent it can delete it");
+                            true
+                        }
                         Err(e) => {
                             tracing::warn!(room = %copy.room, error = %e, "could not remove a message of a deleted concern; trying again next time");
                             false

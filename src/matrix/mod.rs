@@ -712,6 +712,9 @@ impl Bot {
                 match handled {
                     Some(out) => {
                         self.remember_private_room(sender, room.room_id())?;
+                        // Their answer is part of the report: removed with it.
+                        self.remember_in_private(sender, room, std::slice::from_ref(&inbound.event_id))
+                            .await;
                         self.deliver(sender, room, out, &inbound.event_id).await
                     }
                     None if !self.is_staff(sender).await => {
@@ -1062,6 +1065,35 @@ impl Bot {
         Ok(())
     }
 
+    /// Remembers messages in a reporter's private room as part of their
+    /// latest report, to be removed when that concern is deleted under
+    /// retention. A failure is logged: the conversation goes on.
+    async fn remember_in_private(&self, reporter: &str, room: &Room, events: &[String]) {
+        let reference = match intake::reference_of(&self.store, reporter) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "could not tell which report a private message belongs to; it will not be removed under retention");
+                return;
+            }
+        };
+        let copies: Vec<crate::casework::retention::PostedCopy> = events
+            .iter()
+            .map(|e| crate::casework::retention::PostedCopy {
+                room: room.room_id().to_string(),
+                message: e.clone(),
+            })
+            .collect();
+        // Under the lock retention deletes under, so a deletion in between
+        // is seen (the conversation goes with the concern).
+        let _one_at_a_time = self.escalation_lock(&reference).await;
+        if let Err(e) =
+            crate::casework::retention::remember_reporter_copies(&self.store, reporter, &reference, &copies)
+        {
+            tracing::error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
+        }
+    }
+
     /// Sends what intake decided, in order. The reporter's replies go to
     /// their private room; pages and records to the concern's escalation room.
     async fn deliver(
@@ -1075,7 +1107,9 @@ impl Bot {
             let txn = format!("{txn_base}-{i}");
             match o {
                 Outgoing::Reply(text) => {
-                    self.send(private, Text::plain(text), &txn, false).await?;
+                    let sent = self.send_for_id(private, Text::plain(text), &txn, false).await?;
+                    self.remember_in_private(reporter, private, &[sent.to_string()])
+                        .await;
                 }
                 Outgoing::Page {
                     reference, urgent, ..
