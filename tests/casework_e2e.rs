@@ -153,14 +153,13 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
 
     // The reporter adds to their own concern; the leads see it in the concern's room.
     let addition = "the account also messaged my colleague";
-    say_and_wait(
-        &staff,
-        &bot,
-        &private,
-        &format!("!add SG-0001 {addition}"),
-        "I have added that to SG-0001",
-    )
-    .await;
+    let their_addition = staff.say(&private, &format!("!add SG-0001 {addition}")).await;
+    staff
+        .wait_for(
+            "the addition kept",
+            from(&bot, &private, "I have added that to SG-0001"),
+        )
+        .await;
     lead.wait_for("the addition", from(&bot, &concern_room, addition))
         .await;
 
@@ -410,8 +409,14 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
         content.as_object().is_none_or(|c| c.is_empty()),
         "the !show in the leads' room is redacted: {content}"
     );
-    // In the reporter's private chat: their answer and the bot's summary.
-    for (what, event) in [("answer", &their_answer.event_id), ("summary", &summary.event_id)] {
+    // In the reporter's private chat: their answer, the bot's summary, their
+    // !add and the notice that it closed.
+    for (what, event) in [
+        ("answer", &their_answer.event_id),
+        ("summary", &summary.event_id),
+        ("addition", &their_addition),
+        ("closing notice", &told.event_id),
+    ] {
         let content = content_now(&staff, &private, event).await;
         assert!(
             content.as_object().is_none_or(|c| c.is_empty()),

@@ -345,8 +345,8 @@ impl Bot {
             };
             match private {
                 Some(private) => {
-                    self.send(&private, text, &format!("{}-told{tag}", inbound.event_id), false)
-                        .await?;
+                    let txn = format!("{}-told{tag}", inbound.event_id);
+                    self.tell_reporter(&private, reference, text, &txn).await?;
                     self.store
                         .audit(now, "bot", &format!("reporter told {tag}"), Some(reference), "")?;
                     more.push_str(match notice {
@@ -434,15 +434,17 @@ impl Bot {
             let reply = format!(
                 "Thank you. I have added that to {reference}, but I could not pass it on to the Safeguarding Lead just now; they will see it in the record. If it is urgent, tell them directly."
             );
-            self.answer(room, inbound, Text::plain(reply), "addednottold")
+            let txn = format!("{}-addednottold", inbound.event_id);
+            self.tell_reporter(room, &reference, Text::plain(reply), &txn)
                 .await?;
             return Ok(true);
         }
-        self.answer(
+        let txn = format!("{}-added", inbound.event_id);
+        self.tell_reporter(
             room,
-            inbound,
+            &reference,
             compose::reporter_addition_kept(&reference),
-            "added",
+            &txn,
         )
         .await?;
         Ok(true)

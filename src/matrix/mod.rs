@@ -798,11 +798,11 @@ impl Bot {
                 )
                 .await?;
                 if let Some(private) = self.private_room(&next.reporter)? {
-                    self.send(
+                    self.tell_reporter(
                         &private,
+                        &next.reference,
                         compose::reporter_told_ack(&next.reference, &inbound.sender, now, self.tz()),
                         &format!("{}-toldreporter", inbound.event_id),
-                        false,
                     )
                     .await?;
                 }
@@ -953,11 +953,11 @@ impl Bot {
         if d.tell_reporter_no_answer {
             let route = self.store.get_concern(&reference)?.and_then(|r| r.route);
             if let Some(private) = self.private_room(&esc.reporter)? {
-                self.send(
+                self.tell_reporter(
                     &private,
+                    &reference,
                     compose::no_answer_yet(&reference, route.as_ref()),
                     &format!("{reference}-g{g}-noanswer"),
-                    false,
                 )
                 .await?;
             }
@@ -1172,6 +1172,27 @@ impl Bot {
 
     async fn send(&self, room: &Room, text: Text, txn: &str, notice: bool) -> anyhow::Result<()> {
         self.send_for_id(room, text, txn, notice).await.map(drop)
+    }
+
+    /// Sends a message about a concern to its reporter's private room, and
+    /// remembers it with the concern, to be removed when the concern is
+    /// deleted under retention. Call it under the concern's lock.
+    async fn tell_reporter(
+        &self,
+        private: &Room,
+        reference: &Reference,
+        text: Text,
+        txn: &str,
+    ) -> anyhow::Result<()> {
+        let sent = self.send_for_id(private, text, txn, false).await?;
+        let copy = crate::casework::retention::PostedCopy {
+            room: private.room_id().to_string(),
+            message: sent.to_string(),
+        };
+        if let Err(e) = crate::casework::retention::remember_copies(&self.store, reference, &[copy]) {
+            tracing::error!(reference = %reference, error = %e, "a message to the reporter could not be remembered for removal under retention");
+        }
+        Ok(())
     }
 
     /// As [`Bot::send`], returning the id of the message sent.
