@@ -175,7 +175,7 @@ mod store_commands {
     use chrono::{DateTime, TimeZone, Utc};
 
     use safeguarding_bot::casework::{Casefile, EntryKind};
-    use safeguarding_bot::concern::{ConcernRecord, FieldAnswer, Reference, RouteTaken, Status};
+    use safeguarding_bot::concern::{ConcernRecord, Reference, RouteTaken};
     use safeguarding_bot::escalation::{Acknowledgement, Escalation};
     use safeguarding_bot::store::{Key, Store, Tree};
 
@@ -245,17 +245,9 @@ mod store_commands {
         Utc.with_ymd_and_hms(year, month, day, 10, 0, 0).unwrap()
     }
 
+    /// A concern that took the CEOP route.
     fn record(n: u64, started: DateTime<Utc>) -> ConcernRecord {
         ConcernRecord {
-            reference: Reference::new(n),
-            status: Status::Submitted,
-            reporter: "@staff:example.org".into(),
-            flow_id: "online-safety".into(),
-            flow_version: "1".into(),
-            flow_digest: "ab".repeat(32),
-            started_at: started,
-            recorded_at: started,
-            decisions: vec![],
             route: Some(RouteTaken {
                 outcome_id: "ceop".into(),
                 title: "Report to CEOP".into(),
@@ -265,13 +257,7 @@ mod store_commands {
                 note_afterwards: String::new(),
                 urgent: false,
             }),
-            fields: vec![FieldAnswer {
-                field_id: "what".into(),
-                label: "What happened".into(),
-                value: Some(WORDS.into()),
-                verbatim: true,
-            }],
-            urgent: false,
+            ..crate::common::concern_record(n, started, WORDS)
         }
     }
 

@@ -2,13 +2,15 @@
 //! period goes, everything about it goes, the deletion is audited without a
 //! word of the concern, and a dry run changes nothing.
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use safeguarding_bot::casework::retention::{self, AUDIT_ACTION};
 use safeguarding_bot::casework::{CaseView, Casefile, EntryKind};
-use safeguarding_bot::concern::{ConcernRecord, FieldAnswer, Reference, Status};
+use safeguarding_bot::concern::{ConcernRecord, Reference, Status};
 use safeguarding_bot::escalation::Escalation;
 use safeguarding_bot::store::{Key, Store, Tree};
 
@@ -20,25 +22,7 @@ fn day(month: u32, d: u32) -> DateTime<Utc> {
 }
 
 fn record(n: u64) -> ConcernRecord {
-    ConcernRecord {
-        reference: Reference::new(n),
-        status: Status::Submitted,
-        reporter: "@staff:example.org".into(),
-        flow_id: "online-safety".into(),
-        flow_version: "1".into(),
-        flow_digest: "ab".repeat(32),
-        started_at: day(1, 1),
-        recorded_at: day(1, 1),
-        decisions: vec![],
-        route: None,
-        fields: vec![FieldAnswer {
-            field_id: "what".into(),
-            label: "What happened".into(),
-            value: Some(WORDS.into()),
-            verbatim: true,
-        }],
-        urgent: false,
-    }
+    common::concern_record(n, day(1, 1), WORDS)
 }
 
 fn close(casefile: &Casefile, at: DateTime<Utc>) -> Casefile {

@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
-use safeguarding_bot::concern::{ConcernRecord, Reference};
+use safeguarding_bot::concern::{ConcernRecord, FieldAnswer, Reference, Status};
 use safeguarding_bot::conversation::{self, Action, Conversation, Step};
 use safeguarding_bot::flow::{self, Flow};
 
@@ -148,4 +148,29 @@ pub fn raw_sled(dir: &std::path::Path) -> sled::Db {
         }
     }
     panic!("{} is still locked after 5 seconds", dir.display())
+}
+
+/// A submitted concern as the store keeps it: SG-`n` by "@staff:example.org"
+/// through the "online-safety" flow, no route, and one answer, "What
+/// happened", holding `words` (a unique phrase to search for).
+pub fn concern_record(n: u64, started: DateTime<Utc>, words: &str) -> ConcernRecord {
+    ConcernRecord {
+        reference: Reference::new(n),
+        status: Status::Submitted,
+        reporter: "@staff:example.org".into(),
+        flow_id: "online-safety".into(),
+        flow_version: "1".into(),
+        flow_digest: "ab".repeat(32),
+        started_at: started,
+        recorded_at: started,
+        decisions: vec![],
+        route: None,
+        fields: vec![FieldAnswer {
+            field_id: "what".into(),
+            label: "What happened".into(),
+            value: Some(words.into()),
+            verbatim: true,
+        }],
+        urgent: false,
+    }
 }
