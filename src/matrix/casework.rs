@@ -410,13 +410,7 @@ impl Bot {
         self.store
             .put_item(Tree::Casefiles, &reference.to_string(), &casefile)?;
         // Their words, in their private room: removed with the concern.
-        let copy = retention::PostedCopy {
-            room: room.room_id().to_string(),
-            message: inbound.event_id.to_string(),
-        };
-        if let Err(e) = retention::remember_copies(&self.store, &reference, &[copy]) {
-            tracing::error!(reference = %reference, error = %e, "the addition could not be remembered for removal under retention");
-        }
+        self.remember_copy(&reference, room, &inbound.event_id);
         self.store.audit(
             now,
             &inbound.sender,
@@ -607,16 +601,8 @@ impl Bot {
             let txn = format!("{}-{tag}{i}", inbound.event_id);
             let sent = self.send_for_id(room, Text::plain(&part), &txn, true).await?;
             if let Some(reference) = copy_of {
-                let copy = retention::PostedCopy {
-                    room: room.room_id().to_string(),
-                    message: sent.to_string(),
-                };
-                // Under the lock retention deletes under, so a deletion in
-                // between is seen and the copy listed for removal at once.
                 let _one_at_a_time = self.escalation_lock(reference).await;
-                if let Err(e) = retention::remember_copies(&self.store, reference, &[copy]) {
-                    tracing::error!(reference = %reference, room = %room.room_id(), error = %e, "shown, but the message could not be remembered for removal under retention");
-                }
+                self.remember_copy(reference, room, sent.as_str());
             }
         }
         Ok(())

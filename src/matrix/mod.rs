@@ -713,8 +713,7 @@ impl Bot {
                     Some(out) => {
                         self.remember_private_room(sender, room.room_id())?;
                         // Their answer is part of the report: removed with it.
-                        self.remember_in_private(sender, room, std::slice::from_ref(&inbound.event_id))
-                            .await;
+                        self.remember_in_private(sender, room, &inbound.event_id).await;
                         self.deliver(sender, room, out, &inbound.event_id).await
                     }
                     None if !self.is_staff(sender).await => {
@@ -1065,10 +1064,10 @@ impl Bot {
         Ok(())
     }
 
-    /// Remembers messages in a reporter's private room as part of their
+    /// Remembers a message in a reporter's private room as part of their
     /// latest report, to be removed when that concern is deleted under
     /// retention. A failure is logged: the conversation goes on.
-    async fn remember_in_private(&self, reporter: &str, room: &Room, events: &[String]) {
+    async fn remember_in_private(&self, reporter: &str, room: &Room, message: &str) {
         let reference = match intake::reference_of(&self.store, reporter) {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -1077,18 +1076,15 @@ impl Bot {
                 return;
             }
         };
-        let copies: Vec<crate::casework::retention::PostedCopy> = events
-            .iter()
-            .map(|e| crate::casework::retention::PostedCopy {
-                room: room.room_id().to_string(),
-                message: e.clone(),
-            })
-            .collect();
+        let copy = crate::casework::retention::PostedCopy {
+            room: room.room_id().to_string(),
+            message: message.to_string(),
+        };
         // Under the lock retention deletes under, so a deletion in between
         // is seen (the conversation goes with the concern).
         let _one_at_a_time = self.escalation_lock(&reference).await;
         if let Err(e) =
-            crate::casework::retention::remember_reporter_copies(&self.store, reporter, &reference, &copies)
+            crate::casework::retention::remember_reporter_copies(&self.store, reporter, &reference, &[copy])
         {
             tracing::error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
         }
@@ -1108,8 +1104,7 @@ impl Bot {
             match o {
                 Outgoing::Reply(text) => {
                     let sent = self.send_for_id(private, Text::plain(text), &txn, false).await?;
-                    self.remember_in_private(reporter, private, &[sent.to_string()])
-                        .await;
+                    self.remember_in_private(reporter, private, sent.as_str()).await;
                 }
                 Outgoing::Page {
                     reference, urgent, ..
@@ -1185,14 +1180,23 @@ impl Bot {
         txn: &str,
     ) -> anyhow::Result<()> {
         let sent = self.send_for_id(private, text, txn, false).await?;
+        self.remember_copy(reference, private, sent.as_str());
+        Ok(())
+    }
+
+    /// Remembers a message about `reference` outside its own room (which is
+    /// cleared whole), to be removed when the concern is deleted under
+    /// retention. Call it under the concern's lock, the one retention deletes
+    /// under, so a deletion just before is seen and the message listed for
+    /// removal at once. A failure is logged: what was sent stays sent.
+    fn remember_copy(&self, reference: &Reference, room: &Room, message: &str) {
         let copy = crate::casework::retention::PostedCopy {
-            room: private.room_id().to_string(),
-            message: sent.to_string(),
+            room: room.room_id().to_string(),
+            message: message.to_string(),
         };
         if let Err(e) = crate::casework::retention::remember_copies(&self.store, reference, &[copy]) {
-            tracing::error!(reference = %reference, error = %e, "a message to the reporter could not be remembered for removal under retention");
+            tracing::error!(reference = %reference, room = %room.room_id(), error = %e, "a message about a concern could not be remembered for removal under retention");
         }
-        Ok(())
     }
 
     /// As [`Bot::send`], returning the id of the message sent.
