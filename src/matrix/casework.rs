@@ -701,9 +701,7 @@ impl Bot {
             }
         };
         for id in rooms {
-            let room = <&matrix_sdk::ruma::RoomId>::try_from(id.as_str())
-                .ok()
-                .and_then(|r| self.client.get_room(r));
+            let room = self.room(id.as_str()).ok();
             let done = match room {
                 // Not known yet (before the first sync): try again next time.
                 None => {
@@ -747,9 +745,7 @@ impl Bot {
         let total = copies.len();
         let mut done = Vec::new();
         for copy in copies {
-            let room = <&matrix_sdk::ruma::RoomId>::try_from(copy.room.as_str())
-                .ok()
-                .and_then(|r| self.client.get_room(r));
+            let room = self.room(copy.room.as_str()).ok();
             let event = <&matrix_sdk::ruma::EventId>::try_from(copy.message.as_str());
             let removed = match (room, event) {
                 // Not a message id: nothing anyone can remove.
