@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::concern::{ConcernRecord, Reference};
 use crate::conversation::{self, Action, Conversation, Stage, Step};
 use crate::flow::Flow;
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Store, StoreError};
 
 /// Something for the transport to send, in this order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +62,23 @@ pub fn begin(
     reporter: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Outgoing>, IntakeError> {
+    let mut batch = Batch::new();
+    let out = begin_in(store, &mut batch, flow, reporter, None, now)?;
+    store.commit(batch)?;
+    Ok(out)
+}
+
+/// As [`begin`], staging what to keep in `batch` instead of writing it, so
+/// the caller commits it with the effects. `message_id` is the request's
+/// id, kept so the conversation knows the message that started it.
+pub fn begin_in(
+    store: &Store,
+    batch: &mut Batch,
+    flow: &Flow,
+    reporter: &str,
+    message_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outgoing>, IntakeError> {
     if let Some(c) = current(store, reporter)? {
         return Ok(vec![Outgoing::Reply(format!(
             "You already have a report in progress ({}). Let's carry on where you left off, or type cancel to stop it.\n\n{}",
@@ -70,8 +87,9 @@ pub fn begin(
         ))]);
     }
     let reference = store.next_reference()?;
-    let step = conversation::start(flow, reference, reporter, now);
-    apply(store, reporter, step)
+    let mut step = conversation::start(flow, reference, reporter, now);
+    step.conversation.last_message = message_id.map(str::to_string);
+    stage(store, batch, reporter, step)
 }
 
 /// A message from a reporter. `None` when they have no report in progress.
@@ -88,6 +106,22 @@ pub fn message(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Outgoing>>, IntakeError> {
+    let mut batch = Batch::new();
+    let out = message_in(store, &mut batch, flow, reporter, text, message_id, now)?;
+    store.commit(batch)?;
+    Ok(out)
+}
+
+/// As [`message`], staging what to keep in `batch` instead of writing it.
+pub fn message_in(
+    store: &Store,
+    batch: &mut Batch,
+    flow: &Flow,
+    reporter: &str,
+    text: &str,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Outgoing>>, IntakeError> {
     let Some(c) = current(store, reporter)? else {
         return Ok(None);
     };
@@ -96,7 +130,7 @@ pub fn message(
     }
     let mut step = conversation::step(flow, c, text, now);
     step.conversation.last_message = Some(message_id.to_string());
-    apply(store, reporter, step).map(Some)
+    stage(store, batch, reporter, step).map(Some)
 }
 
 /// Forgets the reporter's finished conversation if it was for `reference`:
@@ -143,18 +177,33 @@ pub fn check_unfinished(
     now: DateTime<Utc>,
     after: chrono::Duration,
 ) -> Result<Option<Vec<Outgoing>>, IntakeError> {
+    let mut batch = Batch::new();
+    let out = check_unfinished_in(store, &mut batch, flow, reporter, now, after)?;
+    store.commit(batch)?;
+    Ok(out)
+}
+
+/// As [`check_unfinished`], staging what to keep in `batch`.
+pub fn check_unfinished_in(
+    store: &Store,
+    batch: &mut Batch,
+    flow: &Flow,
+    reporter: &str,
+    now: DateTime<Utc>,
+    after: chrono::Duration,
+) -> Result<Option<Vec<Outgoing>>, IntakeError> {
     let Some(c) = current(store, reporter)? else {
         return Ok(None);
     };
     match conversation::check_abandoned(flow, &c, now, after) {
-        Some(step) => apply(store, reporter, step).map(Some),
+        Some(step) => stage(store, batch, reporter, step).map(Some),
         None => Ok(None),
     }
 }
 
-/// Carries out a step's store actions, keeps the new state, and returns what
-/// the transport must send. Nothing is returned unless everything was kept.
-fn apply(store: &Store, reporter: &str, step: Step) -> Result<Vec<Outgoing>, IntakeError> {
+/// Stages a step's store actions and the new state in `batch`, and returns
+/// what the transport must send, to be committed with it.
+fn stage(store: &Store, batch: &mut Batch, reporter: &str, step: Step) -> Result<Vec<Outgoing>, IntakeError> {
     let reference = step.conversation.reference.clone();
     let mut out = Vec::new();
     let mut latest: Option<ConcernRecord> = None;
@@ -162,7 +211,7 @@ fn apply(store: &Store, reporter: &str, step: Step) -> Result<Vec<Outgoing>, Int
         match action {
             Action::Save(record) => {
                 let record = *record;
-                store.put_concern(&record)?;
+                store.stage_concern(batch, &record)?;
                 // Who and what happened, never the content.
                 store.audit(
                     record.recorded_at,
@@ -190,6 +239,6 @@ fn apply(store: &Store, reporter: &str, step: Step) -> Result<Vec<Outgoing>, Int
             Action::Reply(text) => out.push(Outgoing::Reply(text)),
         }
     }
-    store.put_conversation(&key(reporter), &step.conversation)?;
+    store.stage_conversation(batch, &key(reporter), &step.conversation)?;
     Ok(out)
 }

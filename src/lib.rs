@@ -4,9 +4,9 @@
 //!
 //! # Layout
 //!
-//! The core decides and keeps; it depends on no chat SDK. Transports (the
-//! terminal rehearsal today, Matrix next) feed it messages and carry out the
-//! actions it returns.
+//! The core decides and keeps; it depends on no chat SDK. A transport (Matrix
+//! today) turns its events into [`bot::Inbound`]s and implements
+//! [`bot::Chat`]; the core does everything else through that trait.
 //!
 //! - [`cli`]: the command line, its help and what each subcommand does.
 //! - [`concern`]: the record of a concern and its reference (`SG-0042`).
@@ -16,7 +16,8 @@
 //! - [`conversation`]: the intake dialogue, a pure `step(flow, state, input, now)`
 //!   returning the new state and the actions to carry out.
 //! - [`store`]: sled on disk: concerns encrypted at rest, conversations in
-//!   progress, the append-only audit log, the schema version.
+//!   progress, the append-only audit log, the schema version, the outbox,
+//!   and [`store::Batch`]: writes committed in one transaction.
 //! - [`intake`]: the conversation joined to the store, for any transport:
 //!   what to keep, then what to send.
 //! - [`escalation`]: who was paged for a concern and who acknowledged; pure
@@ -25,13 +26,22 @@
 //!   actions, decisions with reasons, category, status and outcome; the
 //!   leads' commands; one concern's view and chronology.
 //! - [`export`]: one concern as Markdown, HTML or PDF, to send with a referral.
-//! - [`matrix`]: the Matrix adapter (matrix-sdk): events in, actions out.
+//! - [`bot`]: the core that every chat shares: routing an event to intake,
+//!   paging, acknowledgement, the rota, casework or the reporter's
+//!   commands; one worker per sender; the timer, retention and the unfinished
+//!   sweep; every message it sends ([`bot::compose`]); the durable outbox
+//!   ([`bot::outbox`]) that carries out each effect once, in order per room,
+//!   kept in the same commit as the decision that caused it.
+//! - [`matrix`]: the Matrix adapter (matrix-sdk): the session, the sync
+//!   loop, events in, and [`bot::Chat`] for Matrix. No casework, paging,
+//!   retention or notices.
 //! - [`health`]: the optional `/healthz` and `/metrics` listener, the
 //!   counters behind it, and the self-watch that notices when the
 //!   homeserver is out of reach.
 //! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
 //!   lead can try a policy change before deploying it.
 
+pub mod bot;
 pub mod casework;
 pub mod cli;
 pub mod concern;

@@ -192,6 +192,10 @@ pub struct Entry {
     /// Who wrote it: a chat identity.
     pub author: String,
     pub kind: EntryKind,
+    /// The chat message that made it, so the same message handled again
+    /// (a replay after a crash) is recognised and not recorded twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What an entry says.
@@ -351,10 +355,24 @@ impl Casefile {
             at: now,
             author: author.to_string(),
             kind,
+            source: None,
         };
         let mut next = self.clone();
         next.entries.push(entry.clone());
         (next, entry)
+    }
+
+    /// The entry the chat message `source` made, if it made one.
+    pub fn entry_from(&self, source: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.source.as_deref() == Some(source))
+    }
+
+    /// The same casefile with its newest entry marked as made by `source`.
+    pub fn sourced(mut self, source: &str) -> Self {
+        if let Some(last) = self.entries.last_mut() {
+            last.source = Some(source.to_string());
+        }
+        self
     }
 
     pub fn entry(&self, number: u32) -> Option<&Entry> {

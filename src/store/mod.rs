@@ -31,6 +31,7 @@
 //! and what to do.
 
 mod audit;
+mod batch;
 mod crypto;
 mod key;
 
@@ -51,6 +52,7 @@ use zeroize::Zeroizing;
 use crate::concern::{ConcernRecord, Reference};
 
 pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH};
+pub use batch::{Batch, Pending};
 pub use key::{Key, KEY_ENV_VAR, KEY_LEN};
 
 use audit::AuditHead;
@@ -69,6 +71,9 @@ const TREE_SETTINGS: &str = "name_setting";
 const TREE_INBOX: &str = "inboxseq_event";
 const TREE_INBOX_STATE: &str = "eventid_inboxstate";
 const TREE_CASEFILES: &str = "reference_casefile";
+const TREE_ROOMS: &str = "slot_room";
+const TREE_OUTBOX: &str = "outboxseq_effect";
+const TREE_OUTBOX_STATE: &str = "effectkey_outboxstate";
 
 const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 const META_KEY_CHECK: &[u8] = b"key_check";
@@ -155,6 +160,9 @@ pub struct Store {
     inbox: sled::Tree,
     inbox_state: sled::Tree,
     casefiles: sled::Tree,
+    rooms: sled::Tree,
+    outbox: sled::Tree,
+    outbox_state: sled::Tree,
     sealer: Sealer,
     key_source: String,
     /// One audit append at a time, so sequence numbers and the hash chain
@@ -183,6 +191,10 @@ pub enum Tree {
     Settings,
     /// The leads' casefiles (notes, decisions, status, outcome), by reference.
     Casefiles,
+    /// The chat's rooms the bot made, both ways: a slot ("concern:SG-0042",
+    /// "private:@sam:example.org") to its room id, and "room:ID" to the slot,
+    /// so a concern is found from its room without reading every escalation.
+    Rooms,
 }
 
 /// A record kept under a digest of its key string: the key string travels
@@ -277,6 +289,9 @@ impl Store {
         let inbox = db.open_tree(TREE_INBOX).map_err(open_err)?;
         let inbox_state = db.open_tree(TREE_INBOX_STATE).map_err(open_err)?;
         let casefiles = db.open_tree(TREE_CASEFILES).map_err(open_err)?;
+        let rooms = db.open_tree(TREE_ROOMS).map_err(open_err)?;
+        let outbox = db.open_tree(TREE_OUTBOX).map_err(open_err)?;
+        let outbox_state = db.open_tree(TREE_OUTBOX_STATE).map_err(open_err)?;
         let store = Store {
             dir: dir.to_path_buf(),
             db,
@@ -290,6 +305,9 @@ impl Store {
             inbox,
             inbox_state,
             casefiles,
+            rooms,
+            outbox,
+            outbox_state,
             sealer: Sealer::new(&key),
             key_source: key.source().to_string(),
             audit_lock: Mutex::new(()),
@@ -318,6 +336,9 @@ impl Store {
                 &self.inbox,
                 &self.inbox_state,
                 &self.casefiles,
+                &self.rooms,
+                &self.outbox,
+                &self.outbox_state,
             ]
             .iter()
             .all(|t| t.is_empty());
@@ -567,6 +588,7 @@ impl Store {
             Tree::PrivateRooms => (&self.private_rooms, TREE_PRIVATE_ROOMS, "a private room"),
             Tree::Settings => (&self.settings, TREE_SETTINGS, "a setting"),
             Tree::Casefiles => (&self.casefiles, TREE_CASEFILES, "a casefile"),
+            Tree::Rooms => (&self.rooms, TREE_ROOMS, "a room the bot made"),
         }
     }
 

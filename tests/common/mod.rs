@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod memchat;
+
 use std::sync::{Mutex, OnceLock};
 
 use std::path::PathBuf;

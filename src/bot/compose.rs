@@ -1,4 +1,4 @@
-//! What the bot says in Matrix, as plain text and HTML. Pure functions: no
+//! What the bot says, as plain text and HTML. Pure functions: no
 //! SDK calls, so every message can be tested as a person would read it.
 //!
 //! Everything a reporter typed is escaped before it goes into HTML.
@@ -230,6 +230,15 @@ pub fn reporter_told_closed(reference: &Reference) -> Text {
     Text::plain(format!(
         "Your report {reference} has been closed. Thank you for reporting it.\n\
          If you see or hear anything more about it, send !add {reference} and what you saw. For something new, send report."
+    ))
+}
+
+/// Told to the reporter when the page or the record could not be passed
+/// on in chat: it is recorded, the leads have been told, and what to do.
+pub fn reporter_told_delivery_trouble(reference: &Reference) -> Text {
+    Text::plain(format!(
+        "Your report {reference} is recorded. I had trouble passing it on in chat, and the safeguarding leads have been told, so they can read it.\n\
+         To be sure it is seen quickly, also tell the Lead or Deputy for Safeguarding yourself. If anyone is in immediate danger, call 999 now."
     ))
 }
 

@@ -1,0 +1,232 @@
+//! A report, from the request to the record: the private chat, the
+//! conversation ([`crate::intake`]), and what it decides passed to the
+//! outbox in the same commit as the answers it keeps.
+
+use chrono::Utc;
+use tracing::{error, info};
+
+use super::outbox::{Effect, Effects, Remember, Target};
+use super::{compose, Core, Inbound, Message, RoomSpec};
+use crate::casework::retention::{self, PostedCopy};
+use crate::intake::{self, Outgoing};
+use crate::store::{Batch, Tree};
+
+/// A deadline to set once a decision is committed.
+pub(super) type Schedule = Vec<(crate::concern::Reference, chrono::DateTime<Utc>, u64)>;
+
+impl Core {
+    /// Starts (or resumes) a report in the reporter's private chat; a staff
+    /// room gets only a notice that says nothing of it.
+    pub(super) async fn start_report(&self, inbound: &Inbound, from_staff_room: bool) -> anyhow::Result<()> {
+        let reporter = inbound.sender.as_str();
+        if !self.is_staff(reporter).await {
+            return self.answer(inbound, "notstaff", compose::not_staff(), false);
+        }
+        let mut batch = Batch::new();
+        let mut effects = self.effects(&inbound.event_id);
+        if from_staff_room {
+            self.ensure_private_chat(&mut effects, reporter).await?;
+            let name = self.chat.display_name(&inbound.room_id, reporter).await;
+            effects.send(
+                "staffnotice",
+                Target::Room(inbound.room_id.clone()),
+                Message::notice(compose::staff_room_notice(&name)),
+                Remember::Nothing,
+                None,
+            );
+        } else {
+            // They asked in a private chat with the bot: it is theirs.
+            self.keep_private_room(&mut batch, reporter, &inbound.room_id)?;
+        }
+        let out = intake::begin_in(&self.store, &mut batch, &self.flow, reporter, Some(&inbound.event_id), Utc::now())?;
+        let mut schedule = Schedule::new();
+        self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
+        self.commit(batch, effects)?;
+        self.set_deadlines(schedule);
+        info!("report started or resumed in a private chat");
+        Ok(())
+    }
+
+    /// A message from someone with a report in progress. Returns whether
+    /// they had one (and so it was taken as their answer).
+    pub(super) async fn report_message(&self, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
+        let reporter = inbound.sender.as_str();
+        let Some(current) = intake::current(&self.store, reporter)? else {
+            return Ok(false);
+        };
+        let reference = current.reference.clone();
+        // The concern's lock: its page and record are decided here.
+        let _one_at_a_time = self.locks.lock(&reference).await;
+        let mut batch = Batch::new();
+        let Some(out) = intake::message_in(
+            &self.store,
+            &mut batch,
+            &self.flow,
+            reporter,
+            body,
+            &inbound.event_id,
+            Utc::now(),
+        )?
+        else {
+            return Ok(false);
+        };
+        self.keep_private_room(&mut batch, reporter, &inbound.room_id)?;
+        let mut effects = self.effects(&inbound.event_id);
+        let mut schedule = Schedule::new();
+        self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
+        self.commit(batch, effects)?;
+        self.set_deadlines(schedule);
+        // Their answer is part of the report: removed with it.
+        let copy = PostedCopy {
+            room: inbound.room_id.clone(),
+            message: inbound.event_id.clone(),
+        };
+        if let Err(e) = retention::remember_reporter_copies(&self.store, reporter, &reference, &[copy]) {
+            error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
+        }
+        Ok(true)
+    }
+
+    /// A report left too long goes to the lead, marked incomplete, once.
+    pub(super) async fn check_unfinished(&self, reporter: &str) -> anyhow::Result<()> {
+        let after = chrono::Duration::from_std(self.config.safeguarding.unfinished_after)
+            .unwrap_or(crate::conversation::ABANDONED_AFTER);
+        let Some(current) = intake::current(&self.store, reporter)? else {
+            return Ok(());
+        };
+        let _one_at_a_time = self.locks.lock(&current.reference).await;
+        let mut batch = Batch::new();
+        let Some(out) = intake::check_unfinished_in(&self.store, &mut batch, &self.flow, reporter, Utc::now(), after)? else {
+            return Ok(());
+        };
+        let mut effects = self.effects(format!("unfinished:{}", current.reference));
+        let mut schedule = Schedule::new();
+        self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
+        self.commit(batch, effects)?;
+        self.set_deadlines(schedule);
+        Ok(())
+    }
+
+    /// What the conversation decided, as effects: replies to the reporter's
+    /// private chat; the page (the concern's room made first); the record
+    /// to the concern's room, as a notice, in parts if it is long.
+    fn plan_outgoing(
+        &self,
+        batch: &mut Batch,
+        effects: &mut Effects,
+        reporter: &str,
+        out: Vec<Outgoing>,
+        schedule: &mut Schedule,
+    ) -> anyhow::Result<()> {
+        for (i, o) in out.into_iter().enumerate() {
+            match o {
+                Outgoing::Reply(text) => effects.send(
+                    &format!("out{i}"),
+                    Target::Private(reporter.to_string()),
+                    Message::plain(compose::Text::plain(text)),
+                    Remember::ReporterCopy(reporter.to_string()),
+                    None,
+                ),
+                Outgoing::Page { reference, urgent, .. } => {
+                    self.plan_page(batch, effects, &reference, urgent, reporter, schedule)?;
+                }
+                Outgoing::Record(record) => {
+                    effects.send(
+                        &format!("out{i}"),
+                        Target::Concern(record.reference.clone()),
+                        Message::notice(compose::record(&record, self.tz())),
+                        Remember::Nothing,
+                        Some(&record.reference),
+                    );
+                    self.store.audit(
+                        Utc::now(),
+                        "bot",
+                        "record sent to the escalation room",
+                        Some(&record.reference),
+                        record.status.label(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure the reporter has a private chat with the bot: the one
+    /// known, if the bot and they are still in it, or a new one.
+    async fn ensure_private_chat(&self, effects: &mut Effects, reporter: &str) -> anyhow::Result<()> {
+        let target = Target::Private(reporter.to_string());
+        if let Some(room) = self.room_of(&target)? {
+            let joined = self.chat.is_joined(&room).await.unwrap_or(false);
+            let theirs = joined
+                && self
+                    .chat
+                    .members(&room)
+                    .await
+                    .is_ok_and(|m| m.iter().any(|m| m.user == reporter));
+            if theirs {
+                return Ok(());
+            }
+        }
+        effects.push(
+            "privatechat",
+            Effect::CreateRoom {
+                target,
+                spec: RoomSpec {
+                    key: random_token(),
+                    name: "Safeguarding report".into(),
+                    invite: vec![reporter.to_string()],
+                    direct: true,
+                },
+            },
+        );
+        Ok(())
+    }
+
+    /// Keeps `room` as the reporter's private chat, if it is not already.
+    fn keep_private_room(&self, batch: &mut Batch, reporter: &str, room: &str) -> anyhow::Result<()> {
+        let known: Option<String> = self.store.get_item(Tree::PrivateRooms, reporter)?;
+        if known.as_deref() != Some(room) {
+            self.store.stage_item(batch, Tree::PrivateRooms, reporter, room)?;
+            self.store
+                .stage_item(batch, Tree::Rooms, &format!("room:{room}"), &format!("private:{reporter}"))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the deadlines of decisions just committed.
+    pub(super) fn set_deadlines(&self, schedule: Schedule) {
+        for (reference, at, generation) in schedule {
+            self.timer.schedule(reference, at, generation);
+        }
+    }
+
+    /// Remembers a message in a reporter's private chat as part of their
+    /// latest report, to be removed when that concern is deleted under
+    /// retention. A failure is logged: the conversation goes on.
+    pub(super) async fn remember_in_private(&self, reporter: &str, copy: PostedCopy) {
+        let reference = match intake::reference_of(&self.store, reporter) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                error!(error = %e, "could not tell which report a private message belongs to; it will not be removed under retention");
+                return;
+            }
+        };
+        // Under the lock retention deletes under, so a deletion in between
+        // is seen (the conversation goes with the concern).
+        let _one_at_a_time = self.locks.lock(&reference).await;
+        if let Err(e) = retention::remember_reporter_copies(&self.store, reporter, &reference, &[copy]) {
+            error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
+        }
+    }
+}
+
+/// A random token, unguessable, for a room's creation key.
+pub(super) fn random_token() -> String {
+    let mut bytes = [0u8; 12];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // Unique enough to keep one room per request: the time.
+        return format!("t{}", Utc::now().timestamp_nanos_opt().unwrap_or_default());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,495 @@
+//! The bot's core, for every chat: what it decides and does, driven through
+//! the [`Chat`] trait, with no chat SDK in sight.
+//!
+//! - [`chat`]: the [`Chat`] trait a transport implements, and its typed errors.
+//! - [`compose`]: every message the bot sends, as pure functions.
+//! - [`outbox`]: effects kept with the decisions that cause them, and the
+//!   one delivery loop that carries them out, in order per room, once.
+//! - this file: the [`Core`], the inbox and one worker per sender (ended
+//!   when idle), the timer wiring and the sweep for unfinished reports.
+//! - [`route`]: which room an event came from and who handles it.
+//! - [`intake`]: starting a report in a private chat and passing what the
+//!   conversation decides to the outbox.
+//! - [`paging`]: the page, deputy cover, acknowledgements and the rota.
+//! - [`casework`]: the leads' commands and the reporter's `!add`.
+//! - [`retention`]: the daily deletion and the clearing of rooms.
+//! - [`locks`]: one lock per concern, dropped when nobody holds it.
+
+pub mod chat;
+pub mod compose;
+pub mod outbox;
+
+mod casework;
+mod intake;
+mod locks;
+mod paging;
+mod retention;
+mod route;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch, Notify};
+use tracing::{debug, error, info, warn};
+
+pub use chat::{Chat, ChatError, File, Kind, Member, Message, RoomSpec};
+pub use route::{is_report_request, is_start_word};
+
+use crate::concern::Reference;
+use crate::config::Config;
+use crate::escalation::policy::Policy;
+use crate::escalation::timer::{SystemClock, Timer};
+use crate::escalation::Escalation;
+use crate::flow::Flow;
+use crate::health::Metrics;
+use crate::store::{Batch, Store, Tree};
+use outbox::Effects;
+
+/// An event the bot must handle, as kept in the inbox until it is handled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Inbound {
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub kind: InboundKind,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum InboundKind {
+    Text {
+        body: String,
+        mentions_bot: bool,
+    },
+    Attachment,
+    /// Any ✅ or 👍 in a concern's room acknowledges, whichever message it is on.
+    Reaction {
+        key: String,
+    },
+}
+
+/// Work for one sender's worker.
+enum Work {
+    Event(Inbound),
+    CheckUnfinished,
+    /// An escalation's deadline came, for this generation of its state.
+    Deadline { reference: Reference, generation: u64 },
+    /// Something changed (the rota): decide the escalation again.
+    Recheck { reference: Reference },
+}
+
+/// The worker key for everything about one escalation, so an
+/// acknowledgement and a deadline for it are never handled at once.
+fn escalation_key(reference: &Reference) -> String {
+    format!("escalation:{reference}")
+}
+
+/// A worker with nothing to do for this long ends; the next event for its
+/// sender starts another.
+const WORKER_IDLE: Duration = Duration::from_secs(120);
+
+/// What every handler shares.
+pub struct Core {
+    pub chat: Arc<dyn Chat>,
+    pub config: Config,
+    pub flow: Flow,
+    pub store: Store,
+    /// Staff rooms from the config, as the chat's ids, once resolved.
+    staff_rooms: RwLock<Vec<String>>,
+    /// `[safeguarding] leads_room`, once resolved.
+    leads_room: RwLock<Option<String>>,
+    queue: mpsc::UnboundedSender<(String, Work)>,
+    policy: Policy,
+    /// Owns every escalation deadline; fires into the queue.
+    timer: Timer,
+    /// One lock per concern, held while its state is read, acted on and
+    /// written: an acknowledgement, a deadline and the first page never
+    /// interleave, so exactly one outcome stands.
+    locks: locks::Locks,
+    pub metrics: Arc<Metrics>,
+    /// Woken when effects are staged.
+    outbox_wake: Notify,
+}
+
+/// The core's running tasks; [`Running::stop`] ends them.
+pub struct Running {
+    pub core: Arc<Core>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    dispatcher: tokio::task::JoinHandle<()>,
+}
+
+impl Core {
+    /// Starts the core: the workers, the timer with every deadline kept in
+    /// the store, the outbox, the sweep for unfinished reports and the
+    /// retention job. Events left in the inbox from before are handled.
+    pub async fn start(
+        chat: Arc<dyn Chat>,
+        config: Config,
+        flow: Flow,
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Running> {
+        let policy = Policy::from_config(&config.safeguarding);
+        let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+        let core = Arc::new(Core {
+            chat,
+            config,
+            flow,
+            store,
+            staff_rooms: RwLock::new(Vec::new()),
+            leads_room: RwLock::new(None),
+            queue: queue_tx,
+            policy,
+            timer: Timer::new(SystemClock),
+            locks: locks::Locks::default(),
+            metrics,
+            outbox_wake: Notify::new(),
+        });
+        core.resolve_rooms().await;
+        core.index_old_rooms();
+        let (stop, stop_rx) = watch::channel(false);
+        let dispatcher = tokio::spawn(dispatch(core.clone(), queue_rx, stop_rx.clone()));
+        core.replay_inbox();
+        let pending: Vec<_> = core
+            .store
+            .items::<Escalation>(Tree::Escalations)
+            .map_err(|e| anyhow::anyhow!("could not read the escalations: {e}"))?
+            .into_iter()
+            .filter_map(|(_, e)| e.timer_entry())
+            .collect();
+        info!(count = pending.len(), "escalation deadlines loaded");
+        core.timer.load(pending);
+        let queue = core.queue.clone();
+        let timer = tokio::spawn(core.timer.clone().run(move |reference: Reference, generation: u64| {
+            let _ = queue.send((escalation_key(&reference), Work::Deadline { reference, generation }));
+            std::future::ready(())
+        }));
+        let tasks = vec![
+            timer,
+            tokio::spawn(outbox::deliver(core.clone(), stop_rx.clone())),
+            tokio::spawn(sweep_unfinished(core.clone(), stop_rx.clone())),
+            tokio::spawn(retention::retention_job(core.clone(), stop_rx.clone())),
+            tokio::spawn(keep_resolving(core.clone(), stop_rx)),
+        ];
+        Ok(Running {
+            core,
+            stop,
+            tasks,
+            dispatcher,
+        })
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.config.safeguarding.timezone
+    }
+
+    /// Keeps an event in the inbox, then queues it. An event already seen
+    /// (a resync, a replay) is not handled twice.
+    pub fn accept(&self, inbound: Inbound) {
+        match self.store.inbox_push(&inbound.event_id, &inbound) {
+            Ok(true) => {
+                let key = self.work_key(&inbound);
+                let _ = self.queue.send((key, Work::Event(inbound)));
+            }
+            Ok(false) => debug!(event = %inbound.event_id, "event already handled"),
+            Err(e) => error!(event = %inbound.event_id, error = %e, "could not keep an event in the inbox"),
+        }
+    }
+
+    fn replay_inbox(&self) {
+        match self.store.inbox_pending::<Inbound>() {
+            Ok(pending) => {
+                if !pending.is_empty() {
+                    info!(count = pending.len(), "handling events left from before a restart");
+                }
+                for inbound in pending {
+                    let _ = self.queue.send((self.work_key(&inbound), Work::Event(inbound)));
+                }
+            }
+            Err(e) => error!(error = %e, "could not read the inbox"),
+        }
+    }
+
+    /// Commits a decision's writes and its effects at once, then wakes the
+    /// outbox. Nothing is sent unless everything was kept.
+    pub fn commit(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
+        effects.stage(&self.store, &mut batch)?;
+        self.store.commit(batch)?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// A fresh set of effects for one cause.
+    pub fn effects(&self, cause: impl Into<String>) -> Effects {
+        Effects::new(cause, self.chat.max_message_bytes())
+    }
+
+    /// The leads' room, if set and resolved.
+    pub fn leads_room(&self) -> Option<String> {
+        self.leads_room.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn staff_rooms(&self) -> Vec<String> {
+        self.staff_rooms.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Resolves the staff rooms and the leads' room named in the config;
+    /// returns the names still unresolved.
+    async fn resolve_rooms(&self) -> Vec<String> {
+        let mut unresolved = Vec::new();
+        let mut staff = Vec::new();
+        for name in &self.config.matrix.staff_rooms {
+            match self.chat.resolve_room(name).await {
+                Ok(id) => staff.push(id),
+                Err(e) => {
+                    warn!(room = %name, error = %e, "a staff room from the config is not resolved yet; trying again");
+                    unresolved.push(name.clone());
+                }
+            }
+        }
+        *self.staff_rooms.write().unwrap_or_else(|e| e.into_inner()) = staff;
+        if let Some(name) = &self.config.safeguarding.leads_room {
+            match self.chat.resolve_room(name).await {
+                Ok(id) => *self.leads_room.write().unwrap_or_else(|e| e.into_inner()) = Some(id),
+                Err(e) => {
+                    warn!(room = %name, error = %e, "the leads' room from the config is not resolved yet; trying again");
+                    unresolved.push(name.clone());
+                }
+            }
+        }
+        unresolved
+    }
+
+    /// Rooms of escalations from before the rooms index, indexed once.
+    fn index_old_rooms(&self) {
+        let Ok(escalations) = self.store.items::<Escalation>(Tree::Escalations) else {
+            return;
+        };
+        let mut batch = Batch::new();
+        for (_, esc) in escalations {
+            if esc.room.is_empty() {
+                continue;
+            }
+            let key = format!("room:{}", esc.room);
+            if matches!(self.store.get_item::<String>(Tree::Rooms, &key), Ok(Some(_))) {
+                continue;
+            }
+            let slot = format!("concern:{}", esc.reference);
+            let _ = self.store.stage_item(&mut batch, Tree::Rooms, &key, &slot);
+            let _ = self.store.stage_item(&mut batch, Tree::Rooms, &slot, &esc.room);
+        }
+        if let Err(e) = self.store.commit(batch) {
+            error!(error = %e, "could not index the rooms of older concerns");
+        }
+    }
+
+    /// The escalation whose room this is, from the rooms index.
+    pub fn escalation_for_room(&self, room: &str) -> anyhow::Result<Option<Escalation>> {
+        let Some(slot) = self.store.get_item::<String>(Tree::Rooms, &format!("room:{room}"))? else {
+            return Ok(None);
+        };
+        let Some(reference) = slot.strip_prefix("concern:") else {
+            return Ok(None);
+        };
+        Ok(self.store.get_item::<Escalation>(Tree::Escalations, reference)?)
+    }
+
+    /// Which worker an event goes to: everything in a concern's room to
+    /// that concern's, everything else to the sender's.
+    fn work_key(&self, inbound: &Inbound) -> String {
+        match self.escalation_for_room(&inbound.room_id) {
+            Ok(Some(esc)) => escalation_key(&esc.reference),
+            _ => inbound.sender.clone(),
+        }
+    }
+
+    /// Tells the sender something went wrong, without detail, straight to
+    /// the chat (the store may be what failed).
+    async fn apologise(&self, inbound: &Inbound) {
+        let text = Message::notice(compose::Text::plain(crate::intake::IntakeError::apology()));
+        if let Err(e) = self
+            .chat
+            .send(&inbound.room_id, &text, &format!("{}/sorry", inbound.event_id))
+            .await
+        {
+            error!(error = %e, "could not even apologise");
+        }
+    }
+
+    async fn work(&self, sender: &str, work: Work) {
+        match work {
+            Work::Event(inbound) => {
+                let event_id = inbound.event_id.clone();
+                if let Err(e) = self.handle(&inbound).await {
+                    error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
+                    self.apologise(&inbound).await;
+                }
+                if let Err(e) = self.store.inbox_done(&event_id) {
+                    error!(event = %event_id, error = %e, "could not mark an event handled");
+                }
+            }
+            Work::CheckUnfinished => {
+                if let Err(e) = self.check_unfinished(sender).await {
+                    error!(error = %format!("{e:#}"), "failed to pass on an unfinished report");
+                }
+            }
+            Work::Deadline { reference, generation } => {
+                if let Err(e) = self.on_deadline(&reference, Some(generation)).await {
+                    error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
+                    // Try again shortly rather than leave the concern waiting.
+                    self.timer
+                        .schedule(reference, Utc::now() + chrono::Duration::seconds(30), generation);
+                }
+            }
+            Work::Recheck { reference } => {
+                if let Err(e) = self.on_deadline(&reference, None).await {
+                    error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
+                }
+            }
+        }
+    }
+
+    /// Tells the leads' room something, as a notice, through the outbox.
+    pub fn tell_leads(&self, cause: &str, text: &str) -> anyhow::Result<bool> {
+        let Some(room) = self.leads_room() else {
+            return Ok(false);
+        };
+        let mut effects = self.effects(cause);
+        effects.send(
+            "leads",
+            outbox::Target::Room(room),
+            Message::notice(compose::Text::plain(text)),
+            outbox::Remember::Nothing,
+            None,
+        );
+        self.commit(Batch::new(), effects)?;
+        Ok(true)
+    }
+}
+
+impl Running {
+    /// Ends the core's tasks. Workers finish the item in hand; what they have
+    /// not started stays in the inbox, and what is not sent in the outbox.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.core.timer.stop();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(e) = self.dispatcher.await {
+            warn!(error = %e, "the dispatcher ended badly");
+        }
+        self.core
+            .store
+            .flush()
+            .map_err(|e| anyhow::anyhow!("could not flush the store on shutdown: {e}"))?;
+        Ok(())
+    }
+}
+
+/// Tries the rooms from the config again until every one resolves.
+async fn keep_resolving(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    let mut wait = Duration::from_secs(2);
+    loop {
+        let missing = core.config.matrix.staff_rooms.len() != core.staff_rooms().len()
+            || (core.config.safeguarding.leads_room.is_some() && core.leads_room().is_none());
+        if !missing {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        let unresolved = core.resolve_rooms().await;
+        if unresolved.is_empty() {
+            info!("every room from the config is resolved");
+            return;
+        }
+        wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// Routes work to one worker per sender, started on demand and ended when
+/// idle. On shutdown, lets each worker finish the item in hand.
+async fn dispatch(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<(String, Work)>, mut shutdown: watch::Receiver<bool>) {
+    let mut workers: HashMap<String, mpsc::UnboundedSender<Work>> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let (sender, work) = tokio::select! {
+            next = rx.recv() => match next {
+                Some(item) => item,
+                None => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let mut work = Some(work);
+        if let Some(tx) = workers.get(&sender) {
+            // A worker that has just ended refuses it: start another.
+            if let Err(mpsc::error::SendError(back)) = tx.send(work.take().expect("work")) {
+                work = Some(back);
+            }
+        }
+        if let Some(work) = work {
+            let (tx, wrx) = mpsc::unbounded_channel();
+            let _ = tx.send(work);
+            tasks.spawn(worker(core.clone(), sender.clone(), wrx, shutdown.clone()));
+            workers.insert(sender, tx);
+        }
+        if workers.len() > 256 {
+            workers.retain(|_, tx| !tx.is_closed());
+        }
+    }
+    drop(workers);
+    drop(core);
+    let finish = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(20), finish).await.is_err() {
+        warn!("some work was still running at shutdown; it stays in the inbox for next time");
+    }
+}
+
+async fn worker(core: Arc<Core>, sender: String, mut rx: mpsc::UnboundedReceiver<Work>, stop: watch::Receiver<bool>) {
+    loop {
+        let work = match tokio::time::timeout(WORKER_IDLE, rx.recv()).await {
+            Ok(Some(work)) => work,
+            Ok(None) => return,
+            Err(_) => {
+                // Idle: refuse more, then finish what came in meanwhile.
+                rx.close();
+                while let Ok(work) = rx.try_recv() {
+                    core.work(&sender, work).await;
+                }
+                return;
+            }
+        };
+        if *stop.borrow() {
+            return;
+        }
+        core.work(&sender, work).await;
+    }
+}
+
+/// Queues a check of each report in progress on its reporter's worker, so
+/// it is never handled beside that reporter's messages.
+async fn sweep_unfinished(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    // Often enough that a report is passed on within a quarter of the
+    // allowed time after it is due, and at least once a minute.
+    let every = (core.config.safeguarding.unfinished_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        match crate::intake::reporters_in_progress(&core.store) {
+            Ok(reporters) => {
+                for r in reporters {
+                    let _ = core.queue.send((r, Work::CheckUnfinished));
+                }
+            }
+            Err(e) => error!(error = %e, "could not list reports in progress"),
+        }
+    }
+}

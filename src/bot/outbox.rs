@@ -1,0 +1,618 @@
+//! The durable outbox: every effect the core decides, kept with the
+//! decision (see [`crate::store::Batch`]) and carried out here, in order per
+//! room, exactly once.
+//!
+//! - [`Effect`]: what to do, aimed at a [`Target`] that names a room by its
+//!   job (a concern's room, a reporter's private chat), resolved when it is
+//!   sent, so a room made by an earlier effect is found.
+//! - [`Effects`]: the effects of one cause, keyed from it, with messages
+//!   longer than the chat takes split into numbered parts.
+//! - [`deliver`]: the one delivery loop. Transient failures and rate limits
+//!   are tried again with backoff, surviving restarts; an effect the chat
+//!   refuses for good is dropped and said where someone can act.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use super::chat::{ChatError, File, Kind, Message, RoomSpec};
+use super::compose::Text;
+use super::Core;
+use crate::casework::retention::{self, PostedCopy};
+use crate::concern::Reference;
+use crate::escalation::Escalation;
+use crate::store::{Batch, Pending, Tree};
+
+/// A room, by its job.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Target {
+    /// A room by the chat's id (a staff room, the leads' room).
+    Room(String),
+    /// A concern's own room, made by a [`Effect::CreateRoom`] for it.
+    Concern(Reference),
+    /// The bot's private chat with this reporter (or lead).
+    Private(String),
+}
+
+impl Target {
+    /// The slot this target's room is kept under in [`Tree::Rooms`].
+    pub fn slot(&self) -> Option<String> {
+        match self {
+            Target::Room(_) => None,
+            Target::Concern(r) => Some(format!("concern:{r}")),
+            Target::Private(p) => Some(format!("private:{p}")),
+        }
+    }
+
+    /// Effects for one target are carried out in order, one at a time.
+    fn queue(&self) -> String {
+        self.slot().unwrap_or_else(|| match self {
+            Target::Room(id) => format!("room:{id}"),
+            _ => unreachable!(),
+        })
+    }
+}
+
+/// What to note once a message is sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Remember {
+    #[default]
+    Nothing,
+    /// A copy of this concern outside its own room: removed with it.
+    CopyOf(Reference),
+    /// A message in this reporter's private chat about their latest report.
+    ReporterCopy(String),
+}
+
+/// One thing for the chat to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    CreateRoom {
+        target: Target,
+        spec: RoomSpec,
+    },
+    Invite {
+        target: Target,
+        user: String,
+        /// The concern, to say who could not be invited to what.
+        about: Option<Reference>,
+    },
+    Send {
+        target: Target,
+        message: Message,
+        #[serde(default)]
+        remember: Remember,
+        /// The concern it is about, to tell someone if it cannot be sent.
+        about: Option<Reference>,
+    },
+    Upload {
+        target: Target,
+        file: File,
+        about: Option<Reference>,
+    },
+}
+
+impl Effect {
+    fn target(&self) -> &Target {
+        match self {
+            Effect::CreateRoom { target, .. }
+            | Effect::Invite { target, .. }
+            | Effect::Send { target, .. }
+            | Effect::Upload { target, .. } => target,
+        }
+    }
+
+    fn about(&self) -> Option<&Reference> {
+        match self {
+            Effect::CreateRoom { target, .. } => match target {
+                Target::Concern(r) => Some(r),
+                _ => None,
+            },
+            Effect::Invite { about, .. } | Effect::Send { about, .. } | Effect::Upload { about, .. } => {
+                about.as_ref()
+            }
+        }
+    }
+
+    /// What it was, in words for the leads.
+    fn what(&self) -> String {
+        match self {
+            Effect::CreateRoom { .. } => "make the concern's room".into(),
+            Effect::Invite { user, .. } => format!("invite {user} to the concern's room"),
+            Effect::Send {
+                message: Message { kind: Kind::Ping(_), .. },
+                ..
+            } => "send the page".into(),
+            Effect::Send { .. } => "send a message".into(),
+            Effect::Upload { .. } => "upload the export".into(),
+        }
+    }
+}
+
+/// The effects of one cause, each keyed `CAUSE/SLOT`, so the same cause
+/// handled again stages the same keys and nothing is sent twice.
+pub struct Effects {
+    cause: String,
+    max_bytes: usize,
+    items: Vec<(String, Effect)>,
+}
+
+impl Effects {
+    pub fn new(cause: impl Into<String>, max_bytes: usize) -> Self {
+        Effects {
+            cause: cause.into(),
+            max_bytes,
+            items: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn push(&mut self, slot: &str, effect: Effect) {
+        self.items.push((format!("{}/{slot}", self.cause), effect));
+    }
+
+    /// A message, in numbered parts if it is longer than the chat takes.
+    pub fn send(&mut self, slot: &str, target: Target, message: Message, remember: Remember, about: Option<&Reference>) {
+        let parts = split(&message, self.max_bytes);
+        let single = parts.len() == 1;
+        for (i, part) in parts.into_iter().enumerate() {
+            let slot = if single {
+                slot.to_string()
+            } else {
+                format!("{slot}#{}", i + 1)
+            };
+            self.push(
+                &slot,
+                Effect::Send {
+                    target: target.clone(),
+                    message: part,
+                    remember: remember.clone(),
+                    about: about.cloned(),
+                },
+            );
+        }
+    }
+
+    /// Stages every effect in `batch`.
+    pub fn stage(self, store: &crate::store::Store, batch: &mut Batch) -> Result<(), crate::store::StoreError> {
+        for (key, effect) in &self.items {
+            store.stage_effect(batch, key, effect)?;
+        }
+        Ok(())
+    }
+
+    pub fn into_items(self) -> Vec<(String, Effect)> {
+        self.items
+    }
+}
+
+/// A message as parts that each fit in `max` bytes ([`Message::size`]):
+/// itself if it fits; otherwise its plain text split at line ends, each
+/// part headed "(part 1 of 3)", without HTML, so nothing is lost.
+pub fn split(message: &Message, max: usize) -> Vec<Message> {
+    if message.size() <= max {
+        return vec![message.clone()];
+    }
+    // Room for the header, "(part 999 of 999)\n".
+    let room = max.saturating_sub(24).max(64);
+    let pieces = split_text(&message.plain, room);
+    let n = pieces.len();
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| Message {
+            kind: message.kind.clone(),
+            plain: format!("(part {} of {n})\n{p}", i + 1),
+            html: None,
+        })
+        .collect()
+}
+
+/// Splits `text` into pieces of at most `max` bytes, at line ends where it
+/// can, never inside a character.
+pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    for line in text.split_inclusive('\n') {
+        let mut line = line;
+        loop {
+            if current.len() + line.len() <= max {
+                current.push_str(line);
+                break;
+            }
+            if !current.is_empty() {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            // One line longer than a message: cut it at a character boundary.
+            let mut cut = max.min(line.len());
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if cut == 0 {
+                cut = line.chars().next().map_or(line.len(), char::len_utf8);
+            }
+            parts.push(line[..cut].to_string());
+            line = &line[cut..];
+        }
+    }
+    if !current.is_empty() || parts.is_empty() {
+        parts.push(current);
+    }
+    parts
+}
+
+/// How an attempt ended.
+enum Outcome {
+    Done(Batch),
+    /// Try again after this long; later effects for the room wait.
+    Retry(Duration),
+    /// The chat refused for good: said to someone, then dropped.
+    Failed(ChatError),
+}
+
+/// The longest wait between tries of one effect.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Carries out the outbox until `shutdown`: wakes when effects are staged
+/// ([`Core::wake_outbox`]) and when a wait runs out; one task per room at a
+/// time, so messages arrive in order in each room and one slow room never
+/// holds up another.
+pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    let busy: Arc<std::sync::Mutex<HashSet<String>>> = Default::default();
+    let mut waits: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Duration>)>();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let pending = match core.store.outbox_pending::<Effect>() {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "could not read the outbox; trying again shortly");
+                Vec::new()
+            }
+        };
+        let now = tokio::time::Instant::now();
+        let mut queues: HashMap<String, Vec<Pending<Effect>>> = HashMap::new();
+        for p in pending {
+            queues.entry(p.effect.target().queue()).or_default().push(p);
+        }
+        let mut next_wake: Option<tokio::time::Instant> = None;
+        for (queue, items) in queues {
+            if busy.lock().unwrap_or_else(|e| e.into_inner()).contains(&queue) {
+                continue;
+            }
+            if let Some((at, _)) = waits.get(&queue) {
+                if *at > now {
+                    next_wake = Some(next_wake.map_or(*at, |w| w.min(*at)));
+                    continue;
+                }
+            }
+            busy.lock().unwrap_or_else(|e| e.into_inner()).insert(queue.clone());
+            let core = core.clone();
+            let done = done_tx.clone();
+            let busy = busy.clone();
+            let last = waits.get(&queue).map(|(_, d)| *d);
+            tasks.spawn(async move {
+                let wait = deliver_queue(&core, items, last).await;
+                busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&queue);
+                let _ = done.send((queue, wait));
+            });
+        }
+        while tasks.try_join_next().is_some() {}
+        let sleep_until = next_wake.unwrap_or(now + Duration::from_secs(30));
+        tokio::select! {
+            _ = core.outbox_wake.notified() => {}
+            Some((queue, wait)) = done_rx.recv() => {
+                match wait {
+                    Some(d) => { waits.insert(queue, (tokio::time::Instant::now() + d, d)); }
+                    None => { waits.remove(&queue); }
+                }
+            }
+            _ = tokio::time::sleep_until(sleep_until) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    // What is in hand finishes (or stays in the outbox for next time).
+    let finish = async { while tasks.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(10), finish).await;
+}
+
+/// Carries out one room's effects in order. Returns how long to wait before
+/// trying the first one left again, if one is left.
+async fn deliver_queue(core: &Core, items: Vec<Pending<Effect>>, last_wait: Option<Duration>) -> Option<Duration> {
+    for item in items {
+        let outcome = attempt(core, &item).await;
+        let then = match outcome {
+            Outcome::Done(then) => then,
+            Outcome::Retry(after) => {
+                let backoff = last_wait.map_or(Duration::from_millis(500), |d| (d * 2).min(MAX_BACKOFF));
+                let wait = after.max(backoff);
+                debug!(key = %item.key, retry_in = ?wait, "could not carry out an effect yet");
+                return Some(wait);
+            }
+            Outcome::Failed(why) => {
+                warn!(effect = %item.effect.what(), error = %why, "the chat refused an effect for good; telling someone who can act");
+                let mut then = Batch::new();
+                if let Err(e) = core.failure_notices(&item, &why, &mut then) {
+                    error!(error = %e, "could not keep the notice that something failed");
+                }
+                then
+            }
+        };
+        if let Err(e) = core.store.outbox_done(item.seq, &item.key, then) {
+            error!(error = %e, "could not mark an effect done; it may be tried again");
+            return Some(Duration::from_secs(5));
+        }
+    }
+    None
+}
+
+async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
+    let effect = &item.effect;
+    let target = effect.target();
+    if let Effect::CreateRoom { target, spec } = effect {
+        // Made already (a restart after it was made but not marked done).
+        if let Ok(Some(room)) = core.room_of(target) {
+            if core.chat.is_joined(&room).await.unwrap_or(false) && room_still_theirs(core, target, &room).await {
+                return Outcome::Done(Batch::new());
+            }
+        }
+        return match core.chat.create_room(spec).await {
+            Ok(room) => {
+                info!(slot = ?target.slot(), "made a room");
+                match core.stage_room(target, &room).await {
+                    Ok(batch) => Outcome::Done(batch),
+                    Err(e) => {
+                        error!(error = %e, "could not keep a room just made; trying again");
+                        Outcome::Retry(Duration::from_secs(1))
+                    }
+                }
+            }
+            Err(e) => classify(e),
+        };
+    }
+    let room = match core.room_of(target) {
+        Ok(Some(room)) => room,
+        Ok(None) => return Outcome::Failed(ChatError::NotFound("the room was never made".into())),
+        Err(e) => {
+            error!(error = %e, "could not look up a room");
+            return Outcome::Retry(Duration::from_secs(1));
+        }
+    };
+    match effect {
+        Effect::CreateRoom { .. } => unreachable!(),
+        Effect::Invite { user, .. } => {
+            let present = match core.chat.members(&room).await {
+                Ok(m) => m.iter().any(|m| &m.user == user),
+                Err(e) => return classify(e),
+            };
+            if present {
+                return Outcome::Done(Batch::new());
+            }
+            match core.chat.invite(&room, user).await {
+                Ok(()) => Outcome::Done(Batch::new()),
+                Err(e) => classify(e),
+            }
+        }
+        Effect::Send {
+            message, remember, ..
+        } => match core.chat.send(&room, message, &item.key).await {
+            Ok(id) => {
+                core.remember(remember, &room, &id).await;
+                Outcome::Done(Batch::new())
+            }
+            Err(ChatError::TooLarge) => send_smaller(core, &room, message, remember, &item.key).await,
+            Err(e) => classify(e),
+        },
+        Effect::Upload { file, .. } => match core.chat.upload(&room, file, &item.key).await {
+            Ok(_) => Outcome::Done(Batch::new()),
+            Err(e) => classify(e),
+        },
+    }
+}
+
+/// The private chat is still only the bot and its reporter.
+async fn room_still_theirs(core: &Core, target: &Target, room: &str) -> bool {
+    match target {
+        Target::Private(reporter) => core
+            .chat
+            .members(room)
+            .await
+            .is_ok_and(|m| m.iter().any(|m| &m.user == reporter)),
+        _ => true,
+    }
+}
+
+/// The chat said a message was too large although it fit the size it
+/// gave: send it in smaller parts, each keyed from the first.
+async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Remember, key: &str) -> Outcome {
+    let max = (message.size() / 2).max(256);
+    for (i, part) in split(message, max).iter().enumerate() {
+        let part_key = format!("{key}~{}", i + 1);
+        match core.chat.send(room, part, &part_key).await {
+            Ok(id) => core.remember(remember, room, &id).await,
+            Err(ChatError::TooLarge) => return Outcome::Failed(ChatError::TooLarge),
+            Err(e) => return classify(e),
+        }
+    }
+    Outcome::Done(Batch::new())
+}
+
+fn classify(e: ChatError) -> Outcome {
+    match e {
+        ChatError::RateLimited(after) => Outcome::Retry(after.unwrap_or(Duration::from_secs(2))),
+        ChatError::Transient(_) => Outcome::Retry(Duration::ZERO),
+        other => Outcome::Failed(other),
+    }
+}
+
+impl Core {
+    /// The room a target names, if it is known (made) yet.
+    pub fn room_of(&self, target: &Target) -> Result<Option<String>, crate::store::StoreError> {
+        match target {
+            Target::Room(id) => Ok(Some(id.clone())),
+            Target::Concern(r) => {
+                if let Some(room) = self.store.get_item::<String>(Tree::Rooms, &format!("concern:{r}"))? {
+                    return Ok(Some(room));
+                }
+                // Escalations from before the rooms index keep their room.
+                Ok(self
+                    .store
+                    .get_item::<Escalation>(Tree::Escalations, &r.to_string())?
+                    .map(|e| e.room)
+                    .filter(|room| !room.is_empty()))
+            }
+            Target::Private(p) => self.store.get_item::<String>(Tree::PrivateRooms, p),
+        }
+    }
+
+    /// Keeps a room just made under its slot, both ways, and for a concern
+    /// in its escalation too (under the concern's lock, committed here).
+    /// Returns what to commit with the effect's being done.
+    async fn stage_room(&self, target: &Target, room: &str) -> Result<Batch, crate::store::StoreError> {
+        let mut batch = Batch::new();
+        let slot = target.slot().unwrap_or_default();
+        if let Some(slot) = target.slot() {
+            self.store.stage_item(&mut batch, Tree::Rooms, &slot, room)?;
+            self.store
+                .stage_item(&mut batch, Tree::Rooms, &format!("room:{room}"), &slot)?;
+        }
+        match target {
+            Target::Room(_) => {}
+            Target::Concern(reference) => {
+                let _one_at_a_time = self.locks.lock(reference).await;
+                if let Some(mut esc) = self
+                    .store
+                    .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
+                {
+                    esc.room = room.to_string();
+                    self.store
+                        .stage_item(&mut batch, Tree::Escalations, &reference.to_string(), &esc)?;
+                }
+                self.store.commit(batch)?;
+                debug!(slot = %slot, "room kept with its concern");
+                return Ok(Batch::new());
+            }
+            Target::Private(reporter) => {
+                self.store.stage_item(&mut batch, Tree::PrivateRooms, reporter, room)?;
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Notes a message just sent where retention will find it.
+    async fn remember(&self, remember: &Remember, room: &str, message: &str) {
+        let copy = PostedCopy {
+            room: room.to_string(),
+            message: message.to_string(),
+        };
+        match remember {
+            Remember::Nothing => {}
+            Remember::CopyOf(reference) => {
+                let _one_at_a_time = self.locks.lock(reference).await;
+                if let Err(e) = retention::remember_copies(&self.store, reference, &[copy]) {
+                    error!(reference = %reference, error = %e, "a message about a concern could not be remembered for removal under retention");
+                }
+            }
+            Remember::ReporterCopy(reporter) => self.remember_in_private(reporter, copy).await,
+        }
+    }
+
+    /// An effect failed for good: tell the leads which concern and what
+    /// failed, and the reporter that their report is recorded and the lead
+    /// has it, where that is what failed.
+    fn failure_notices(&self, item: &Pending<Effect>, why: &ChatError, batch: &mut Batch) -> Result<(), crate::store::StoreError> {
+        let effect = &item.effect;
+        let Some(reference) = effect.about().cloned() else {
+            return Ok(());
+        };
+        let mut notices = Effects::new(format!("{}!failed", item.key), self.chat.max_message_bytes());
+        let reason = match why {
+            ChatError::Refused(_) => "the chat refused it",
+            ChatError::NotFound(_) => "the room or person could not be found",
+            ChatError::TooLarge => "it was too large",
+            _ => "the chat could not be reached",
+        };
+        let for_leads = matches!(effect.target(), Target::Concern(_));
+        if let Some(leads) = self.leads_room() {
+            let text = format!(
+                "I could not {} for {reference}: {reason}. The concern is recorded; see it with !show {reference}.",
+                effect.what()
+            );
+            notices.send("leads", Target::Room(leads), Message::notice(Text::plain(text)), Remember::Nothing, None);
+        }
+        if for_leads && !matches!(effect, Effect::Invite { .. }) {
+            if let Some(esc) = self
+                .store
+                .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
+            {
+                let text = super::compose::reporter_told_delivery_trouble(&reference);
+                notices.send(
+                    "reporter",
+                    Target::Private(esc.reporter.clone()),
+                    Message::plain(text),
+                    Remember::ReporterCopy(esc.reporter),
+                    Some(&reference),
+                );
+            }
+        }
+        notices.stage(&self.store, batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_splits_at_line_ends_and_loses_nothing() {
+        let text = format!("{}\n{}\n{}", "a".repeat(10), "b".repeat(25), "c".repeat(5));
+        let parts = split_text(&text, 12);
+        assert!(parts.iter().all(|p| p.len() <= 12), "{parts:?}");
+        assert_eq!(parts.concat(), text);
+        assert_eq!(parts[0], format!("{}\n", "a".repeat(10)));
+        // Multi-byte characters are never cut in half.
+        let wide = "é".repeat(20);
+        let parts = split_text(&wide, 7);
+        assert!(parts.iter().all(|p| p.len() <= 7), "{parts:?}");
+        assert_eq!(parts.concat(), wide);
+    }
+
+    #[test]
+    fn a_long_message_goes_in_numbered_parts_that_each_fit() {
+        let plain = "<&>\"' line\n".repeat(3000);
+        let html = Some(crate::export::escape_html(&plain));
+        let m = Message {
+            kind: Kind::Notice,
+            plain: plain.clone(),
+            html,
+        };
+        let parts = split(&m, 4000);
+        assert!(parts.len() > 8);
+        let n = parts.len();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(p.size() <= 4000, "part {i} is {}", p.size());
+            assert!(p.plain.starts_with(&format!("(part {} of {n})\n", i + 1)));
+            assert_eq!(p.kind, Kind::Notice);
+        }
+        let joined: String = parts
+            .iter()
+            .map(|p| p.plain.split_once('\n').unwrap().1)
+            .collect();
+        assert_eq!(joined, plain);
+        // A message that fits is sent as it is, HTML and all.
+        let small = Message::notice(Text::plain("hello"));
+        assert_eq!(split(&small, 4000), vec![small]);
+    }
+}

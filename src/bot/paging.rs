@@ -1,0 +1,308 @@
+//! Paging: the concern's room and the first page, deputy cover and repeat
+//! pages when a deadline comes, acknowledgements, and the rota commands.
+//! [`crate::escalation::policy`] decides; this turns each decision into
+//! effects, committed with the escalation's new state.
+
+use chrono::Utc;
+use tracing::{debug, info};
+
+use super::intake::{random_token, Schedule};
+use super::outbox::{Effect, Effects, Remember, Target};
+use super::{compose, escalation_key, Core, Inbound, InboundKind, Kind, Message, RoomSpec, Work};
+use crate::concern::Reference;
+use crate::escalation::policy::{self, Decision};
+use crate::escalation::rota::{self, Rota};
+use crate::escalation::{self, AckDecision, Escalation};
+use crate::store::{Batch, Tree};
+
+impl Core {
+    /// The concern's room (made first, through the outbox) and whoever the
+    /// policy pages. Call it under the concern's lock.
+    pub(super) fn plan_page(
+        &self,
+        batch: &mut Batch,
+        effects: &mut Effects,
+        reference: &Reference,
+        urgent: bool,
+        reporter: &str,
+        schedule: &mut Schedule,
+    ) -> anyhow::Result<()> {
+        if self
+            .store
+            .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
+            .is_some()
+        {
+            debug!(reference = %reference, "already paged");
+            return Ok(());
+        }
+        let now = Utc::now();
+        let target = Target::Concern(reference.clone());
+        effects.push(
+            &format!("{reference}-room"),
+            Effect::CreateRoom {
+                target,
+                spec: RoomSpec {
+                    key: random_token(),
+                    name: format!("Safeguarding concern {reference}"),
+                    invite: Vec::new(),
+                    direct: false,
+                },
+            },
+        );
+        let esc = Escalation::unpaged(reference.clone(), reporter, urgent, "", now);
+        let decision = policy::decide(&esc, &self.policy, &self.rota()?, now);
+        self.plan_decision(batch, effects, decision, schedule)
+    }
+
+    /// An escalation decision as effects: invite and page, page again, tell
+    /// the reporter nobody has answered, remind; the new state staged; the
+    /// next deadline noted. Keys come from the state's generation, so a
+    /// decision made again after a crash is not a second page.
+    pub(super) fn plan_decision(
+        &self,
+        batch: &mut Batch,
+        effects: &mut Effects,
+        d: Decision,
+        schedule: &mut Schedule,
+    ) -> anyhow::Result<()> {
+        let mut esc = d.new_state.clone();
+        let reference = esc.reference.clone();
+        let now = Utc::now();
+        let g = esc.generation;
+        let target = Target::Concern(reference.clone());
+        let slot = |what: &str| format!("{reference}-g{g}-{what}");
+        for user in &d.skipped {
+            self.store
+                .audit(now, "bot", "skipped: away or off duty", Some(&reference), user)?;
+        }
+        for user in &d.page {
+            effects.push(
+                &slot(&format!("invite-{user}")),
+                Effect::Invite {
+                    target: target.clone(),
+                    user: user.clone(),
+                    about: Some(reference.clone()),
+                },
+            );
+        }
+        let mention = d.mention();
+        if !mention.is_empty() {
+            // A page went out before: the concern is waiting.
+            let again = esc.page_event.is_some();
+            let text = compose::page(&reference, esc.urgent, &esc.reporter, &mention, again);
+            effects.send(
+                &slot("page"),
+                target.clone(),
+                Message::new(Kind::Ping(mention.clone()), text),
+                Remember::Nothing,
+                Some(&reference),
+            );
+            self.metrics.page_sent(esc.urgent, again);
+            if esc.page_event.is_none() {
+                esc.page_event = Some(slot("page"));
+            }
+            let action = match (d.repage_everyone, esc.urgent) {
+                (true, _) => "paged again",
+                (false, true) => "paged (urgent)",
+                (false, false) => "paged",
+            };
+            self.store
+                .audit(now, "bot", action, Some(&reference), &mention.join(" "))?;
+            info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = d.repage_everyone, "paged");
+        }
+        if d.tell_reporter_no_answer {
+            let route = self.store.get_concern(&reference)?.and_then(|r| r.route);
+            effects.send(
+                &slot("noanswer"),
+                Target::Private(esc.reporter.clone()),
+                Message::plain(compose::no_answer_yet(&reference, route.as_ref())),
+                Remember::CopyOf(reference.clone()),
+                Some(&reference),
+            );
+            self.store
+                .audit(now, "bot", "reporter told no one has answered", Some(&reference), "")?;
+        }
+        if let Some(who) = &d.remind {
+            effects.send(
+                &slot("remind"),
+                target.clone(),
+                Message::new(Kind::Ping(vec![who.clone()]), compose::reminder(&reference, who)),
+                Remember::Nothing,
+                Some(&reference),
+            );
+            self.store.audit(now, "bot", "reminded", Some(&reference), who)?;
+        }
+        self.store
+            .stage_item(batch, Tree::Escalations, &reference.to_string(), &esc)?;
+        if let Some(entry) = esc.timer_entry() {
+            schedule.push(entry);
+        }
+        Ok(())
+    }
+
+    /// A deadline came (with the generation it was set for), or something
+    /// changed (`None`): decide the escalation again and act on it.
+    pub(super) async fn on_deadline(&self, reference: &Reference, generation: Option<u64>) -> anyhow::Result<()> {
+        let _one_at_a_time = self.locks.lock(reference).await;
+        let Some(esc) = self
+            .store
+            .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
+        else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let rota = self.rota()?;
+        let decision = match generation {
+            Some(g) => match policy::on_timer(&esc, g, &self.policy, &rota, now) {
+                Some(d) => d,
+                None => {
+                    debug!(reference = %reference, "stale deadline ignored");
+                    return Ok(());
+                }
+            },
+            None => policy::decide(&esc, &self.policy, &rota, now),
+        };
+        let mut batch = Batch::new();
+        let mut effects = self.effects(format!("{reference}-decision"));
+        let mut schedule = Schedule::new();
+        self.plan_decision(&mut batch, &mut effects, decision, &mut schedule)?;
+        self.commit(batch, effects)?;
+        self.set_deadlines(schedule);
+        Ok(())
+    }
+
+    /// An event in a concern's room: a rota or casework command, or an
+    /// acknowledgement (`!ack`, or a ✅ or 👍 on any message there).
+    pub(super) async fn in_escalation_room(&self, esc: Escalation, inbound: &Inbound) -> anyhow::Result<()> {
+        let wants_ack = match &inbound.kind {
+            InboundKind::Text { body, .. } => {
+                if self.rota_command(inbound, body).await?
+                    || self
+                        .lead_command(inbound, body, super::casework::Place::Concern(&esc.reference))
+                        .await?
+                {
+                    return Ok(());
+                }
+                let b = body.trim().to_lowercase();
+                b == "!ack" || b.starts_with("!ack ") || b == "!acknowledge"
+            }
+            InboundKind::Reaction { key, .. } => escalation::is_ack_reaction(key),
+            InboundKind::Attachment => false,
+        };
+        if !wants_ack {
+            return Ok(());
+        }
+        let _one_at_a_time = self.locks.lock(&esc.reference).await;
+        let esc = self
+            .store
+            .get_item::<Escalation>(Tree::Escalations, &esc.reference.to_string())?
+            .unwrap_or(esc);
+        let now = Utc::now();
+        let room = Target::Room(inbound.room_id.clone());
+        let mut batch = Batch::new();
+        // One reply slot whatever the decision, so a replay says nothing new.
+        let mut effects = self.effects(&inbound.event_id);
+        let mut schedule = Schedule::new();
+        match esc.acknowledge(&inbound.sender, self.config.safeguarding.responders(), now) {
+            AckDecision::NotAllowed => {
+                self.store.audit(
+                    now,
+                    &inbound.sender,
+                    "acknowledge refused: not a lead or deputy",
+                    Some(&esc.reference),
+                    "",
+                )?;
+                effects.send("ack", room, Message::notice(compose::ack_not_allowed()), Remember::Nothing, None);
+            }
+            AckDecision::Already(a) => {
+                let text = compose::ack_already(&esc.reference, &a.by, a.at, self.tz());
+                effects.send("ack", room, Message::notice(text), Remember::Nothing, None);
+            }
+            AckDecision::Acknowledged(next) => {
+                self.metrics
+                    .acknowledged((now - esc.paged_at).to_std().unwrap_or_default());
+                self.store
+                    .audit(now, &inbound.sender, "acknowledged", Some(&next.reference), "")?;
+                info!(reference = %next.reference, "concern acknowledged");
+                let text = compose::ack_confirmed(&next.reference, &inbound.sender, now, self.tz());
+                effects.send("ack", room, Message::notice(text), Remember::Nothing, None);
+                // The reporter is told through the outbox: kept with the
+                // acknowledgement, so a crash never loses it.
+                effects.send(
+                    "toldreporter",
+                    Target::Private(next.reporter.clone()),
+                    Message::plain(compose::reporter_told_ack(&next.reference, &inbound.sender, now, self.tz())),
+                    Remember::CopyOf(next.reference.clone()),
+                    Some(&next.reference),
+                );
+                // Schedules the reminder; nothing more is paged.
+                let decision = policy::decide(&next, &self.policy, &self.rota()?, now);
+                self.plan_decision(&mut batch, &mut effects, decision, &mut schedule)?;
+            }
+        }
+        self.commit(batch, effects)?;
+        self.set_deadlines(schedule);
+        Ok(())
+    }
+
+    /// `!away`, `!back`, `!cover`, `!rota` from a lead or deputy. Returns
+    /// whether the message was one of them (and so has been answered).
+    pub(super) async fn rota_command(&self, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        let Some(parsed) = rota::parse_command(body, self.tz(), now) else {
+            return Ok(false);
+        };
+        if !self.config.safeguarding.is_responder(&inbound.sender) {
+            let word = body.split_whitespace().next().unwrap_or("").to_lowercase();
+            self.store
+                .audit(now, &inbound.sender, "refused: not a lead or deputy", None, &word)?;
+            let text = compose::Text::plain("Only the Lead or a Deputy for Safeguarding can change or see the rota.");
+            self.answer(inbound, "rota", text, false)?;
+            return Ok(true);
+        }
+        let mut batch = Batch::new();
+        let mut changed = false;
+        let reply = match parsed {
+            Err(e) => e.0,
+            Ok(command) => match self
+                .rota()?
+                .apply(&inbound.sender, &command, &self.policy, self.tz(), now)
+            {
+                Err(e) => e.0,
+                Ok((rota, reply)) => {
+                    self.store.stage_item(&mut batch, Tree::Settings, "rota", &rota)?;
+                    self.store
+                        .audit(now, &inbound.sender, "rota changed", None, body.trim())?;
+                    changed = true;
+                    reply
+                }
+            },
+        };
+        let mut effects = self.effects(&inbound.event_id);
+        effects.send(
+            "rota",
+            Target::Room(inbound.room_id.clone()),
+            Message::plain(compose::Text::plain(reply)),
+            Remember::Nothing,
+            None,
+        );
+        self.commit(batch, effects)?;
+        if changed {
+            // Someone away is skipped at once; someone back is paged again.
+            for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
+                if esc.acknowledged.is_none() && !esc.closed {
+                    let reference = esc.reference.clone();
+                    let _ = self.queue.send((escalation_key(&reference), Work::Recheck { reference }));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    pub(super) fn rota(&self) -> anyhow::Result<Rota> {
+        Ok(self
+            .store
+            .get_item::<Rota>(Tree::Settings, "rota")?
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,804 @@
+//! The core on an in-memory chat ([`common::memchat`]) with a real store:
+//! reports, pages, acknowledgements, casework, the chat failing in the ways
+//! it does, and restarts. What is checked is what people would see.
+//!
+//! People: the lead `@lead:test`, deputies `@deputy:test` and
+//! `@deputy2:test`, a member of staff `@staff:test` who reports, all joined
+//! to the staff room `!staff:test`; the leads' room `!leads:test`.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::memchat::{MemChat, Op, BOT, PATIENCE};
+use safeguarding_bot::bot::{ChatError, Core, Inbound, InboundKind, Kind, Message, Running};
+use safeguarding_bot::casework::Casefile;
+use safeguarding_bot::config::{self, Config};
+use safeguarding_bot::escalation::Escalation;
+use safeguarding_bot::flow::{self, Flow};
+use safeguarding_bot::health::Metrics;
+use safeguarding_bot::store::{Key, Store, Tree};
+use tempfile::TempDir;
+
+const LEAD: &str = "@lead:test";
+const DEPUTY: &str = "@deputy:test";
+const DEPUTY2: &str = "@deputy2:test";
+const STAFF: &str = "@staff:test";
+const STAFF_ROOM: &str = "!staff:test";
+const LEADS_ROOM: &str = "!leads:test";
+
+/// The reference the first report in a fresh store gets.
+const SG1: &str = "SG-0001";
+
+fn config(data: &Path, extra: &str) -> Config {
+    let text = format!(
+        r#"
+[matrix]
+homeserver_url = "http://127.0.0.1:9"
+user_id = "{BOT}"
+password = "not used"
+staff_rooms = ["{STAFF_ROOM}"]
+
+[safeguarding]
+organisation = "Test Charity"
+lead = "{LEAD}"
+deputies = ["{DEPUTY}", "{DEPUTY2}"]
+retention = "6 years"
+leads_room = "{LEADS_ROOM}"
+{extra}
+
+[storage]
+data_dir = "{data}"
+
+[flow]
+file = "{flow}"
+"#,
+        data = data.display(),
+        flow = common::repo_path(common::CLAPA).display(),
+    );
+    config::parse(&text, "core-test.toml", Path::new("/"), |_| None).expect("the test config is valid")
+}
+
+/// A chat with the staff room and the leads' room, a store in a temporary
+/// folder, and the core running on them.
+struct World {
+    chat: Arc<MemChat>,
+    config: Config,
+    flow: Flow,
+    _data: TempDir,
+    running: Option<Running>,
+    next_event: AtomicU64,
+}
+
+impl World {
+    async fn new() -> World {
+        World::with("").await
+    }
+
+    /// As [`World::new`], with more `[safeguarding]` lines.
+    async fn with(safeguarding_extra: &str) -> World {
+        let chat = MemChat::new();
+        chat.add_room(STAFF_ROOM, &[LEAD, DEPUTY, DEPUTY2, STAFF], true);
+        chat.add_room(LEADS_ROOM, &[LEAD, DEPUTY, DEPUTY2], true);
+        let data = TempDir::new().expect("tempdir");
+        let config = config(data.path(), safeguarding_extra);
+        let flow = flow::load_file(&config.flow.file).expect("the flow loads");
+        let mut w = World {
+            chat,
+            config,
+            flow,
+            _data: data,
+            running: None,
+            next_event: AtomicU64::new(1),
+        };
+        w.start().await;
+        w
+    }
+
+    fn open_store(&self) -> Store {
+        let key = Key::load_or_create(&self.config.storage.key_file).expect("key");
+        Store::open(&self.config.storage.data_dir.join("store"), key).expect("store")
+    }
+
+    async fn start(&mut self) {
+        assert!(self.running.is_none(), "already running");
+        let running = Core::start(
+            self.chat.clone(),
+            self.config.clone(),
+            self.flow.clone(),
+            self.open_store(),
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .expect("the core starts");
+        self.running = Some(running);
+    }
+
+    async fn stop(&mut self) {
+        let running = self.running.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(25), running.stop())
+            .await
+            .expect("the core stops in time")
+            .expect("the core stops cleanly");
+    }
+
+    fn core(&self) -> &Arc<Core> {
+        &self.running.as_ref().expect("running").core
+    }
+
+    fn store(&self) -> &Store {
+        &self.core().store
+    }
+
+    /// `sender` says `body` in `room`, as a new event; returns its id.
+    fn say(&self, room: &str, sender: &str, body: &str) -> String {
+        let id = format!("$ev{}:test", self.next_event.fetch_add(1, Ordering::SeqCst));
+        self.say_as(&id, room, sender, body);
+        id
+    }
+
+    /// `sender` says `body` in `room` as the event `event_id` (the same id
+    /// again is the chat handing over the same event again).
+    fn say_as(&self, event_id: &str, room: &str, sender: &str, body: &str) {
+        self.core().accept(Inbound {
+            event_id: event_id.to_string(),
+            room_id: room.to_string(),
+            sender: sender.to_string(),
+            kind: InboundKind::Text {
+                body: body.to_string(),
+                mentions_bot: false,
+            },
+        });
+    }
+
+    /// The member of staff asks in the staff room; returns the private
+    /// chat the questions come in, joined.
+    async fn start_report(&self) -> String {
+        self.say(STAFF_ROOM, STAFF, "/report");
+        let notice = self.chat.wait_for_text(STAFF_ROOM, "private message").await;
+        assert_eq!(notice.kind, Kind::Notice, "the staff-room answer is a notice");
+        assert!(notice.plain.contains("call 999"), "{}", notice.plain);
+        let private = self.chat.wait_for_private_room_of(STAFF).await;
+        self.chat.join(STAFF, &private);
+        self.chat.wait_for_text(&private, "Is a crime in progress").await;
+        private
+    }
+
+    /// The reporter answers in their private chat; waits for the bot's
+    /// message containing `expect` after it.
+    async fn answer(&self, private: &str, text: &str, expect: &str) -> Message {
+        let since = self.chat.messages_in(private).len();
+        self.say(private, STAFF, text);
+        self.chat
+            .wait_for_new(private, since, |m| m.plain.contains(expect), PATIENCE)
+            .await
+    }
+
+    /// Through the CLAPA flow's questions ("no" to each: record only) and
+    /// its record, with these answers to what was seen, when, and who, up
+    /// to the check before sending.
+    async fn answer_to_check(&self, private: &str, what: &str, when: &str, who: &str) {
+        self.answer(private, "no", "child sexual content").await;
+        self.answer(private, "no", "communicating with a child").await;
+        self.answer(private, "no", "known person").await;
+        self.answer(private, "no", "What did you see or hear").await;
+        self.answer(private, what, "their own words").await;
+        self.answer(private, "skip", "When did it happen").await;
+        self.answer(private, when, "Who is involved").await;
+        self.answer(private, who, "Where online").await;
+        self.answer(private, "a group chat, account @someone", "Who else knows")
+            .await;
+        self.answer(private, "skip", "What have you done so far").await;
+        self.answer(private, "skip", "Which area of risk").await;
+        self.answer(private, "2", "What is your role").await;
+        self.answer(private, "volunteer", "anything else").await;
+        self.answer(private, "skip", "Please check your report").await;
+    }
+
+    /// Sends the report; returns the reporter's confirmation.
+    async fn submit(&self, private: &str) -> Message {
+        let done = self.answer(private, "send", "recorded as").await;
+        assert!(done.plain.contains(SG1), "{}", done.plain);
+        done
+    }
+
+    /// A whole report with `phrase` in what was seen; returns the private chat.
+    async fn report(&self, phrase: &str) -> String {
+        let private = self.start_report().await;
+        self.answer_to_check(
+            &private,
+            &format!("I saw {phrase} in a group chat"),
+            "this morning",
+            "a child, about 12",
+        )
+        .await;
+        self.submit(&private).await;
+        private
+    }
+
+    /// The concern's room and the page in it.
+    async fn paged(&self) -> (String, Message) {
+        let room = self.chat.wait_for_group_room().await;
+        let page = self.chat.wait_for(&room, is_ping, PATIENCE).await;
+        (room, page)
+    }
+
+    /// The page and then the record, in the concern's room.
+    async fn paged_with_record(&self, phrase: &str) -> (String, Message, Message) {
+        let (room, page) = self.paged().await;
+        let record = self
+            .chat
+            .wait_for(&room, |m| m.plain.contains(phrase), PATIENCE)
+            .await;
+        (room, page, record)
+    }
+
+    /// No message anywhere apologises for something not saved.
+    fn assert_nothing_lost(&self) {
+        for (room, m) in self.chat.all_messages() {
+            assert!(
+                !m.plain.contains("could not save"),
+                "{room}: {}\n{}",
+                m.plain,
+                self.chat.dump()
+            );
+            assert!(
+                !m.plain.contains("had trouble passing it on"),
+                "{room}: {}\n{}",
+                m.plain,
+                self.chat.dump()
+            );
+        }
+    }
+
+    /// Waits until everything staged has been carried out.
+    async fn wait_outbox_empty(&self) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while self.store().outbox_len() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the outbox still holds {} effects\n{}",
+                self.store().outbox_len(),
+                self.chat.dump()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn is_ping(m: &Message) -> bool {
+    matches!(m.kind, Kind::Ping(_))
+}
+
+fn pings(chat: &MemChat, room: &str) -> Vec<Message> {
+    chat.messages_in(room).into_iter().filter(is_ping).collect()
+}
+
+fn escalation(store: &Store) -> Escalation {
+    store
+        .get_item::<Escalation>(Tree::Escalations, SG1)
+        .expect("the store reads")
+        .expect("the escalation is kept")
+}
+
+/// Gives the core a moment to do anything more it wrongly would, after
+/// what was awaited arrived: a later event from the lead is answered only
+/// after everything before it, so waiting for its answer is enough.
+async fn settle(w: &World, room: &str, who: &str) {
+    let since = w.chat.messages_in(room).len();
+    w.say(room, who, "!help");
+    w.chat
+        .wait_for_new(room, since, |m| m.plain.contains("!note"), PATIENCE)
+        .await;
+    w.wait_outbox_empty().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_pages_the_lead_once_and_the_record_follows() {
+    let mut w = World::new().await;
+    let phrase = "crimson-otter-5521";
+    let private = w.report(phrase).await;
+
+    let (room, page, record) = w.paged_with_record(phrase).await;
+    assert_eq!(
+        page.kind,
+        Kind::Ping(vec![LEAD.to_string()]),
+        "the page rings the lead's phone"
+    );
+    assert!(
+        page.plain.contains(SG1) && page.plain.contains("!ack"),
+        "{}",
+        page.plain
+    );
+    assert!(
+        page.plain.contains(STAFF),
+        "the page names the reporter: {}",
+        page.plain
+    );
+    assert!(
+        !page.plain.contains(phrase),
+        "the page carries no detail: {}",
+        page.plain
+    );
+    assert_eq!(record.kind, Kind::Notice, "the record is a notice");
+    assert!(record.plain.contains("Record the concern"), "{}", record.plain);
+    let texts = w.chat.texts_in(&room);
+    let page_at = texts.iter().position(|t| *t == page.plain).expect("page");
+    let record_at = texts.iter().position(|t| *t == record.plain).expect("record");
+    assert!(page_at < record_at, "the page comes first");
+
+    let concern_room = w.chat.room(&room).expect("room");
+    assert!(concern_room.confidential);
+    assert!(concern_room.is_member(LEAD), "the lead is invited");
+    assert!(
+        !concern_room.is_member(STAFF),
+        "the reporter is not in the concern's room"
+    );
+    assert!(!concern_room.is_member(DEPUTY), "the deputy is not paged yet");
+
+    settle(&w, &room, LEAD).await;
+    assert_eq!(pings(&w.chat, &room).len(), 1, "paged once\n{}", w.chat.dump());
+    assert_eq!(w.chat.count_in(&room, phrase), 1, "one record");
+    assert_eq!(w.chat.group_rooms().len(), 1, "one concern room");
+    assert_eq!(w.chat.count_in(&private, "recorded as SG-0001"), 1);
+    // Nothing of the concern in the staff room.
+    let staff_room = w.chat.texts_in(STAFF_ROOM);
+    assert_eq!(staff_room.len(), 1, "{staff_room:?}");
+    assert!(staff_room
+        .iter()
+        .all(|t| !t.contains(phrase) && !t.contains("group chat")));
+    assert!(
+        w.chat.messages_in(LEADS_ROOM).is_empty(),
+        "nothing went wrong to tell the leads"
+    );
+    w.assert_nothing_lost();
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lead_acks_and_the_reporter_is_told_once() {
+    let mut w = World::new().await;
+    let private = w.report("amber-heron-7730").await;
+    let (room, _) = w.paged().await;
+
+    w.say(&room, LEAD, "!ack");
+    let confirmed = w.chat.wait_for_text(&room, "acknowledged by").await;
+    assert_eq!(confirmed.kind, Kind::Notice);
+    assert!(confirmed.plain.contains(LEAD), "{}", confirmed.plain);
+    let told = w.chat.wait_for_text(&private, "has been acknowledged by").await;
+    assert!(
+        told.plain.contains(SG1) && told.plain.contains(LEAD),
+        "{}",
+        told.plain
+    );
+
+    // A second acknowledgement changes nothing and says who acknowledged.
+    w.say(&room, LEAD, "!ack");
+    let already = w.chat.wait_for_text(&room, "was already acknowledged by").await;
+    assert!(already.plain.contains(LEAD), "{}", already.plain);
+    settle(&w, &room, LEAD).await;
+    assert_eq!(
+        w.chat.count_in(&private, "has been acknowledged by"),
+        1,
+        "{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        w.chat.count_in(&room, "acknowledged by @lead:test at"),
+        2,
+        "confirmed, then already"
+    );
+    let esc = escalation(w.store());
+    assert_eq!(esc.acknowledged.map(|a| a.by).as_deref(), Some(LEAD));
+    w.assert_nothing_lost();
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ack_from_someone_not_a_lead_is_refused() {
+    let mut w = World::new().await;
+    let private = w.report("violet-finch-1203").await;
+    let (room, _) = w.paged().await;
+
+    // The lead brings the member of staff into the room; their !ack changes nothing.
+    w.chat.invite_user(&room, STAFF);
+    w.chat.join(STAFF, &room);
+    w.say(&room, STAFF, "!ack");
+    let refused = w.chat.wait_for_text(&room, "Only the Lead or a Deputy").await;
+    assert_eq!(refused.kind, Kind::Notice);
+    assert!(escalation(w.store()).acknowledged.is_none(), "not acknowledged");
+
+    w.say(&room, LEAD, "!ack");
+    let confirmed = w.chat.wait_for_text(&room, "acknowledged by").await;
+    assert!(confirmed.plain.contains(LEAD), "{}", confirmed.plain);
+    assert!(
+        !confirmed.plain.contains(STAFF),
+        "the refused !ack did not count: {}",
+        confirmed.plain
+    );
+    let told = w.chat.wait_for_text(&private, "has been acknowledged by").await;
+    assert!(
+        told.plain.contains(LEAD) && !told.plain.contains(STAFF),
+        "{}",
+        told.plain
+    );
+    w.wait_outbox_empty().await;
+    assert_eq!(w.chat.count_in(&private, "has been acknowledged by"), 1);
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_ack_handed_over_twice_tells_the_reporter_once() {
+    let mut w = World::new().await;
+    let private = w.report("teal-badger-8841").await;
+    let (room, _) = w.paged().await;
+
+    w.say_as("$ack-once:test", &room, LEAD, "!ack");
+    w.say_as("$ack-once:test", &room, LEAD, "!ack");
+    w.chat.wait_for_text(&private, "has been acknowledged by").await;
+    // Another !ack, after both: by the time it is answered, the replay has
+    // been handled (or dropped).
+    w.say(&room, LEAD, "!ack");
+    w.chat.wait_for_text(&room, "was already acknowledged by").await;
+    w.wait_outbox_empty().await;
+    assert_eq!(
+        w.chat.count_in(&private, "has been acknowledged by"),
+        1,
+        "{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        w.chat.count_in(&room, "SG-0001 acknowledged by"),
+        1,
+        "{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        w.chat.count_in(&room, "was already acknowledged"),
+        1,
+        "{}",
+        w.chat.dump()
+    );
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_note_handed_over_twice_is_recorded_once() {
+    let mut w = World::new().await;
+    w.report("olive-stoat-3390").await;
+    let (room, _) = w.paged().await;
+    let note = "Called the parent, marigold-4410.";
+
+    w.say_as("$note-once:test", &room, LEAD, &format!("!note {note}"));
+    w.say_as("$note-once:test", &room, LEAD, &format!("!note {note}"));
+    let noted = w.chat.wait_for_text(&room, "Noted as entry").await;
+    assert!(noted.plain.contains("entry 1 of SG-0001"), "{}", noted.plain);
+    assert!(noted.plain.contains("not acknowledged yet"), "{}", noted.plain);
+
+    w.say(&room, LEAD, "!show");
+    let show = w.chat.wait_for_text(&room, "Chronology").await;
+    assert_eq!(show.plain.matches("marigold-4410").count(), 1, "{}", show.plain);
+    assert_eq!(w.chat.count_in(&room, "Noted as entry"), 1, "{}", w.chat.dump());
+    let casefile = w
+        .store()
+        .get_item::<Casefile>(Tree::Casefiles, SG1)
+        .expect("the store reads")
+        .expect("a casefile");
+    let notes: Vec<_> = casefile
+        .entries
+        .iter()
+        .filter(|e| e.kind.text().contains("marigold-4410"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{casefile:?}");
+    assert_eq!(casefile.entries.len(), 1, "{casefile:?}");
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_room_and_a_rate_limited_page_still_page_the_lead_once() {
+    let mut w = World::new().await;
+    let phrase = "russet-crane-6612";
+    let private = w.start_report().await;
+    w.answer_to_check(&private, &format!("I saw {phrase}"), "today", "an adult at risk")
+        .await;
+    let rooms_made = w.chat.calls_of(Op::CreateRoom);
+    w.chat.fail_next(
+        Op::CreateRoom,
+        ChatError::Transient("the homeserver is restarting".into()),
+        1,
+    );
+    w.chat
+        .fail_next_pages(ChatError::RateLimited(Some(Duration::from_millis(100))), 1);
+    w.submit(&private).await;
+
+    let (room, page, _record) = w.paged_with_record(phrase).await;
+    assert_eq!(page.kind, Kind::Ping(vec![LEAD.to_string()]));
+    assert_eq!(w.chat.faults_left(), 0, "both failures happened");
+    assert_eq!(
+        w.chat.calls_of(Op::CreateRoom) - rooms_made,
+        2,
+        "made on the second try"
+    );
+    assert_eq!(w.chat.failed_calls_of(Op::Send), 1, "only the page failed");
+    settle(&w, &room, LEAD).await;
+    assert_eq!(w.chat.group_rooms().len(), 1, "one concern room");
+    assert_eq!(pings(&w.chat, &room).len(), 1, "paged once\n{}", w.chat.dump());
+    assert_eq!(w.chat.count_in(&room, phrase), 1, "one record");
+    assert!(w.chat.room(&room).expect("room").is_member(LEAD));
+    assert!(
+        w.chat.messages_in(LEADS_ROOM).is_empty(),
+        "nothing failed for good"
+    );
+    w.assert_nothing_lost();
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_room_and_page_done_but_reported_failed_are_not_done_twice() {
+    let mut w = World::new().await;
+    let phrase = "ochre-lynx-2045";
+    let private = w.start_report().await;
+    w.answer_to_check(&private, &format!("I saw {phrase}"), "today", "a child")
+        .await;
+    // The chat does each, then the answer is lost: tried again, with the
+    // same creation key and the same message key.
+    w.chat
+        .fail_next_after_doing(Op::CreateRoom, ChatError::Transient("timed out".into()), 1);
+    w.chat
+        .fail_next_pages_after_doing(ChatError::Transient("timed out".into()), 1);
+    w.submit(&private).await;
+
+    let (room, _page, _record) = w.paged_with_record(phrase).await;
+    settle(&w, &room, LEAD).await;
+    assert_eq!(w.chat.faults_left(), 0);
+    assert_eq!(
+        w.chat.group_rooms().len(),
+        1,
+        "one concern room\n{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        pings(&w.chat, &room).len(),
+        1,
+        "one page shows\n{}",
+        w.chat.dump()
+    );
+    let page_sends = w.chat.calls().into_iter().filter(|c| c.is_ping()).count();
+    assert_eq!(page_sends, 2, "the page was tried again, with its key");
+    w.assert_nothing_lost();
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deputy_who_cannot_be_invited_is_skipped_the_leads_told_and_the_next_paged() {
+    let mut w = World::with("ack_timeout = \"1s\"").await;
+    w.chat.fail_always_for(
+        Op::Invite,
+        DEPUTY,
+        ChatError::Refused("not allowed to invite".into()),
+    );
+    let private = w.report("indigo-vole-7718").await;
+    let (room, page) = w.paged().await;
+    assert_eq!(page.kind, Kind::Ping(vec![LEAD.to_string()]));
+
+    // The lead is silent: the deputy's step comes, their invite is refused.
+    let told_leads = w
+        .chat
+        .wait_for_text(LEADS_ROOM, "could not invite @deputy:test")
+        .await;
+    assert_eq!(told_leads.kind, Kind::Notice);
+    assert!(told_leads.plain.contains(SG1), "{}", told_leads.plain);
+    // The next deputy is still invited and paged.
+    let second = w
+        .chat
+        .wait_for(
+            &room,
+            |m| matches!(&m.kind, Kind::Ping(who) if who.iter().any(|u| u == DEPUTY2)),
+            PATIENCE,
+        )
+        .await;
+    assert!(second.plain.contains(SG1), "{}", second.plain);
+    let concern_room = w.chat.room(&room).expect("room");
+    assert!(concern_room.is_member(DEPUTY2), "{}", w.chat.dump());
+    assert!(!concern_room.is_member(DEPUTY), "{}", w.chat.dump());
+
+    w.say(&room, DEPUTY2, "!ack");
+    let told = w.chat.wait_for_text(&private, "has been acknowledged by").await;
+    assert!(told.plain.contains(DEPUTY2), "{}", told.plain);
+    w.wait_outbox_empty().await;
+    assert_eq!(
+        w.chat.count_in(LEADS_ROOM, "could not invite"),
+        1,
+        "told once\n{}",
+        w.chat.dump()
+    );
+    // A refused invite is the leads' business, not the reporter's.
+    assert_eq!(w.chat.count_in(&private, "had trouble passing it on"), 0);
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+/// An answer of 9,000 characters full of what HTML escapes.
+fn long_answer(tag: &str) -> String {
+    let mut s = format!("{tag} ");
+    while s.chars().count() < 9_000 {
+        s.push_str("<&>\"' ");
+    }
+    s.chars().take(9_000).collect::<String>().trim_end().to_string()
+}
+
+/// The record's parts, in order, checked: numbered 1 to N, each a notice
+/// of at most `max` bytes. Returns the text they carry, joined.
+fn record_parts(chat: &MemChat, room: &str, max: usize) -> String {
+    let parts: Vec<Message> = chat
+        .messages_in(room)
+        .into_iter()
+        .filter(|m| m.plain.starts_with("(part "))
+        .collect();
+    assert!(parts.len() > 1, "{}", chat.dump());
+    let n = parts.len();
+    let mut joined = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        assert!(p.size() <= max, "part {} is {} bytes", i + 1, p.size());
+        assert_eq!(p.kind, Kind::Notice);
+        let (header, rest) = p.plain.split_once('\n').expect("a header line");
+        assert_eq!(header, format!("(part {} of {n})", i + 1));
+        joined.push_str(rest);
+    }
+    joined
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_record_arrives_in_numbered_parts_that_fit() {
+    let mut w = World::new().await;
+    let (what, when, who) = (long_answer("what-1"), long_answer("when-2"), long_answer("who-3"));
+    let private = w.start_report().await;
+    w.answer_to_check(&private, &what, &when, &who).await;
+    let done = w.submit(&private).await;
+    assert!(done.plain.contains("recorded as SG-0001"), "{}", done.plain);
+
+    let (room, _page) = w.paged().await;
+    let first = w
+        .chat
+        .wait_for(&room, |m| m.plain.starts_with("(part 1 of "), PATIENCE)
+        .await;
+    let n: usize = first.plain["(part 1 of ".len()..]
+        .split(')')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a part count");
+    w.chat.wait_for_text(&room, &format!("(part {n} of {n})")).await;
+    w.wait_outbox_empty().await;
+    let max = 16_000;
+    let record = record_parts(&w.chat, &room, max);
+    for answer in [&what, &when, &who] {
+        assert!(
+            record.contains(answer.as_str()),
+            "an answer is missing or cut from the record"
+        );
+    }
+    for (room, m) in w.chat.all_messages() {
+        assert!(m.size() <= max, "{room}: a message of {} bytes", m.size());
+    }
+    assert_eq!(pings(&w.chat, &room).len(), 1);
+    assert!(w.chat.messages_in(LEADS_ROOM).is_empty(), "{}", w.chat.dump());
+    w.assert_nothing_lost();
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+/// A message's text without its "(part 1 of 3)" lines (a part split again
+/// has two).
+fn without_part_headers(mut text: &str) -> &str {
+    while text.starts_with("(part ") {
+        match text.split_once('\n') {
+            Some((header, rest)) if header.ends_with(')') => text = rest,
+            _ => break,
+        }
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chat_that_takes_less_than_it_said_still_gets_the_whole_record() {
+    let mut w = World::new().await;
+    // The chat says 16,000 bytes but refuses anything over 10,000.
+    w.chat.set_hard_limit(10_000);
+    let (what, when, who) = (long_answer("what-4"), long_answer("when-5"), long_answer("who-6"));
+    let private = w.start_report().await;
+    w.answer_to_check(&private, &what, &when, &who).await;
+    w.submit(&private).await;
+    let (room, _page) = w.paged().await;
+    w.wait_outbox_empty().await;
+    let text: String = w
+        .chat
+        .messages_in(&room)
+        .into_iter()
+        .filter(|m| m.kind == Kind::Notice)
+        .map(|m| without_part_headers(&m.plain).to_string())
+        .collect();
+    for answer in [&what, &when, &who] {
+        assert!(
+            text.contains(answer.as_str()),
+            "an answer is missing or cut from the record\n{}",
+            w.chat.dump()
+        );
+    }
+    for (room, m) in w.chat.all_messages() {
+        assert!(m.size() <= 10_000, "{room}: a message of {} bytes", m.size());
+    }
+    assert!(
+        w.chat.failed_calls_of(Op::Send) > 0,
+        "the chat refused the first try"
+    );
+    assert!(w.chat.messages_in(LEADS_ROOM).is_empty(), "{}", w.chat.dump());
+    w.assert_nothing_lost();
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn effects_pending_at_a_stop_are_delivered_once_after_a_restart() {
+    let mut w = World::new().await;
+    let phrase = "sable-newt-9034";
+    let private = w.start_report().await;
+    w.answer_to_check(&private, &format!("I saw {phrase}"), "today", "a child")
+        .await;
+
+    // The chat takes no messages: the room is made and the lead invited,
+    // but the page, the record and the reporter's reference wait.
+    w.chat
+        .fail_always(Op::Send, ChatError::Transient("the homeserver is down".into()));
+    w.say(&private, STAFF, "send");
+    w.chat
+        .wait_until(
+            "the page tried",
+            |c| {
+                c.calls()
+                    .iter()
+                    .any(|call| call.is_ping() && call.result.is_err())
+            },
+            PATIENCE,
+        )
+        .await;
+    assert!(w.store().outbox_len() > 0, "effects are waiting");
+    w.stop().await;
+    assert!(pings(&w.chat, &w.chat.group_rooms()[0].id).is_empty());
+    assert_eq!(w.chat.count_in(&private, "recorded as"), 0);
+
+    // The chat is back; a new core on the same store carries them out.
+    w.chat.clear_faults();
+    w.start().await;
+    let done = w.chat.wait_for_text(&private, "recorded as").await;
+    assert!(done.plain.contains(SG1), "{}", done.plain);
+    let (room, page, _record) = w.paged_with_record(phrase).await;
+    assert_eq!(page.kind, Kind::Ping(vec![LEAD.to_string()]));
+    settle(&w, &room, LEAD).await;
+    assert_eq!(
+        w.chat.group_rooms().len(),
+        1,
+        "the room made before is used\n{}",
+        w.chat.dump()
+    );
+    assert_eq!(pings(&w.chat, &room).len(), 1, "paged once\n{}", w.chat.dump());
+    assert_eq!(w.chat.count_in(&room, phrase), 1, "one record");
+    assert_eq!(w.chat.count_in(&private, "recorded as"), 1);
+    assert!(w.chat.messages_in(LEADS_ROOM).is_empty(), "{}", w.chat.dump());
+    w.assert_nothing_lost();
+    w.chat.assert_no_resends();
+
+    // And the concern goes on as normal.
+    w.say(&room, LEAD, "!ack");
+    w.chat.wait_for_text(&private, "has been acknowledged by").await;
+    w.stop().await;
+}
