@@ -270,11 +270,27 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// time, so messages arrive in order in each room and one slow room never
 /// holds up another.
 pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
-    let busy: Arc<std::sync::Mutex<HashSet<String>>> = Default::default();
+    // Rooms with a task at work: owned by this loop alone, so a room is
+    // free again only once its task has said it is done.
+    let mut busy: HashSet<String> = HashSet::new();
     let mut waits: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Duration>)>();
     let mut tasks = tokio::task::JoinSet::new();
+    let finished = |busy: &mut HashSet<String>, waits: &mut HashMap<_, _>, (queue, wait): (String, Option<Duration>)| {
+        busy.remove(&queue);
+        match wait {
+            Some(d) => {
+                waits.insert(queue, (tokio::time::Instant::now() + d, d));
+            }
+            None => {
+                waits.remove(&queue);
+            }
+        }
+    };
     loop {
+        while let Ok(done) = done_rx.try_recv() {
+            finished(&mut busy, &mut waits, done);
+        }
         let pending = match core.store.outbox_pending::<Effect>() {
             Ok(p) => p,
             Err(e) => {
@@ -289,7 +305,7 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         }
         let mut next_wake: Option<tokio::time::Instant> = None;
         for (queue, items) in queues {
-            if busy.lock().unwrap_or_else(|e| e.into_inner()).contains(&queue) {
+            if busy.contains(&queue) {
                 continue;
             }
             if let Some((at, _)) = waits.get(&queue) {
@@ -298,27 +314,25 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
                     continue;
                 }
             }
-            busy.lock().unwrap_or_else(|e| e.into_inner()).insert(queue.clone());
+            busy.insert(queue.clone());
             let core = core.clone();
-            let done = done_tx.clone();
-            let busy = busy.clone();
             let last = waits.get(&queue).map(|(_, d)| *d);
+            // Says the room is done even if the task panics.
+            let guard = DoneGuard {
+                tx: done_tx.clone(),
+                queue,
+                wait: Some(Duration::from_secs(5)),
+            };
             tasks.spawn(async move {
-                let wait = deliver_queue(&core, items, last).await;
-                busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&queue);
-                let _ = done.send((queue, wait));
+                let mut guard = guard;
+                guard.wait = deliver_queue(&core, items, last).await;
             });
         }
         while tasks.try_join_next().is_some() {}
         let sleep_until = next_wake.unwrap_or(now + Duration::from_secs(30));
         tokio::select! {
             _ = core.outbox_wake.notified() => {}
-            Some((queue, wait)) = done_rx.recv() => {
-                match wait {
-                    Some(d) => { waits.insert(queue, (tokio::time::Instant::now() + d, d)); }
-                    None => { waits.remove(&queue); }
-                }
-            }
+            Some(done) = done_rx.recv() => finished(&mut busy, &mut waits, done),
             _ = tokio::time::sleep_until(sleep_until) => {}
             _ = shutdown.changed() => break,
         }
@@ -326,6 +340,19 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     // What is in hand finishes (or stays in the outbox for next time).
     let finish = async { while tasks.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(Duration::from_secs(10), finish).await;
+}
+
+/// Tells the delivery loop a room's task has ended, however it ended.
+struct DoneGuard {
+    tx: tokio::sync::mpsc::UnboundedSender<(String, Option<Duration>)>,
+    queue: String,
+    wait: Option<Duration>,
+}
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        let _ = self.tx.send((std::mem::take(&mut self.queue), self.wait));
+    }
 }
 
 /// Carries out one room's effects in order. Returns how long to wait before
@@ -435,18 +462,47 @@ async fn room_still_theirs(core: &Core, target: &Target, room: &str) -> bool {
 }
 
 /// The chat said a message was too large although it fit the size it
-/// gave: send it in smaller parts, each keyed from the first.
+/// gave: send it in smaller pieces, halving until the chat takes them, each
+/// keyed from the first. A part's "(part 2 of 3)" is kept in its pieces.
 async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Remember, key: &str) -> Outcome {
-    let max = (message.size() / 2).max(256);
-    for (i, part) in split(message, max).iter().enumerate() {
-        let part_key = format!("{key}~{}", i + 1);
-        match core.chat.send(room, part, &part_key).await {
-            Ok(id) => core.remember(remember, room, &id).await,
-            Err(ChatError::TooLarge) => return Outcome::Failed(ChatError::TooLarge),
-            Err(e) => return classify(e),
+    let (label, body) = match message.plain.split_once('\n') {
+        Some((head, rest)) if head.starts_with("(part ") && head.ends_with(')') => {
+            (Some(head.trim_start_matches('(').trim_end_matches(')').to_string()), rest)
         }
+        _ => (None, message.plain.as_str()),
+    };
+    let mut max = (message.size() / 2).max(256);
+    let mut level = 1;
+    loop {
+        let pieces = split_text(body, max);
+        let n = pieces.len();
+        let mut first_taken = false;
+        for (i, piece) in pieces.iter().enumerate() {
+            let head = match &label {
+                Some(l) => format!("({l}, piece {} of {n})", i + 1),
+                None => format!("(part {} of {n})", i + 1),
+            };
+            let part = Message {
+                kind: message.kind.clone(),
+                plain: format!("{head}\n{piece}"),
+                html: None,
+            };
+            match core.chat.send(room, &part, &format!("{key}~{level}.{}", i + 1)).await {
+                Ok(id) => {
+                    first_taken = true;
+                    core.remember(remember, room, &id).await;
+                }
+                Err(ChatError::TooLarge) if !first_taken && max > 256 => break,
+                Err(ChatError::TooLarge) => return Outcome::Failed(ChatError::TooLarge),
+                Err(e) => return classify(e),
+            }
+            if i + 1 == n {
+                return Outcome::Done(Batch::new());
+            }
+        }
+        max = (max / 2).max(256);
+        level += 1;
     }
-    Outcome::Done(Batch::new())
 }
 
 fn classify(e: ChatError) -> Outcome {
@@ -537,7 +593,9 @@ impl Core {
         let Some(reference) = effect.about().cloned() else {
             return Ok(());
         };
-        let mut notices = Effects::new(format!("{}!failed", item.key), self.chat.max_message_bytes());
+        // One notice per message however many parts it went in.
+        let cause = item.key.split(['#', '~']).next().unwrap_or(&item.key);
+        let mut notices = Effects::new(format!("{cause}!failed"), self.chat.max_message_bytes());
         let reason = match why {
             ChatError::Refused(_) => "the chat refused it",
             ChatError::NotFound(_) => "the room or person could not be found",

@@ -158,9 +158,12 @@ impl Chat for MatrixChat {
         request.is_direct = spec.direct;
         request.initial_state =
             vec![InitialStateEvent::with_empty_state_key(RoomEncryptionEventContent::with_recommended_defaults()).to_raw_any()];
-        // Only the bot, its creator, may invite or change who is in the room.
-        let levels = serde_json::json!({ "invite": 100, "kick": 100, "ban": 100 });
-        request.power_level_content_override = Raw::new(&levels).ok().map(Raw::cast_unchecked);
+        if spec.direct {
+            // A reporter's private chat: only the bot, its creator, may
+            // invite or change who is in it.
+            let levels = serde_json::json!({ "invite": 100, "kick": 100, "ban": 100 });
+            request.power_level_content_override = Raw::new(&levels).ok().map(Raw::cast_unchecked);
+        }
         match self.client.create_room(request).await {
             Ok(room) => Ok(room.room_id().to_string()),
             Err(e) if matches!(e.client_api_error_kind(), Some(ErrorKind::RoomInUse)) => {
