@@ -224,11 +224,17 @@ impl Core {
     /// with what follows (paging stops on close or resumes on reopen, the
     /// reporter is told) and the reply, all in one commit. The same message
     /// handled again records nothing more.
-    async fn write_entry(&self, reference: &Reference, command: &LeadCommand, inbound: &Inbound) -> anyhow::Result<()> {
+    async fn write_entry(
+        &self,
+        reference: &Reference,
+        command: &LeadCommand,
+        inbound: &Inbound,
+    ) -> anyhow::Result<()> {
         let _one_at_a_time = self.locks.lock(reference).await;
         // Retention may have deleted it since the room was looked up.
         if self.store.get_concern(reference)?.is_none() {
-            let text = format!("{reference} has been deleted under the retention period, so nothing was recorded.");
+            let text =
+                format!("{reference} has been deleted under the retention period, so nothing was recorded.");
             return self.notice(inbound, &text, "lead");
         }
         let now = Utc::now();
@@ -237,7 +243,13 @@ impl Core {
             info!(reference = %reference, entry = entry.number, "an entry handled again was not recorded twice");
             return Ok(());
         }
-        let applied = match command::apply(&case, command, &self.config.safeguarding.outcomes, &inbound.sender, now) {
+        let applied = match command::apply(
+            &case,
+            command,
+            &self.config.safeguarding.outcomes,
+            &inbound.sender,
+            now,
+        ) {
             Ok(a) => a,
             Err(refused) => return self.notice(inbound, &refused, "lead"),
         };
@@ -257,8 +269,13 @@ impl Core {
             None,
         );
         let what = format!("entry {}: {}", applied.entry.number, applied.entry.kind.heading());
-        self.store
-            .audit(now, &inbound.sender, "casefile entry added", Some(reference), &what)?;
+        self.store.audit(
+            now,
+            &inbound.sender,
+            "casefile entry added",
+            Some(reference),
+            &what,
+        )?;
         self.commit(batch, effects)?;
         self.set_deadlines(schedule);
         info!(reference = %reference, entry = applied.entry.number, "casefile entry added");
@@ -281,7 +298,8 @@ impl Core {
         let esc = self.store.get_item::<Escalation>(Tree::Escalations, &key)?;
         if let Some(esc) = &esc {
             if applied.close_escalation {
-                self.store.stage_item(batch, Tree::Escalations, &key, &esc.close())?;
+                self.store
+                    .stage_item(batch, Tree::Escalations, &key, &esc.close())?;
             } else if applied.tell_reporter == Some(ReporterNotice::Reopened) {
                 let reopened = esc.reopen(now);
                 let decision = policy::decide(&reopened, &self.policy, &self.rota()?, now);
@@ -361,13 +379,14 @@ impl Core {
         if case.entry_from(&inbound.event_id).is_some() {
             return Ok(true);
         }
-        let (casefile, entry) = match command::add_from_reporter(&case, Some(&reporter), &inbound.sender, &text, now) {
-            Ok(done) => done,
-            Err(reply) => {
-                self.answer(inbound, "addrefused", Text::plain(reply), false)?;
-                return Ok(true);
-            }
-        };
+        let (casefile, entry) =
+            match command::add_from_reporter(&case, Some(&reporter), &inbound.sender, &text, now) {
+                Ok(done) => done,
+                Err(reply) => {
+                    self.answer(inbound, "addrefused", Text::plain(reply), false)?;
+                    return Ok(true);
+                }
+            };
         let casefile = casefile.sourced(&inbound.event_id);
         let mut batch = Batch::new();
         self.store
@@ -404,7 +423,12 @@ impl Core {
 
     /// Refuses an `!add` to a concern that is not the sender's (or no
     /// longer exists), and audits the attempt. Returns `Ok(true)`: answered.
-    fn refuse_add(&self, inbound: &Inbound, reference: &Reference, now: chrono::DateTime<Utc>) -> anyhow::Result<bool> {
+    fn refuse_add(
+        &self,
+        inbound: &Inbound,
+        reference: &Reference,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
         self.store.audit(
             now,
             &inbound.sender,
@@ -412,7 +436,12 @@ impl Core {
             None,
             &reference.to_string(),
         )?;
-        self.answer(inbound, "addrefused", Text::plain(command::not_theirs(reference)), false)?;
+        self.answer(
+            inbound,
+            "addrefused",
+            Text::plain(command::not_theirs(reference)),
+            false,
+        )?;
         Ok(true)
     }
 
@@ -445,7 +474,13 @@ impl Core {
             // Someone else is in the concern's room: say only that there is more.
             compose::leads_told_addition_without_words(reference, entry.number)
         };
-        effects.send("leadsadded", target.clone(), Message::notice(words), Remember::Nothing, Some(reference));
+        effects.send(
+            "leadsadded",
+            target.clone(),
+            Message::notice(words),
+            Remember::Nothing,
+            Some(reference),
+        );
         if casefile.status() == crate::casework::CaseStatus::Closed {
             // A notice does not ring and a closed concern's room is quiet:
             // mention whoever has it, with no detail.
@@ -467,10 +502,22 @@ impl Core {
 
     /// Renders the record and puts it in the outbox to upload to the
     /// concern's room (encrypted in an encrypted room, by the chat).
-    fn export_to_room(&self, inbound: &Inbound, reference: &Reference, format: Option<&str>) -> anyhow::Result<()> {
+    fn export_to_room(
+        &self,
+        inbound: &Inbound,
+        reference: &Reference,
+        format: Option<&str>,
+    ) -> anyhow::Result<()> {
         let format = match format.map(str::parse::<Format>).transpose() {
             Ok(f) => f.unwrap_or(Format::Pdf),
-            Err(e) => return self.answer(inbound, "export", Text::plain(format!("{e}. For example: !export pdf")), false),
+            Err(e) => {
+                return self.answer(
+                    inbound,
+                    "export",
+                    Text::plain(format!("{e}. For example: !export pdf")),
+                    false,
+                )
+            }
         };
         let Some(view) = CaseView::load(&self.store, reference)? else {
             anyhow::bail!("the concern's record is missing from the store");
@@ -521,7 +568,13 @@ impl Core {
     /// Sends a long text as a notice, in parts if it is longer than the
     /// chat takes. With `copy_of`, each part is remembered as a copy of
     /// that concern, removed when the concern is deleted under retention.
-    fn answer_long(&self, inbound: &Inbound, text: &str, tag: &str, copy_of: Option<&Reference>) -> anyhow::Result<()> {
+    fn answer_long(
+        &self,
+        inbound: &Inbound,
+        text: &str,
+        tag: &str,
+        copy_of: Option<&Reference>,
+    ) -> anyhow::Result<()> {
         let mut effects = self.effects(&inbound.event_id);
         let remember = copy_of.map_or(Remember::Nothing, |r| Remember::CopyOf(r.clone()));
         effects.send(

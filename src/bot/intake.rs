@@ -38,7 +38,14 @@ impl Core {
             // They asked in a private chat with the bot: it is theirs.
             self.keep_private_room(&mut batch, reporter, &inbound.room_id)?;
         }
-        let out = intake::begin_in(&self.store, &mut batch, &self.flow, reporter, Some(&inbound.event_id), Utc::now())?;
+        let out = intake::begin_in(
+            &self.store,
+            &mut batch,
+            &self.flow,
+            reporter,
+            Some(&inbound.event_id),
+            Utc::now(),
+        )?;
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
         self.commit(batch, effects)?;
@@ -96,7 +103,9 @@ impl Core {
         };
         let _one_at_a_time = self.locks.lock(&current.reference).await;
         let mut batch = Batch::new();
-        let Some(out) = intake::check_unfinished_in(&self.store, &mut batch, &self.flow, reporter, Utc::now(), after)? else {
+        let Some(out) =
+            intake::check_unfinished_in(&self.store, &mut batch, &self.flow, reporter, Utc::now(), after)?
+        else {
             return Ok(());
         };
         let mut effects = self.effects(format!("unfinished:{}", current.reference));
@@ -127,7 +136,9 @@ impl Core {
                     Remember::ReporterCopy(reporter.to_string()),
                     None,
                 ),
-                Outgoing::Page { reference, urgent, .. } => {
+                Outgoing::Page {
+                    reference, urgent, ..
+                } => {
                     self.plan_page(batch, effects, &reference, urgent, reporter, schedule)?;
                 }
                 Outgoing::Record(record) => {
@@ -187,8 +198,12 @@ impl Core {
         let known: Option<String> = self.store.get_item(Tree::PrivateRooms, reporter)?;
         if known.as_deref() != Some(room) {
             self.store.stage_item(batch, Tree::PrivateRooms, reporter, room)?;
-            self.store
-                .stage_item(batch, Tree::Rooms, &format!("room:{room}"), &format!("private:{reporter}"))?;
+            self.store.stage_item(
+                batch,
+                Tree::Rooms,
+                &format!("room:{room}"),
+                &format!("private:{reporter}"),
+            )?;
         }
         Ok(())
     }

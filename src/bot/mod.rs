@@ -75,9 +75,14 @@ enum Work {
     Event(Inbound),
     CheckUnfinished,
     /// An escalation's deadline came, for this generation of its state.
-    Deadline { reference: Reference, generation: u64 },
+    Deadline {
+        reference: Reference,
+        generation: u64,
+    },
     /// Something changed (the rota): decide the escalation again.
-    Recheck { reference: Reference },
+    Recheck {
+        reference: Reference,
+    },
 }
 
 /// The worker key for everything about one escalation, so an
@@ -163,10 +168,20 @@ impl Core {
         info!(count = pending.len(), "escalation deadlines loaded");
         core.timer.load(pending);
         let queue = core.queue.clone();
-        let timer = tokio::spawn(core.timer.clone().run(move |reference: Reference, generation: u64| {
-            let _ = queue.send((escalation_key(&reference), Work::Deadline { reference, generation }));
-            std::future::ready(())
-        }));
+        let timer = tokio::spawn(
+            core.timer
+                .clone()
+                .run(move |reference: Reference, generation: u64| {
+                    let _ = queue.send((
+                        escalation_key(&reference),
+                        Work::Deadline {
+                            reference,
+                            generation,
+                        },
+                    ));
+                    std::future::ready(())
+                }),
+        );
         let tasks = vec![
             timer,
             tokio::spawn(outbox::deliver(core.clone(), stop_rx.clone())),
@@ -203,7 +218,10 @@ impl Core {
         match self.store.inbox_pending::<Inbound>() {
             Ok(pending) => {
                 if !pending.is_empty() {
-                    info!(count = pending.len(), "handling events left from before a restart");
+                    info!(
+                        count = pending.len(),
+                        "handling events left from before a restart"
+                    );
                 }
                 for inbound in pending {
                     let _ = self.queue.send((self.work_key(&inbound), Work::Event(inbound)));
@@ -288,7 +306,10 @@ impl Core {
 
     /// The escalation whose room this is, from the rooms index.
     pub fn escalation_for_room(&self, room: &str) -> anyhow::Result<Option<Escalation>> {
-        let Some(slot) = self.store.get_item::<String>(Tree::Rooms, &format!("room:{room}"))? else {
+        let Some(slot) = self
+            .store
+            .get_item::<String>(Tree::Rooms, &format!("room:{room}"))?
+        else {
             return Ok(None);
         };
         let Some(reference) = slot.strip_prefix("concern:") else {
@@ -336,7 +357,10 @@ impl Core {
                     error!(error = %format!("{e:#}"), "failed to pass on an unfinished report");
                 }
             }
-            Work::Deadline { reference, generation } => {
+            Work::Deadline {
+                reference,
+                generation,
+            } => {
                 if let Err(e) = self.on_deadline(&reference, Some(generation)).await {
                     error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
                     // Try again shortly rather than leave the concern waiting.
@@ -414,7 +438,11 @@ async fn keep_resolving(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
 
 /// Routes work to one worker per sender, started on demand and ended when
 /// idle. On shutdown, lets each worker finish the item in hand.
-async fn dispatch(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<(String, Work)>, mut shutdown: watch::Receiver<bool>) {
+async fn dispatch(
+    core: Arc<Core>,
+    mut rx: mpsc::UnboundedReceiver<(String, Work)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut workers: HashMap<String, mpsc::UnboundedSender<Work>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -446,12 +474,20 @@ async fn dispatch(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<(String, Work
     drop(workers);
     drop(core);
     let finish = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(20), finish).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), finish)
+        .await
+        .is_err()
+    {
         warn!("some work was still running at shutdown; it stays in the inbox for next time");
     }
 }
 
-async fn worker(core: Arc<Core>, sender: String, mut rx: mpsc::UnboundedReceiver<Work>, stop: watch::Receiver<bool>) {
+async fn worker(
+    core: Arc<Core>,
+    sender: String,
+    mut rx: mpsc::UnboundedReceiver<Work>,
+    stop: watch::Receiver<bool>,
+) {
     loop {
         let work = match tokio::time::timeout(WORKER_IDLE, rx.recv()).await {
             Ok(Some(work)) => work,
@@ -477,7 +513,8 @@ async fn worker(core: Arc<Core>, sender: String, mut rx: mpsc::UnboundedReceiver
 async fn sweep_unfinished(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     // Often enough that a report is passed on within a quarter of the
     // allowed time after it is due, and at least once a minute.
-    let every = (core.config.safeguarding.unfinished_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let every = (core.config.safeguarding.unfinished_after / 4)
+        .clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -124,7 +124,9 @@ impl Effect {
             Effect::CreateRoom { .. } => "make the concern's room".into(),
             Effect::Invite { user, .. } => format!("invite {user} to the concern's room"),
             Effect::Send {
-                message: Message { kind: Kind::Ping(_), .. },
+                message: Message {
+                    kind: Kind::Ping(_), ..
+                },
                 ..
             } => "send the page".into(),
             Effect::Send { .. } => "send a message".into(),
@@ -163,7 +165,14 @@ impl Effects {
     }
 
     /// A message, in numbered parts if it is longer than the chat takes.
-    pub fn send(&mut self, slot: &str, target: Target, message: Message, remember: Remember, about: Option<&Reference>) {
+    pub fn send(
+        &mut self,
+        slot: &str,
+        target: Target,
+        message: Message,
+        remember: Remember,
+        about: Option<&Reference>,
+    ) {
         let parts = split(&message, self.max_bytes);
         let single = parts.len() == 1;
         for (i, part) in parts.into_iter().enumerate() {
@@ -185,7 +194,11 @@ impl Effects {
     }
 
     /// Stages every effect in `batch`.
-    pub fn stage(self, store: &crate::store::Store, batch: &mut Batch) -> Result<(), crate::store::StoreError> {
+    pub fn stage(
+        self,
+        store: &crate::store::Store,
+        batch: &mut Batch,
+    ) -> Result<(), crate::store::StoreError> {
         for (key, effect) in &self.items {
             store.stage_effect(batch, key, effect)?;
         }
@@ -276,17 +289,18 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut waits: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Duration>)>();
     let mut tasks = tokio::task::JoinSet::new();
-    let finished = |busy: &mut HashSet<String>, waits: &mut HashMap<_, _>, (queue, wait): (String, Option<Duration>)| {
-        busy.remove(&queue);
-        match wait {
-            Some(d) => {
-                waits.insert(queue, (tokio::time::Instant::now() + d, d));
+    let finished =
+        |busy: &mut HashSet<String>, waits: &mut HashMap<_, _>, (queue, wait): (String, Option<Duration>)| {
+            busy.remove(&queue);
+            match wait {
+                Some(d) => {
+                    waits.insert(queue, (tokio::time::Instant::now() + d, d));
+                }
+                None => {
+                    waits.remove(&queue);
+                }
             }
-            None => {
-                waits.remove(&queue);
-            }
-        }
-    };
+        };
     loop {
         while let Ok(done) = done_rx.try_recv() {
             finished(&mut busy, &mut waits, done);
@@ -357,7 +371,11 @@ impl Drop for DoneGuard {
 
 /// Carries out one room's effects in order. Returns how long to wait before
 /// trying the first one left again, if one is left.
-async fn deliver_queue(core: &Core, items: Vec<Pending<Effect>>, last_wait: Option<Duration>) -> Option<Duration> {
+async fn deliver_queue(
+    core: &Core,
+    items: Vec<Pending<Effect>>,
+    last_wait: Option<Duration>,
+) -> Option<Duration> {
     for item in items {
         let outcome = attempt(core, &item).await;
         let then = match outcome {
@@ -391,7 +409,9 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
     if let Effect::CreateRoom { target, spec } = effect {
         // Made already (a restart after it was made but not marked done).
         if let Ok(Some(room)) = core.room_of(target) {
-            if core.chat.is_joined(&room).await.unwrap_or(false) && room_still_theirs(core, target, &room).await {
+            if core.chat.is_joined(&room).await.unwrap_or(false)
+                && room_still_theirs(core, target, &room).await
+            {
                 return Outcome::Done(Batch::new());
             }
         }
@@ -466,9 +486,10 @@ async fn room_still_theirs(core: &Core, target: &Target, room: &str) -> bool {
 /// keyed from the first. A part's "(part 2 of 3)" is kept in its pieces.
 async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Remember, key: &str) -> Outcome {
     let (label, body) = match message.plain.split_once('\n') {
-        Some((head, rest)) if head.starts_with("(part ") && head.ends_with(')') => {
-            (Some(head.trim_start_matches('(').trim_end_matches(')').to_string()), rest)
-        }
+        Some((head, rest)) if head.starts_with("(part ") && head.ends_with(')') => (
+            Some(head.trim_start_matches('(').trim_end_matches(')').to_string()),
+            rest,
+        ),
         _ => (None, message.plain.as_str()),
     };
     let mut max = (message.size() / 2).max(256);
@@ -487,7 +508,11 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
                 plain: format!("{head}\n{piece}"),
                 html: None,
             };
-            match core.chat.send(room, &part, &format!("{key}~{level}.{}", i + 1)).await {
+            match core
+                .chat
+                .send(room, &part, &format!("{key}~{level}.{}", i + 1))
+                .await
+            {
                 Ok(id) => {
                     first_taken = true;
                     core.remember(remember, room, &id).await;
@@ -519,7 +544,10 @@ impl Core {
         match target {
             Target::Room(id) => Ok(Some(id.clone())),
             Target::Concern(r) => {
-                if let Some(room) = self.store.get_item::<String>(Tree::Rooms, &format!("concern:{r}"))? {
+                if let Some(room) = self
+                    .store
+                    .get_item::<String>(Tree::Rooms, &format!("concern:{r}"))?
+                {
                     return Ok(Some(room));
                 }
                 // Escalations from before the rooms index keep their room.
@@ -561,7 +589,8 @@ impl Core {
                 return Ok(Batch::new());
             }
             Target::Private(reporter) => {
-                self.store.stage_item(&mut batch, Tree::PrivateRooms, reporter, room)?;
+                self.store
+                    .stage_item(&mut batch, Tree::PrivateRooms, reporter, room)?;
             }
         }
         Ok(batch)
@@ -588,7 +617,12 @@ impl Core {
     /// An effect failed for good: tell the leads which concern and what
     /// failed, and the reporter that their report is recorded and the lead
     /// has it, where that is what failed.
-    fn failure_notices(&self, item: &Pending<Effect>, why: &ChatError, batch: &mut Batch) -> Result<(), crate::store::StoreError> {
+    fn failure_notices(
+        &self,
+        item: &Pending<Effect>,
+        why: &ChatError,
+        batch: &mut Batch,
+    ) -> Result<(), crate::store::StoreError> {
         let effect = &item.effect;
         let Some(reference) = effect.about().cloned() else {
             return Ok(());
@@ -608,7 +642,13 @@ impl Core {
                 "I could not {} for {reference}: {reason}. The concern is recorded; see it with !show {reference}.",
                 effect.what()
             );
-            notices.send("leads", Target::Room(leads), Message::notice(Text::plain(text)), Remember::Nothing, None);
+            notices.send(
+                "leads",
+                Target::Room(leads),
+                Message::notice(Text::plain(text)),
+                Remember::Nothing,
+                None,
+            );
         }
         if for_leads && !matches!(effect, Effect::Invite { .. }) {
             if let Some(esc) = self

@@ -119,8 +119,13 @@ impl Core {
                 Remember::CopyOf(reference.clone()),
                 Some(&reference),
             );
-            self.store
-                .audit(now, "bot", "reporter told no one has answered", Some(&reference), "")?;
+            self.store.audit(
+                now,
+                "bot",
+                "reporter told no one has answered",
+                Some(&reference),
+                "",
+            )?;
         }
         if let Some(who) = &d.remind {
             effects.send(
@@ -142,7 +147,11 @@ impl Core {
 
     /// A deadline came (with the generation it was set for), or something
     /// changed (`None`): decide the escalation again and act on it.
-    pub(super) async fn on_deadline(&self, reference: &Reference, generation: Option<u64>) -> anyhow::Result<()> {
+    pub(super) async fn on_deadline(
+        &self,
+        reference: &Reference,
+        generation: Option<u64>,
+    ) -> anyhow::Result<()> {
         let _one_at_a_time = self.locks.lock(reference).await;
         let Some(esc) = self
             .store
@@ -212,7 +221,13 @@ impl Core {
                     Some(&esc.reference),
                     "",
                 )?;
-                effects.send("ack", room, Message::notice(compose::ack_not_allowed()), Remember::Nothing, None);
+                effects.send(
+                    "ack",
+                    room,
+                    Message::notice(compose::ack_not_allowed()),
+                    Remember::Nothing,
+                    None,
+                );
             }
             AckDecision::Already(a) => {
                 let text = compose::ack_already(&esc.reference, &a.by, a.at, self.tz());
@@ -231,7 +246,12 @@ impl Core {
                 effects.send(
                     "toldreporter",
                     Target::Private(next.reporter.clone()),
-                    Message::plain(compose::reporter_told_ack(&next.reference, &inbound.sender, now, self.tz())),
+                    Message::plain(compose::reporter_told_ack(
+                        &next.reference,
+                        &inbound.sender,
+                        now,
+                        self.tz(),
+                    )),
                     Remember::CopyOf(next.reference.clone()),
                     Some(&next.reference),
                 );
@@ -256,7 +276,9 @@ impl Core {
             let word = body.split_whitespace().next().unwrap_or("").to_lowercase();
             self.store
                 .audit(now, &inbound.sender, "refused: not a lead or deputy", None, &word)?;
-            let text = compose::Text::plain("Only the Lead or a Deputy for Safeguarding can change or see the rota.");
+            let text = compose::Text::plain(
+                "Only the Lead or a Deputy for Safeguarding can change or see the rota.",
+            );
             self.answer(inbound, "rota", text, false)?;
             return Ok(true);
         }
@@ -292,7 +314,9 @@ impl Core {
             for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
                 if esc.acknowledged.is_none() && !esc.closed {
                     let reference = esc.reference.clone();
-                    let _ = self.queue.send((escalation_key(&reference), Work::Recheck { reference }));
+                    let _ = self
+                        .queue
+                        .send((escalation_key(&reference), Work::Recheck { reference }));
                 }
             }
         }

@@ -70,7 +70,10 @@ impl Core {
             }
         }
         if deleted > 0 {
-            info!(count = deleted, "closed concerns deleted under the retention period");
+            info!(
+                count = deleted,
+                "closed concerns deleted under the retention period"
+            );
         }
         Ok(self.clear_retired_rooms().await)
     }
@@ -141,7 +144,11 @@ impl Core {
                     info!(room = %copy.room, "a message of a deleted concern is in a room not known to the bot yet; removing it later");
                     false
                 }
-                Ok(true) => match self.chat.redact(&copy.room, &copy.message, "retention period passed").await {
+                Ok(true) => match self
+                    .chat
+                    .redact(&copy.room, &copy.message, "retention period passed")
+                    .await
+                {
                     Ok(()) | Err(ChatError::NotFound(_)) => true,
                     // Someone else's message in a room where the bot may
                     // not remove others' (a private chat they started).
@@ -160,7 +167,10 @@ impl Core {
             }
         }
         if !done.is_empty() {
-            info!(messages = done.len(), "removed messages that showed deleted concerns");
+            info!(
+                messages = done.len(),
+                "removed messages that showed deleted concerns"
+            );
             if let Err(e) = retention::forget_retired_messages(&self.store, &done) {
                 tracing::error!(error = %e, "could not update the list of messages to remove");
             }

@@ -41,7 +41,9 @@ impl Core {
                 if self.config.safeguarding.is_responder(sender) && self.rota_command(inbound, body).await? {
                     return Ok(());
                 }
-                if self.lead_command(inbound, body, Place::Private).await? || self.reporter_add(inbound, body).await? {
+                if self.lead_command(inbound, body, Place::Private).await?
+                    || self.reporter_add(inbound, body).await?
+                {
                     return Ok(());
                 }
                 if self.report_message(inbound, body).await? {
@@ -60,14 +62,26 @@ impl Core {
 
     /// Answers one event in the room it came from, through the outbox, keyed
     /// from the event so a replay is not a second message.
-    pub(super) fn answer(&self, inbound: &Inbound, slot: &str, text: compose::Text, notice: bool) -> anyhow::Result<()> {
+    pub(super) fn answer(
+        &self,
+        inbound: &Inbound,
+        slot: &str,
+        text: compose::Text,
+        notice: bool,
+    ) -> anyhow::Result<()> {
         let mut effects = self.effects(&inbound.event_id);
         let message = if notice {
             Message::notice(text)
         } else {
             Message::plain(text)
         };
-        effects.send(slot, Target::Room(inbound.room_id.clone()), message, Remember::Nothing, None);
+        effects.send(
+            slot,
+            Target::Room(inbound.room_id.clone()),
+            message,
+            Remember::Nothing,
+            None,
+        );
         self.commit(Batch::new(), effects)
     }
 
@@ -121,7 +135,10 @@ mod tests {
         assert!(is_report_request("/report", false));
         assert!(is_report_request("!report please", false));
         assert!(is_report_request("//report", false));
-        assert!(is_report_request("safeguarding: I need to report something", true));
+        assert!(is_report_request(
+            "safeguarding: I need to report something",
+            true
+        ));
         assert!(!is_report_request("I need to report something", false));
         assert!(!is_report_request("reporting", true));
     }

@@ -16,7 +16,9 @@ use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{RoomMessageEventContent, TextMessageEventContent};
 use matrix_sdk::ruma::events::{InitialStateEvent, Mentions};
 use matrix_sdk::ruma::serde::Raw;
-use matrix_sdk::ruma::{EventId, OwnedRoomAliasId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomAliasId, RoomId, UserId};
+use matrix_sdk::ruma::{
+    EventId, OwnedRoomAliasId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomAliasId, RoomId, UserId,
+};
 use matrix_sdk::{Client, RoomMemberships, RoomState};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
@@ -38,7 +40,8 @@ impl MatrixChat {
     }
 
     fn room(&self, id: &str) -> Result<Room, ChatError> {
-        let room_id = <&RoomId>::try_from(id).map_err(|_| ChatError::NotFound(format!("{id} is not a room id")))?;
+        let room_id =
+            <&RoomId>::try_from(id).map_err(|_| ChatError::NotFound(format!("{id} is not a room id")))?;
         self.client
             .get_room(room_id)
             .ok_or_else(|| ChatError::NotFound(format!("the bot does not know room {id}")))
@@ -66,10 +69,12 @@ fn classify(kind: Option<&ErrorKind>, text: String) -> ChatError {
         Some(ErrorKind::Forbidden) | Some(ErrorKind::GuestAccessForbidden) => ChatError::Refused(text),
         Some(ErrorKind::NotFound) => ChatError::NotFound(text),
         Some(ErrorKind::TooLarge) => ChatError::TooLarge,
-        Some(ErrorKind::LimitExceeded(data)) => ChatError::RateLimited(data.retry_after.as_ref().map(|r| match r {
-            RetryAfter::Delay(d) => *d,
-            RetryAfter::DateTime(t) => t.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
-        })),
+        Some(ErrorKind::LimitExceeded(data)) => {
+            ChatError::RateLimited(data.retry_after.as_ref().map(|r| match r {
+                RetryAfter::Delay(d) => *d,
+                RetryAfter::DateTime(t) => t.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
+            }))
+        }
         // Anything else the server said, or no answer at all: try again.
         _ => ChatError::Transient(text),
     }
@@ -87,7 +92,10 @@ fn content(message: &Message) -> RoomMessageEventContent {
     let (plain, html) = (message.plain.clone(), message.html.clone());
     match &message.kind {
         Kind::Ping(users) => {
-            let ids: Vec<OwnedUserId> = users.iter().filter_map(|u| OwnedUserId::try_from(u.as_str()).ok()).collect();
+            let ids: Vec<OwnedUserId> = users
+                .iter()
+                .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
+                .collect();
             match html {
                 Some(h) => RoomMessageEventContent::text_html(plain, h),
                 None => RoomMessageEventContent::text_plain(plain),
@@ -156,8 +164,10 @@ impl Chat for MatrixChat {
             .collect();
         request.preset = Some(RoomPreset::PrivateChat);
         request.is_direct = spec.direct;
-        request.initial_state =
-            vec![InitialStateEvent::with_empty_state_key(RoomEncryptionEventContent::with_recommended_defaults()).to_raw_any()];
+        request.initial_state = vec![InitialStateEvent::with_empty_state_key(
+            RoomEncryptionEventContent::with_recommended_defaults(),
+        )
+        .to_raw_any()];
         if spec.direct {
             // A reporter's private chat: only the bot, its creator, may
             // invite or change who is in it.
@@ -173,7 +183,11 @@ impl Chat for MatrixChat {
                     .map_err(|_| ChatError::Refused("a bad room alias".into()))?;
                 let found = self.client.resolve_room_alias(&alias).await.map_err(http_error)?;
                 info!(room = %found.room_id, "a room asked for again was made before; using it");
-                if self.client.get_room(&found.room_id).is_none_or(|r| r.state() != RoomState::Joined) {
+                if self
+                    .client
+                    .get_room(&found.room_id)
+                    .is_none_or(|r| r.state() != RoomState::Joined)
+                {
                     let _ = self.client.join_room_by_id(&found.room_id).await;
                 }
                 Ok(found.room_id.to_string())
@@ -184,7 +198,8 @@ impl Chat for MatrixChat {
 
     async fn invite(&self, room: &str, user: &str) -> Result<(), ChatError> {
         let room = self.room(room)?;
-        let user = <&UserId>::try_from(user).map_err(|_| ChatError::Refused(format!("{user} is not a user id")))?;
+        let user =
+            <&UserId>::try_from(user).map_err(|_| ChatError::Refused(format!("{user} is not a user id")))?;
         room.invite_user_by_id(user).await.map_err(sdk_error)
     }
 
@@ -205,7 +220,11 @@ impl Chat for MatrixChat {
 
     async fn is_confidential(&self, room: &str) -> Result<bool, ChatError> {
         let room = self.room(room)?;
-        Ok(room.latest_encryption_state().await.map_err(sdk_error)?.is_encrypted())
+        Ok(room
+            .latest_encryption_state()
+            .await
+            .map_err(sdk_error)?
+            .is_encrypted())
     }
 
     async fn is_joined(&self, room: &str) -> Result<bool, ChatError> {
@@ -224,8 +243,12 @@ impl Chat for MatrixChat {
 
     async fn redact(&self, room: &str, message: &str, reason: &str) -> Result<(), ChatError> {
         let room = self.room(room)?;
-        let event = <&EventId>::try_from(message).map_err(|_| ChatError::NotFound(format!("{message} is not a message id")))?;
-        room.redact(event, Some(reason), None).await.map(drop).map_err(http_error)
+        let event = <&EventId>::try_from(message)
+            .map_err(|_| ChatError::NotFound(format!("{message} is not a message id")))?;
+        room.redact(event, Some(reason), None)
+            .await
+            .map(drop)
+            .map_err(http_error)
     }
 
     async fn clear_and_leave(&self, room: &str, notice: &str) -> Result<usize, ChatError> {
@@ -238,7 +261,11 @@ impl Chat for MatrixChat {
             let page = room.messages(options).await.map_err(sdk_error)?;
             for event in &page.chunk {
                 let raw = event.raw();
-                let is_state = raw.get_field::<serde_json::Value>("state_key").ok().flatten().is_some();
+                let is_state = raw
+                    .get_field::<serde_json::Value>("state_key")
+                    .ok()
+                    .flatten()
+                    .is_some();
                 let kind = raw.get_field::<String>("type").ok().flatten().unwrap_or_default();
                 let already = raw
                     .get_field::<serde_json::Value>("unsigned")
@@ -271,12 +298,22 @@ impl Chat for MatrixChat {
 
     async fn resolve_room(&self, name: &str) -> Result<String, ChatError> {
         let room: OwnedRoomId = if name.starts_with('#') {
-            let alias = <&RoomAliasId>::try_from(name).map_err(|e| ChatError::Refused(format!("{name} is not a room alias: {e}")))?;
-            self.client.resolve_room_alias(alias).await.map_err(http_error)?.room_id
+            let alias = <&RoomAliasId>::try_from(name)
+                .map_err(|e| ChatError::Refused(format!("{name} is not a room alias: {e}")))?;
+            self.client
+                .resolve_room_alias(alias)
+                .await
+                .map_err(http_error)?
+                .room_id
         } else {
-            OwnedRoomId::try_from(name).map_err(|e| ChatError::Refused(format!("{name} is not a room id: {e}")))?
+            OwnedRoomId::try_from(name)
+                .map_err(|e| ChatError::Refused(format!("{name} is not a room id: {e}")))?
         };
-        if self.client.get_room(&room).is_none_or(|r| r.state() == RoomState::Invited) {
+        if self
+            .client
+            .get_room(&room)
+            .is_none_or(|r| r.state() == RoomState::Invited)
+        {
             if let Err(e) = self.client.join_room_by_id(&room).await {
                 warn!(room = %room, error = %e, "not in a room from the config yet; invite the bot to it");
             }

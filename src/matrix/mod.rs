@@ -28,7 +28,9 @@ use matrix_sdk::event_handler::Ctx;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
-use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent};
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+};
 use matrix_sdk::ruma::UserId;
 use matrix_sdk::Client;
 use tokio::sync::watch;
@@ -80,7 +82,12 @@ impl health::Probe for CoreProbe {
 }
 
 /// Runs the bot on Matrix until `shutdown` turns true.
-pub async fn run(config: Config, flow: Flow, store: Store, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    flow: Flow,
+    store: Store,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     // Listen before logging in, so a port already taken stops the bot at once.
     let metrics = Arc::new(Metrics::default());
     let probe = Arc::new(CoreProbe::default());
@@ -133,7 +140,12 @@ pub async fn run(config: Config, flow: Flow, store: Store, mut shutdown: watch::
     client.add_event_handler(on_invite);
 
     let watch = Arc::new(SelfWatch::new(unreachable_after, Utc::now()));
-    let watcher = tokio::spawn(watch_homeserver(watch.clone(), metrics.clone(), homeserver, shutdown.clone()));
+    let watcher = tokio::spawn(watch_homeserver(
+        watch.clone(),
+        metrics.clone(),
+        homeserver,
+        shutdown.clone(),
+    ));
     sync_loop(&client, &core, &watch, &metrics, &mut shutdown).await;
 
     info!("shutting down");
@@ -238,7 +250,9 @@ fn tell_leads_back(core: &Core, since: chrono::DateTime<Utc>, away: Duration) {
 }
 
 async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {
-    let Some(core) = adapter.core.upgrade() else { return };
+    let Some(core) = adapter.core.upgrade() else {
+        return;
+    };
     if ev.sender == adapter.bot_id {
         return;
     }
@@ -273,7 +287,9 @@ fn mentions(content: &RoomMessageEventContent, bot: &UserId) -> bool {
 }
 
 async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {
-    let Some(core) = adapter.core.upgrade() else { return };
+    let Some(core) = adapter.core.upgrade() else {
+        return;
+    };
     if ev.sender == adapter.bot_id {
         return;
     }
@@ -288,7 +304,9 @@ async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, adapter: Ctx<Arc
 }
 
 async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {
-    let Some(core) = adapter.core.upgrade() else { return };
+    let Some(core) = adapter.core.upgrade() else {
+        return;
+    };
     if ev.state_key != adapter.bot_id || ev.content.membership != MembershipState::Invite {
         return;
     }

@@ -55,12 +55,26 @@ enum Place {
 }
 
 enum Op {
-    Put { place: Place, id: Vec<u8>, sealed: Vec<u8> },
-    Remove { place: Place, id: Vec<u8> },
+    Put {
+        place: Place,
+        id: Vec<u8>,
+        sealed: Vec<u8>,
+    },
+    Remove {
+        place: Place,
+        id: Vec<u8>,
+    },
     /// A new effect: kept unless its key is known already.
-    Effect { key_id: Vec<u8>, seq: [u8; 8], sealed: Vec<u8> },
+    Effect {
+        key_id: Vec<u8>,
+        seq: [u8; 8],
+        sealed: Vec<u8>,
+    },
     /// An effect carried out: out of the outbox, its key remembered as sent.
-    Done { key_id: Vec<u8>, seq: [u8; 8] },
+    Done {
+        key_id: Vec<u8>,
+        seq: [u8; 8],
+    },
 }
 
 /// An effect waiting in the outbox, in the order it was staged.
