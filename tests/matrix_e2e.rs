@@ -542,3 +542,90 @@ async fn a_silent_lead_is_covered_by_the_deputy_and_the_reporter_hears_who_ackno
     );
     w.bot.expect("running").stop().await;
 }
+
+/// Three answers of 9,000 characters, each full of characters that HTML
+/// escaping makes longer, reach the lead whole, in numbered parts; the
+/// reporter gets their reference and is never told something was not saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_long_answers_reach_the_lead_whole_in_parts() {
+    let w = world().await;
+    let long = |tag: &str| {
+        let mut s = format!("{tag} ");
+        while s.chars().count() < 9_000 {
+            s.push_str("<&>\"' ");
+        }
+        s.chars().take(9_000).collect::<String>()
+    };
+    let (a, b, c) = (long("ALPHA"), long("BRAVO"), long("CHARLIE"));
+    let private = w.start_report("!report").await;
+    w.answer(&private, "no", "child sexual content").await;
+    w.answer(&private, "yes", "Internet Watch Foundation").await;
+    w.staff
+        .wait_for(
+            "the first record question",
+            w.bot_said(Some(&private), "What did you see or hear"),
+        )
+        .await;
+    w.answer(&private, &a, "their own words").await;
+    w.answer(&private, "skip", "When did it happen").await;
+    w.answer(&private, "this morning", "Who is involved").await;
+    w.answer(&private, &b, "Where online").await;
+    w.answer(&private, "a group chat", "Who else knows").await;
+    w.answer(&private, "skip", "What have you done so far").await;
+    w.answer(&private, "skip", "Which area of risk").await;
+    w.answer(&private, "2", "What is your role").await;
+    w.answer(&private, "volunteer", "anything else").await;
+    w.answer(&private, &c, "Please check your report").await;
+    let recorded = w.answer(&private, "send", "recorded as").await;
+    assert!(recorded.body.contains("SG-"), "{}", recorded.body);
+
+    let page = w.lead.wait_for("the page", w.bot_said(None, "!ack")).await;
+    let room = page.room.clone();
+    let first = w
+        .lead
+        .wait_for("the record's first part", |m| {
+            m.sender == w.bot_id && m.room == room && m.body.starts_with("(part 1 of ")
+        })
+        .await;
+    let n: usize = first.body["(part 1 of ".len()..]
+        .split(')')
+        .next()
+        .and_then(|x| x.parse().ok())
+        .expect("a part count");
+    assert!(n >= 2, "{}", &first.body[..40]);
+    let last = format!("(part {n} of {n})");
+    w.lead
+        .wait_for("the record's last part", |m| {
+            m.sender == w.bot_id && m.room == room && m.body.starts_with(&last)
+        })
+        .await;
+    let parts: Vec<String> = w
+        .lead
+        .seen_in(&room)
+        .into_iter()
+        .filter(|m| m.sender == w.bot_id && m.body.starts_with("(part "))
+        .map(|m| {
+            m.body
+                .split_once('\n')
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(parts.len(), n, "each part once");
+    let record = parts.concat();
+    for answer in [&a, &b, &c] {
+        // As kept: the conversation trims what people type.
+        assert!(record.contains(answer.trim()), "an answer reached the lead whole");
+    }
+    let said_to_reporter: Vec<String> = w
+        .staff
+        .seen_in(&private)
+        .into_iter()
+        .filter(|m| m.sender == w.bot_id)
+        .map(|m| m.body)
+        .collect();
+    assert!(
+        said_to_reporter.iter().all(|b| !b.contains("could not save")),
+        "nothing claimed it was not saved"
+    );
+}
