@@ -15,10 +15,7 @@ use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{
-    KeyedIn, KeyedOut, Store, StoreError, Tree, TREE_CASEFILES, TREE_CONCERNS, TREE_CONVERSATIONS,
-    TREE_ESCALATIONS, TREE_OUTBOX, TREE_PRIVATE_ROOMS, TREE_ROOMS, TREE_SETTINGS,
-};
+use super::{KeyedIn, KeyedOut, Store, StoreError, Tree, TREE_CONCERNS, TREE_CONVERSATIONS, TREE_OUTBOX};
 use crate::concern::ConcernRecord;
 
 /// Writes staged to commit at once with [`Store::commit`].
@@ -278,14 +275,3 @@ fn place_of(tree: Tree) -> Place {
         Tree::Rooms => Place::Rooms,
     }
 }
-
-// The tree names a batch writes, so the sealing above and the trees the
-// transaction opens are the same ones the rest of the store reads.
-const _: [&str; 6] = [
-    TREE_CASEFILES,
-    TREE_ESCALATIONS,
-    TREE_PRIVATE_ROOMS,
-    TREE_SETTINGS,
-    TREE_ROOMS,
-    TREE_CONVERSATIONS,
-];
