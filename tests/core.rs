@@ -634,6 +634,48 @@ async fn a_deputy_who_cannot_be_invited_is_skipped_the_leads_told_and_the_next_p
     w.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lead_who_cannot_be_invited_is_passed_over_at_once() {
+    // A whole hour to acknowledge: the deputy's page can only come this
+    // soon because the lead could not be let into the room.
+    let mut w = World::with("ack_timeout = \"1 hour\"").await;
+    w.chat.fail_always_for(
+        Op::Invite,
+        LEAD,
+        ChatError::Refused("not allowed to invite".into()),
+    );
+    let _private = w.report("ochre-heron-2291").await;
+    let told_leads = w
+        .chat
+        .wait_for_text(LEADS_ROOM, "could not invite @lead:test")
+        .await;
+    assert!(told_leads.plain.contains(SG1), "{}", told_leads.plain);
+    let room = w
+        .chat
+        .group_rooms()
+        .first()
+        .expect("the concern's room")
+        .id
+        .clone();
+    let deputy_page = w
+        .chat
+        .wait_for(
+            &room,
+            |m| matches!(&m.kind, Kind::Ping(who) if who.iter().any(|u| u == DEPUTY)),
+            PATIENCE,
+        )
+        .await;
+    let Kind::Ping(who) = &deputy_page.kind else {
+        unreachable!()
+    };
+    assert!(
+        !who.iter().any(|u| u == LEAD),
+        "the lead is not paged where they cannot be: {who:?}"
+    );
+    w.chat.assert_no_resends();
+    w.stop().await;
+}
+
 /// An answer of 9,000 characters full of what HTML escapes.
 fn long_answer(tag: &str) -> String {
     let mut s = format!("{tag} ");

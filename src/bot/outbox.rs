@@ -388,6 +388,16 @@ async fn deliver_queue(
             }
             Outcome::Failed(why) => {
                 warn!(effect = %item.effect.what(), error = %why, "the chat refused an effect for good; telling someone who can act");
+                if let Effect::Invite {
+                    user,
+                    about: Some(reference),
+                    ..
+                } = &item.effect
+                {
+                    if let Err(e) = core.mark_unreachable(reference, user).await {
+                        error!(reference = %reference, error = %format!("{e:#}"), "could not pass over someone who could not be invited");
+                    }
+                }
                 let mut then = Batch::new();
                 if let Err(e) = core.failure_notices(&item, &why, &mut then) {
                     error!(error = %e, "could not keep the notice that something failed");

@@ -85,7 +85,9 @@ impl Core {
                 },
             );
         }
-        let mention = d.mention();
+        let mut mention = d.mention();
+        // Nobody who could not be let into the room is paged in it.
+        mention.retain(|u| !esc.unreachable.contains(u));
         if !mention.is_empty() {
             // A page went out before: the concern is waiting.
             let again = esc.page_event.is_some();
@@ -142,6 +144,39 @@ impl Core {
         if let Some(entry) = esc.timer_entry() {
             schedule.push(entry);
         }
+        Ok(())
+    }
+
+    /// The chat would not let `user` into the concern's room: they are
+    /// passed over as if away, and the escalation decided again, so the
+    /// next on duty is paged at once.
+    pub(super) async fn mark_unreachable(&self, reference: &Reference, user: &str) -> anyhow::Result<()> {
+        {
+            let _one_at_a_time = self.locks.lock(reference).await;
+            let Some(mut esc) = self
+                .store
+                .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
+            else {
+                return Ok(());
+            };
+            if esc.unreachable.iter().any(|u| u == user) {
+                return Ok(());
+            }
+            esc.unreachable.push(user.to_string());
+            self.store
+                .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
+            self.store.audit(
+                Utc::now(),
+                "bot",
+                "skipped: could not be invited",
+                Some(reference),
+                user,
+            )?;
+        }
+        let reference = reference.clone();
+        let _ = self
+            .queue
+            .send((escalation_key(&reference), Work::Recheck { reference }));
         Ok(())
     }
 

@@ -59,6 +59,10 @@ pub struct Escalation {
     /// When the concern was last reopened: the reminder counts from here.
     #[serde(default)]
     pub reopened_at: Option<DateTime<Utc>>,
+    /// Leads or deputies the chat would not let into the concern's room:
+    /// passed over as if away, so the next one is paged at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +124,7 @@ impl Escalation {
             reporter_told: false,
             reminded_at: None,
             reopened_at: None,
+            unreachable: Vec::new(),
         }
     }
 

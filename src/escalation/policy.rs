@@ -249,8 +249,17 @@ impl Walk<'_> {
         self.st.paged.iter().any(|p| p == who)
     }
 
+    /// Who is on the lead's duty now (the lead, or whoever covers), unless
+    /// they could not be let into the concern's room.
+    fn lead_duty(&self) -> Option<String> {
+        self.rota
+            .lead_duty(self.policy, self.now)
+            .filter(|who| !self.st.unreachable.iter().any(|u| u == who))
+    }
+
+    /// Away per the rota, or not able to be let into the concern's room.
     fn away(&self, who: &str) -> bool {
-        self.rota.is_away(who, self.now)
+        self.rota.is_away(who, self.now) || self.st.unreachable.iter().any(|u| u == who)
     }
 
     fn page(&mut self, who: &str) {
@@ -289,7 +298,7 @@ impl Walk<'_> {
         let now = self.now;
         loop {
             match next {
-                Next::Lead => match self.rota.lead_duty(self.policy, now) {
+                Next::Lead => match self.lead_duty() {
                     Some(who) => {
                         self.page(&who);
                         self.st.step = EscalationStep::Lead { since: now };
@@ -386,7 +395,7 @@ impl Walk<'_> {
         match self.st.step.clone() {
             EscalationStep::Start => {
                 // The transport may already have paged someone (Escalation::new).
-                match self.rota.lead_duty(self.policy, now) {
+                match self.lead_duty() {
                     Some(who) if self.paged(&who) => {
                         self.st.step = EscalationStep::Lead {
                             since: self.st.paged_at,
@@ -396,7 +405,7 @@ impl Walk<'_> {
                     _ => Some(Next::Lead),
                 }
             }
-            EscalationStep::Lead { since } => match self.rota.lead_duty(self.policy, now) {
+            EscalationStep::Lead { since } => match self.lead_duty() {
                 None => {
                     let lead = self.policy.lead.clone();
                     self.skip(&lead);
