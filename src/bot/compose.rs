@@ -242,6 +242,28 @@ pub fn reporter_told_delivery_trouble(reference: &Reference) -> Text {
     ))
 }
 
+/// Said in a private chat someone else has come into: the report moves.
+pub fn private_chat_moved() -> Text {
+    Text::plain(
+        "Someone else is in this chat now, so I won't use it for reports any more. I've opened a new private chat with you to carry on. If anyone is in immediate danger, call 999 now.",
+    )
+}
+
+/// Said in a chat of theirs that the bot did not make, while they have a
+/// report in progress: nothing here is taken as an answer.
+pub fn report_continues_elsewhere() -> Text {
+    Text::plain(
+        "Your report carries on in your private chat with me, called \"Safeguarding report\". Nothing you write here is taken as an answer. To start again, type report.",
+    )
+}
+
+/// `!add` sent outside the private chat with the bot.
+pub fn add_in_private_chat() -> Text {
+    Text::plain(
+        "To add to a report, send !add and its reference in your private chat with me, called \"Safeguarding report\", so it stays private. Nothing was added.",
+    )
+}
+
 /// Told to the reporter when the Lead reopens their concern.
 pub fn reporter_told_reopened(reference: &Reference) -> Text {
     Text::plain(format!(

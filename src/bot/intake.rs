@@ -9,22 +9,23 @@ use super::outbox::{Effect, Effects, Remember, Target};
 use super::{compose, Core, Inbound, Message, RoomSpec};
 use crate::casework::retention::{self, PostedCopy};
 use crate::intake::{self, Outgoing};
-use crate::store::{Batch, Tree};
+use crate::store::Batch;
 
 /// A deadline to set once a decision is committed.
 pub(super) type Schedule = Vec<(crate::concern::Reference, chrono::DateTime<Utc>, u64)>;
 
 impl Core {
-    /// Starts (or resumes) a report in the reporter's private chat; a staff
-    /// room gets only a notice that says nothing of it.
-    pub(super) async fn start_report(&self, inbound: &Inbound, from_staff_room: bool) -> anyhow::Result<()> {
+    /// Starts (or resumes) a report in the reporter's private chat. Asked in
+    /// any other room (`elsewhere`), the room gets only a notice that says
+    /// nothing of it, and the private chat is made if need be.
+    pub(super) async fn start_report(&self, inbound: &Inbound, elsewhere: bool) -> anyhow::Result<()> {
         let reporter = inbound.sender.as_str();
         if !self.is_staff(reporter).await {
             return self.answer(inbound, "notstaff", compose::not_staff(), false);
         }
         let mut batch = Batch::new();
         let mut effects = self.effects(&inbound.event_id);
-        if from_staff_room {
+        if elsewhere {
             self.ensure_private_chat(&mut effects, reporter).await?;
             let name = self.chat.display_name(&inbound.room_id, reporter).await;
             effects.send(
@@ -34,9 +35,6 @@ impl Core {
                 Remember::Nothing,
                 None,
             );
-        } else {
-            // They asked in a private chat with the bot: it is theirs.
-            self.keep_private_room(&mut batch, reporter, &inbound.room_id)?;
         }
         let out = intake::begin_in(
             &self.store,
@@ -77,7 +75,6 @@ impl Core {
         else {
             return Ok(false);
         };
-        self.keep_private_room(&mut batch, reporter, &inbound.room_id)?;
         let mut effects = self.effects(&inbound.event_id);
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
@@ -167,13 +164,14 @@ impl Core {
     async fn ensure_private_chat(&self, effects: &mut Effects, reporter: &str) -> anyhow::Result<()> {
         let target = Target::Private(reporter.to_string());
         if let Some(room) = self.room_of(&target)? {
+            // Still joined, they are in it, nobody else is, and confidential.
             let joined = self.chat.is_joined(&room).await.unwrap_or(false);
+            let me = self.chat.bot_id();
             let theirs = joined
-                && self
-                    .chat
-                    .members(&room)
-                    .await
-                    .is_ok_and(|m| m.iter().any(|m| m.user == reporter));
+                && self.chat.members(&room).await.is_ok_and(|m| {
+                    m.iter().any(|m| m.user == reporter) && m.iter().all(|m| m.user == reporter || m.user == me)
+                })
+                && self.chat.is_confidential(&room).await.unwrap_or(false);
             if theirs {
                 return Ok(());
             }
@@ -190,21 +188,6 @@ impl Core {
                 },
             },
         );
-        Ok(())
-    }
-
-    /// Keeps `room` as the reporter's private chat, if it is not already.
-    fn keep_private_room(&self, batch: &mut Batch, reporter: &str, room: &str) -> anyhow::Result<()> {
-        let known: Option<String> = self.store.get_item(Tree::PrivateRooms, reporter)?;
-        if known.as_deref() != Some(room) {
-            self.store.stage_item(batch, Tree::PrivateRooms, reporter, room)?;
-            self.store.stage_item(
-                batch,
-                Tree::Rooms,
-                &format!("room:{room}"),
-                &format!("private:{reporter}"),
-            )?;
-        }
         Ok(())
     }
 

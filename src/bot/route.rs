@@ -7,6 +7,20 @@ use super::outbox::{Remember, Target};
 use super::{compose, Core, Inbound, InboundKind, Message};
 use crate::store::Batch;
 
+/// What a room other than a staff, leads' or concern room is to its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Privacy {
+    /// The private chat the bot made for them, still only theirs.
+    Theirs,
+    /// The private chat the bot made for them, but someone else is in it now
+    /// (or it is no longer confidential).
+    NoLongerTheirs,
+    /// A room of theirs with only them and the bot in it, not made by the bot.
+    JustThem,
+    /// A room with other people in it.
+    Shared,
+}
+
 impl Core {
     pub(super) async fn handle(&self, inbound: &Inbound) -> anyhow::Result<()> {
         let room = inbound.room_id.as_str();
@@ -32,8 +46,15 @@ impl Core {
         self.in_private_room(inbound).await
     }
 
+    /// Any other room: the sender's private chat with the bot, if it is the
+    /// one the bot made for them and still only theirs; otherwise a room that
+    /// may be shared, where no report ever runs.
     async fn in_private_room(&self, inbound: &Inbound) -> anyhow::Result<()> {
         let sender = inbound.sender.as_str();
+        let privacy = self.privacy(sender, &inbound.room_id).await?;
+        if privacy != Privacy::Theirs {
+            return self.in_other_room(inbound, privacy).await;
+        }
         match &inbound.kind {
             InboundKind::Reaction { .. } => Ok(()),
             InboundKind::Attachment => self.answer(inbound, "noattach", compose::no_attachments(), false),
@@ -58,6 +79,59 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A room that is not the sender's private chat with the bot. The leads'
+    /// commands work (they check who can read the room) and so does the
+    /// rota; a request to report starts it in the private chat, and the room
+    /// gets only a notice that says nothing of it. Nothing said here is ever
+    /// taken as an answer, and in a shared room the bot says nothing else.
+    async fn in_other_room(&self, inbound: &Inbound, privacy: Privacy) -> anyhow::Result<()> {
+        let sender = inbound.sender.as_str();
+        let InboundKind::Text { body, mentions_bot } = &inbound.kind else {
+            return Ok(());
+        };
+        if self.config.safeguarding.is_responder(sender) && self.rota_command(inbound, body).await? {
+            return Ok(());
+        }
+        if self.lead_command(inbound, body, Place::Private).await? {
+            return Ok(());
+        }
+        if privacy == Privacy::NoLongerTheirs {
+            // Someone else came into their private chat: say why it is left,
+            // and carry on in a new one.
+            self.answer(inbound, "moved", compose::private_chat_moved(), true)?;
+            return self.start_report(inbound, true).await;
+        }
+        if is_report_request(body, *mentions_bot) || is_start_word(body) {
+            return self.start_report(inbound, true).await;
+        }
+        let one_to_one = privacy == Privacy::JustThem;
+        if one_to_one && crate::intake::current(&self.store, sender)?.is_some() {
+            return self.answer(inbound, "elsewhere", compose::report_continues_elsewhere(), true);
+        }
+        if one_to_one && crate::casework::command::parse_add(body).is_some() {
+            return self.answer(inbound, "addelsewhere", compose::add_in_private_chat(), true);
+        }
+        if one_to_one {
+            return self.answer(inbound, "hello", compose::how_to_start(), false);
+        }
+        Ok(())
+    }
+
+    /// Whether `room` is `user`'s private chat with the bot: made by the
+    /// bot for them, confidential, and nobody else in it or invited.
+    async fn privacy(&self, user: &str, room: &str) -> anyhow::Result<Privacy> {
+        let members = self.chat.members(room).await?;
+        let me = self.chat.bot_id();
+        let just_them = members.iter().all(|m| m.user == user || m.user == me);
+        let made_for_them = self.room_of(&Target::Private(user.to_string()))?.as_deref() == Some(room);
+        Ok(match (made_for_them, just_them) {
+            (true, true) if self.chat.is_confidential(room).await? => Privacy::Theirs,
+            (true, _) => Privacy::NoLongerTheirs,
+            (false, true) => Privacy::JustThem,
+            (false, false) => Privacy::Shared,
+        })
     }
 
     /// Answers one event in the room it came from, through the outbox, keyed
