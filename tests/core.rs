@@ -947,3 +947,71 @@ async fn several_reports_at_once_each_see_every_message_once() {
     w.chat.assert_no_resends();
     w.stop().await;
 }
+
+/// A report asked for in an unencrypted room with someone from outside runs
+/// in a private chat the bot makes; the shared room gets only the notice,
+/// and nothing said there is taken as an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_asked_for_in_a_shared_room_runs_in_a_new_private_chat() {
+    let w = World::new().await;
+    let project = "!project:test";
+    let outsider = "@visitor:elsewhere.test";
+    w.chat.add_room(project, &[STAFF, outsider], false);
+    w.say(project, STAFF, "report now");
+    let notice = w.chat.wait_for_text(project, "private message").await;
+    assert_eq!(notice.kind, Kind::Notice);
+    let private = w.chat.wait_for_private_room_of(STAFF).await;
+    assert_ne!(private, project);
+    w.chat.join(STAFF, &private);
+    w.chat.wait_for_text(&private, "Is a crime in progress").await;
+    // Chat in the shared room is not an answer, and gets no reply there.
+    w.say(project, STAFF, "no");
+    w.say(project, outsider, "what is this about?");
+    w.answer(&private, "no", "child sexual content").await;
+    w.wait_outbox_empty().await;
+    assert_eq!(
+        w.chat.texts_in(project),
+        vec![notice.plain.clone()],
+        "only the notice in the shared room\n{}",
+        w.chat.dump()
+    );
+    let room = w.chat.room(&private).expect("the private chat");
+    assert!(room.confidential, "the private chat is confidential");
+    assert!(room.spec.as_ref().is_some_and(|s| s.direct));
+    w.chat.assert_no_resends();
+}
+
+/// Someone else comes into a reporter's private chat mid-report: the bot
+/// says why it leaves that chat there, and carries on in a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_private_chat_someone_else_joins_is_left_for_a_new_one() {
+    let w = World::new().await;
+    let private = w.start_report().await;
+    w.answer(&private, "no", "child sexual content").await;
+    w.chat.invite_user(&private, "@nosy:test");
+    w.say(&private, STAFF, "no");
+    w.chat
+        .wait_for_text(&private, "Someone else is in this chat now")
+        .await;
+    w.chat
+        .wait_until(
+            "a new private chat",
+            |c| c.private_room_of(STAFF).is_some_and(|r| r != private),
+            PATIENCE,
+        )
+        .await;
+    let new = w.chat.private_room_of(STAFF).expect("the new private chat");
+    w.chat.join(STAFF, &new);
+    let resumed = w
+        .chat
+        .wait_for_text(&new, "already have a report in progress")
+        .await;
+    assert!(
+        resumed.plain.contains("child sexual content"),
+        "{}",
+        resumed.plain
+    );
+    // The answer sent where someone else could read it was not taken.
+    assert_eq!(w.chat.count_in(&private, "communicating with a child"), 0);
+    w.chat.assert_no_resends();
+}

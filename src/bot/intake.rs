@@ -164,15 +164,7 @@ impl Core {
     async fn ensure_private_chat(&self, effects: &mut Effects, reporter: &str) -> anyhow::Result<()> {
         let target = Target::Private(reporter.to_string());
         if let Some(room) = self.room_of(&target)? {
-            // Still joined, they are in it, nobody else is, and confidential.
-            let joined = self.chat.is_joined(&room).await.unwrap_or(false);
-            let me = self.chat.bot_id();
-            let theirs = joined
-                && self.chat.members(&room).await.is_ok_and(|m| {
-                    m.iter().any(|m| m.user == reporter) && m.iter().all(|m| m.user == reporter || m.user == me)
-                })
-                && self.chat.is_confidential(&room).await.unwrap_or(false);
-            if theirs {
+            if self.is_private_chat_of(&room, reporter).await {
                 return Ok(());
             }
         }
@@ -189,6 +181,18 @@ impl Core {
             },
         );
         Ok(())
+    }
+
+    /// Whether `room` is still fit to be `user`'s private chat: the bot is
+    /// in it, they are, nobody else is (or is invited), and it is
+    /// confidential. Anything the chat cannot tell counts as no.
+    pub(super) async fn is_private_chat_of(&self, room: &str, user: &str) -> bool {
+        let me = self.chat.bot_id();
+        self.chat.is_joined(room).await.unwrap_or(false)
+            && self.chat.members(room).await.is_ok_and(|m| {
+                m.iter().any(|m| m.user == user) && m.iter().all(|m| m.user == user || m.user == me)
+            })
+            && self.chat.is_confidential(room).await.unwrap_or(false)
     }
 
     /// Sets the deadlines of decisions just committed.

@@ -479,14 +479,11 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
     }
 }
 
-/// The private chat is still only the bot and its reporter.
+/// The room kept for a target is still fit for it: for a private chat,
+/// still only the bot and its reporter, and confidential.
 async fn room_still_theirs(core: &Core, target: &Target, room: &str) -> bool {
     match target {
-        Target::Private(reporter) => core
-            .chat
-            .members(room)
-            .await
-            .is_ok_and(|m| m.iter().any(|m| &m.user == reporter)),
+        Target::Private(reporter) => core.is_private_chat_of(room, reporter).await,
         _ => true,
     }
 }
