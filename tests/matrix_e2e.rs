@@ -629,3 +629,55 @@ async fn three_long_answers_reach_the_lead_whole_in_parts() {
         "nothing claimed it was not saved"
     );
 }
+
+/// A member of staff asks for a report in an ordinary unencrypted room with
+/// someone from outside in it: the report runs in a new private chat, and
+/// nothing of the conversation appears in the shared room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_asked_for_in_a_shared_unencrypted_room_runs_in_a_new_private_chat() {
+    use matrix_sdk::ruma::api::client::room::create_room::v3::{Request, RoomPreset};
+    let w = world().await;
+    let mut request = Request::new();
+    request.name = Some("Project".into());
+    request.preset = Some(RoomPreset::PrivateChat);
+    request.invite = vec![
+        w.outsider.id().to_owned(),
+        matrix_sdk::ruma::OwnedUserId::try_from(w.bot_id.as_str()).expect("bot id"),
+    ];
+    let project = w.staff.client.create_room(request).await.expect("room");
+    let project_id = project.room_id().to_owned();
+    w.outsider.wait_for_room(&project_id).await;
+    w.staff.wait_for_member(&project_id, &w.bot_id).await;
+    w.staff.say(&project_id, "report now").await;
+    let notice = w
+        .staff
+        .wait_for(
+            "the notice in the shared room",
+            w.bot_said(Some(&project_id), "private message"),
+        )
+        .await;
+    assert!(notice.notice);
+    let first = w
+        .staff
+        .wait_for("the first question", |m| {
+            m.sender == w.bot_id && m.body.contains("Is a crime in progress")
+        })
+        .await;
+    assert_ne!(first.room, project_id, "the questions come privately");
+    // Talk in the shared room is not an answer.
+    w.staff.say(&project_id, "no").await;
+    w.answer(&first.room, "no", "child sexual content").await;
+    let seen: Vec<String> = w
+        .outsider
+        .seen_in(&project_id)
+        .into_iter()
+        .filter(|m| m.sender == w.bot_id)
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        seen,
+        vec![notice.body.clone()],
+        "only the notice in the shared room"
+    );
+    w.bot.expect("running").stop().await;
+}
