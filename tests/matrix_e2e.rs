@@ -508,11 +508,19 @@ async fn a_silent_lead_is_covered_by_the_deputy_and_the_reporter_hears_who_ackno
         )
         .await;
     let waited = deputy_page.ts_ms.saturating_sub(page.ts_ms);
-    // The lead's step starts when the bot decides to page, a moment before the
-    // page reaches the server (inviting and encrypting take time on a loaded machine).
+    // The lead's step starts when the bot decides to page, on the reporter's
+    // "yes", before the concern's room is made and the page reaches the
+    // server; so the deadline is counted from the "yes" (server times).
+    let yes = w
+        .staff
+        .seen_in(&private)
+        .into_iter()
+        .find(|m| m.sender == w.staff.user_id && m.body == "yes")
+        .expect("the reporter's yes");
+    let since_yes = deputy_page.ts_ms.saturating_sub(yes.ts_ms);
     assert!(
-        waited >= 3_000,
-        "the deputy is paged at the deadline, not before: {waited} ms"
+        since_yes >= 3_950,
+        "the deputy is paged at the deadline, not before: {since_yes} ms after the yes"
     );
     assert!(
         waited < 7_900,
