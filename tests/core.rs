@@ -1015,3 +1015,27 @@ async fn a_private_chat_someone_else_joins_is_left_for_a_new_one() {
     assert_eq!(w.chat.count_in(&private, "communicating with a child"), 0);
     w.chat.assert_no_resends();
 }
+
+/// An edited answer is not taken: the reporter is told how to change it,
+/// and the report keeps what was first sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edited_answer_is_refused_and_the_first_answer_kept() {
+    let w = World::new().await;
+    let private = w.start_report().await;
+    w.answer(&private, "no", "child sexual content").await;
+    w.core().accept(Inbound {
+        event_id: "$edit1:test".into(),
+        room_id: private.clone(),
+        sender: STAFF.into(),
+        kind: InboundKind::Edit { body: "* yes".into() },
+    });
+    let refused = w.chat.wait_for_text(&private, "I can't take edits").await;
+    assert!(refused.plain.contains("Type back"), "{}", refused.plain);
+    // Still at the question after the first answer.
+    w.answer(&private, "no", "communicating with a child").await;
+    assert_eq!(
+        w.chat.count_in(&private, "Internet Watch Foundation"),
+        0,
+        "the edit's yes was not taken"
+    );
+}

@@ -63,6 +63,10 @@ pub enum InboundKind {
         body: String,
         mentions_bot: bool,
     },
+    /// An edit of an earlier message, with its new text.
+    Edit {
+        body: String,
+    },
     Attachment,
     /// Any ✅ or 👍 in a concern's room acknowledges, whichever message it is on.
     Reaction {

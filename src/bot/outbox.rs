@@ -376,6 +376,7 @@ async fn deliver_queue(
     items: Vec<Pending<Effect>>,
     last_wait: Option<Duration>,
 ) -> Option<Duration> {
+    let mut last_wait = last_wait;
     for item in items {
         let outcome = attempt(core, &item).await;
         let then = match outcome {
@@ -409,6 +410,8 @@ async fn deliver_queue(
             error!(error = %e, "could not mark an effect done; it may be tried again");
             return Some(Duration::from_secs(5));
         }
+        // Something went through: the next failure starts its waits afresh.
+        last_wait = None;
     }
     None
 }

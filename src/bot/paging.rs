@@ -231,7 +231,7 @@ impl Core {
                 b == "!ack" || b.starts_with("!ack ") || b == "!acknowledge"
             }
             InboundKind::Reaction { key, .. } => escalation::is_ack_reaction(key),
-            InboundKind::Attachment => false,
+            InboundKind::Attachment | InboundKind::Edit { .. } => false,
         };
         if !wants_ack {
             return Ok(());

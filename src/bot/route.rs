@@ -23,6 +23,30 @@ enum Privacy {
 
 impl Core {
     pub(super) async fn handle(&self, inbound: &Inbound) -> anyhow::Result<()> {
+        let edited;
+        let inbound = match &inbound.kind {
+            InboundKind::Edit { body } => {
+                // An answer is never changed by editing it: the report keeps
+                // what was first sent, and the reporter is told how to change it.
+                let sender = inbound.sender.as_str();
+                if crate::intake::current(&self.store, sender)?.is_some()
+                    && self.privacy(sender, &inbound.room_id).await? == Privacy::Theirs
+                {
+                    return self.answer(inbound, "edit", compose::no_edits(), false);
+                }
+                // Anywhere else an edit reads as what it now says (a lead's
+                // edited command is answered as an edit, see casework).
+                edited = Inbound {
+                    kind: InboundKind::Text {
+                        body: body.clone(),
+                        mentions_bot: false,
+                    },
+                    ..inbound.clone()
+                };
+                &edited
+            }
+            _ => inbound,
+        };
         let room = inbound.room_id.as_str();
         if self.staff_rooms().iter().any(|r| r == room) {
             if let InboundKind::Text { body, mentions_bot } = &inbound.kind {
@@ -58,6 +82,8 @@ impl Core {
         match &inbound.kind {
             InboundKind::Reaction { .. } => Ok(()),
             InboundKind::Attachment => self.answer(inbound, "noattach", compose::no_attachments(), false),
+            // Edits were read as what they say before coming here.
+            InboundKind::Edit { .. } => Ok(()),
             InboundKind::Text { body, .. } => {
                 if self.config.safeguarding.is_responder(sender) && self.rota_command(inbound, body).await? {
                     return Ok(());

@@ -72,6 +72,8 @@ pub struct Acknowledgement {
 }
 
 /// What an acknowledgement attempt comes to.
+// Made once per acknowledgement and matched at once: no need to box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AckDecision {
     /// First acknowledgement: record it, confirm, tell the reporter.

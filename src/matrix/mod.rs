@@ -29,7 +29,7 @@ use matrix_sdk::room::Room;
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
 };
 use matrix_sdk::ruma::UserId;
 use matrix_sdk::Client;
@@ -256,7 +256,9 @@ async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, adapter: Ctx<A
     if ev.sender == adapter.bot_id {
         return;
     }
+    let edit = matches!(ev.content.relates_to, Some(Relation::Replacement(_)));
     let kind = match &ev.content.msgtype {
+        MessageType::Text(t) if edit => InboundKind::Edit { body: t.body.clone() },
         MessageType::Text(t) => InboundKind::Text {
             body: t.body.clone(),
             mentions_bot: mentions(&ev.content, &adapter.bot_id),

@@ -30,6 +30,9 @@ pub async fn connect(config: &Config, passphrase: &str) -> anyhow::Result<(Clien
     fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     let client = Client::builder()
         .homeserver_url(&config.matrix.homeserver_url)
+        // Keep to the configured address: a login answer's well-known URL
+        // may be the public one, out of reach from where the bot runs.
+        .respect_login_well_known(false)
         .sqlite_store(dir.join("sdk"), Some(passphrase))
         .with_encryption_settings(EncryptionSettings {
             // Clients that exclude unverified devices still encrypt for a
