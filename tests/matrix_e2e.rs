@@ -381,6 +381,12 @@ async fn a_report_sent_while_the_bot_is_stopped_is_answered_when_it_starts() {
     let mut w = world().await;
     let config = w.bot.take().expect("running").stop().await;
     w.staff.say(&w.staff_room, "/report").await;
+    // Colleagues talk on while the bot is down: more than one sync's worth
+    // (Synapse's usual limit is 10 events a room; the bot asks for 100, and
+    // fetches whatever a sync still leaves out).
+    for i in 0..120 {
+        w.lead.say(&w.staff_room, &format!("ordinary chat {i}")).await;
+    }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     w.bot = Some(BotRun::start(config));
     w.staff

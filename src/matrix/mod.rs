@@ -16,6 +16,7 @@
 //!   out of reach too long and tells the leads' room when it is back.
 
 mod chat;
+mod events;
 mod session;
 
 use std::sync::{Arc, Weak};
@@ -24,19 +25,18 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
+use matrix_sdk::ruma::UInt;
 use matrix_sdk::event_handler::Ctx;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
-use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
-};
-use matrix_sdk::ruma::UserId;
+use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::Client;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::bot::{Chat, Core, Inbound, InboundKind};
+use crate::bot::{Chat, Core};
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::health::{self, Metrics, SelfWatch};
@@ -131,6 +131,7 @@ pub async fn run(
     let running = Core::start(chat, config, flow, store, metrics.clone()).await?;
     let core = running.core.clone();
     let _ = probe.0.set(Arc::downgrade(&core));
+    let adapter_bot_id = bot_id.clone();
     client.add_event_handler_context(Arc::new(Adapter {
         core: Arc::downgrade(&core),
         bot_id,
@@ -146,7 +147,7 @@ pub async fn run(
         homeserver,
         shutdown.clone(),
     ));
-    sync_loop(&client, &core, &watch, &metrics, &mut shutdown).await;
+    sync_loop(&client, &adapter_bot_id, &core, &watch, &metrics, &mut shutdown).await;
 
     info!("shutting down");
     watcher.abort();
@@ -159,17 +160,29 @@ pub async fn run(
     running.stop().await
 }
 
+/// What each sync asks for: up to 100 events per room (Synapse's default
+/// is 10, so a burst or an outage left gaps), members loaded lazily.
+fn sync_filter() -> FilterDefinition {
+    let mut filter = FilterDefinition::default();
+    filter.room.timeline.limit = Some(UInt::from(100u32));
+    filter.room.state.lazy_load_options = LazyLoadOptions::Enabled {
+        include_redundant_members: false,
+    };
+    filter
+}
+
 /// Our own sync loop: the next sync starts as soon as the last is handled.
 /// `Client::sync` would wait a second between syncs that come quickly, and a
 /// reporter waiting between questions notices every second.
 async fn sync_loop(
     client: &Client,
+    bot_id: &matrix_sdk::ruma::OwnedUserId,
     core: &Arc<Core>,
     watch: &SelfWatch,
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
+    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(sync_filter().into());
     let mut backoff = Duration::from_millis(500);
     metrics.sync_loop_started(Utc::now());
     loop {
@@ -188,6 +201,15 @@ async fn sync_loop(
                 metrics.synced(now);
                 if let Some((since, away)) = watch.synced(now, metrics) {
                     tell_leads_back(core, since, away);
+                }
+                // A room whose timeline came back cut short: fetch the gap.
+                for (room_id, update) in &response.rooms.joined {
+                    if update.timeline.limited {
+                        if let Some(room) = client.get_room(room_id) {
+                            let prev = update.timeline.prev_batch.clone();
+                            tokio::spawn(events::fill_gap(core.clone(), room, prev, bot_id.clone()));
+                        }
+                    }
                 }
                 let empty = response.rooms.joined.is_empty()
                     && response.rooms.invited.is_empty()
@@ -253,56 +275,18 @@ async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, adapter: Ctx<A
     let Some(core) = adapter.core.upgrade() else {
         return;
     };
-    if ev.sender == adapter.bot_id {
-        return;
+    if let Some(inbound) = events::message(&ev, room.room_id().as_str(), &adapter.bot_id) {
+        core.accept(inbound);
     }
-    let edit = matches!(ev.content.relates_to, Some(Relation::Replacement(_)));
-    let kind = match &ev.content.msgtype {
-        MessageType::Text(t) if edit => InboundKind::Edit { body: t.body.clone() },
-        MessageType::Text(t) => InboundKind::Text {
-            body: t.body.clone(),
-            mentions_bot: mentions(&ev.content, &adapter.bot_id),
-        },
-        MessageType::Notice(_) => return,
-        MessageType::Emote(t) => InboundKind::Text {
-            body: t.body.clone(),
-            mentions_bot: false,
-        },
-        _ => InboundKind::Attachment,
-    };
-    core.accept(Inbound {
-        event_id: ev.event_id.to_string(),
-        room_id: room.room_id().to_string(),
-        sender: ev.sender.to_string(),
-        kind,
-    });
-}
-
-fn mentions(content: &RoomMessageEventContent, bot: &UserId) -> bool {
-    let intentional = content
-        .mentions
-        .as_ref()
-        .is_some_and(|m| m.user_ids.contains(bot));
-    // Not the bare word "safeguarding": "the safeguarding report is due" is
-    // not a request to report. An intentional mention or the bot's id is.
-    intentional || content.body().contains(bot.as_str())
 }
 
 async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {
     let Some(core) = adapter.core.upgrade() else {
         return;
     };
-    if ev.sender == adapter.bot_id {
-        return;
+    if let Some(inbound) = events::reaction(&ev, room.room_id().as_str(), &adapter.bot_id) {
+        core.accept(inbound);
     }
-    core.accept(Inbound {
-        event_id: ev.event_id.to_string(),
-        room_id: room.room_id().to_string(),
-        sender: ev.sender.to_string(),
-        kind: InboundKind::Reaction {
-            key: ev.content.relates_to.key.clone(),
-        },
-    });
 }
 
 async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {

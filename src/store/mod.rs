@@ -634,6 +634,12 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether this event id was ever kept in the inbox (pending or done).
+    pub fn inbox_known(&self, event_id: &str) -> Result<bool, StoreError> {
+        let id = self.sealer.identity_digest(event_id);
+        Ok(self.inbox_state.get(id).map_err(|e| self.disk(e))?.is_some())
+    }
+
     /// Marks an event handled: it leaves the inbox, and its id is
     /// remembered so it is never handled again. Flushed to disk.
     pub fn inbox_done(&self, event_id: &str) -> Result<(), StoreError> {
