@@ -77,12 +77,12 @@ fn mentions(content: &RoomMessageEventContent, bot: &UserId) -> bool {
 /// Any timeline event the core handles, as an [`Inbound`].
 fn any(ev: AnySyncTimelineEvent, room: &str, bot: &UserId) -> Option<Inbound> {
     match ev {
-        AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(SyncMessageLikeEvent::Original(m))) => {
-            message(&m, room, bot)
-        }
-        AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::Reaction(SyncMessageLikeEvent::Original(r))) => {
-            reaction(&r, room, bot)
-        }
+        AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+            SyncMessageLikeEvent::Original(m),
+        )) => message(&m, room, bot),
+        AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::Reaction(
+            SyncMessageLikeEvent::Original(r),
+        )) => reaction(&r, room, bot),
         _ => None,
     }
 }
@@ -90,7 +90,12 @@ fn any(ev: AnySyncTimelineEvent, room: &str, bot: &UserId) -> Option<Inbound> {
 /// Fills a gap a sync left in `room`, back from `prev_batch` to the first
 /// event the core already has, and hands what it missed to the core, oldest
 /// first.
-pub async fn fill_gap(core: Arc<Core>, room: Room, prev_batch: Option<String>, bot: matrix_sdk::ruma::OwnedUserId) {
+pub async fn fill_gap(
+    core: Arc<Core>,
+    room: Room,
+    prev_batch: Option<String>,
+    bot: matrix_sdk::ruma::OwnedUserId,
+) {
     let room_id = room.room_id().to_string();
     let mut from = prev_batch;
     let mut missed = Vec::new();
@@ -105,7 +110,9 @@ pub async fn fill_gap(core: Arc<Core>, room: Room, prev_batch: Option<String>, b
             }
         };
         for event in &page.chunk {
-            let Ok(ev) = event.raw().deserialize() else { continue };
+            let Ok(ev) = event.raw().deserialize() else {
+                continue;
+            };
             if core.store.inbox_known(ev.event_id().as_str()).unwrap_or(false) {
                 break 'pages;
             }

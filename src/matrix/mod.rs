@@ -25,13 +25,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
-use matrix_sdk::ruma::UInt;
 use matrix_sdk::event_handler::Ctx;
 use matrix_sdk::room::Room;
+use matrix_sdk::ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::UInt;
 use matrix_sdk::Client;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -182,7 +182,9 @@ async fn sync_loop(
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    let settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(sync_filter().into());
+    let settings = SyncSettings::default()
+        .timeout(SYNC_TIMEOUT)
+        .filter(sync_filter().into());
     let mut backoff = Duration::from_millis(500);
     metrics.sync_loop_started(Utc::now());
     loop {
