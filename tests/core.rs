@@ -1039,3 +1039,33 @@ async fn an_edited_answer_is_refused_and_the_first_answer_kept() {
         "the edit's yes was not taken"
     );
 }
+
+/// A picture sent in the private chat is removed by the bot, the removal
+/// audited, and the reporter told why and where to report such an image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_picture_in_the_private_chat_is_removed_and_the_reporter_told_why() {
+    let w = World::new().await;
+    let private = w.start_report().await;
+    w.core().accept(Inbound {
+        event_id: "$picture1:test".into(),
+        room_id: private.clone(),
+        sender: STAFF.into(),
+        kind: InboundKind::Attachment,
+    });
+    let told = w.chat.wait_for_text(&private, "I have removed it").await;
+    assert!(told.plain.contains("Internet Watch Foundation"), "{}", told.plain);
+    w.wait_outbox_empty().await;
+    let removed = w.chat.calls().into_iter().any(|c| {
+        c.op == Op::Redact
+            && c.room.as_deref() == Some(private.as_str())
+            && c.key.as_deref() == Some("$picture1:test")
+    });
+    assert!(removed, "the picture was removed\n{}", w.chat.dump());
+    let audited = w
+        .store()
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .any(|e| e.action == "attachment removed from a private chat" && e.actor == STAFF);
+    assert!(audited, "the removal is audited");
+}

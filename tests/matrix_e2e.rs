@@ -695,3 +695,51 @@ async fn a_report_asked_for_in_a_shared_unencrypted_room_runs_in_a_new_private_c
     );
     w.bot.expect("running").stop().await;
 }
+
+/// A picture sent in the private chat is removed (redacted) by the bot,
+/// and the reporter is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_picture_sent_in_the_private_chat_is_redacted() {
+    let w = world().await;
+    let private = w.start_report("/report").await;
+    let picture = w
+        .staff
+        .room(&private)
+        .send_attachment(
+            "screenshot.png",
+            &mime::IMAGE_PNG,
+            b"\x89PNG\r\n\x1a\n not really a picture".to_vec(),
+            matrix_sdk::attachment::AttachmentConfig::new(),
+        )
+        .await
+        .expect("the picture is sent")
+        .event_id;
+    w.staff
+        .wait_for(
+            "the reason it was removed",
+            w.bot_said(Some(&private), "I have removed it"),
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let content = w
+            .staff
+            .room(&private)
+            .event(&picture, None)
+            .await
+            .expect("the event")
+            .raw()
+            .get_field::<serde_json::Value>("content")
+            .expect("content")
+            .unwrap_or_default();
+        if content.as_object().is_none_or(|c| c.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the picture was not redacted: {content}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    w.bot.expect("running").stop().await;
+}

@@ -197,8 +197,8 @@ pub fn how_to_start() -> Text {
 /// Said when someone sends a picture or a file.
 pub fn no_attachments() -> Text {
     Text::plain(
-        "Please don't send pictures, screenshots or files here, and never send images of a child: doing so can be an offence. I haven't kept it.\n\
-         Describe what you saw in words, and give the web address or account name instead.",
+        "Please don't send pictures, screenshots or files here, and never send images of a child: doing so can be an offence. I have removed it from this chat and not kept it; delete your own copy too.\n\
+         Describe what you saw in words, and give the web address or account name instead. If it is a sexual image of a child, report where you saw it to the Internet Watch Foundation: report.iwf.org.uk",
     )
 }
 

@@ -94,6 +94,12 @@ pub enum Effect {
         file: File,
         about: Option<Reference>,
     },
+    /// Removes a message (someone's picture in a private chat).
+    Redact {
+        target: Target,
+        message: String,
+        reason: String,
+    },
 }
 
 impl Effect {
@@ -102,7 +108,8 @@ impl Effect {
             Effect::CreateRoom { target, .. }
             | Effect::Invite { target, .. }
             | Effect::Send { target, .. }
-            | Effect::Upload { target, .. } => target,
+            | Effect::Upload { target, .. }
+            | Effect::Redact { target, .. } => target,
         }
     }
 
@@ -115,6 +122,7 @@ impl Effect {
             Effect::Invite { about, .. } | Effect::Send { about, .. } | Effect::Upload { about, .. } => {
                 about.as_ref()
             }
+            Effect::Redact { .. } => None,
         }
     }
 
@@ -131,6 +139,7 @@ impl Effect {
             } => "send the page".into(),
             Effect::Send { .. } => "send a message".into(),
             Effect::Upload { .. } => "upload the export".into(),
+            Effect::Redact { .. } => "remove a message".into(),
         }
     }
 }
@@ -477,6 +486,11 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
         },
         Effect::Upload { file, .. } => match core.chat.upload(&room, file, &item.key).await {
             Ok(_) => Outcome::Done(Batch::new()),
+            Err(e) => classify(e),
+        },
+        Effect::Redact { message, reason, .. } => match core.chat.redact(&room, message, reason).await {
+            // Gone already is as good as removed.
+            Ok(()) | Err(ChatError::NotFound(_)) => Outcome::Done(Batch::new()),
             Err(e) => classify(e),
         },
     }

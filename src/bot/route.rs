@@ -3,7 +3,7 @@
 //! leads' commands; any other room is a private chat with the bot.
 
 use super::casework::Place;
-use super::outbox::{Remember, Target};
+use super::outbox::{Effect, Remember, Target};
 use super::{compose, Core, Inbound, InboundKind, Message};
 use crate::store::Batch;
 
@@ -81,7 +81,7 @@ impl Core {
         }
         match &inbound.kind {
             InboundKind::Reaction { .. } => Ok(()),
-            InboundKind::Attachment => self.answer(inbound, "noattach", compose::no_attachments(), false),
+            InboundKind::Attachment => self.remove_attachment(inbound),
             // Edits were read as what they say before coming here.
             InboundKind::Edit { .. } => Ok(()),
             InboundKind::Text { body, .. } => {
@@ -188,6 +188,36 @@ impl Core {
     /// Whether this is one of the staff rooms from the config.
     pub fn is_staff_room(&self, room: &str) -> bool {
         self.staff_rooms().iter().any(|r| r == room)
+    }
+
+    /// A picture or file in a private chat: removed from the chat (it could
+    /// be an image of a child, which must never be kept), the removal
+    /// audited, and the reporter told why and what to do instead.
+    fn remove_attachment(&self, inbound: &Inbound) -> anyhow::Result<()> {
+        let mut effects = self.effects(&inbound.event_id);
+        effects.push(
+            "removeattach",
+            Effect::Redact {
+                target: Target::Room(inbound.room_id.clone()),
+                message: inbound.event_id.clone(),
+                reason: "Pictures and files are not kept".into(),
+            },
+        );
+        effects.send(
+            "noattach",
+            Target::Room(inbound.room_id.clone()),
+            Message::plain(compose::no_attachments()),
+            Remember::Nothing,
+            None,
+        );
+        self.store.audit(
+            chrono::Utc::now(),
+            &inbound.sender,
+            "attachment removed from a private chat",
+            None,
+            "",
+        )?;
+        self.commit(Batch::new(), effects)
     }
 
     /// Whether someone is a member (joined) of a staff room.
