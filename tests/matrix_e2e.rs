@@ -534,6 +534,19 @@ async fn a_silent_lead_is_covered_by_the_deputy_and_the_reporter_hears_who_ackno
     );
     assert!(deputy_page.mentions_me, "the deputy's phone rings");
     assert!(deputy_page.body.contains("SG-0001"));
+    // Invited after the record was sent, the deputy can still read it.
+    let record = w
+        .deputy
+        .seen_in(&escalation)
+        .into_iter()
+        .find(|m| m.sender == w.bot_id && m.body.contains("as it stands"))
+        .expect("the record, sent again for the deputy, readable");
+    assert!(record.notice, "the record does not ring");
+    assert!(
+        record.body.contains("Call 999") || record.body.contains("Reference: SG-0001"),
+        "{}",
+        record.body
+    );
 
     w.deputy.say(&escalation, "!ack").await;
     w.deputy

@@ -143,7 +143,7 @@ pub fn record(r: &ConcernRecord, tz: chrono_tz::Tz) -> Text {
     }
     if let Some(route) = &r.route {
         html.push_str(&format!(
-            "<p><b>Route:</b> {} ({}, {})<br><b>Guidance shown:</b> {}<br><b>To note afterwards:</b> {}</p>\n",
+            "<p><b>Route:</b> {}. Who: {} ({})<br><b>Guidance shown:</b> {}<br><b>To note afterwards:</b> {}</p>\n",
             escape(&route.title),
             escape(&route.agency),
             escape(&route.contact),
@@ -153,22 +153,55 @@ pub fn record(r: &ConcernRecord, tz: chrono_tz::Tz) -> Text {
     }
     html.push_str("<p><b>The record</b></p>\n<ul>\n");
     for f in &r.fields {
+        // A skipped answer is simply not there.
         match (&f.value, f.verbatim) {
             (Some(v), true) => html.push_str(&format!(
-                "<li>{} (their own words, verbatim):<blockquote>{}</blockquote></li>\n",
-                escape(&f.label),
+                "<li>{}:<blockquote>{}</blockquote></li>\n",
+                escape(&verbatim_label(&f.label)),
                 escape_lines(v)
             )),
             (Some(v), false) => {
                 html.push_str(&format!("<li>{}: {}</li>\n", escape(&f.label), escape_lines(v)))
             }
-            (None, _) => html.push_str(&format!("<li>{}: <i>skipped</i></li>\n", escape(&f.label))),
+            (None, _) => {}
         }
     }
     html.push_str("</ul>");
     Text {
-        plain: r.to_text(),
+        plain: record_text(r),
         html: Some(html),
+    }
+}
+
+/// The record as plain text for the leads' chat: what was answered, in the
+/// flow's own words; skipped answers left out.
+fn record_text(r: &ConcernRecord) -> String {
+    let mut out = format!("Reference: {}\nStatus: {}\n", r.reference, r.status.label());
+    if r.urgent {
+        out.push_str("Urgent: yes, someone may be in immediate danger\n");
+    }
+    for d in &r.decisions {
+        out.push_str(&format!("{}\n  Answer: {}\n", d.question, d.answer));
+    }
+    if let Some(route) = &r.route {
+        out.push_str(&format!("Route: {}. Who: {}\n", route.title, route.agency));
+    }
+    for f in &r.fields {
+        match (&f.value, f.verbatim) {
+            (Some(v), true) => out.push_str(&format!("{}:\n  \"{v}\"\n", verbatim_label(&f.label))),
+            (Some(v), false) => out.push_str(&format!("{}: {v}\n", f.label)),
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+/// A verbatim answer's label, saying once that it is word for word.
+fn verbatim_label(label: &str) -> String {
+    if label.to_lowercase().contains("own words") {
+        format!("{label}, word for word")
+    } else {
+        format!("{label} (their own words, word for word)")
     }
 }
 
@@ -324,6 +357,54 @@ pub fn leads_only() -> Text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_record_leaves_out_skipped_answers_and_says_word_for_word_once() {
+        use crate::concern::{FieldAnswer, RouteTaken, Status};
+        let field = |id: &str, label: &str, value: Option<&str>, verbatim: bool| FieldAnswer {
+            field_id: id.into(),
+            label: label.into(),
+            value: value.map(str::to_string),
+            verbatim,
+        };
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let concern = ConcernRecord {
+            reference: Reference::new(7),
+            status: Status::Submitted,
+            reporter: "@sam:example.org".into(),
+            flow_id: "f".into(),
+            flow_version: "1".into(),
+            flow_digest: "ab".repeat(32),
+            started_at: t,
+            recorded_at: t,
+            decisions: vec![],
+            route: Some(RouteTaken {
+                outcome_id: "record_only".into(),
+                title: "Record the concern".into(),
+                agency: "Lead or Deputy for Safeguarding".into(),
+                contact: String::new(),
+                guidance: String::new(),
+                note_afterwards: String::new(),
+                urgent: false,
+            }),
+            fields: vec![
+                field("what", "What was seen or heard", Some("a message"), false),
+                field("own_words", "Their own words", None, true),
+                field("said", "What they said", Some("leave me alone"), true),
+            ],
+            urgent: false,
+        };
+        let text = record(&concern, chrono_tz::Europe::London);
+        for shown in [&text.plain, text.html.as_ref().expect("html")] {
+            assert!(!shown.contains("skipped"), "{shown}");
+            assert!(!shown.contains("Their own words"), "a skipped answer is absent: {shown}");
+            assert!(!shown.contains("(their own words):"), "{shown}");
+            assert!(shown.contains("What they said (their own words, word for word)"), "{shown}");
+            assert!(shown.contains("Record the concern. Who: Lead or Deputy for Safeguarding"), "{shown}");
+        }
+    }
 
     #[test]
     fn the_page_names_reference_urgency_reporter_and_lead_only() {

@@ -85,6 +85,27 @@ impl Core {
                 },
             );
         }
+        // Someone invited after the record was sent cannot read what came
+        // before they joined: the record again, for them, as it stands.
+        if !d.page.is_empty() && esc.page_event.is_some() {
+            if let Some(record) = self.store.get_concern(&reference)? {
+                let mut text = compose::record(&record, self.tz());
+                let intro = format!(
+                    "The record of {reference} as it stands, for {} who {} just been invited:\n",
+                    d.page.join(", "),
+                    if d.page.len() == 1 { "has" } else { "have" }
+                );
+                text.plain = format!("{intro}{}", text.plain);
+                text.html = text.html.map(|h| format!("<p>{}</p>\n{h}", compose::escape(intro.trim())));
+                effects.send(
+                    &slot("record"),
+                    target.clone(),
+                    Message::notice(text),
+                    Remember::Nothing,
+                    Some(&reference),
+                );
+            }
+        }
         let mut mention = d.mention();
         // Nobody who could not be let into the room is paged in it.
         mention.retain(|u| !esc.unreachable.contains(u));
