@@ -399,10 +399,19 @@ mod tests {
         let text = record(&concern, chrono_tz::Europe::London);
         for shown in [&text.plain, text.html.as_ref().expect("html")] {
             assert!(!shown.contains("skipped"), "{shown}");
-            assert!(!shown.contains("Their own words"), "a skipped answer is absent: {shown}");
+            assert!(
+                !shown.contains("Their own words"),
+                "a skipped answer is absent: {shown}"
+            );
             assert!(!shown.contains("(their own words):"), "{shown}");
-            assert!(shown.contains("What they said (their own words, word for word)"), "{shown}");
-            assert!(shown.contains("Record the concern. Who: Lead or Deputy for Safeguarding"), "{shown}");
+            assert!(
+                shown.contains("What they said (their own words, word for word)"),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("Record the concern. Who: Lead or Deputy for Safeguarding"),
+                "{shown}"
+            );
         }
     }
 

@@ -96,7 +96,9 @@ impl Core {
                     if d.page.len() == 1 { "has" } else { "have" }
                 );
                 text.plain = format!("{intro}{}", text.plain);
-                text.html = text.html.map(|h| format!("<p>{}</p>\n{h}", compose::escape(intro.trim())));
+                text.html = text
+                    .html
+                    .map(|h| format!("<p>{}</p>\n{h}", compose::escape(intro.trim())));
                 effects.send(
                     &slot("record"),
                     target.clone(),
