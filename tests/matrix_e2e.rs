@@ -756,3 +756,69 @@ async fn a_picture_sent_in_the_private_chat_is_redacted() {
     }
     w.bot.expect("running").stop().await;
 }
+
+/// A deputy taken out of the config is removed from an open concern's room
+/// when the bot starts, the room is told, and casework works there again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deputy_taken_out_of_the_config_is_removed_from_concern_rooms_on_restart() {
+    let mut w = world().await;
+    let private = w.start_report("/report").await;
+    for (text, next) in [
+        ("no", "child sexual content"),
+        ("no", "communicating with a child"),
+        ("no", "known person"),
+        ("no", "What did you see or hear"),
+    ] {
+        w.answer(&private, text, next).await;
+    }
+    w.answer_record(&private, "teal-otter-5150").await;
+    w.answer(&private, "send", "recorded as").await;
+    let page = w.lead.wait_for("the page", w.bot_said(None, "!ack")).await;
+    let room = page.room.clone();
+    // The lead brings the deputy in.
+    w.lead
+        .room(&room)
+        .invite_user_by_id(w.deputy.id())
+        .await
+        .expect("invite");
+    w.deputy.wait_for_room(&room).await;
+    w.lead.wait_for_member(&room, &w.deputy.user_id).await;
+
+    // The deputy steps down: the bot restarts without them.
+    let mut config = w.bot.take().expect("running").stop().await;
+    config.safeguarding.deputies.clear();
+    w.bot = Some(BotRun::start(config));
+    w.lead
+        .wait_for("the room told", w.bot_said(Some(&room), "I have removed"))
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let member = w
+            .lead
+            .room(&room)
+            .get_member(w.deputy.id())
+            .await
+            .expect("members");
+        let gone = member.is_none_or(|m| {
+            !matches!(
+                m.membership(),
+                matrix_sdk::ruma::events::room::member::MembershipState::Join
+                    | matrix_sdk::ruma::events::room::member::MembershipState::Invite
+            )
+        });
+        if gone {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deputy is still in the room"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Only leads are in the room now: casework works.
+    w.lead.say(&room, "!note spoke to the family").await;
+    w.lead
+        .wait_for("the note kept", w.bot_said(Some(&room), "Noted as entry"))
+        .await;
+    w.bot.expect("running").stop().await;
+}

@@ -150,6 +150,13 @@ pub trait Chat: Send + Sync + 'static {
     /// A person's name as the room shows it, or their id.
     async fn display_name(&self, room: &str, user: &str) -> String;
 
+    /// Removes someone from a room (or takes back their invitation), with
+    /// the reason shown to them.
+    async fn remove(&self, room: &str, user: &str, reason: &str) -> Result<(), ChatError> {
+        let _ = (room, user, reason);
+        Err(ChatError::Refused("this chat cannot remove people from rooms".into()))
+    }
+
     /// Removes (redacts) a message.
     async fn redact(&self, room: &str, message: &str, reason: &str) -> Result<(), ChatError>;
 

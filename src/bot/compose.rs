@@ -304,6 +304,15 @@ pub fn no_edits() -> Text {
     )
 }
 
+/// Said in a concern's room when people no longer leads or deputies are
+/// removed from it.
+pub fn removed_from_concern_room(who: &[String]) -> Text {
+    Text::plain(format!(
+        "I have removed {} from this room: the bot's settings no longer name them as the Lead or a Deputy for Safeguarding, so they should not see this concern. If that is a mistake, ask whoever runs the bot to add them back.",
+        who.join(", ")
+    ))
+}
+
 /// Told to the reporter when the Lead reopens their concern.
 pub fn reporter_told_reopened(reference: &Reference) -> Text {
     Text::plain(format!(

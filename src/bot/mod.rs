@@ -186,7 +186,13 @@ impl Core {
                     std::future::ready(())
                 }),
         );
+        let tidy = core.clone();
         let tasks = vec![
+            tokio::spawn(async move {
+                if let Err(e) = tidy.tidy_concern_rooms().await {
+                    error!(error = %format!("{e:#}"), "could not check who is in the concerns' rooms");
+                }
+            }),
             timer,
             tokio::spawn(outbox::deliver(core.clone(), stop_rx.clone())),
             tokio::spawn(sweep_unfinished(core.clone(), stop_rx.clone())),

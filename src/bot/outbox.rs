@@ -94,6 +94,12 @@ pub enum Effect {
         file: File,
         about: Option<Reference>,
     },
+    /// Removes someone from a room (no longer a lead or deputy).
+    Remove {
+        target: Target,
+        user: String,
+        reason: String,
+    },
     /// Removes a message (someone's picture in a private chat).
     Redact {
         target: Target,
@@ -109,6 +115,7 @@ impl Effect {
             | Effect::Invite { target, .. }
             | Effect::Send { target, .. }
             | Effect::Upload { target, .. }
+            | Effect::Remove { target, .. }
             | Effect::Redact { target, .. } => target,
         }
     }
@@ -122,7 +129,7 @@ impl Effect {
             Effect::Invite { about, .. } | Effect::Send { about, .. } | Effect::Upload { about, .. } => {
                 about.as_ref()
             }
-            Effect::Redact { .. } => None,
+            Effect::Redact { .. } | Effect::Remove { .. } => None,
         }
     }
 
@@ -140,6 +147,7 @@ impl Effect {
             Effect::Send { .. } => "send a message".into(),
             Effect::Upload { .. } => "upload the export".into(),
             Effect::Redact { .. } => "remove a message".into(),
+            Effect::Remove { user, .. } => format!("remove {user} from a concern's room"),
         }
     }
 }
@@ -488,6 +496,19 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
             Ok(_) => Outcome::Done(Batch::new()),
             Err(e) => classify(e),
         },
+        Effect::Remove { user, reason, .. } => {
+            let present = match core.chat.members(&room).await {
+                Ok(m) => m.iter().any(|m| &m.user == user),
+                Err(e) => return classify(e),
+            };
+            if !present {
+                return Outcome::Done(Batch::new());
+            }
+            match core.chat.remove(&room, user, reason).await {
+                Ok(()) | Err(ChatError::NotFound(_)) => Outcome::Done(Batch::new()),
+                Err(e) => classify(e),
+            }
+        }
         Effect::Redact { message, reason, .. } => match core.chat.redact(&room, message, reason).await {
             // Gone already is as good as removed.
             Ok(()) | Err(ChatError::NotFound(_)) => Outcome::Done(Batch::new()),

@@ -203,6 +203,59 @@ impl Core {
         Ok(())
     }
 
+    /// The concern rooms follow the config: anyone in one (or invited) who
+    /// is not a lead or deputy now is removed, with the reason, and the room
+    /// is told who and why. Run at start, as the config may have changed.
+    pub(super) async fn tidy_concern_rooms(&self) -> anyhow::Result<()> {
+        let me = self.chat.bot_id();
+        let now = Utc::now();
+        let mut effects = self.effects(format!("tidy-{}", now.timestamp()));
+        for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
+            let reference = esc.reference.clone();
+            let target = Target::Concern(reference.clone());
+            let Some(room) = self.room_of(&target)? else { continue };
+            // A room the chat does not know yet is looked at next start.
+            let Ok(members) = self.chat.members(&room).await else { continue };
+            let gone: Vec<String> = members
+                .into_iter()
+                .map(|m| m.user)
+                .filter(|u| *u != me && !self.config.safeguarding.is_responder(u))
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            for user in &gone {
+                effects.push(
+                    &format!("{reference}-remove-{user}"),
+                    Effect::Remove {
+                        target: target.clone(),
+                        user: user.clone(),
+                        reason: "No longer a Lead or Deputy for Safeguarding in the bot's settings".into(),
+                    },
+                );
+                self.store.audit(
+                    now,
+                    "bot",
+                    "removed from a concern's room: not a lead or deputy",
+                    Some(&reference),
+                    user,
+                )?;
+            }
+            effects.send(
+                &format!("{reference}-removed"),
+                target,
+                Message::notice(compose::removed_from_concern_room(&gone)),
+                Remember::Nothing,
+                Some(&reference),
+            );
+            info!(reference = %reference, count = gone.len(), "people no longer leads or deputies removed from a concern's room");
+        }
+        if !effects.is_empty() {
+            self.commit(Batch::new(), effects)?;
+        }
+        Ok(())
+    }
+
     /// A deadline came (with the generation it was set for), or something
     /// changed (`None`): decide the escalation again and act on it.
     pub(super) async fn on_deadline(

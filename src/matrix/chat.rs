@@ -203,6 +203,12 @@ impl Chat for MatrixChat {
         room.invite_user_by_id(user).await.map_err(sdk_error)
     }
 
+    async fn remove(&self, room: &str, user: &str, reason: &str) -> Result<(), ChatError> {
+        let room = self.room(room)?;
+        let user = <&UserId>::try_from(user).map_err(|_| ChatError::Refused(format!("{user} is not a user id")))?;
+        room.kick_user(user, Some(reason)).await.map_err(sdk_error)
+    }
+
     async fn members(&self, room: &str) -> Result<Vec<Member>, ChatError> {
         let room = self.room(room)?;
         let members = room
