@@ -154,7 +154,9 @@ pub trait Chat: Send + Sync + 'static {
     /// the reason shown to them.
     async fn remove(&self, room: &str, user: &str, reason: &str) -> Result<(), ChatError> {
         let _ = (room, user, reason);
-        Err(ChatError::Refused("this chat cannot remove people from rooms".into()))
+        Err(ChatError::Refused(
+            "this chat cannot remove people from rooms".into(),
+        ))
     }
 
     /// Removes (redacts) a message.

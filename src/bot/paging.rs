@@ -213,9 +213,13 @@ impl Core {
         for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
             let reference = esc.reference.clone();
             let target = Target::Concern(reference.clone());
-            let Some(room) = self.room_of(&target)? else { continue };
+            let Some(room) = self.room_of(&target)? else {
+                continue;
+            };
             // A room the chat does not know yet is looked at next start.
-            let Ok(members) = self.chat.members(&room).await else { continue };
+            let Ok(members) = self.chat.members(&room).await else {
+                continue;
+            };
             let gone: Vec<String> = members
                 .into_iter()
                 .map(|m| m.user)

@@ -205,7 +205,8 @@ impl Chat for MatrixChat {
 
     async fn remove(&self, room: &str, user: &str, reason: &str) -> Result<(), ChatError> {
         let room = self.room(room)?;
-        let user = <&UserId>::try_from(user).map_err(|_| ChatError::Refused(format!("{user} is not a user id")))?;
+        let user =
+            <&UserId>::try_from(user).map_err(|_| ChatError::Refused(format!("{user} is not a user id")))?;
         room.kick_user(user, Some(reason)).await.map_err(sdk_error)
     }
 
