@@ -78,6 +78,16 @@ data_dir = "bot-data"
 file = "../conversations/online-safety-referral.toml"
 TOML
 
+build_notice() {
+    cat <<TEXT
+
+Building the bot. The first build on a machine takes several minutes (about
+5 on a fast laptop, 15 on a small server); cargo shows its progress below.
+Later builds take seconds.
+
+TEXT
+}
+
 print_accounts() {
     cat <<TEXT
 
@@ -94,16 +104,19 @@ TEXT
 }
 
 if ((!DEMO)); then
+    build_notice
+    cargo build --bin safeguarding-bot
     print_accounts
     cat <<TEXT
 The bot is starting now; press Ctrl-C to stop it.
 
 TEXT
-    exec cargo run --quiet -- run --config .dev/bot.toml
+    exec "${CARGO_TARGET_DIR:-target}/debug/safeguarding-bot" run --config .dev/bot.toml
 fi
 
 # --demo: build first, so the demo's time limits are not spent compiling.
-cargo build --quiet --bin safeguarding-bot --example demo
+build_notice
+cargo build --bin safeguarding-bot --example demo
 BOT_BIN="${CARGO_TARGET_DIR:-target}/debug/safeguarding-bot"
 "$BOT_BIN" run --config .dev/bot.toml >.dev/bot.log 2>&1 &
 BOT_PID=$!
