@@ -1069,3 +1069,30 @@ async fn a_picture_in_the_private_chat_is_removed_and_the_reporter_told_why() {
         .any(|e| e.action == "attachment removed from a private chat" && e.actor == STAFF);
     assert!(audited, "the removal is audited");
 }
+
+/// One sender's flood is cut short: past a burst, their messages are not
+/// handled, and they are told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_from_one_sender_gets_a_handful_of_replies_and_one_notice() {
+    let w = World::new().await;
+    let private = w.start_report().await;
+    let before = w.chat.messages_in(&private).len();
+    for i in 0..300 {
+        w.say(&private, STAFF, &format!("help {i}"));
+    }
+    w.chat
+        .wait_for_text(&private, "faster than I can take them")
+        .await;
+    w.wait_outbox_empty().await;
+    let replies = w.chat.messages_in(&private).len() - before;
+    assert!(
+        replies <= 25,
+        "{replies} replies to a flood of 300\n{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        w.chat.count_in(&private, "faster than I can take them"),
+        1,
+        "told once"
+    );
+}

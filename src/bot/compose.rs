@@ -313,6 +313,13 @@ pub fn removed_from_concern_room(who: &[String]) -> Text {
     ))
 }
 
+/// Said once when someone's messages come faster than a person types.
+pub fn too_fast() -> Text {
+    Text::plain(
+        "Your messages are coming faster than I can take them, so I have not read some of them. Wait a few seconds, then send your answer again, once. If anyone is in immediate danger, call 999 now.",
+    )
+}
+
 /// Told to the reporter when the Lead reopens their concern.
 pub fn reporter_told_reopened(reference: &Reference) -> Text {
     Text::plain(format!(

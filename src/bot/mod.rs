@@ -20,6 +20,7 @@ pub mod compose;
 pub mod outbox;
 
 mod casework;
+mod flood;
 mod intake;
 mod locks;
 mod paging;
@@ -120,6 +121,8 @@ pub struct Core {
     pub metrics: Arc<Metrics>,
     /// Woken when effects are staged.
     outbox_wake: Notify,
+    /// How fast each sender's messages are taken.
+    flood: flood::Limiter,
 }
 
 /// The core's running tasks; [`Running::stop`] ends them.
@@ -156,6 +159,7 @@ impl Core {
             locks: locks::Locks::default(),
             metrics,
             outbox_wake: Notify::new(),
+            flood: flood::Limiter::default(),
         });
         core.resolve_rooms().await;
         core.index_old_rooms();
@@ -212,8 +216,48 @@ impl Core {
     }
 
     /// Keeps an event in the inbox, then queues it. An event already seen
-    /// (a resync, a replay) is not handled twice.
+    /// (a resync, a replay) is not handled twice. One sender's flood is cut
+    /// short (see [`flood`]): past a burst their messages are not handled,
+    /// and they are told once.
     pub fn accept(&self, inbound: Inbound) {
+        if self.store.inbox_known(&inbound.event_id).unwrap_or(false) {
+            debug!(event = %inbound.event_id, "event already handled");
+            return;
+        }
+        match self.flood.check(&inbound.sender, std::time::Instant::now()) {
+            flood::Verdict::Take => {}
+            flood::Verdict::Drop => {
+                debug!("a message past the flood limit was not handled");
+                return;
+            }
+            flood::Verdict::DropAndTell => {
+                warn!("one sender's messages are coming too fast; some are not handled");
+                if let Err(e) = self.tell_flooding(&inbound) {
+                    error!(error = %format!("{e:#}"), "could not tell someone their messages came too fast");
+                }
+                return;
+            }
+        }
+        self.keep_and_queue(inbound);
+    }
+
+    /// As [`Core::accept`], for events the chat missed earlier (a sync gap):
+    /// they come all at once but were sent over time, so no flood limit.
+    pub fn accept_backlog(&self, inbound: Inbound) {
+        self.keep_and_queue(inbound);
+    }
+
+    /// Told once when their messages come too fast, in their private chat
+    /// only (never in a shared room).
+    fn tell_flooding(&self, inbound: &Inbound) -> anyhow::Result<()> {
+        let theirs = self.room_of(&outbox::Target::Private(inbound.sender.clone()))?;
+        if theirs.as_deref() != Some(inbound.room_id.as_str()) {
+            return Ok(());
+        }
+        self.answer(inbound, "flood", compose::too_fast(), true)
+    }
+
+    fn keep_and_queue(&self, inbound: Inbound) {
         match self.store.inbox_push(&inbound.event_id, &inbound) {
             Ok(true) => {
                 let key = self.work_key(&inbound);

@@ -129,6 +129,6 @@ pub async fn fill_gap(
         info!(room = %room_id, count = missed.len(), "handling messages a sync left out");
     }
     for inbound in missed.into_iter().rev() {
-        core.accept(inbound);
+        core.accept_backlog(inbound);
     }
 }
