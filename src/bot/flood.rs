@@ -81,7 +81,10 @@ mod tests {
         let l = Limiter::default();
         let t = Instant::now();
         let verdicts: Vec<Verdict> = (0..300).map(|_| l.check("@flood:x", t)).collect();
-        assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Take).count(), BURST as usize);
+        assert_eq!(
+            verdicts.iter().filter(|v| **v == Verdict::Take).count(),
+            BURST as usize
+        );
         assert_eq!(verdicts.iter().filter(|v| **v == Verdict::DropAndTell).count(), 1);
         // Someone else is not held back.
         assert_eq!(l.check("@other:x", t), Verdict::Take);
