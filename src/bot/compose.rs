@@ -320,6 +320,14 @@ pub fn too_fast() -> Text {
     )
 }
 
+/// Said when nothing can be saved just now (the data directory cannot be
+/// written): the message is kept to answer after the bot restarts.
+pub fn cannot_save_now() -> Text {
+    Text::plain(
+        "Sorry, I can't save anything just now, so I am restarting. I will answer this message as soon as I am back; you don't need to send it again.\nIf anyone is in immediate danger, call 999 now. You can also tell the Lead or Deputy for Safeguarding directly.",
+    )
+}
+
 /// Told to the reporter when the Lead reopens their concern.
 pub fn reporter_told_reopened(reference: &Reference) -> Text {
     Text::plain(format!(

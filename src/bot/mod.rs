@@ -123,6 +123,8 @@ pub struct Core {
     outbox_wake: Notify,
     /// How fast each sender's messages are taken.
     flood: flood::Limiter,
+    /// Why the core cannot go on, once it cannot (see [`Core::fail`]).
+    failed: watch::Sender<Option<String>>,
 }
 
 /// The core's running tasks; [`Running::stop`] ends them.
@@ -160,6 +162,7 @@ impl Core {
             metrics,
             outbox_wake: Notify::new(),
             flood: flood::Limiter::default(),
+            failed: watch::channel(None).0,
         });
         core.resolve_rooms().await;
         core.index_old_rooms();
@@ -383,8 +386,13 @@ impl Core {
 
     /// Tells the sender something went wrong, without detail, straight to
     /// the chat (the store may be what failed).
-    async fn apologise(&self, inbound: &Inbound) {
-        let text = Message::notice(compose::Text::plain(crate::intake::IntakeError::apology()));
+    async fn apologise(&self, inbound: &Inbound, disk: bool) {
+        let words = if disk {
+            compose::cannot_save_now()
+        } else {
+            compose::Text::plain(crate::intake::IntakeError::apology())
+        };
+        let text = Message::notice(words);
         if let Err(e) = self
             .chat
             .send(&inbound.room_id, &text, &format!("{}/sorry", inbound.event_id))
@@ -400,7 +408,14 @@ impl Core {
                 let event_id = inbound.event_id.clone();
                 if let Err(e) = self.handle(&inbound).await {
                     error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
-                    self.apologise(&inbound).await;
+                    if is_disk_failure(&e) {
+                        // The event stays in the inbox and is handled after
+                        // the restart that follows: not "send it again".
+                        self.apologise(&inbound, true).await;
+                        self.fail(format!("{e:#}"));
+                        return;
+                    }
+                    self.apologise(&inbound, false).await;
                 }
                 if let Err(e) = self.store.inbox_done(&event_id) {
                     error!(event = %event_id, error = %e, "could not mark an event handled");
@@ -428,6 +443,22 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// The data directory cannot be written (a full disk): sled does not
+    /// recover from that in a running process, so the bot says why, once,
+    /// and stops with an error, for systemd to start it again; what was not
+    /// handled stays in the inbox.
+    fn fail(&self, why: String) {
+        if self.failed.borrow().is_none() {
+            error!("the data directory cannot be written (is the disk full?); the bot stops so that it starts afresh once there is space: {why}");
+            let _ = self.failed.send(Some(why));
+        }
+    }
+
+    /// Turns to `Some(why)` when the core cannot go on (see [`Core::fail`]).
+    pub fn failure(&self) -> watch::Receiver<Option<String>> {
+        self.failed.subscribe()
     }
 
     /// Tells the leads' room something, as a notice, through the outbox.
@@ -466,6 +497,21 @@ impl Running {
             .map_err(|e| anyhow::anyhow!("could not flush the store on shutdown: {e}"))?;
         Ok(())
     }
+}
+
+/// Whether an error comes from the data directory failing to be written.
+fn is_disk_failure(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::store::StoreError>(),
+            Some(crate::store::StoreError::Disk { .. })
+        ) || matches!(
+            cause.downcast_ref::<crate::intake::IntakeError>(),
+            Some(crate::intake::IntakeError::Store(
+                crate::store::StoreError::Disk { .. }
+            ))
+        )
+    })
 }
 
 /// Tries the rooms from the config again until every one resolves.
@@ -582,5 +628,25 @@ async fn sweep_unfinished(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) 
             }
             Err(e) => error!(error = %e, "could not list reports in progress"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_that_cannot_be_written_is_told_apart_from_other_failures() {
+        let disk = crate::store::StoreError::Disk {
+            dir: "/var/lib/safeguarding-bot".into(),
+            source: sled::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left",
+            )),
+        };
+        let e = anyhow::Error::new(crate::intake::IntakeError::Store(disk)).context("handling a message");
+        assert!(is_disk_failure(&e));
+        let other = anyhow::anyhow!("the chat refused").context("handling a message");
+        assert!(!is_disk_failure(&other));
     }
 }

@@ -86,7 +86,7 @@ pub async fn run(
     config: Config,
     flow: Flow,
     store: Store,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     // Listen before logging in, so a port already taken stops the bot at once.
     let metrics = Arc::new(Metrics::default());
@@ -147,7 +147,20 @@ pub async fn run(
         homeserver,
         shutdown.clone(),
     ));
-    sync_loop(&client, &adapter_bot_id, &core, &watch, &metrics, &mut shutdown).await;
+    // The core stops the bot if it cannot go on (a full disk): as a stop.
+    let mut failure = core.failure();
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let mut outer = shutdown.clone();
+    let relay = tokio::spawn(async move {
+        tokio::select! {
+            _ = outer.wait_for(|s| *s) => {}
+            _ = failure.wait_for(|f| f.is_some()) => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    sync_loop(&client, &adapter_bot_id, &core, &watch, &metrics, &mut stop_rx).await;
+    relay.abort();
+    let failed = core.failure().borrow().clone();
 
     info!("shutting down");
     watcher.abort();
@@ -157,7 +170,11 @@ pub async fn run(
         let _ = server.await;
     }
     drop(core);
-    running.stop().await
+    let stopped = running.stop().await;
+    if let Some(why) = failed {
+        anyhow::bail!("the bot stopped because its data directory could not be written (is the disk full?); free some space and it will carry on where it stopped: {why}");
+    }
+    stopped
 }
 
 /// What each sync asks for: up to 100 events per room (Synapse's default
