@@ -124,6 +124,14 @@ pub trait Chat: Send + Sync + 'static {
     /// The largest [`Message::size`] the chat takes in one message.
     fn max_message_bytes(&self) -> usize;
 
+    /// Whether the chat knows its rooms as soon as it starts. A chat that
+    /// must sync first (Matrix: who is in a room, to encrypt for them) says
+    /// no, and calls [`crate::bot::Core::chat_synced`] once it has; nothing
+    /// is sent before.
+    fn ready_at_start(&self) -> bool {
+        true
+    }
+
     /// Sends a message; returns its id.
     async fn send(&self, room: &str, message: &Message, key: &str) -> Result<String, ChatError>;
 

@@ -125,6 +125,8 @@ pub struct Core {
     flood: flood::Limiter,
     /// Why the core cannot go on, once it cannot (see [`Core::fail`]).
     failed: watch::Sender<Option<String>>,
+    /// The chat is ready to send to (see [`Chat::ready_at_start`]).
+    synced: watch::Sender<bool>,
 }
 
 /// The core's running tasks; [`Running::stop`] ends them.
@@ -147,6 +149,7 @@ impl Core {
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Running> {
         let policy = Policy::from_config(&config.safeguarding);
+        let ready = chat.ready_at_start();
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
         let core = Arc::new(Core {
             chat,
@@ -163,6 +166,7 @@ impl Core {
             outbox_wake: Notify::new(),
             flood: flood::Limiter::default(),
             failed: watch::channel(None).0,
+            synced: watch::channel(ready).0,
         });
         core.resolve_rooms().await;
         core.index_old_rooms();
@@ -454,6 +458,17 @@ impl Core {
             error!("the data directory cannot be written (is the disk full?); the bot stops so that it starts afresh once there is space: {why}");
             let _ = self.failed.send(Some(why));
         }
+    }
+
+    /// The chat has synced since it started: the outbox may send.
+    pub fn chat_synced(&self) {
+        self.synced.send_if_modified(|s| !std::mem::replace(s, true));
+    }
+
+    /// Waits until the chat is ready to send to.
+    pub(crate) async fn wait_until_synced(&self) {
+        let mut rx = self.synced.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// Turns to `Some(why)` when the core cannot go on (see [`Core::fail`]).

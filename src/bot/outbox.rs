@@ -306,6 +306,11 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut waits: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Duration>)>();
     let mut tasks = tokio::task::JoinSet::new();
+    // Nothing is sent until the chat knows its rooms (after its first sync).
+    tokio::select! {
+        _ = core.wait_until_synced() => {}
+        _ = shutdown.changed() => return,
+    }
     let finished =
         |busy: &mut HashSet<String>, waits: &mut HashMap<_, _>, (queue, wait): (String, Option<Duration>)| {
             busy.remove(&queue);
@@ -467,6 +472,16 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
             return Outcome::Retry(Duration::from_secs(1));
         }
     };
+    // Nothing about a concern goes into a room that is not confidential.
+    if matches!(effect, Effect::Send { .. } | Effect::Upload { .. })
+        && matches!(target, Target::Concern(_) | Target::Private(_))
+    {
+        match core.chat.is_confidential(&room).await {
+            Ok(true) => {}
+            Ok(false) => return Outcome::Failed(ChatError::Refused("the room is not encrypted".into())),
+            Err(e) => return classify(e),
+        }
+    }
     match effect {
         Effect::CreateRoom { .. } => unreachable!(),
         Effect::Invite { user, .. } => {

@@ -57,6 +57,46 @@ impl MatrixChat {
 
 /// A transaction id from an outbox key: the same key, the same id, short
 /// and safe in a URL whatever the key holds.
+impl MatrixChat {
+    /// A room made before a crash may be half made (the alias comes before
+    /// the encryption and the invitations): wait until it is encrypted, and
+    /// invite whoever it was for who is not there.
+    async fn finish_room(&self, id: &RoomId, spec: &RoomSpec) -> Result<(), ChatError> {
+        for _ in 0..40 {
+            if let Some(room) = self.client.get_room(id) {
+                if room
+                    .latest_encryption_state()
+                    .await
+                    .map_err(sdk_error)?
+                    .is_encrypted()
+                {
+                    room.mark_members_missing();
+                    for user in &spec.invite {
+                        let Ok(user_id) = <&UserId>::try_from(user.as_str()) else {
+                            continue;
+                        };
+                        let synced = room.sync_members().await.is_ok();
+                        let present = synced
+                            && matches!(
+                                room.get_member_no_sync(user_id).await,
+                                Ok(Some(m)) if matches!(m.membership(), MembershipState::Join | MembershipState::Invite)
+                            );
+                        if !present {
+                            room.invite_user_by_id(user_id).await.map_err(sdk_error)?;
+                            room.mark_members_missing();
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        Err(ChatError::Transient(
+            "a room made before a restart is not ready yet".into(),
+        ))
+    }
+}
+
 fn txn(key: &str) -> OwnedTransactionId {
     let digest = Sha256::digest(key.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
@@ -125,6 +165,11 @@ impl Chat for MatrixChat {
         MAX_MESSAGE_BYTES
     }
 
+    fn ready_at_start(&self) -> bool {
+        // Who is in each room is known after the first sync.
+        false
+    }
+
     async fn send(&self, room: &str, message: &Message, key: &str) -> Result<String, ChatError> {
         let room = self.room(room)?;
         let sent = room
@@ -190,6 +235,7 @@ impl Chat for MatrixChat {
                 {
                     let _ = self.client.join_room_by_id(&found.room_id).await;
                 }
+                self.finish_room(&found.room_id, spec).await?;
                 Ok(found.room_id.to_string())
             }
             Err(e) => Err(sdk_error(e)),
@@ -200,7 +246,24 @@ impl Chat for MatrixChat {
         let room = self.room(room)?;
         let user =
             <&UserId>::try_from(user).map_err(|_| ChatError::Refused(format!("{user} is not a user id")))?;
-        room.invite_user_by_id(user).await.map_err(sdk_error)
+        let result = room.invite_user_by_id(user).await.map_err(sdk_error);
+        // Whoever is invited must get the room's keys: fetch who is in it
+        // again before the next encrypted message.
+        room.mark_members_missing();
+        if let Err(ChatError::Refused(why)) = &result {
+            // Refused because they are in the room already (the local list
+            // was out of date, after a restart): that is as good as done.
+            if room.sync_members().await.is_ok() {
+                if let Ok(Some(m)) = room.get_member_no_sync(user).await {
+                    if matches!(m.membership(), MembershipState::Join | MembershipState::Invite) {
+                        info!(room = %room.room_id(), "an invitation refused as already there: they are");
+                        return Ok(());
+                    }
+                }
+            }
+            debug!(room = %room.room_id(), reason = %why, "invitation refused");
+        }
+        result
     }
 
     async fn remove(&self, room: &str, user: &str, reason: &str) -> Result<(), ChatError> {

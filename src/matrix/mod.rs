@@ -40,7 +40,10 @@ use crate::bot::{Chat, Core};
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::health::{self, Metrics, SelfWatch};
-use crate::store::Store;
+use crate::store::{Store, Tree};
+
+/// Where the bot's own record of its sync position is kept.
+const SYNC_TOKEN: &str = "matrix sync position";
 
 /// How long a sync waits for news before the homeserver answers empty.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -204,18 +207,41 @@ async fn sync_loop(
         .filter(sync_filter().into());
     let mut backoff = Duration::from_millis(500);
     metrics.sync_loop_started(Utc::now());
+    // Where the last sync whose events are all in the inbox ended. The SDK
+    // keeps its own position before it hands the events over, so a crash in
+    // between would skip them; this one moves only once they are kept.
+    let mut token: Option<String> = core.store.get_item(Tree::Settings, SYNC_TOKEN).ok().flatten();
+    let mut synced_once = false;
     loop {
         if *shutdown.borrow() {
             return;
         }
         let started = tokio::time::Instant::now();
+        let mut this = match &token {
+            Some(t) => settings.clone().token(t.clone()),
+            None => settings.clone(),
+        };
+        if !synced_once {
+            // The first sync answers at once: the outbox waits for it.
+            this = this.timeout(Duration::ZERO);
+        }
         let result = tokio::select! {
-            r = client.sync_once(settings.clone()) => r,
+            r = client.sync_once(this) => r,
             _ = shutdown.changed() => return,
         };
         match result {
             Ok(response) => {
                 backoff = Duration::from_millis(500);
+                // The handlers have run: every event is in the inbox.
+                if let Err(e) = core
+                    .store
+                    .put_item(Tree::Settings, SYNC_TOKEN, &response.next_batch)
+                {
+                    warn!(error = %e, "could not keep the sync position; events since the last one kept may be fetched again");
+                }
+                token = Some(response.next_batch.clone());
+                synced_once = true;
+                core.chat_synced();
                 let now = Utc::now();
                 metrics.synced(now);
                 if let Some((since, away)) = watch.synced(now, metrics) {
