@@ -168,6 +168,23 @@ pub fn reporters_in_progress(store: &Store) -> Result<Vec<String>, IntakeError> 
     Ok(out)
 }
 
+/// Every reporter whose report in progress has been left untouched for
+/// `after` and not yet passed on: read in one pass over the store.
+pub fn reporters_due(
+    store: &Store,
+    now: DateTime<Utc>,
+    after: chrono::Duration,
+) -> Result<Vec<String>, IntakeError> {
+    Ok(store
+        .conversations::<Conversation>()?
+        .into_iter()
+        .filter(|(_, c)| {
+            !matches!(c.stage, Stage::Done { .. }) && !c.incomplete_paged && now - c.updated_at >= after
+        })
+        .filter_map(|(k, _)| k.strip_prefix("reporter:").map(str::to_string))
+        .collect())
+}
+
 /// A report left untouched too long goes to the lead, marked incomplete,
 /// once. `None` when nothing is due for this reporter.
 pub fn check_unfinished(

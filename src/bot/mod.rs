@@ -635,7 +635,10 @@ async fn sweep_unfinished(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) 
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
-        match crate::intake::reporters_in_progress(&core.store) {
+        let after = chrono::Duration::from_std(core.config.safeguarding.unfinished_after)
+            .unwrap_or(crate::conversation::ABANDONED_AFTER);
+        // Only the reports that are due: not a worker for every reporter.
+        match crate::intake::reporters_due(&core.store, Utc::now(), after) {
             Ok(reporters) => {
                 for r in reporters {
                     let _ = core.queue.send((r, Work::CheckUnfinished));

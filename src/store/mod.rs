@@ -540,6 +540,15 @@ impl Store {
         self.remove_keyed(&self.conversations, key)
     }
 
+    /// Every conversation kept, with its key, sorted by key.
+    pub fn conversations<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, StoreError> {
+        self.keyed_items(
+            &self.conversations,
+            TREE_CONVERSATIONS,
+            "a conversation in progress",
+        )
+    }
+
     /// The keys of every conversation kept, sorted.
     pub fn conversation_keys(&self) -> Result<Vec<String>, StoreError> {
         let items: Vec<(String, IgnoredAny)> = self.keyed_items(
