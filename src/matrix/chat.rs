@@ -75,12 +75,7 @@ impl MatrixChat {
                         let Ok(user_id) = <&UserId>::try_from(user.as_str()) else {
                             continue;
                         };
-                        let synced = room.sync_members().await.is_ok();
-                        let present = synced
-                            && matches!(
-                                room.get_member_no_sync(user_id).await,
-                                Ok(Some(m)) if matches!(m.membership(), MembershipState::Join | MembershipState::Invite)
-                            );
+                        let present = is_in(&room, user_id).await;
                         if !present {
                             room.invite_user_by_id(user_id).await.map_err(sdk_error)?;
                             room.mark_members_missing();
@@ -95,6 +90,16 @@ impl MatrixChat {
             "a room made before a restart is not ready yet".into(),
         ))
     }
+}
+
+/// Whether someone is in a room or invited to it, as the server says now
+/// (the local list is fetched again first).
+async fn is_in(room: &Room, user: &UserId) -> bool {
+    room.sync_members().await.is_ok()
+        && matches!(
+            room.get_member_no_sync(user).await,
+            Ok(Some(m)) if matches!(m.membership(), MembershipState::Join | MembershipState::Invite)
+        )
 }
 
 fn txn(key: &str) -> OwnedTransactionId {
@@ -253,13 +258,9 @@ impl Chat for MatrixChat {
         if let Err(ChatError::Refused(why)) = &result {
             // Refused because they are in the room already (the local list
             // was out of date, after a restart): that is as good as done.
-            if room.sync_members().await.is_ok() {
-                if let Ok(Some(m)) = room.get_member_no_sync(user).await {
-                    if matches!(m.membership(), MembershipState::Join | MembershipState::Invite) {
-                        info!(room = %room.room_id(), "an invitation refused as already there: they are");
-                        return Ok(());
-                    }
-                }
+            if is_in(&room, user).await {
+                info!(room = %room.room_id(), "an invitation refused as already there: they are");
+                return Ok(());
             }
             debug!(room = %room.room_id(), reason = %why, "invitation refused");
         }
