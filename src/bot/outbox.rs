@@ -173,10 +173,6 @@ impl Effects {
         self.items.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
     pub fn push(&mut self, slot: &str, effect: Effect) {
         self.items.push((format!("{}/{slot}", self.cause), effect));
     }
@@ -220,10 +216,6 @@ impl Effects {
             store.stage_effect(batch, key, effect)?;
         }
         Ok(())
-    }
-
-    pub fn into_items(self) -> Vec<(String, Effect)> {
-        self.items
     }
 }
 

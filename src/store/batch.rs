@@ -257,13 +257,6 @@ impl Store {
         });
         self.commit(then)
     }
-
-    /// Whether an effect with this key was carried out.
-    pub fn outbox_sent(&self, key: &str) -> Result<bool, StoreError> {
-        let id = self.sealer.identity_digest(key);
-        let state = self.outbox_state.get(id).map_err(|e| self.disk(e))?;
-        Ok(state.is_some_and(|s| s.first() == Some(&SENT)))
-    }
 }
 
 fn place_of(tree: Tree) -> Place {
