@@ -155,17 +155,9 @@ pub fn reference_of(store: &Store, reporter: &str) -> Result<Option<Reference>, 
     Ok(c.map(|c| c.reference))
 }
 
-/// Every reporter with a report in progress.
+/// Every reporter with a report in progress, read in one pass.
 pub fn reporters_in_progress(store: &Store) -> Result<Vec<String>, IntakeError> {
-    let mut out = Vec::new();
-    for k in store.conversation_keys()? {
-        if let Some(reporter) = k.strip_prefix("reporter:") {
-            if current(store, reporter)?.is_some() {
-                out.push(reporter.to_string());
-            }
-        }
-    }
-    Ok(out)
+    reporters_where(store, |c| !matches!(c.stage, Stage::Done { .. }))
 }
 
 /// Every reporter whose report in progress has been left untouched for
@@ -175,12 +167,18 @@ pub fn reporters_due(
     now: DateTime<Utc>,
     after: chrono::Duration,
 ) -> Result<Vec<String>, IntakeError> {
+    reporters_where(store, |c| {
+        !matches!(c.stage, Stage::Done { .. }) && !c.incomplete_paged && now - c.updated_at >= after
+    })
+}
+
+/// The reporters whose kept conversation passes `keep`, in one pass over
+/// the store.
+fn reporters_where(store: &Store, keep: impl Fn(&Conversation) -> bool) -> Result<Vec<String>, IntakeError> {
     Ok(store
         .conversations::<Conversation>()?
         .into_iter()
-        .filter(|(_, c)| {
-            !matches!(c.stage, Stage::Done { .. }) && !c.incomplete_paged && now - c.updated_at >= after
-        })
+        .filter(|(_, c)| keep(c))
         .filter_map(|(k, _)| k.strip_prefix("reporter:").map(str::to_string))
         .collect())
 }
