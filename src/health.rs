@@ -202,6 +202,7 @@ pub fn verdict(
     now: DateTime<Utc>,
     window: Duration,
     store: Result<(), String>,
+    unresolved: &[String],
 ) -> Result<(), String> {
     let Some(started) = sync_started else {
         return Err("the bot is still starting: it has not begun syncing with the homeserver".into());
@@ -220,7 +221,14 @@ pub fn verdict(
             ),
         });
     }
-    store.map_err(|e| format!("the store cannot be written: {e}"))
+    store.map_err(|e| format!("the store cannot be written: {e}"))?;
+    if !unresolved.is_empty() {
+        return Err(format!(
+            "rooms from the config are not found or not joined yet: {}; check the names, and invite the bot",
+            unresolved.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// What the self-watch should do now.
@@ -345,6 +353,10 @@ pub trait Probe: Send + Sync + 'static {
     fn store_writable(&self) -> Result<(), String>;
     /// The state of every concern in the store.
     fn concern_states(&self) -> Result<Vec<Status>, String>;
+    /// Rooms named in the config that the chat has not resolved.
+    fn unresolved_rooms(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What the listener serves from.
@@ -462,6 +474,7 @@ async fn respond(method: &str, path: &str, health: &Health) -> Reply {
                 Utc::now(),
                 health.sync_window,
                 store,
+                &health.probe.unresolved_rooms(),
             ) {
                 Ok(()) => Reply::plain("200 OK", "ok\n"),
                 Err(reason) => Reply::plain("503 Service Unavailable", format!("{reason}\n")),
@@ -553,18 +566,32 @@ mod tests {
     #[test]
     fn healthz_needs_a_recent_sync_and_a_writable_store() {
         let window = Duration::from_secs(90);
-        assert!(verdict(None, None, t(0), window, Ok(()))
+        assert!(verdict(None, None, t(0), window, Ok(()), &[])
             .unwrap_err()
             .contains("starting"));
-        assert_eq!(verdict(Some(t(0)), None, t(60), window, Ok(())), Ok(()));
-        assert!(verdict(Some(t(0)), None, t(91), window, Ok(()))
+        assert_eq!(verdict(Some(t(0)), None, t(60), window, Ok(()), &[]), Ok(()));
+        assert!(verdict(Some(t(0)), None, t(91), window, Ok(()), &[])
             .unwrap_err()
             .contains("since the bot started"));
-        assert_eq!(verdict(Some(t(0)), Some(t(100)), t(150), window, Ok(())), Ok(()));
-        let stale = verdict(Some(t(0)), Some(t(100)), t(400), window, Ok(())).unwrap_err();
+        assert_eq!(
+            verdict(Some(t(0)), Some(t(100)), t(150), window, Ok(()), &[]),
+            Ok(())
+        );
+        let stale = verdict(Some(t(0)), Some(t(100)), t(400), window, Ok(()), &[]).unwrap_err();
         assert_eq!(stale, "no successful sync with the homeserver for 5 minutes");
-        let disk = verdict(Some(t(0)), Some(t(100)), t(110), window, Err("disk full".into())).unwrap_err();
+        let disk = verdict(
+            Some(t(0)),
+            Some(t(100)),
+            t(110),
+            window,
+            Err("disk full".into()),
+            &[],
+        )
+        .unwrap_err();
         assert!(disk.contains("store cannot be written: disk full"), "{disk}");
+        let rooms = ["#staff:example.org".to_string()];
+        let unresolved = verdict(Some(t(0)), Some(t(100)), t(110), window, Ok(()), &rooms).unwrap_err();
+        assert!(unresolved.contains("#staff:example.org"), "{unresolved}");
     }
 
     #[test]

@@ -1096,3 +1096,43 @@ async fn a_flood_from_one_sender_gets_a_handful_of_replies_and_one_notice() {
         "told once"
     );
 }
+
+/// A message the chat could not decrypt is answered once in the private
+/// chat, asking for it again, and is never taken as an answer; in the staff
+/// room it is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreadable_message_is_asked_for_again_once_and_only_where_it_is_ours() {
+    let w = World::new().await;
+    let private = w.start_report().await;
+    let staff_before = w.chat.messages_in(STAFF_ROOM).len();
+    let locked = |id: &str, room: &str| Inbound {
+        event_id: id.into(),
+        room_id: room.into(),
+        sender: STAFF.into(),
+        kind: InboundKind::Undecryptable,
+    };
+    w.core().accept(locked("$locked1:test", &private));
+    // The same event handed over again (a resync) is not answered again.
+    w.core().accept(locked("$locked1:test", &private));
+    w.core().accept(locked("$locked2:test", STAFF_ROOM));
+    w.chat.wait_for_text(&private, "send it again").await;
+    w.wait_outbox_empty().await;
+    assert_eq!(
+        w.chat.count_in(&private, "couldn't read your last message"),
+        1,
+        "{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        w.chat.messages_in(STAFF_ROOM).len(),
+        staff_before,
+        "{}",
+        w.chat.dump()
+    );
+    // The report is where it was: the next answer still answers the first question.
+    let conv = safeguarding_bot::intake::current(&w.store(), STAFF)
+        .expect("read")
+        .expect("the report is still in progress");
+    assert!(conv.decisions.is_empty(), "{:?}", conv.decisions);
+    assert!(conv.fields.is_empty(), "{:?}", conv.fields);
+}

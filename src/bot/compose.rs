@@ -320,6 +320,14 @@ pub fn too_fast() -> Text {
     )
 }
 
+/// Said when a message reached the bot encrypted with a key it does not
+/// have (yet).
+pub fn could_not_read() -> Text {
+    Text::plain(
+        "I couldn't read your last message: it reached me locked, with a key my device doesn't have. Please send it again. Nothing of it was recorded.",
+    )
+}
+
 /// Said when nothing can be saved just now (the data directory cannot be
 /// written): the message is kept to answer after the bot restarts.
 pub fn cannot_save_now() -> Text {

@@ -116,7 +116,10 @@ mod tests {
         let l = Limiter::default();
         let t = Instant::now();
         for i in 0..200 {
-            assert_eq!(l.check("@typist:x", t + Duration::from_millis(i * 700)), Verdict::Take);
+            assert_eq!(
+                l.check("@typist:x", t + Duration::from_millis(i * 700)),
+                Verdict::Take
+            );
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`casework`]: the leads' commands and the reporter's `!add`.
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
+//! - [`rooms`]: the config's staff rooms and leads' room, resolved and
+//!   followed through upgrades.
 
 pub mod chat;
 pub mod compose;
@@ -25,10 +27,11 @@ mod intake;
 mod locks;
 mod paging;
 mod retention;
+mod rooms;
 mod route;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -69,6 +72,9 @@ pub enum InboundKind {
         body: String,
     },
     Attachment,
+    /// A message the chat could not decrypt: its sender is asked to send
+    /// it again.
+    Undecryptable,
     /// Any ✅ or 👍 in a concern's room acknowledges, whichever message it is on.
     Reaction {
         key: String,
@@ -106,10 +112,8 @@ pub struct Core {
     pub config: Config,
     pub flow: Flow,
     pub store: Store,
-    /// Staff rooms from the config, as the chat's ids, once resolved.
-    staff_rooms: RwLock<Vec<String>>,
-    /// `[safeguarding] leads_room`, once resolved.
-    leads_room: RwLock<Option<String>>,
+    /// The staff rooms and the leads' room from the config, resolved.
+    rooms: rooms::ConfigRooms,
     queue: mpsc::UnboundedSender<(String, Work)>,
     policy: Policy,
     /// Owns every escalation deadline; fires into the queue.
@@ -156,8 +160,7 @@ impl Core {
             config,
             flow,
             store,
-            staff_rooms: RwLock::new(Vec::new()),
-            leads_room: RwLock::new(None),
+            rooms: rooms::ConfigRooms::default(),
             queue: queue_tx,
             policy,
             timer: Timer::new(SystemClock),
@@ -208,7 +211,7 @@ impl Core {
             tokio::spawn(outbox::deliver(core.clone(), stop_rx.clone())),
             tokio::spawn(sweep_unfinished(core.clone(), stop_rx.clone())),
             tokio::spawn(retention::retention_job(core.clone(), stop_rx.clone())),
-            tokio::spawn(keep_resolving(core.clone(), stop_rx)),
+            tokio::spawn(rooms::keep_resolving(core.clone(), stop_rx)),
         ];
         Ok(Running {
             core,
@@ -304,42 +307,6 @@ impl Core {
     /// A fresh set of effects for one cause.
     pub fn effects(&self, cause: impl Into<String>) -> Effects {
         Effects::new(cause, self.chat.max_message_bytes())
-    }
-
-    /// The leads' room, if set and resolved.
-    pub fn leads_room(&self) -> Option<String> {
-        self.leads_room.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn staff_rooms(&self) -> Vec<String> {
-        self.staff_rooms.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Resolves the staff rooms and the leads' room named in the config;
-    /// returns the names still unresolved.
-    async fn resolve_rooms(&self) -> Vec<String> {
-        let mut unresolved = Vec::new();
-        let mut staff = Vec::new();
-        for name in &self.config.matrix.staff_rooms {
-            match self.chat.resolve_room(name).await {
-                Ok(id) => staff.push(id),
-                Err(e) => {
-                    warn!(room = %name, error = %e, "a staff room from the config is not resolved yet; trying again");
-                    unresolved.push(name.clone());
-                }
-            }
-        }
-        *self.staff_rooms.write().unwrap_or_else(|e| e.into_inner()) = staff;
-        if let Some(name) = &self.config.safeguarding.leads_room {
-            match self.chat.resolve_room(name).await {
-                Ok(id) => *self.leads_room.write().unwrap_or_else(|e| e.into_inner()) = Some(id),
-                Err(e) => {
-                    warn!(room = %name, error = %e, "the leads' room from the config is not resolved yet; trying again");
-                    unresolved.push(name.clone());
-                }
-            }
-        }
-        unresolved
     }
 
     /// Rooms of escalations from before the rooms index, indexed once.
@@ -527,28 +494,6 @@ fn is_disk_failure(e: &anyhow::Error) -> bool {
             ))
         )
     })
-}
-
-/// Tries the rooms from the config again until every one resolves.
-async fn keep_resolving(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
-    let mut wait = Duration::from_secs(2);
-    loop {
-        let missing = core.config.matrix.staff_rooms.len() != core.staff_rooms().len()
-            || (core.config.safeguarding.leads_room.is_some() && core.leads_room().is_none());
-        if !missing {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
-        }
-        let unresolved = core.resolve_rooms().await;
-        if unresolved.is_empty() {
-            info!("every room from the config is resolved");
-            return;
-        }
-        wait = (wait * 2).min(Duration::from_secs(60));
-    }
 }
 
 /// Routes work to one worker per sender, started on demand and ended when

@@ -311,7 +311,7 @@ impl Core {
                 b == "!ack" || b.starts_with("!ack ") || b == "!acknowledge"
             }
             InboundKind::Reaction { key, .. } => escalation::is_ack_reaction(key),
-            InboundKind::Attachment | InboundKind::Edit { .. } => false,
+            InboundKind::Attachment | InboundKind::Edit { .. } | InboundKind::Undecryptable => false,
         };
         if !wants_ack {
             return Ok(());

@@ -47,6 +47,9 @@ impl Core {
             }
             _ => inbound,
         };
+        if matches!(inbound.kind, InboundKind::Undecryptable) {
+            return self.undecryptable(inbound).await;
+        }
         let room = inbound.room_id.as_str();
         if self.staff_rooms().iter().any(|r| r == room) {
             if let InboundKind::Text { body, mentions_bot } = &inbound.kind {
@@ -70,6 +73,21 @@ impl Core {
         self.in_private_room(inbound).await
     }
 
+    /// A message the chat could not decrypt. In the reporter's private chat,
+    /// a concern's room or the leads' room its sender is asked, once, to
+    /// send it again; elsewhere (a staff room) it is left alone.
+    async fn undecryptable(&self, inbound: &Inbound) -> anyhow::Result<()> {
+        let room = inbound.room_id.as_str();
+        let ours = self.escalation_for_room(room)?.is_some()
+            || self.leads_room().as_deref() == Some(room)
+            || (!self.staff_rooms().iter().any(|r| r == room)
+                && self.privacy(&inbound.sender, room).await? == Privacy::Theirs);
+        if ours {
+            self.answer(inbound, "unreadable", compose::could_not_read(), false)?;
+        }
+        Ok(())
+    }
+
     /// Any other room: the sender's private chat with the bot, if it is the
     /// one the bot made for them and still only theirs; otherwise a room that
     /// may be shared, where no report ever runs.
@@ -82,8 +100,9 @@ impl Core {
         match &inbound.kind {
             InboundKind::Reaction { .. } => Ok(()),
             InboundKind::Attachment => self.remove_attachment(inbound),
-            // Edits were read as what they say before coming here.
-            InboundKind::Edit { .. } => Ok(()),
+            // Edits were read as what they say, and undecryptable messages
+            // answered, before coming here.
+            InboundKind::Edit { .. } | InboundKind::Undecryptable => Ok(()),
             InboundKind::Text { body, .. } => {
                 if self.config.safeguarding.is_responder(sender) && self.rota_command(inbound, body).await? {
                     return Ok(());

@@ -380,15 +380,45 @@ impl Chat for MatrixChat {
             OwnedRoomId::try_from(name)
                 .map_err(|e| ChatError::Refused(format!("{name} is not a room id: {e}")))?
         };
-        if self
-            .client
-            .get_room(&room)
-            .is_none_or(|r| r.state() == RoomState::Invited)
-        {
-            if let Err(e) = self.client.join_room_by_id(&room).await {
-                warn!(room = %room, error = %e, "not in a room from the config yet; invite the bot to it");
-            }
+        // Follow upgrades: a tombstoned room points to the room that
+        // replaced it (a few hops at most).
+        let mut room = room;
+        for _ in 0..5 {
+            self.join_if_needed(&room).await?;
+            let Some(next) = self
+                .client
+                .get_room(&room)
+                .and_then(|r| r.successor_room())
+                .map(|s| s.room_id)
+                .filter(|next| *next != room)
+            else {
+                break;
+            };
+            info!(old = %room, new = %next, "a room from the config was upgraded; following it");
+            room = next;
         }
         Ok(room.to_string())
+    }
+}
+
+impl MatrixChat {
+    /// Joins a room from the config unless the bot is in it.
+    async fn join_if_needed(&self, room: &RoomId) -> Result<(), ChatError> {
+        if self
+            .client
+            .get_room(room)
+            .is_some_and(|r| r.state() == RoomState::Joined)
+        {
+            return Ok(());
+        }
+        match self.client.join_room_by_id(room).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                warn!(room = %room, error = %e, "not in a room from the config yet; invite the bot to it");
+                Err(ChatError::Transient(format!(
+                    "the bot is not in {room} and could not join it; invite the bot to it"
+                )))
+            }
+        }
     }
 }

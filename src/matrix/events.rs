@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use matrix_sdk::room::{MessagesOptions, Room};
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
 };
@@ -64,6 +65,22 @@ pub fn reaction(ev: &OriginalSyncReactionEvent, room: &str, bot: &UserId) -> Opt
     })
 }
 
+/// A message the bot could not decrypt (it reaches handlers still
+/// encrypted); `None` for the bot's own. The SDK asks the sender's devices
+/// for the key by itself (its `automatic-room-key-forwarding` feature, on
+/// by default), and tries the key backup.
+pub fn undecryptable(ev: &OriginalSyncRoomEncryptedEvent, room: &str, bot: &UserId) -> Option<Inbound> {
+    if ev.sender == bot {
+        return None;
+    }
+    Some(Inbound {
+        event_id: ev.event_id.to_string(),
+        room_id: room.to_string(),
+        sender: ev.sender.to_string(),
+        kind: InboundKind::Undecryptable,
+    })
+}
+
 fn mentions(content: &RoomMessageEventContent, bot: &UserId) -> bool {
     let intentional = content
         .mentions
@@ -83,6 +100,9 @@ fn any(ev: AnySyncTimelineEvent, room: &str, bot: &UserId) -> Option<Inbound> {
         AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::Reaction(
             SyncMessageLikeEvent::Original(r),
         )) => reaction(&r, room, bot),
+        AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomEncrypted(
+            SyncMessageLikeEvent::Original(e),
+        )) => undecryptable(&e, room, bot),
         _ => None,
     }
 }

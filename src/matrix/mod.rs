@@ -29,8 +29,10 @@ use matrix_sdk::event_handler::Ctx;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::events::room::tombstone::OriginalSyncRoomTombstoneEvent;
 use matrix_sdk::ruma::UInt;
 use matrix_sdk::Client;
 use tokio::sync::watch;
@@ -81,6 +83,10 @@ impl health::Probe for CoreProbe {
     fn concern_states(&self) -> Result<Vec<crate::concern::Status>, String> {
         let concerns = self.core()?.store.list_concerns().map_err(|e| e.to_string())?;
         Ok(concerns.into_iter().map(|c| c.status).collect())
+    }
+
+    fn unresolved_rooms(&self) -> Vec<String> {
+        self.core().map(|c| c.unresolved_rooms()).unwrap_or_default()
     }
 }
 
@@ -141,7 +147,9 @@ pub async fn run(
     }));
     client.add_event_handler(on_message);
     client.add_event_handler(on_reaction);
+    client.add_event_handler(on_undecryptable);
     client.add_event_handler(on_invite);
+    client.add_event_handler(on_tombstone);
 
     let watch = Arc::new(SelfWatch::new(unreachable_after, Utc::now()));
     let watcher = tokio::spawn(watch_homeserver(
@@ -325,12 +333,28 @@ async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, adapter: Ctx<A
     }
 }
 
+async fn on_undecryptable(ev: OriginalSyncRoomEncryptedEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {
+    let Some(core) = adapter.core.upgrade() else {
+        return;
+    };
+    if let Some(inbound) = events::undecryptable(&ev, room.room_id().as_str(), &adapter.bot_id) {
+        core.accept(inbound);
+    }
+}
+
 async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {
     let Some(core) = adapter.core.upgrade() else {
         return;
     };
     if let Some(inbound) = events::reaction(&ev, room.room_id().as_str(), &adapter.bot_id) {
         core.accept(inbound);
+    }
+}
+
+/// A room was upgraded: if it is a room from the config, follow it.
+async fn on_tombstone(_ev: OriginalSyncRoomTombstoneEvent, adapter: Ctx<Arc<Adapter>>) {
+    if let Some(core) = adapter.core.upgrade() {
+        core.rooms_changed();
     }
 }
 
@@ -355,6 +379,8 @@ async fn on_invite(ev: StrippedRoomMemberEvent, room: Room, adapter: Ctx<Arc<Ada
             match room.join().await {
                 Ok(()) => {
                     info!(room = %room.room_id(), "joined a room on invitation");
+                    // It may be a room from the config, or its upgrade.
+                    core.rooms_changed();
                     return;
                 }
                 Err(e) => {
