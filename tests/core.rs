@@ -1136,3 +1136,31 @@ async fn an_unreadable_message_is_asked_for_again_once_and_only_where_it_is_ours
     assert!(conv.decisions.is_empty(), "{:?}", conv.decisions);
     assert!(conv.fields.is_empty(), "{:?}", conv.fields);
 }
+
+/// When the staff room cannot be read, someone asking to report is not
+/// refused as an outsider: they are told the bot cannot check just now,
+/// given the public routes, and can report once the room is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn someone_the_bot_cannot_check_is_told_to_try_again_not_refused() {
+    let w = World::new().await;
+    w.chat.fail_next_for(
+        Op::Members,
+        STAFF_ROOM,
+        ChatError::Transient("the homeserver is restarting".into()),
+        1,
+    );
+    w.say(STAFF_ROOM, STAFF, "/report");
+    let told = w
+        .chat
+        .wait_for_text(STAFF_ROOM, "can't check the staff list")
+        .await;
+    assert!(told.plain.contains("call 999"), "{}", told.plain);
+    assert_eq!(
+        w.chat.count_in(STAFF_ROOM, "only take reports from"),
+        0,
+        "{}",
+        w.chat.dump()
+    );
+    // Asked again once the room can be read, the report starts.
+    w.start_report().await;
+}

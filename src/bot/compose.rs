@@ -222,6 +222,17 @@ pub fn not_staff() -> Text {
     )
 }
 
+/// Said when the bot cannot check the staff list just now (a staff room is
+/// out of reach): the person is not refused for good.
+pub fn cannot_check_staff() -> Text {
+    Text::plain(
+        "Sorry, I can't check the staff list just now, so I can't take your report yet. Please try again in a few minutes.\n\
+         If a child or anyone else is in immediate danger, call 999 now.\n\
+         If you are worried about a child, you can call the NSPCC helpline on 0808 800 5000.\n\
+         If a child is being contacted online in a sexual way, you can report it to CEOP at https://www.ceop.police.uk/Safety-Centre.",
+    )
+}
+
 /// Said in a private room when there is no report in progress.
 pub fn how_to_start() -> Text {
     Text::plain("Hello. To report a safeguarding concern, type report. If anyone is in immediate danger, call 999 now.")

@@ -20,8 +20,9 @@ impl Core {
     /// nothing of it, and the private chat is made if need be.
     pub(super) async fn start_report(&self, inbound: &Inbound, elsewhere: bool) -> anyhow::Result<()> {
         let reporter = inbound.sender.as_str();
-        if !self.is_staff(reporter).await {
-            return self.answer(inbound, "notstaff", compose::not_staff(), false);
+        let staff = self.staff_check(reporter).await;
+        if staff != super::route::Staff::Yes {
+            return self.refuse(inbound, staff);
         }
         let mut batch = Batch::new();
         let mut effects = self.effects(&inbound.event_id);

@@ -429,7 +429,11 @@ impl Core {
 
     /// The chat has synced since it started: the outbox may send.
     pub fn chat_synced(&self) {
-        self.synced.send_if_modified(|s| !std::mem::replace(s, true));
+        let first = self.synced.send_if_modified(|s| !std::mem::replace(s, true));
+        if first && !self.unresolved_rooms().is_empty() {
+            // The chat is back: the rooms that did not resolve may now.
+            self.rooms_changed();
+        }
     }
 
     /// Waits until the chat is ready to send to.

@@ -6,6 +6,7 @@ use super::casework::Place;
 use super::outbox::{Effect, Remember, Target};
 use super::{compose, Core, Inbound, InboundKind, Message};
 use crate::store::Batch;
+use tracing::warn;
 
 /// What a room other than a staff, leads' or concern room is to its sender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,8 +116,9 @@ impl Core {
                 if self.report_message(inbound, body).await? {
                     return Ok(());
                 }
-                if !self.is_staff(sender).await {
-                    self.answer(inbound, "notstaff", compose::not_staff(), false)
+                let staff = self.staff_check(sender).await;
+                if staff != Staff::Yes {
+                    self.refuse(inbound, staff)
                 } else if is_start_word(body) {
                     self.start_report(inbound, false).await
                 } else {
@@ -241,15 +243,53 @@ impl Core {
 
     /// Whether someone is a member (joined) of a staff room.
     pub async fn is_staff(&self, user: &str) -> bool {
+        self.staff_check(user).await == Staff::Yes
+    }
+
+    /// Whether someone is staff, or that the bot cannot tell: a staff room
+    /// from the config is not resolved, or its members could not be read.
+    /// Unresolved rooms are tried once more first.
+    pub(super) async fn staff_check(&self, user: &str) -> Staff {
+        if !self.unresolved_rooms().is_empty() {
+            self.resolve_rooms().await;
+        }
+        let mut unsure = self
+            .unresolved_rooms()
+            .iter()
+            .any(|name| self.config.matrix.staff_rooms.contains(name));
         for room in self.staff_rooms() {
-            if let Ok(members) = self.chat.members(&room).await {
-                if members.iter().any(|m| m.user == user && m.joined) {
-                    return true;
+            match self.chat.members(&room).await {
+                Ok(members) if members.iter().any(|m| m.user == user && m.joined) => return Staff::Yes,
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(room = %room, error = %e, "could not read who is in a staff room");
+                    unsure = true;
                 }
             }
         }
-        false
+        if unsure {
+            Staff::CannotTell
+        } else {
+            Staff::No
+        }
     }
+
+    /// Answers someone the bot could not check, or who is not staff.
+    pub(super) fn refuse(&self, inbound: &Inbound, staff: Staff) -> anyhow::Result<()> {
+        match staff {
+            Staff::CannotTell => self.answer(inbound, "cannotcheck", compose::cannot_check_staff(), false),
+            _ => self.answer(inbound, "notstaff", compose::not_staff(), false),
+        }
+    }
+}
+
+/// Whether someone may report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Staff {
+    Yes,
+    No,
+    /// The staff rooms could not be read just now.
+    CannotTell,
 }
 
 /// `/report` (what Element sends after "Send as message", or for `//report`),
