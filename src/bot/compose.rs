@@ -311,7 +311,7 @@ pub fn add_in_private_chat() -> Text {
 /// An edited answer: the report keeps what was first sent.
 pub fn no_edits() -> Text {
     Text::plain(
-        "I can't take edits: your report keeps what you first sent. Type back to change your last answer, or change any answer at the review before you send it.",
+        "I can't take edits: your report keeps what you first sent. Type back to change your last answer, or change it at the review before you send it.",
     )
 }
 

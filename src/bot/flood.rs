@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 /// Messages taken at once before the limit applies. A person answering
 /// questions sends one message every few seconds; this is well above that.
-pub const BURST: f64 = 8.0;
+/// A flood gets about this many replies: past it, the sender is held.
+pub const BURST: f64 = 10.0;
 /// Messages a second taken after the burst.
-pub const RATE: f64 = 2.0;
+pub const RATE: f64 = 3.0;
 /// Once over the limit, how long the sender must pause before their
 /// messages are taken again.
 pub const QUIET: Duration = Duration::from_secs(5);
