@@ -369,6 +369,7 @@ async fn our_bot(hs: &Homeserver, n: usize) -> Vec<Row> {
         row.replies.push(reply);
         row.sends.push(sent);
     }
+    let flooded = while_another_floods(hs, &mut staff, &staff_room, &private, &bot_id, n).await;
     bot.stop().await;
     vec![
         Row {
@@ -377,7 +378,87 @@ async fn our_bot(hs: &Homeserver, n: usize) -> Vec<Row> {
             sends: vec![],
         },
         row,
+        flooded,
     ]
+}
+
+/// The same round trips while another member of staff, mid-report, sends
+/// messages to the bot as fast as their client can, without waiting for
+/// replies. Returns the timed row; prints how many were sent.
+async fn while_another_floods(
+    hs: &Homeserver,
+    staff: &mut Account,
+    staff_room: &Room,
+    private: &Room,
+    bot_id: &UserId,
+    n: usize,
+) -> Row {
+    let mut flooder = Account::new(hs, "flooder", SyncMode::Tight, false).await;
+    staff_room
+        .invite_user_by_id(&flooder.id)
+        .await
+        .expect("invite the flooder");
+    staff.wait_for_member(staff_room.room_id(), &flooder.id).await;
+    let staff_room_id = staff_room.room_id().to_owned();
+    flooder
+        .client
+        .get_room(&staff_room_id)
+        .expect("the flooder is in the staff room")
+        .send(RoomMessageEventContent::text_plain("/report"))
+        .await
+        .expect("send /report");
+    let first = flooder
+        .next("the flooder's first question", |a| {
+            a.sender == bot_id && a.room != staff_room_id && a.body.contains("Is a crime in progress")
+        })
+        .await;
+    let flood_room = flooder.wait_for_member(&first.room, bot_id).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut sent = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = flood_room
+                    .send(RoomMessageEventContent::text_plain(format!("flood {sent}")))
+                    .await;
+                sent += 1;
+            }
+            (sent, flooder)
+        })
+    };
+    // Let the flood pass the burst the bot takes before timing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let answers = ["help", "hmm"];
+    let asks_again = |body: &str| body.contains("Is a crime in progress");
+    let mut row = Row {
+        scenario: "our bot, while another floods".into(),
+        replies: Vec::new(),
+        sends: Vec::new(),
+    };
+    let started = Instant::now();
+    for i in 0..n {
+        let (reply, sent) = staff
+            .round_trip(private, answers[i % 2], bot_id, asks_again)
+            .await;
+        row.replies.push(reply);
+        row.sends.push(sent);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, mut flooder) = flood.await.expect("the flood task");
+    let elapsed = started.elapsed() + Duration::from_secs(2);
+    let mut replies = 0;
+    while let Ok(a) = flooder.arrivals.try_recv() {
+        if a.sender == bot_id && a.room == first.room {
+            replies += 1;
+        }
+    }
+    eprintln!(
+        "reply_latency: the flooder sent {sent} messages in {:.1} s ({:.0} a second); the bot sent them {replies} replies",
+        elapsed.as_secs_f64(),
+        sent as f64 / elapsed.as_secs_f64()
+    );
+    row
 }
 
 /// A bare echo bot, syncing as `mode` says, in an encrypted room with a new
