@@ -1164,3 +1164,31 @@ async fn someone_the_bot_cannot_check_is_told_to_try_again_not_refused() {
     // Asked again once the room can be read, the report starts.
     w.start_report().await;
 }
+
+/// A lead who left the concern's room is let back in when they are paged
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lead_who_left_is_invited_again_when_paged_again() {
+    let mut w = World::with("ack_timeout = \"1s\"").await;
+    w.report("russet-finch-2231").await;
+    let (room, _page) = w.paged().await;
+    w.wait_outbox_empty().await;
+    w.chat.leave(LEAD, &room);
+    assert!(!w.chat.room(&room).expect("room").is_member(LEAD));
+    // Nobody acknowledges: the next page mentions the lead again.
+    w.chat
+        .wait_for(
+            &room,
+            |m| matches!(&m.kind, Kind::Ping(who) if who.iter().any(|u| u == LEAD) && who.len() > 1),
+            PATIENCE,
+        )
+        .await;
+    let concern_room = w.chat.room(&room).expect("room");
+    assert!(
+        concern_room.is_member(LEAD),
+        "the lead is invited back\n{}",
+        w.chat.dump()
+    );
+    w.chat.assert_no_resends();
+    w.stop().await;
+}

@@ -2,6 +2,11 @@
 //! steady rate. Past it, their messages are not handled until they pause
 //! for [`QUIET`], and they are told once per flood, so one sender's flood
 //! is answered with a handful of replies and never slows everyone else's.
+//!
+//! Only messages sent before the bot has handled the sender's last one
+//! count: someone who waits for each answer (a person, or a test answering
+//! the moment the question arrives) is in a conversation, not a flood,
+//! however quick they are.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +29,8 @@ struct Bucket {
     at: Instant,
     /// Over the limit and told: nothing is taken until they pause.
     held: bool,
+    /// Messages taken and not yet handled.
+    waiting: usize,
 }
 
 /// What to do with one message.
@@ -47,12 +54,13 @@ impl Limiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() > 1024 {
             // Full buckets, not held, are the same as none.
-            buckets.retain(|_, b| b.held || refill(b, now) < BURST);
+            buckets.retain(|_, b| b.held || b.waiting > 0 || refill(b, now) < BURST);
         }
         let bucket = buckets.entry(sender.to_string()).or_insert(Bucket {
             tokens: BURST,
             at: now,
             held: false,
+            waiting: 0,
         });
         let paused = now.saturating_duration_since(bucket.at) >= QUIET;
         let tokens = refill(bucket, now);
@@ -62,13 +70,31 @@ impl Limiter {
             return Verdict::Drop;
         }
         bucket.held = false;
+        if bucket.waiting == 0 {
+            // Their last message has been handled: a turn, not a flood.
+            bucket.tokens = tokens;
+            bucket.waiting = 1;
+            return Verdict::Take;
+        }
         if tokens >= 1.0 {
             bucket.tokens = tokens - 1.0;
+            bucket.waiting += 1;
             return Verdict::Take;
         }
         bucket.tokens = tokens;
         bucket.held = true;
         Verdict::DropAndTell
+    }
+}
+
+impl Limiter {
+    /// A message taken from `sender` has been handled (or dropped after
+    /// all).
+    pub fn handled(&self, sender: &str) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = buckets.get_mut(sender) {
+            b.waiting = b.waiting.saturating_sub(1);
+        }
     }
 }
 
@@ -121,6 +147,16 @@ mod tests {
                 l.check("@typist:x", t + Duration::from_millis(i * 700)),
                 Verdict::Take
             );
+        }
+    }
+
+    #[test]
+    fn someone_who_waits_for_each_answer_is_never_held_however_quick() {
+        let l = Limiter::default();
+        let t = Instant::now();
+        for _ in 0..200 {
+            assert_eq!(l.check("@quick:x", t), Verdict::Take);
+            l.handled("@quick:x");
         }
     }
 }

@@ -84,6 +84,9 @@ pub enum InboundKind {
 /// Work for one sender's worker.
 enum Work {
     Event(Inbound),
+    /// An event that could not be kept (the disk is full): say so to its
+    /// sender, and stop so the bot starts afresh.
+    NotKept(Inbound, String),
     CheckUnfinished,
     /// An escalation's deadline came, for this generation of its state.
     Deadline {
@@ -248,13 +251,16 @@ impl Core {
                 return;
             }
         }
-        self.keep_and_queue(inbound);
+        let sender = inbound.sender.clone();
+        if !self.keep_and_queue(inbound) {
+            self.flood.handled(&sender);
+        }
     }
 
     /// As [`Core::accept`], for events the chat missed earlier (a sync gap):
     /// they come all at once but were sent over time, so no flood limit.
     pub fn accept_backlog(&self, inbound: Inbound) {
-        self.keep_and_queue(inbound);
+        let _ = self.keep_and_queue(inbound);
     }
 
     /// Told once when their messages come too fast, in their private chat
@@ -267,14 +273,27 @@ impl Core {
         self.answer(inbound, "flood", compose::too_fast(), true)
     }
 
-    fn keep_and_queue(&self, inbound: Inbound) {
+    /// Keeps an event and queues it; whether it was queued.
+    fn keep_and_queue(&self, inbound: Inbound) -> bool {
         match self.store.inbox_push(&inbound.event_id, &inbound) {
             Ok(true) => {
                 let key = self.work_key(&inbound);
-                let _ = self.queue.send((key, Work::Event(inbound)));
+                self.queue.send((key, Work::Event(inbound))).is_ok()
             }
-            Ok(false) => debug!(event = %inbound.event_id, "event already handled"),
-            Err(e) => error!(event = %inbound.event_id, error = %e, "could not keep an event in the inbox"),
+            Ok(false) => {
+                debug!(event = %inbound.event_id, "event already handled");
+                false
+            }
+            Err(e) => {
+                error!(event = %inbound.event_id, error = %e, "could not keep an event in the inbox");
+                if matches!(e, crate::store::StoreError::Disk { .. }) {
+                    // Not kept, and the chat's position is not saved past
+                    // it either: it comes again after the restart.
+                    let key = self.work_key(&inbound);
+                    let _ = self.queue.send((key, Work::NotKept(inbound, e.to_string())));
+                }
+                false
+            }
         }
     }
 
@@ -377,7 +396,9 @@ impl Core {
         match work {
             Work::Event(inbound) => {
                 let event_id = inbound.event_id.clone();
-                if let Err(e) = self.handle(&inbound).await {
+                let handled = self.handle(&inbound).await;
+                self.flood.handled(&inbound.sender);
+                if let Err(e) = handled {
                     error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
                     if is_disk_failure(&e) {
                         // The event stays in the inbox and is handled after
@@ -391,6 +412,10 @@ impl Core {
                 if let Err(e) = self.store.inbox_done(&event_id) {
                     error!(event = %event_id, error = %e, "could not mark an event handled");
                 }
+            }
+            Work::NotKept(inbound, why) => {
+                self.apologise(&inbound, true).await;
+                self.fail(why);
             }
             Work::CheckUnfinished => {
                 if let Err(e) = self.check_unfinished(sender).await {

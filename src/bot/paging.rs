@@ -75,7 +75,12 @@ impl Core {
             self.store
                 .audit(now, "bot", "skipped: away or off duty", Some(&reference), user)?;
         }
-        for user in &d.page {
+        // Everyone paged is invited, not only those new to it: someone who
+        // declined or left is let back in (an invitation to someone in the
+        // room already is as good as done).
+        let mut invite = d.mention();
+        invite.retain(|u| !esc.unreachable.contains(u));
+        for user in &invite {
             effects.push(
                 &slot(&format!("invite-{user}")),
                 Effect::Invite {
