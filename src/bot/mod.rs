@@ -214,6 +214,7 @@ impl Core {
             tokio::spawn(outbox::deliver(core.clone(), stop_rx.clone())),
             tokio::spawn(sweep_unfinished(core.clone(), stop_rx.clone())),
             tokio::spawn(retention::retention_job(core.clone(), stop_rx.clone())),
+            tokio::spawn(watch_disk(core.clone(), stop_rx.clone())),
             tokio::spawn(rooms::keep_resolving(core.clone(), stop_rx)),
         ];
         Ok(Running {
@@ -523,6 +524,22 @@ fn is_disk_failure(e: &anyhow::Error) -> bool {
             ))
         )
     })
+}
+
+/// Stops the bot once any write has failed for the disk, wherever it was
+/// (a health check, the sync position, a deadline, the outbox): sled
+/// refuses every write after one, so only a restart recovers.
+async fn watch_disk(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Some(why) = core.store.disk_failure() {
+            core.fail(why);
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Routes work to one worker per sender, started on demand and ended when

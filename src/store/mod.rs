@@ -168,6 +168,9 @@ pub struct Store {
     /// One audit append at a time, so sequence numbers and the hash chain
     /// stay in order.
     audit_lock: Mutex<()>,
+    /// The first write that failed for the disk: sled keeps failing after
+    /// one, so the bot must stop and start afresh (see `Core::fail`).
+    disk_failed: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -311,6 +314,7 @@ impl Store {
             sealer: Sealer::new(&key),
             key_source: key.source().to_string(),
             audit_lock: Mutex::new(()),
+            disk_failed: Mutex::new(None),
         };
         drop(key);
         store.check_schema_and_key()?;
@@ -392,7 +396,12 @@ impl Store {
     /// Proves the store can still be written: writes the time to the meta
     /// tree and flushes it to disk. For `/healthz`.
     pub fn health_check(&self) -> Result<(), StoreError> {
-        let now = Utc::now().timestamp().to_string();
+        // A value that changes every time: sled skips writing a value that
+        // is already there, and a skipped write would pass on a full disk.
+        let now = Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap_or_else(|| Utc::now().timestamp())
+            .to_string();
         self.meta
             .insert(META_HEALTH_CHECK, now.as_bytes())
             .map_err(|e| self.disk(e))?;
@@ -979,7 +988,17 @@ impl Store {
 
     // ----- helpers -----
 
+    /// Why the store cannot be written, once a write has failed for the
+    /// disk: from then on sled refuses every write until the bot restarts.
+    pub fn disk_failure(&self) -> Option<String> {
+        self.disk_failed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn disk(&self, e: sled::Error) -> StoreError {
+        self.disk_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| e.to_string());
         StoreError::Disk {
             dir: self.dir.clone(),
             source: e,
