@@ -413,16 +413,28 @@ async fn while_another_floods(
         })
         .await;
     let flood_room = flooder.wait_for_member(&first.room, bot_id).await;
+    // One answer alone first, so the room key is shared before the flood.
+    flooder
+        .round_trip(&flood_room, "no", bot_id, |b| b.contains("child sexual content"))
+        .await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood = {
         let stop = stop.clone();
         tokio::spawn(async move {
+            // Twenty at a time, without waiting for any reply: hundreds in a
+            // few seconds, as a stuck key or a script would send them.
             let mut sent = 0usize;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = flood_room
-                    .send(RoomMessageEventContent::text_plain(format!("flood {sent}")))
-                    .await;
-                sent += 1;
+                let batch = (sent..sent + 20).map(|i| {
+                    let room = flood_room.clone();
+                    async move {
+                        let _ = room
+                            .send(RoomMessageEventContent::text_plain(format!("flood {i}")))
+                            .await;
+                    }
+                });
+                futures_util::future::join_all(batch).await;
+                sent += 20;
             }
             (sent, flooder)
         })
