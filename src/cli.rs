@@ -61,7 +61,8 @@ pub enum Command {
         /// The flowchart file, such as conversations/online-safety-referral.toml.
         file: PathBuf,
     },
-    /// Run the bot: connect to the homeserver and take reports until stopped
+    /// Run the bot: connect to the chat the config names (a Matrix
+    /// homeserver, or Slack over Socket Mode) and take reports until stopped
     /// (SIGTERM or Ctrl-C stop it cleanly).
     Run {
         /// The config file (see deploy/config.example.toml).
@@ -206,10 +207,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             };
+            let runs_as = match config.transport() {
+                config::Transport::Matrix => format!("runs on Matrix as {}", config.matrix.user_id),
+                config::Transport::Slack => format!(
+                    "runs on Slack (Socket Mode), staff channels {}",
+                    config.staff_rooms().join(", ")
+                ),
+            };
             println!(
-                "{}: ok: {} for {}, lead {}, {} deputies, flow \"{}\" version {}",
+                "{}: ok: {runs_as}, for {}, lead {}, {} deputies, flow \"{}\" version {}",
                 file.display(),
-                config.matrix.user_id,
                 config.safeguarding.organisation,
                 config.safeguarding.lead,
                 config.safeguarding.deputies.len(),
@@ -530,7 +537,10 @@ fn run_bot(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
             tracing::info!("stop signal received");
             let _ = stop_tx.send(true);
         });
-        crate::matrix::run(config, flow, store, stop_rx).await
+        match config.transport() {
+            config::Transport::Matrix => crate::matrix::run(config, flow, store, stop_rx).await,
+            config::Transport::Slack => crate::slack::run(config, flow, store, stop_rx).await,
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -554,7 +564,7 @@ async fn wait_for_signal() {
 /// the words of a concern; the SDK's own chatter is kept to warnings.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SAFEGUARDING_BOT_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,matrix_sdk=warn,matrix_sdk::http_client=off,matrix_sdk_crypto=warn,matrix_sdk_crypto::backups=error,matrix_sdk_base=warn")
+        tracing_subscriber::EnvFilter::new("info,matrix_sdk=warn,matrix_sdk::http_client=off,matrix_sdk_crypto=warn,matrix_sdk_crypto::backups=error,matrix_sdk_base=warn,slack_morphism=warn")
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

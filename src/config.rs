@@ -2,8 +2,14 @@
 //! types that cannot be wrong. Every problem found by the checks is reported
 //! at once, each naming the key and how to fix it.
 //!
+//! One config runs one transport: exactly one of `[matrix]` and `[slack]`,
+//! and every room and person in it must be an id of that chat.
+//!
 //! Secrets may come from the environment instead of the file:
-//! `SAFEGUARDING_BOT_MATRIX_PASSWORD` for the bot's password.
+//! `SAFEGUARDING_BOT_MATRIX_PASSWORD` for the bot's password on Matrix. On
+//! Slack the tokens never come from the config itself: from
+//! `SAFEGUARDING_BOT_SLACK_BOT_TOKEN` and `SAFEGUARDING_BOT_SLACK_APP_TOKEN`,
+//! or from the files `[slack] bot_token_file` and `app_token_file` name.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,19 +20,89 @@ use serde::Deserialize;
 
 /// The environment variable that may hold the bot's Matrix password.
 pub const PASSWORD_ENV: &str = "SAFEGUARDING_BOT_MATRIX_PASSWORD";
+/// The environment variable that may hold the Slack bot token (`xoxb-…`).
+pub const SLACK_BOT_TOKEN_ENV: &str = "SAFEGUARDING_BOT_SLACK_BOT_TOKEN";
+/// The environment variable that may hold the Slack app-level token (`xapp-…`).
+pub const SLACK_APP_TOKEN_ENV: &str = "SAFEGUARDING_BOT_SLACK_APP_TOKEN";
+/// Slack's Web API, when `[slack] api_url` is left out.
+pub const SLACK_API_URL: &str = "https://slack.com/api";
 /// The environment variable that may name the config file.
 pub const CONFIG_ENV: &str = "SAFEGUARDING_BOT_CONFIG";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// The Matrix settings; in a Slack config (see [`Config::transport`])
+    /// every field is empty and nothing reads them.
     pub matrix: MatrixConfig,
+    /// The Slack settings, when the config runs on Slack.
+    pub slack: Option<SlackConfig>,
     pub safeguarding: SafeguardingConfig,
     pub storage: StorageConfig,
     pub flow: FlowConfig,
     pub health: HealthConfig,
 }
 
+/// Which chat a config runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Matrix,
+    Slack,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Matrix => "Matrix",
+            Transport::Slack => "Slack",
+        })
+    }
+}
+
+impl Config {
+    /// The chat this config runs on.
+    pub fn transport(&self) -> Transport {
+        if self.slack.is_some() {
+            Transport::Slack
+        } else {
+            Transport::Matrix
+        }
+    }
+
+    /// The staff rooms as the config names them (Matrix room ids or
+    /// aliases, Slack channel ids): their full members may report.
+    pub fn staff_rooms(&self) -> &[String] {
+        match &self.slack {
+            Some(slack) => &slack.staff_channels,
+            None => &self.matrix.staff_rooms,
+        }
+    }
+}
+
+/// The `[slack]` table.
 #[derive(Clone, PartialEq, Eq)]
+pub struct SlackConfig {
+    /// Channel ids (`C…`, or `G…` for older private channels).
+    pub staff_channels: Vec<String>,
+    /// The Web API's base, without its final `/`.
+    pub api_url: String,
+    /// The bot token, `xoxb-…`.
+    pub bot_token: String,
+    /// The app-level token, `xapp-…`, for Socket Mode.
+    pub app_token: String,
+}
+
+impl fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackConfig")
+            .field("staff_channels", &self.staff_channels)
+            .field("api_url", &self.api_url)
+            .field("bot_token", &"(hidden)")
+            .field("app_token", &"(hidden)")
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct MatrixConfig {
     /// Such as `http://127.0.0.1:8008`; always ends without a slash.
     pub homeserver_url: String,
@@ -137,7 +213,8 @@ pub enum ConfigError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    matrix: RawMatrix,
+    matrix: Option<RawMatrix>,
+    slack: Option<RawSlack>,
     safeguarding: RawSafeguarding,
     storage: RawStorage,
     flow: RawFlow,
@@ -153,6 +230,15 @@ struct RawMatrix {
     password: Option<String>,
     staff_rooms: Vec<String>,
     device_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    staff_channels: Vec<String>,
+    api_url: Option<String>,
+    bot_token_file: Option<PathBuf>,
+    app_token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -213,9 +299,10 @@ pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config,
 /// password is not a problem for them. In production the password is in a
 /// file only root and systemd read, while these run as the bot's user.
 pub fn load_for_store(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let secret = |k: &str| [PASSWORD_ENV, SLACK_BOT_TOKEN_ENV, SLACK_APP_TOKEN_ENV].contains(&k);
     load(path, |k| match env(k) {
-        None if k == PASSWORD_ENV => Some("(not needed to read the store)".to_string()),
-        Some(v) if k == PASSWORD_ENV && v.is_empty() => Some("(not needed to read the store)".to_string()),
+        None if secret(k) => Some("(not needed to read the store)".to_string()),
+        Some(v) if secret(k) && v.is_empty() => Some("(not needed to read the store)".to_string()),
         other => other,
     })
 }
@@ -234,46 +321,32 @@ pub fn parse(
     let mut problems = Vec::new();
     let mut problem = |key: &str, message: String| problems.push(format!("{key}: {message}"));
 
-    let homeserver_url = raw.matrix.homeserver_url.trim().trim_end_matches('/').to_string();
-    if !(homeserver_url.starts_with("https://") || homeserver_url.starts_with("http://"))
-        || homeserver_url.len() <= "https://".len()
-    {
-        problem(
-            "[matrix] homeserver_url",
-            format!(
-                "\"{homeserver_url}\" is not a web address; write it like \"https://matrix.example.org\""
-            ),
-        );
-    }
-    check_user_id(&mut problem, "[matrix] user_id", &raw.matrix.user_id);
-    let password = match (raw.matrix.password, env(PASSWORD_ENV)) {
-        (_, Some(p)) if !p.is_empty() => p,
-        (Some(p), _) if !p.is_empty() => p,
-        _ => {
+    let transport = match (&raw.matrix, &raw.slack) {
+        (Some(_), None) => Transport::Matrix,
+        (None, Some(_)) => Transport::Slack,
+        (Some(_), Some(_)) => {
             problem(
-                "[matrix] password",
-                format!("the bot's password is missing; set password in the file or the {PASSWORD_ENV} environment variable"),
+                "[matrix] and [slack]",
+                "both are set, but one config runs one chat; keep the one this bot runs on and put the other in its own config file".into(),
             );
-            String::new()
+            Transport::Matrix
+        }
+        (None, None) => {
+            problem(
+                "[matrix] or [slack]",
+                "neither is set; add a [matrix] table to run on Matrix or a [slack] table to run on Slack (see deploy/config.example.toml)".into(),
+            );
+            Transport::Matrix
         }
     };
-    if raw.matrix.staff_rooms.is_empty() {
-        problem(
-            "[matrix] staff_rooms",
-            "no staff room is listed; list at least one, like [\"#staff:example.org\"]: its members are the staff who may report".into(),
-        );
-    }
-    for room in &raw.matrix.staff_rooms {
-        // Room ids of room version 12 and later have no `:server` part; aliases always do.
-        let ok = (room.starts_with('!') && room.len() > 1 && !room.contains(' '))
-            || (room.starts_with('#') && room.contains(':'));
-        if !ok {
-            problem(
-                "[matrix] staff_rooms",
-                format!("\"{room}\" is not a room id or alias; write it like \"!abc123:example.org\" or \"#staff:example.org\""),
-            );
-        }
-    }
+    let matrix = match raw.matrix {
+        Some(m) if transport == Transport::Matrix => check_matrix(m, &env, &mut problem),
+        _ => MatrixConfig::default(),
+    };
+    let slack = match raw.slack {
+        Some(s) if transport == Transport::Slack => Some(check_slack(s, base, &env, &mut problem)),
+        _ => None,
+    };
 
     let sg = raw.safeguarding;
     if sg.organisation.trim().is_empty() {
@@ -282,9 +355,9 @@ pub fn parse(
             "is empty; give the organisation's name".into(),
         );
     }
-    check_user_id(&mut problem, "[safeguarding] lead", &sg.lead);
+    check_person(transport, &mut problem, "[safeguarding] lead", &sg.lead);
     for d in &sg.deputies {
-        check_user_id(&mut problem, "[safeguarding] deputies", d);
+        check_person(transport, &mut problem, "[safeguarding] deputies", d);
         if *d == sg.lead {
             problem(
                 "[safeguarding] deputies",
@@ -342,12 +415,8 @@ pub fn parse(
         }
     }
     if let Some(room) = &sg.leads_room {
-        let ok = (room.starts_with('!') && room.len() > 1 && !room.contains(' '))
-            || (room.starts_with('#') && room.contains(':'));
-        if !ok {
-            problems.push(format!(
-                "[safeguarding] leads_room: \"{room}\" is not a room id or alias; write it like \"!abc123:example.org\" or \"#leads:example.org\", or leave it out"
-            ));
+        if let Some(message) = room_problem(transport, room, "leads", ", or leave it out") {
+            problems.push(format!("[safeguarding] leads_room: {message}"));
         }
     }
     let outcomes = outcomes(sg.outcomes.as_deref()).unwrap_or_else(|found| {
@@ -377,16 +446,8 @@ pub fn parse(
         });
     }
     Ok(Config {
-        matrix: MatrixConfig {
-            homeserver_url,
-            user_id: raw.matrix.user_id,
-            password,
-            staff_rooms: raw.matrix.staff_rooms,
-            device_name: raw
-                .matrix
-                .device_name
-                .unwrap_or_else(|| "safeguarding-bot".into()),
-        },
+        matrix,
+        slack,
         safeguarding: SafeguardingConfig {
             organisation: sg.organisation.trim().to_string(),
             lead: sg.lead,
@@ -496,13 +557,197 @@ fn retention(text: Option<&str>) -> Result<Duration, String> {
     }
 }
 
-fn check_user_id(problem: &mut impl FnMut(&str, String), key: &str, user: &str) {
-    let ok = user.starts_with('@') && user.len() > 3 && user[1..].contains(':') && !user.contains(' ');
-    if !ok {
+/// `[matrix]`, checked.
+fn check_matrix(
+    raw: RawMatrix,
+    env: &impl Fn(&str) -> Option<String>,
+    problem: &mut impl FnMut(&str, String),
+) -> MatrixConfig {
+    let homeserver_url = raw.homeserver_url.trim().trim_end_matches('/').to_string();
+    if !(homeserver_url.starts_with("https://") || homeserver_url.starts_with("http://"))
+        || homeserver_url.len() <= "https://".len()
+    {
         problem(
+            "[matrix] homeserver_url",
+            format!(
+                "\"{homeserver_url}\" is not a web address; write it like \"https://matrix.example.org\""
+            ),
+        );
+    }
+    check_person(Transport::Matrix, problem, "[matrix] user_id", &raw.user_id);
+    let password = match (raw.password, env(PASSWORD_ENV)) {
+        (_, Some(p)) if !p.is_empty() => p,
+        (Some(p), _) if !p.is_empty() => p,
+        _ => {
+            problem(
+                "[matrix] password",
+                format!("the bot's password is missing; set password in the file or the {PASSWORD_ENV} environment variable"),
+            );
+            String::new()
+        }
+    };
+    if raw.staff_rooms.is_empty() {
+        problem(
+            "[matrix] staff_rooms",
+            "no staff room is listed; list at least one, like [\"#staff:example.org\"]: its members are the staff who may report".into(),
+        );
+    }
+    for room in &raw.staff_rooms {
+        if let Some(message) = room_problem(Transport::Matrix, room, "staff", "") {
+            problem("[matrix] staff_rooms", message);
+        }
+    }
+    MatrixConfig {
+        homeserver_url,
+        user_id: raw.user_id,
+        password,
+        staff_rooms: raw.staff_rooms,
+        device_name: raw.device_name.unwrap_or_else(|| "safeguarding-bot".into()),
+    }
+}
+
+/// `[slack]`, checked, with its tokens from the environment or the files
+/// it names.
+fn check_slack(
+    raw: RawSlack,
+    base: &Path,
+    env: &impl Fn(&str) -> Option<String>,
+    problem: &mut impl FnMut(&str, String),
+) -> SlackConfig {
+    if raw.staff_channels.is_empty() {
+        problem(
+            "[slack] staff_channels",
+            "no staff channel is listed; list at least one channel id, like [\"C0123456789\"]: its full members are the staff who may report".into(),
+        );
+    }
+    for channel in &raw.staff_channels {
+        if let Some(message) = room_problem(Transport::Slack, channel, "staff", "") {
+            problem("[slack] staff_channels", message);
+        }
+    }
+    let api_url = raw
+        .api_url
+        .as_deref()
+        .unwrap_or(SLACK_API_URL)
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        problem(
+            "[slack] api_url",
+            format!(
+                "\"{api_url}\" is not a web address; leave it out to use Slack itself ({SLACK_API_URL}/)"
+            ),
+        );
+    }
+    let mut token = |key: &str, var: &str, file: Option<PathBuf>, prefix: &str| -> String {
+        let (value, whence) = match (env(var).filter(|v| !v.trim().is_empty()), file) {
+            (Some(v), _) => (v, var.to_string()),
+            (None, Some(file)) => {
+                let path = base.join(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(v) => (v, path.display().to_string()),
+                    Err(e) => {
+                        problem(key, format!("cannot read {}: {e}", path.display()));
+                        return String::new();
+                    }
+                }
+            }
+            (None, None) => {
+                problem(
+                    key,
+                    format!("the token is missing; set the {var} environment variable, or name a file holding it with {key}"),
+                );
+                return String::new();
+            }
+        };
+        let value = value.trim().to_string();
+        if !value.starts_with(prefix) && !value.starts_with('(') {
+            problem(
+                key,
+                format!("the token in {whence} does not start with {prefix}; copy it from the app's page at api.slack.com/apps"),
+            );
+        }
+        value
+    };
+    let bot_token = token(
+        "[slack] bot_token_file",
+        SLACK_BOT_TOKEN_ENV,
+        raw.bot_token_file,
+        "xoxb-",
+    );
+    let app_token = token(
+        "[slack] app_token_file",
+        SLACK_APP_TOKEN_ENV,
+        raw.app_token_file,
+        "xapp-",
+    );
+    SlackConfig {
+        staff_channels: raw.staff_channels,
+        api_url,
+        bot_token,
+        app_token,
+    }
+}
+
+/// A Matrix user id: `@name:server`.
+fn is_matrix_user(user: &str) -> bool {
+    user.starts_with('@') && user.len() > 3 && user[1..].contains(':') && !user.contains(' ')
+}
+
+/// A Matrix room id (`!abc:server`, or `!abc` from room version 12) or alias (`#a:server`).
+fn is_matrix_room(room: &str) -> bool {
+    (room.starts_with('!') && room.len() > 1 && !room.contains(' '))
+        || (room.starts_with('#') && room.contains(':'))
+}
+
+/// A Slack id: its kind's letter, then upper-case letters and digits.
+fn is_slack_id(id: &str, kinds: &[char]) -> bool {
+    id.len() >= 9 && id.starts_with(kinds) && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// Checks that a person is named by the transport's kind of id.
+fn check_person(transport: Transport, problem: &mut impl FnMut(&str, String), key: &str, user: &str) {
+    match transport {
+        Transport::Matrix if is_matrix_user(user) => {}
+        Transport::Matrix if is_slack_id(user, &['U', 'W']) => problem(
+            key,
+            format!("\"{user}\" is a Slack member id, but this config runs on Matrix ([matrix]); write a Matrix user id like \"@dsl:example.org\""),
+        ),
+        Transport::Matrix => problem(
             key,
             format!("\"{user}\" is not a Matrix user id; write it like \"@dsl:example.org\""),
-        );
+        ),
+        Transport::Slack if is_slack_id(user, &['U', 'W']) => {}
+        Transport::Slack if is_matrix_user(user) => problem(
+            key,
+            format!("\"{user}\" is a Matrix user id, but this config runs on Slack ([slack]); write the person's Slack member id, like \"U0123ABCDEF\" (in Slack: their profile, ⋮, Copy member ID)"),
+        ),
+        Transport::Slack => problem(
+            key,
+            format!("\"{user}\" is not a Slack member id; write it like \"U0123ABCDEF\" (in Slack: their profile, ⋮, Copy member ID)"),
+        ),
+    }
+}
+
+/// What is wrong with a room named in the config, for its transport; `what`
+/// names the room in the example, `or` ends the advice.
+fn room_problem(transport: Transport, room: &str, what: &str, or: &str) -> Option<String> {
+    match transport {
+        Transport::Matrix if is_matrix_room(room) => None,
+        Transport::Matrix if is_slack_id(room, &['C', 'G']) => Some(format!(
+            "\"{room}\" is a Slack channel id, but this config runs on Matrix ([matrix]); write a Matrix room id or alias like \"!abc123:example.org\" or \"#{what}:example.org\"{or}"
+        )),
+        Transport::Matrix => Some(format!(
+            "\"{room}\" is not a room id or alias; write it like \"!abc123:example.org\" or \"#{what}:example.org\"{or}"
+        )),
+        Transport::Slack if is_slack_id(room, &['C', 'G']) => None,
+        Transport::Slack if is_matrix_room(room) => Some(format!(
+            "\"{room}\" is a Matrix room, but this config runs on Slack ([slack]); write the Slack channel id, like \"C0123456789\" (in Slack: the channel's name, then the id at the bottom of About){or}"
+        )),
+        Transport::Slack => Some(format!(
+            "\"{room}\" is not a Slack channel id; write it like \"C0123456789\" (in Slack: the channel's name, then the id at the bottom of About){or}"
+        )),
     }
 }
 
@@ -729,6 +974,135 @@ file = "conversations/online-safety-referral.toml"
         std::fs::write(&path, GOOD.replace("retention = \"6 years\"\n", "")).expect("write");
         let err = load_for_store(&path, no_env).unwrap_err().to_string();
         assert!(err.contains("[safeguarding] retention is missing"), "{err}");
+    }
+
+    const SLACK: &str = r##"
+[slack]
+staff_channels = ["C0123456789"]
+api_url = "http://127.0.0.1:9999/api/"
+
+[safeguarding]
+organisation = "Example Charity"
+lead = "U0LEAD0001"
+deputies = ["U0DEPUTY01"]
+leads_room = "C0LEADS001"
+retention = "6 years"
+
+[storage]
+data_dir = "/var/lib/safeguarding-bot"
+
+[flow]
+file = "conversations/online-safety-referral.toml"
+"##;
+
+    fn slack_env(k: &str) -> Option<String> {
+        match k {
+            SLACK_BOT_TOKEN_ENV => Some("xoxb-1-2-bot".into()),
+            SLACK_APP_TOKEN_ENV => Some("xapp-1-A1-app".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_slack_config_runs_on_slack_with_tokens_from_the_environment() {
+        let c = parse(SLACK, "bot.toml", Path::new("."), slack_env).expect("valid");
+        assert_eq!(c.transport(), Transport::Slack);
+        assert_eq!(c.staff_rooms(), ["C0123456789"]);
+        let slack = c.slack.as_ref().expect("slack");
+        assert_eq!(slack.api_url, "http://127.0.0.1:9999/api");
+        assert_eq!(slack.bot_token, "xoxb-1-2-bot");
+        assert!(!format!("{c:?}").contains("xoxb-"), "tokens are never printed");
+        let c = parse(GOOD, "bot.toml", Path::new("."), no_env).expect("valid");
+        assert_eq!(c.transport(), Transport::Matrix);
+        assert_eq!(c.staff_rooms(), ["!abc:example.org", "#staff:example.org"]);
+    }
+
+    #[test]
+    fn slack_tokens_come_from_files_and_never_from_the_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("bot"), "xoxb-from-file\n").expect("write");
+        std::fs::write(dir.path().join("app"), "xapp-from-file").expect("write");
+        let text = SLACK.replace(
+            "api_url = \"http://127.0.0.1:9999/api/\"",
+            "bot_token_file = \"bot\"\napp_token_file = \"app\"",
+        );
+        let c = parse(&text, "bot.toml", dir.path(), no_env).expect("valid");
+        let slack = c.slack.expect("slack");
+        assert_eq!(
+            (slack.bot_token.as_str(), slack.app_token.as_str()),
+            ("xoxb-from-file", "xapp-from-file")
+        );
+        assert_eq!(slack.api_url, SLACK_API_URL);
+
+        let err = parse(SLACK, "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(SLACK_BOT_TOKEN_ENV) && err.contains(SLACK_APP_TOKEN_ENV),
+            "{err}"
+        );
+        let inline = SLACK.replace("[slack]\n", "[slack]\nbot_token = \"xoxb-1\"\n");
+        let err = parse(&inline, "bot.toml", Path::new("."), slack_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `bot_token`"), "{err}");
+    }
+
+    #[test]
+    fn an_id_of_the_other_chat_names_the_key_and_what_it_expects() {
+        let text = SLACK
+            .replace("\"U0LEAD0001\"", "\"@dsl:example.org\"")
+            .replace("\"C0LEADS001\"", "\"#leads:example.org\"")
+            .replace("[\"C0123456789\"]", "[\"!abc:example.org\"]");
+        let err = parse(&text, "bot.toml", Path::new("."), slack_env)
+            .unwrap_err()
+            .to_string();
+        for must in [
+            "[safeguarding] lead: \"@dsl:example.org\" is a Matrix user id, but this config runs on Slack ([slack]); write the person's Slack member id, like \"U0123ABCDEF\"",
+            "[safeguarding] leads_room: \"#leads:example.org\" is a Matrix room, but this config runs on Slack",
+            "[slack] staff_channels: \"!abc:example.org\" is a Matrix room, but this config runs on Slack",
+        ] {
+            assert!(err.contains(must), "{must} in {err}");
+        }
+        let text = GOOD
+            .replace("\"@dsl:example.org\"", "\"U0LEAD0001\"")
+            .replace("\"!abc:example.org\"", "\"C0123456789\"");
+        let err = parse(&text, "bot.toml", Path::new("."), no_env)
+            .unwrap_err()
+            .to_string();
+        for must in [
+            "[safeguarding] lead: \"U0LEAD0001\" is a Slack member id, but this config runs on Matrix ([matrix]); write a Matrix user id like \"@dsl:example.org\"",
+            "[matrix] staff_rooms: \"C0123456789\" is a Slack channel id, but this config runs on Matrix",
+        ] {
+            assert!(err.contains(must), "{must} in {err}");
+        }
+    }
+
+    #[test]
+    fn one_config_runs_one_chat() {
+        let both = format!("{GOOD}\n[slack]\nstaff_channels = [\"C0123456789\"]\n");
+        let err = parse(&both, "bot.toml", Path::new("."), slack_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[matrix] and [slack]: both are set"), "{err}");
+        let neither = SLACK.replace(
+            "[slack]\nstaff_channels = [\"C0123456789\"]\napi_url = \"http://127.0.0.1:9999/api/\"\n",
+            "",
+        );
+        let err = parse(&neither, "bot.toml", Path::new("."), slack_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[matrix] or [slack]: neither is set"), "{err}");
+    }
+
+    #[test]
+    fn the_store_commands_need_no_slack_tokens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bot.toml");
+        std::fs::write(&path, SLACK).expect("write");
+        assert!(load(&path, no_env).is_err(), "the bot itself needs them");
+        let c = load_for_store(&path, no_env).expect("valid for the store commands");
+        assert_eq!(c.transport(), Transport::Slack);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! # Layout
 //!
 //! The core decides and keeps; it depends on no chat SDK. A transport (Matrix
-//! today) turns its events into [`bot::Inbound`]s and implements
+//! or Slack; the config says which) turns its events into [`bot::Inbound`]s and implements
 //! [`bot::Chat`]; the core does everything else through that trait.
 //!
 //! - [`cli`]: the command line, its help and what each subcommand does.
@@ -35,6 +35,9 @@
 //! - [`matrix`]: the Matrix adapter (matrix-sdk): the session, the sync
 //!   loop, events in, and [`bot::Chat`] for Matrix. No casework, paging,
 //!   retention or notices.
+//! - [`slack`]: the Slack adapter (slack-morphism): Socket Mode in, the
+//!   Web API out, `/report` answered only to the reporter, who may report,
+//!   and [`bot::Chat`] for Slack. No casework, paging or retention either.
 //! - [`health`]: the optional `/healthz` and `/metrics` listener, the
 //!   counters behind it, and the self-watch that notices when the
 //!   homeserver is out of reach.
@@ -54,4 +57,5 @@ pub mod health;
 pub mod intake;
 pub mod matrix;
 pub mod rehearse;
+pub mod slack;
 pub mod store;

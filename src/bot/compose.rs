@@ -212,6 +212,15 @@ pub fn staff_room_notice(reporter_name: &str) -> Text {
     ))
 }
 
+/// The reply only the reporter sees when they ask to report somewhere the
+/// chat can answer them alone (Slack's `/report`): the report itself goes on
+/// in their private chat.
+pub fn messaged_privately() -> Text {
+    Text::plain(
+        "I've messaged you privately to take your report. If anyone is in immediate danger, call 999 now.",
+    )
+}
+
 /// For someone who is not a member of a staff room.
 pub fn not_staff() -> Text {
     Text::plain(

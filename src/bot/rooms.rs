@@ -86,15 +86,14 @@ impl Core {
 
     pub(super) fn staff_rooms(&self) -> Vec<String> {
         self.config
-            .matrix
-            .staff_rooms
+            .staff_rooms()
             .iter()
             .filter_map(|name| self.rooms.id_of(name))
             .collect()
     }
 
     fn config_room_names(&self) -> Vec<String> {
-        let mut names = self.config.matrix.staff_rooms.clone();
+        let mut names = self.config.staff_rooms().to_vec();
         names.extend(self.config.safeguarding.leads_room.iter().cloned());
         names
     }

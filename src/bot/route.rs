@@ -256,7 +256,7 @@ impl Core {
         let mut unsure = self
             .unresolved_rooms()
             .iter()
-            .any(|name| self.config.matrix.staff_rooms.contains(name));
+            .any(|name| self.config.staff_rooms().contains(name));
         for room in self.staff_rooms() {
             match self.chat.members(&room).await {
                 Ok(members) if members.iter().any(|m| m.user == user && m.joined) => return Staff::Yes,

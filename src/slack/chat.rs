@@ -1,0 +1,584 @@
+//! [`Chat`] for Slack.
+//!
+//! - A send is made once per outbox key: the `ts` Slack gives is kept
+//!   under the key (in the store's settings) and a send tried again with
+//!   that key answers it without posting.
+//! - A concern's channel is private, named by its reference alone
+//!   (`sg-0042`); the name asked for is kept under the request's key before
+//!   `conversations.create`, and the channel's id after, so a request
+//!   tried again finds it. `name_taken` (a channel of that name made by
+//!   someone, or by an attempt whose answer was lost) moves on to
+//!   `sg-0042-2`, and so on.
+//! - A reporter's private chat is the bot's direct message with them.
+//! - Pages mention with `<@U…>`; nothing else mentions anyone. Links are
+//!   never unfurled: a reporter may give the address of what they saw.
+//! - Slack's error codes become [`ChatError`]s ([`classify`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tracing::{debug, info, warn};
+
+use super::api::{Api, ApiError};
+use super::events::{escape, ts_of};
+use super::people::People;
+use super::render::{channel_name, page_blocks, slack_text};
+use crate::bot::{Chat, ChatError, Core, File, Member, Message, RoomSpec};
+use crate::store::Tree;
+
+/// chat.postMessage takes 40,000 characters of `text`; a character may be
+/// four bytes, and escaping makes `&` five. The core splits longer records.
+const MAX_MESSAGE_BYTES: usize = 12_000;
+
+/// How long what `conversations.info` says of a channel is trusted.
+const INFO_FRESH_FOR: Duration = Duration::from_secs(60);
+
+pub struct SlackChat {
+    api: Api,
+    people: Arc<People>,
+    /// The core, for its store: what was sent under which key, and which
+    /// channel was made for which request. Set by [`SlackChat::attach`]
+    /// before anything is sent ([`Chat::ready_at_start`] says no until then).
+    core: OnceLock<Weak<Core>>,
+    bot_user: String,
+    /// The staff channels from the config: their members are looked up.
+    staff_channels: Vec<String>,
+    /// Channel id → (when, confidential).
+    confidential: Mutex<HashMap<String, (Instant, bool)>>,
+    /// Held while a channel's list of posted messages is read and written.
+    posted: Mutex<()>,
+}
+
+/// A Slack error as the core sees it.
+pub fn classify(e: ApiError) -> ChatError {
+    match e {
+        ApiError::RateLimited { retry_after, .. } => ChatError::RateLimited(retry_after),
+        ApiError::Unreachable { why, method } => ChatError::Transient(format!("{method}: {why}")),
+        ApiError::Unreadable { method } => ChatError::Transient(format!("{method}: an unreadable answer")),
+        ApiError::Slack { method, code } => {
+            let what = format!("{method}: {code}");
+            match code.as_str() {
+                "channel_not_found" | "user_not_found" | "message_not_found" | "file_not_found"
+                | "not_in_channel" | "is_archived" => ChatError::NotFound(what),
+                "msg_too_long" | "invalid_blocks" => ChatError::TooLarge,
+                "ratelimited" => ChatError::RateLimited(None),
+                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+                    ChatError::Transient(what)
+                }
+                _ => ChatError::Refused(what),
+            }
+        }
+    }
+}
+
+/// Settings keys. Outbox keys may carry anything; the store keys them by
+/// digest, so they are used as they are.
+fn sent_key(key: &str) -> String {
+    format!("slack sent {key}")
+}
+
+/// The `ts` of each message the bot posted in a channel, for retention.
+fn posted_key(room: &str) -> String {
+    format!("slack posted {room}")
+}
+
+/// Whose direct message with the bot a `D…` channel is.
+fn dm_key(dm: &str) -> String {
+    format!("slack dm {dm}")
+}
+
+/// A direct message: Slack's `D…` ids.
+fn is_dm(room: &str) -> bool {
+    room.starts_with('D')
+}
+
+/// The name asked for a room request, kept before `conversations.create`.
+fn room_name_key(key: &str) -> String {
+    format!("slack room name {key}")
+}
+
+/// The channel made for a room request.
+fn room_id_key(key: &str) -> String {
+    format!("slack room id {key}")
+}
+
+impl SlackChat {
+    pub fn new(api: Api, people: Arc<People>, bot_user: String, staff_channels: Vec<String>) -> Self {
+        SlackChat {
+            api,
+            people,
+            core: OnceLock::new(),
+            bot_user,
+            staff_channels,
+            confidential: Mutex::new(HashMap::new()),
+            posted: Mutex::new(()),
+        }
+    }
+
+    /// Gives the chat the core's store; call before [`Core::chat_synced`].
+    pub fn attach(&self, core: &Arc<Core>) {
+        let _ = self.core.set(Arc::downgrade(core));
+    }
+
+    fn core(&self) -> Option<Arc<Core>> {
+        self.core.get().and_then(Weak::upgrade)
+    }
+
+    fn remembered(&self, key: &str) -> Option<String> {
+        let core = self.core()?;
+        core.store.get_item::<String>(Tree::Settings, key).ok().flatten()
+    }
+
+    fn remember(&self, key: &str, value: &str) {
+        let kept = match self.core() {
+            Some(core) => core
+                .store
+                .put_item(Tree::Settings, key, value)
+                .map_err(|e| e.to_string()),
+            None => Err("the bot is stopping".into()),
+        };
+        if let Err(e) = kept {
+            warn!(error = %e, "could not keep what Slack answered; a retry may repeat it");
+        }
+    }
+
+    /// The bot's direct message with `user`.
+    pub async fn open_dm(&self, user: &str) -> Result<String, ChatError> {
+        let answer = self
+            .api
+            .call("conversations.open", json!({ "users": user }))
+            .await
+            .map_err(classify)?;
+        let dm = channel_id(&answer)?;
+        self.note_dm(&dm, user);
+        Ok(dm)
+    }
+
+    /// Notes whose direct message `dm` is. Who is in a DM is never asked of
+    /// Slack (that would take the `im:read` scope): it is the bot and the
+    /// one person the bot opened it with or heard from there.
+    pub fn note_dm(&self, dm: &str, user: &str) {
+        let key = dm_key(dm);
+        if self.remembered(&key).as_deref() != Some(user) {
+            self.remember(&key, user);
+        }
+    }
+
+    /// Notes a message the bot posted in a channel, so retention can delete
+    /// it with the channel (Slack's history is not in the bot's scopes).
+    fn note_posted(&self, room: &str, ts: &str) {
+        let Some(core) = self.core() else {
+            return;
+        };
+        let _one_at_a_time = self.posted.lock().unwrap_or_else(|e| e.into_inner());
+        let key = posted_key(room);
+        let mut list: Vec<String> = core
+            .store
+            .get_item(Tree::Settings, &key)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        list.push(ts.to_string());
+        if let Err(e) = core.store.put_item(Tree::Settings, &key, &list) {
+            warn!(error = %e, "could not note a message for removal under retention");
+        }
+    }
+
+    /// The person at the other end of the bot's DM `dm`.
+    fn dm_user(&self, dm: &str) -> Result<String, ChatError> {
+        self.remembered(&dm_key(dm))
+            .ok_or_else(|| ChatError::NotFound(format!("a direct message the bot did not open: {dm}")))
+    }
+
+    /// Every member id of a channel, page by page.
+    async fn member_ids(&self, room: &str) -> Result<Vec<String>, ChatError> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..100 {
+            let mut params = json!({ "channel": room, "limit": "200" });
+            if !cursor.is_empty() {
+                params["cursor"] = json!(cursor);
+            }
+            let answer = self
+                .api
+                .call("conversations.members", params)
+                .await
+                .map_err(classify)?;
+            ids.extend(
+                answer["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string),
+            );
+            cursor = answer
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Creates a private channel for a concern, once per request key.
+    async fn create_channel(&self, spec: &RoomSpec) -> Result<String, ChatError> {
+        if let Some(id) = self.remembered(&room_id_key(&spec.key)) {
+            return Ok(id);
+        }
+        let key = room_name_key(&spec.key);
+        let base = channel_name(&spec.name);
+        // Saved before asking, so a retry after a crash knows what was asked.
+        let mut name = self.remembered(&key).unwrap_or_else(|| base.clone());
+        self.remember(&key, &name);
+        for attempt in 2..=20u32 {
+            match self
+                .api
+                .call(
+                    "conversations.create",
+                    json!({ "name": name, "is_private": true }),
+                )
+                .await
+            {
+                Ok(answer) => {
+                    let id = channel_id(&answer)?;
+                    self.remember(&room_id_key(&spec.key), &id);
+                    info!(channel = %id, "made a private channel for a concern");
+                    return Ok(id);
+                }
+                Err(e) if e.code() == Some("name_taken") => {
+                    warn!(name = %name, "a channel has that name already; trying the next");
+                    name = format!("{base}-{attempt}");
+                    self.remember(&key, &name);
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        Err(ChatError::Refused(
+            "every name for the concern's channel is taken".into(),
+        ))
+    }
+
+    async fn channel_info(&self, room: &str) -> Result<Value, ChatError> {
+        let answer = self
+            .api
+            .call("conversations.info", json!({ "channel": room }))
+            .await
+            .map_err(classify)?;
+        Ok(answer["channel"].clone())
+    }
+}
+
+fn channel_id(answer: &Value) -> Result<String, ChatError> {
+    answer
+        .pointer("/channel/id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ChatError::Transient("Slack's answer had no channel id".into()))
+}
+
+#[async_trait::async_trait]
+impl Chat for SlackChat {
+    fn bot_id(&self) -> String {
+        self.bot_user.clone()
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        MAX_MESSAGE_BYTES
+    }
+
+    fn ready_at_start(&self) -> bool {
+        // Not until `attach`: a send before could not see what was sent.
+        false
+    }
+
+    async fn send(&self, room: &str, message: &Message, key: &str) -> Result<String, ChatError> {
+        let kept = sent_key(key);
+        if let Some(ts) = self.remembered(&kept) {
+            debug!("a message sent before was asked for again; not sent twice");
+            return Ok(ts);
+        }
+        let mut params = json!({
+            "channel": room,
+            "text": slack_text(message),
+            "unfurl_links": false,
+            "unfurl_media": false,
+        });
+        if let Some(blocks) = page_blocks(message) {
+            params["blocks"] = blocks;
+        }
+        let answer = self
+            .api
+            .call_paced("chat.postMessage", room, params)
+            .await
+            .map_err(classify)?;
+        let ts = answer["ts"].as_str().unwrap_or_default().to_string();
+        self.remember(&kept, &ts);
+        if !is_dm(room) {
+            self.note_posted(room, &ts);
+        }
+        Ok(ts)
+    }
+
+    async fn upload(&self, room: &str, file: &File, key: &str) -> Result<String, ChatError> {
+        let kept = sent_key(key);
+        if let Some(id) = self.remembered(&kept) {
+            return Ok(id);
+        }
+        let url = self
+            .api
+            .call(
+                "files.getUploadURLExternal",
+                json!({ "filename": file.name, "length": file.data.len().to_string() }),
+            )
+            .await
+            .map_err(classify)?;
+        let (Some(upload_url), Some(file_id)) = (url["upload_url"].as_str(), url["file_id"].as_str()) else {
+            return Err(ChatError::Transient("Slack gave no upload address".into()));
+        };
+        self.api
+            .upload_bytes(upload_url, file.data.clone(), &file.mime)
+            .await
+            .map_err(classify)?;
+        self.api
+            .call(
+                "files.completeUploadExternal",
+                json!({
+                    "files": [{ "id": file_id, "title": file.name }],
+                    "channel_id": room,
+                    "initial_comment": escape(&file.caption),
+                }),
+            )
+            .await
+            .map_err(classify)?;
+        self.remember(&kept, file_id);
+        Ok(file_id.to_string())
+    }
+
+    async fn create_room(&self, spec: &RoomSpec) -> Result<String, ChatError> {
+        if spec.direct {
+            let user = spec
+                .invite
+                .first()
+                .ok_or_else(|| ChatError::Refused("a private chat with nobody".into()))?;
+            return self.open_dm(user).await;
+        }
+        let id = self.create_channel(spec).await?;
+        for user in &spec.invite {
+            self.invite(&id, user).await?;
+        }
+        Ok(id)
+    }
+
+    async fn invite(&self, room: &str, user: &str) -> Result<(), ChatError> {
+        match self
+            .api
+            .call("conversations.invite", json!({ "channel": room, "users": user }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("already_in_channel") => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn remove(&self, room: &str, user: &str, _reason: &str) -> Result<(), ChatError> {
+        match self
+            .api
+            .call("conversations.kick", json!({ "channel": room, "user": user }))
+            .await
+        {
+            // Slack's success answer carries `"errors": {}`, which
+            // slack-morphism cannot read: the kick was done.
+            Ok(_) | Err(ApiError::Unreadable { .. }) => Ok(()),
+            Err(e) if e.code() == Some("not_in_channel") => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn members(&self, room: &str) -> Result<Vec<Member>, ChatError> {
+        if is_dm(room) {
+            let user = self.dm_user(room)?;
+            return Ok(vec![
+                Member {
+                    user: self.bot_user.clone(),
+                    joined: true,
+                },
+                Member { user, joined: true },
+            ]);
+        }
+        let ids = self.member_ids(room).await?;
+        if !self.staff_channels.iter().any(|c| c == room) {
+            return Ok(ids
+                .into_iter()
+                .map(|user| Member { user, joined: true })
+                .collect());
+        }
+        // In a staff channel, only full members of the workspace count as
+        // staff ("joined"): guests and people from other organisations are
+        // members of the channel but may not report.
+        let mut members = Vec::with_capacity(ids.len());
+        for user in ids {
+            let joined = match self.people.get(&user).await {
+                Ok(person) => person.may_report(),
+                Err(e) => {
+                    warn!(error = %e, "could not tell who someone in a staff channel is");
+                    return Err(classify(e));
+                }
+            };
+            members.push(Member { user, joined });
+        }
+        Ok(members)
+    }
+
+    async fn is_confidential(&self, room: &str) -> Result<bool, ChatError> {
+        if is_dm(room) {
+            // One person and the bot; people from other organisations are
+            // refused before anything is said there.
+            return self.dm_user(room).map(|_| true);
+        }
+        let cached = self
+            .confidential
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(room)
+            .filter(|(at, _)| at.elapsed() < INFO_FRESH_FOR)
+            .map(|(_, c)| *c);
+        if let Some(c) = cached {
+            return Ok(c);
+        }
+        let info = self.channel_info(room).await?;
+        let flag = |k: &str| info.get(k).and_then(Value::as_bool).unwrap_or(false);
+        // Only its members read it (and the workspace's owners: Slack has no
+        // end-to-end encryption), and nobody from another organisation.
+        let confidential = (flag("is_im") || flag("is_private"))
+            && !flag("is_ext_shared")
+            && !flag("is_shared")
+            && !flag("is_org_shared")
+            && !flag("is_pending_ext_shared");
+        self.confidential
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(room.to_string(), (Instant::now(), confidential));
+        Ok(confidential)
+    }
+
+    async fn is_joined(&self, room: &str) -> Result<bool, ChatError> {
+        if is_dm(room) {
+            return Ok(self.dm_user(room).is_ok());
+        }
+        let info = self.channel_info(room).await?;
+        let archived = info.get("is_archived").and_then(Value::as_bool).unwrap_or(false);
+        let member = info.get("is_member").and_then(Value::as_bool).unwrap_or(false);
+        let im = info.get("is_im").and_then(Value::as_bool).unwrap_or(false);
+        Ok(!archived && (member || im))
+    }
+
+    async fn display_name(&self, _room: &str, user: &str) -> String {
+        match self.people.get(user).await {
+            Ok(super::people::Person::Member { name }) if !name.is_empty() => name,
+            _ => user.to_string(),
+        }
+    }
+
+    async fn redact(&self, room: &str, message: &str, _reason: &str) -> Result<(), ChatError> {
+        match self
+            .api
+            .call("chat.delete", json!({ "channel": room, "ts": ts_of(message) }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A person's own message: a bot cannot delete it.
+            Err(e) if e.code() == Some("cant_delete_message") => Err(ChatError::Refused(
+                "Slack does not let a bot delete what a person wrote".into(),
+            )),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn clear_and_leave(&self, room: &str, notice: &str) -> Result<usize, ChatError> {
+        // The bot's own messages, as noted when sent; what people wrote a bot
+        // cannot delete. Archiving leaves the channel to the workspace's
+        // owners and admins only.
+        let key = posted_key(room);
+        let posted: Vec<String> = self
+            .core()
+            .and_then(|core| core.store.get_item(Tree::Settings, &key).ok().flatten())
+            .unwrap_or_default();
+        let mut removed = 0;
+        for ts in &posted {
+            match self
+                .api
+                .call("chat.delete", json!({ "channel": room, "ts": ts }))
+                .await
+            {
+                Ok(_) => removed += 1,
+                Err(e) if e.code() == Some("message_not_found") => {}
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        let message = Message::notice(crate::bot::compose::Text::plain(notice));
+        self.send(room, &message, &format!("retired-{room}")).await?;
+        match self
+            .api
+            .call("conversations.archive", json!({ "channel": room }))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("already_archived") => {}
+            Err(e) => return Err(classify(e)),
+        }
+        if let Some(core) = self.core() {
+            let _ = core.store.remove_item(Tree::Settings, &key);
+        }
+        Ok(removed)
+    }
+
+    async fn resolve_room(&self, name: &str) -> Result<String, ChatError> {
+        // Slack's ids do not change; check the bot can see the channel.
+        let info = self.channel_info(name).await?;
+        if !info.get("is_member").and_then(Value::as_bool).unwrap_or(false) {
+            warn!(channel = %name, "the bot is not in a channel from the config; add it with /invite @bot in that channel");
+        }
+        Ok(name.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_errors_are_sorted_for_the_core() {
+        let slack = |code: &str| ApiError::Slack {
+            method: "m".into(),
+            code: code.into(),
+        };
+        assert!(matches!(
+            classify(slack("channel_not_found")),
+            ChatError::NotFound(_)
+        ));
+        assert!(matches!(
+            classify(slack("restricted_action")),
+            ChatError::Refused(_)
+        ));
+        assert!(matches!(
+            classify(slack("user_is_restricted")),
+            ChatError::Refused(_)
+        ));
+        assert_eq!(classify(slack("msg_too_long")), ChatError::TooLarge);
+        let limited = ApiError::RateLimited {
+            method: "m".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(
+            classify(limited),
+            ChatError::RateLimited(Some(Duration::from_secs(7)))
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! The Slack adapter: Socket Mode in, the Web API out, and [`Chat`] for
+//! Slack ([`chat`]). Nothing here decides anything about a concern: that is
+//! all in [`crate::bot`].
+//!
+//! - this file: [`run`], the Socket Mode listener and its callbacks. An
+//!   envelope is acknowledged only once its event is kept in the core's
+//!   inbox: a callback that could not keep it fails, so no acknowledgement
+//!   goes and Slack delivers it again.
+//! - [`events`]: Slack events as [`crate::bot::Inbound`]s, pure.
+//! - [`commands`]: `/report`, answered within Slack's 3 seconds with a
+//!   reply only the reporter sees; the report goes on in their DM.
+//! - [`people`]: who may report: full members of the workspace only.
+//! - [`chat`]: [`Chat`] for Slack; [`render`]: how its messages look.
+//! - [`api`]: the Web API, raw, with its errors, pace and `Retry-After`.
+
+mod api;
+mod chat;
+mod commands;
+mod events;
+mod people;
+mod render;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use serde_json::json;
+use slack_morphism::prelude::*;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::bot::{Chat, Core};
+use crate::config::Config;
+use crate::flow::Flow;
+use crate::health::{self, Metrics};
+use crate::store::{Batch, Store, Tree};
+use api::{Api, Client};
+
+/// How often Slack is checked to be in reach (`auth.test`), for `/healthz`.
+const CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// `/healthz` says ok while the last check of Slack passed within this.
+const CHECK_WINDOW: Duration = Duration::from_secs(3 * 30);
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the listener's callbacks share. The core is held weakly, so the
+/// listener never keeps it (and its store) alive once `run` has returned.
+struct Adapter {
+    core: Weak<Core>,
+    chat: Arc<chat::SlackChat>,
+    people: Arc<people::People>,
+    bot_user: String,
+}
+
+impl Adapter {
+    fn core(&self) -> Result<Arc<Core>, Failure> {
+        self.core.upgrade().ok_or_else(|| "the bot is stopping".into())
+    }
+
+    /// Keeps an event in the inbox; an error if it was not kept, so the
+    /// envelope is not acknowledged and Slack sends it again.
+    fn keep(&self, core: &Core, inbound: crate::bot::Inbound) -> Result<(), Failure> {
+        let id = inbound.event_id.clone();
+        core.accept(inbound);
+        match core.store.inbox_known(&id) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                Err("an event was not kept (its sender is sending too fast, or the store failed)".into())
+            }
+            Err(e) => Err(Box::new(e)),
+        }
+    }
+
+    /// The bot's direct message with someone is their private chat: noted
+    /// as the core notes a private chat it made, unless one is noted.
+    fn adopt_dm(&self, core: &Core, user: &str, dm: &str) -> anyhow::Result<()> {
+        self.chat.note_dm(dm, user);
+        if core.store.get_item::<String>(Tree::PrivateRooms, user)?.is_some() {
+            return Ok(());
+        }
+        let slot = format!("private:{user}");
+        let mut batch = Batch::new();
+        core.store.stage_item(&mut batch, Tree::PrivateRooms, user, dm)?;
+        core.store.stage_item(&mut batch, Tree::Rooms, &slot, dm)?;
+        core.store
+            .stage_item(&mut batch, Tree::Rooms, &format!("room:{dm}"), &slot)?;
+        core.store.commit(batch)?;
+        Ok(())
+    }
+}
+
+async fn adapter(state: &SlackClientEventsUserState) -> Result<Arc<Adapter>, Failure> {
+    state
+        .read()
+        .await
+        .get_user_state::<Arc<Adapter>>()
+        .cloned()
+        .ok_or_else(|| "the adapter's state is missing".into())
+}
+
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let adapter = adapter(&state).await?;
+    let Some(inbound) = events::inbound(&event, &adapter.bot_user) else {
+        return Ok(());
+    };
+    let core = adapter.core()?;
+    // A direct message (`D…`) is only ever between the bot and its sender.
+    if inbound.room_id.starts_with('D') {
+        if let Err(e) = adapter.adopt_dm(&core, &inbound.sender, &inbound.room_id) {
+            error!(error = %format!("{e:#}"), "could not note a direct message as someone's private chat");
+        }
+    }
+    adapter.keep(&core, inbound)
+}
+
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let adapter = adapter(&state).await?;
+    let text = commands::report(&adapter, &event).await;
+    Ok(
+        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
+            .with_response_type(SlackMessageResponseType::Ephemeral),
+    )
+}
+
+async fn on_interaction(
+    event: SlackInteractionEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let adapter = adapter(&state).await?;
+    let Some(inbound) = events::button(&event, render::ACK_ACTION) else {
+        return Ok(());
+    };
+    let core = adapter.core()?;
+    adapter.keep(&core, inbound)
+}
+
+/// A callback that failed is not acknowledged, so Slack sends it again.
+fn on_error(err: Failure, _client: Arc<Client>, _state: SlackClientEventsUserState) -> HttpStatusCode {
+    warn!(error = %err, "an envelope was not acknowledged; Slack will send it again");
+    HttpStatusCode::INTERNAL_SERVER_ERROR
+}
+
+/// The Web API client, pointed at `api_url` (Slack, or a stand-in in tests).
+fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
+    // Both of rustls's crypto providers are compiled in (from different
+    // dependencies), so it cannot choose; Socket Mode's TLS uses the
+    // process default. Already set (by a test, or a second run) is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .context("could not load the system's root certificates to reach Slack")?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let connector =
+        SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url.trim_end_matches('/'));
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+/// Runs the bot on Slack until `shutdown` turns true.
+pub async fn run(
+    config: Config,
+    flow: Flow,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let slack = config.slack.clone().context("the config has no [slack] table")?;
+    let metrics = Arc::new(Metrics::default());
+    let probe = Arc::new(CoreProbe::default());
+    let health_server = serve_health(&config, metrics.clone(), probe.clone(), shutdown.clone()).await?;
+
+    let client = client(&slack.api_url)?;
+    let api = Api::new(client.clone(), &slack.bot_token);
+    let me = api.call("auth.test", json!({})).await.with_context(|| {
+        format!("Slack refused the bot token (auth.test at {}); check SAFEGUARDING_BOT_SLACK_BOT_TOKEN or [slack] bot_token_file", slack.api_url)
+    })?;
+    let bot_user = me["user_id"].as_str().unwrap_or_default().to_string();
+    let team_id = me["team_id"].as_str().unwrap_or_default().to_string();
+    info!(user = %bot_user, team = %team_id, "signed in to Slack");
+    metrics.synced(Utc::now());
+
+    let people = Arc::new(people::People::new(api.clone(), team_id));
+    let staff = slack.staff_channels.clone();
+    let chat = Arc::new(chat::SlackChat::new(
+        api.clone(),
+        people.clone(),
+        bot_user.clone(),
+        staff,
+    ));
+    let running = Core::start(
+        chat.clone() as Arc<dyn Chat>,
+        config,
+        flow,
+        store,
+        metrics.clone(),
+    )
+    .await?;
+    let core = running.core.clone();
+    chat.attach(&core);
+    core.chat_synced();
+    let _ = probe.0.set(Arc::downgrade(&core));
+
+    let adapter = Arc::new(Adapter {
+        core: Arc::downgrade(&core),
+        chat,
+        people,
+        bot_user,
+    });
+    let listener = listen(client, adapter, &slack.app_token).await?;
+    let watcher = tokio::spawn(watch_slack(api, metrics.clone(), shutdown.clone()));
+
+    let mut failure = core.failure();
+    let mut outer = shutdown.clone();
+    tokio::select! {
+        _ = outer.wait_for(|s| *s) => {}
+        _ = failure.wait_for(|f| f.is_some()) => {}
+    }
+    let failed = core.failure().borrow().clone();
+    info!("shutting down");
+    listener.shutdown().await;
+    watcher.abort();
+    let _ = watcher.await;
+    if let Some(server) = health_server {
+        server.abort();
+        let _ = server.await;
+    }
+    drop(core);
+    let stopped = running.stop().await;
+    if let Some(why) = failed {
+        anyhow::bail!("the bot stopped because its data directory could not be written (is the disk full?); free some space and it will carry on where it stopped: {why}");
+    }
+    stopped
+}
+
+/// Opens the Socket Mode connection. One socket: slack-morphism's default
+/// of two opens the second one late, and one is all a single bot needs.
+async fn listen(
+    client: Arc<Client>,
+    adapter: Arc<Adapter>,
+    app_token: &str,
+) -> anyhow::Result<SlackClientSocketModeListener<api::Connector>> {
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        // slack-morphism does not export its hello type: a closure infers it.
+        .with_hello_events(|_hello, _client, _state| async move {
+            info!("connected to Slack over Socket Mode");
+        })
+        .with_command_events(on_command)
+        .with_push_events(on_push)
+        .with_interaction_events(on_interaction);
+    let environment = Arc::new(
+        SlackClientEventsListenerEnvironment::new(client)
+            .with_user_state(adapter)
+            .with_error_handler(on_error),
+    );
+    let listener = SlackClientSocketModeListener::new(
+        &SlackClientSocketModeConfig::new()
+            .with_max_connections_count(1)
+            .with_reconnect_timeout_in_seconds(1),
+        environment,
+        callbacks,
+    );
+    let token = SlackApiToken::new(app_token.to_string().into());
+    listener.listen_for(&token).await.map_err(|e| {
+        anyhow::anyhow!("could not open Socket Mode with the app-level token (apps.connections.open): {e}; check SAFEGUARDING_BOT_SLACK_APP_TOKEN or [slack] app_token_file, and that Socket Mode is on for the app")
+    })?;
+    listener.start().await;
+    Ok(listener)
+}
+
+/// Checks that Slack is in reach, for `/healthz` and the logs.
+async fn watch_slack(api: Api, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+    let mut failing_since: Option<chrono::DateTime<Utc>> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+        match api.call("auth.test", json!({})).await {
+            Ok(_) => {
+                if let Some(since) = failing_since.take() {
+                    info!(since = %since, "Slack is in reach again");
+                }
+                metrics.synced(Utc::now());
+            }
+            Err(e) => {
+                metrics.sync_error();
+                if failing_since.is_none() {
+                    warn!(error = %e, "cannot reach Slack; pages may be delayed");
+                    failing_since = Some(Utc::now());
+                }
+            }
+        }
+    }
+}
+
+async fn serve_health(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    probe: Arc<CoreProbe>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(addr) = config.health.listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("could not listen on {addr} for /healthz and /metrics ([health] listen in the config); if another program has that port, choose another or leave listen out")
+    })?;
+    info!(address = %addr, "serving /healthz and /metrics");
+    let state = health::Health {
+        metrics,
+        probe,
+        sync_window: CHECK_WINDOW,
+    };
+    Ok(Some(tokio::spawn(health::serve(
+        listener,
+        Arc::new(state),
+        shutdown,
+    ))))
+}
+
+/// The store as `/healthz` sees it, through the core once there is one.
+#[derive(Default)]
+struct CoreProbe(std::sync::OnceLock<Weak<Core>>);
+
+impl CoreProbe {
+    fn core(&self) -> Result<Arc<Core>, String> {
+        self.0
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| "the bot is starting or stopping".to_string())
+    }
+}
+
+impl health::Probe for CoreProbe {
+    fn store_writable(&self) -> Result<(), String> {
+        self.core()?.store.health_check().map_err(|e| e.to_string())
+    }
+
+    fn concern_states(&self) -> Result<Vec<crate::concern::Status>, String> {
+        let concerns = self.core()?.store.list_concerns().map_err(|e| e.to_string())?;
+        Ok(concerns.into_iter().map(|c| c.status).collect())
+    }
+
+    fn unresolved_rooms(&self) -> Vec<String> {
+        self.core().map(|c| c.unresolved_rooms()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,684 @@
+//! The bot on Slack, end to end: the real adapter (`safeguarding_bot::slack::run`)
+//! over Socket Mode and the Web API, against the Slack stand-in
+//! (tests/common/slack). Each test has its own stand-in, store and bot, so
+//! they run side by side. They assert what people see: the replies only
+//! the reporter sees, the messages in each channel, who is in it.
+
+mod common;
+#[path = "common/slack/mod.rs"]
+mod slack;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use safeguarding_bot::casework::{Casefile, EntryKind};
+use safeguarding_bot::concern::Reference;
+use safeguarding_bot::config::{self, SLACK_APP_TOKEN_ENV, SLACK_BOT_TOKEN_ENV};
+use safeguarding_bot::flow;
+use safeguarding_bot::store::{Key, Store, Tree};
+use slack::{
+    ChannelKind, Message, SlackStandIn, DEPUTY, GUEST, LEAD, LEADS_CHANNEL, SHARED_CHANNEL, STAFF,
+    STAFF_CHANNEL, STRANGER,
+};
+use tokio::sync::watch;
+
+/// How long to wait for anything the bot should do.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The bot, running in this process against its own stand-in.
+struct Bot {
+    standin: SlackStandIn,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    data: tempfile::TempDir,
+}
+
+impl Bot {
+    /// Starts a stand-in and the bot on it, with more `[safeguarding]` lines.
+    async fn start(safeguarding_extra: &str) -> Bot {
+        let standin = SlackStandIn::start_default().await;
+        let data = tempfile::tempdir().expect("a temporary data directory");
+        Bot::start_on(standin, data, safeguarding_extra).await
+    }
+
+    /// Starts the bot on `standin` with its data in `data` (kept from an
+    /// earlier run, for a restart).
+    async fn start_on(standin: SlackStandIn, data: tempfile::TempDir, safeguarding_extra: &str) -> Bot {
+        common::init_log_capture();
+        let text = config_text(&standin, data.path(), safeguarding_extra);
+        let (bot_token, app_token) = (standin.bot_token(), standin.app_token());
+        let env = |k: &str| match k {
+            SLACK_BOT_TOKEN_ENV => Some(bot_token.clone()),
+            SLACK_APP_TOKEN_ENV => Some(app_token.clone()),
+            _ => None,
+        };
+        let config =
+            config::parse(&text, "slack.toml", Path::new("/"), env).expect("the test config is valid");
+        let flow = flow::load_file(&config.flow.file).expect("flow");
+        let key = Key::load_or_create(&config.storage.key_file).expect("key");
+        let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(safeguarding_bot::slack::run(config, flow, store, stop_rx));
+        if !standin.wait_for_socket(PATIENCE).await {
+            if task.is_finished() {
+                panic!("the bot stopped: {:?}", task.await);
+            }
+            panic!("the bot did not connect over Socket Mode");
+        }
+        Bot {
+            standin,
+            stop,
+            task,
+            data,
+        }
+    }
+
+    /// Stops the bot as SIGTERM would, and checks it stopped cleanly;
+    /// returns the stand-in and the data, to start again on.
+    async fn stop(self) -> (SlackStandIn, tempfile::TempDir) {
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the bot did not stop cleanly: {other:?}"),
+        }
+        (self.standin, self.data)
+    }
+
+    /// The bot's messages in `channel` that contain `needle`.
+    fn said(&self, channel: &str, needle: &str) -> Vec<Message> {
+        self.standin
+            .messages(channel)
+            .into_iter()
+            .filter(|m| m.from_bot && text(m).contains(needle))
+            .collect()
+    }
+
+    /// Waits for the bot to say `needle` in `channel` after `after` (a ts).
+    async fn wait_said(&self, channel: &str, needle: &str, after: &str) -> Message {
+        let found = self
+            .standin
+            .eventually(PATIENCE, |st| {
+                st.world
+                    .messages
+                    .iter()
+                    .find(|m| {
+                        m.channel == channel
+                            && m.from_bot
+                            && m.ts.as_str() > after
+                            && text(m).contains(needle)
+                    })
+                    .cloned()
+            })
+            .await;
+        found.unwrap_or_else(|| {
+            let seen: Vec<String> = self.standin.messages(channel).iter().map(text).collect();
+            let log = common::captured_log();
+            let problems: Vec<&str> = log.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")).collect();
+            panic!("the bot did not say {needle:?} in {channel}; it said {seen:#?}\nwarnings and errors logged:\n{}", problems.join("\n"))
+        })
+    }
+
+    /// `user` writes `words` in `channel`; waits for the bot's reply there
+    /// holding `expect`.
+    async fn answer_as(&self, user: &str, channel: &str, words: &str, expect: &str) -> Message {
+        let pushed = self.standin.post_user_message(user, channel, words);
+        let ts = pushed.ts.expect("a message has a ts");
+        self.wait_said(channel, expect, &ts).await
+    }
+
+    async fn answer(&self, dm: &str, words: &str, expect: &str) -> Message {
+        self.answer_as(STAFF, dm, words, expect).await
+    }
+
+    /// `/report` in the staff channel; returns the DM the questions come in.
+    async fn report_by_command(&self) -> String {
+        let command = self.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+        let latency = self
+            .standin
+            .wait_for_ack(&command.envelope_id, PATIENCE)
+            .await
+            .expect("/report is acknowledged");
+        assert!(latency < Duration::from_secs(3), "acknowledged after {latency:?}");
+        let reply = self.reply_to(&command.envelope_id);
+        assert!(reply.is_ephemeral(), "only the reporter sees the reply");
+        assert!(
+            reply.text().contains("I've messaged you privately") && reply.text().contains("call 999"),
+            "{}",
+            reply.text()
+        );
+        let dm = self.standin.dm_id(STAFF);
+        self.wait_said(&dm, "Is a crime in progress", "").await;
+        dm
+    }
+
+    fn reply_to(&self, envelope_id: &str) -> slack::Reply {
+        self.standin
+            .replies()
+            .into_iter()
+            .find(|r| r.envelope_id.as_deref() == Some(envelope_id))
+            .expect("a reply to the command")
+    }
+
+    /// Answers the flow down to the record, with `phrase` in the account,
+    /// and sends it; returns the reporter's confirmation.
+    async fn report_not_urgent(&self, dm: &str, phrase: &str) -> Message {
+        self.answer(dm, "no", "child sexual content").await;
+        self.answer(dm, "no", "communicating with a child").await;
+        self.answer(dm, "no", "known person").await;
+        self.answer(dm, "no", "What did you see or hear").await;
+        self.answer(dm, &format!("I saw {phrase} in a group chat"), "their own words")
+            .await;
+        self.answer(dm, "skip", "When did it happen").await;
+        self.answer(dm, "this morning", "Who is involved").await;
+        self.answer(dm, "a child, about 12", "Where online").await;
+        self.answer(dm, "a group chat, account @someone", "Who else knows")
+            .await;
+        self.answer(dm, "skip", "What have you done so far").await;
+        self.answer(dm, "skip", "Which area of risk").await;
+        self.answer(dm, "2", "What is your role").await;
+        self.answer(dm, "volunteer", "anything else").await;
+        self.answer(dm, "skip", "Please check your report").await;
+        self.answer(dm, "send", "recorded as SG-").await
+    }
+
+    /// The concern's channel, once it has the lead in it.
+    async fn concern_channel(&self, name: &str) -> slack::Channel {
+        self.standin
+            .eventually(PATIENCE, |st| {
+                st.world
+                    .channel_named(name)
+                    .filter(|c| c.has_member(LEAD))
+                    .cloned()
+            })
+            .await
+            .unwrap_or_else(|| panic!("no channel {name} with the lead in it"))
+    }
+}
+
+/// The config for a bot on `standin`, with its data in `data`.
+fn config_text(standin: &SlackStandIn, data: &Path, safeguarding_extra: &str) -> String {
+    format!(
+        r#"
+[slack]
+staff_channels = ["{STAFF_CHANNEL}"]
+api_url = "{api}"
+
+[safeguarding]
+organisation = "Test Charity"
+lead = "{LEAD}"
+deputies = ["{DEPUTY}"]
+leads_room = "{LEADS_CHANNEL}"
+retention = "6 years"
+{safeguarding_extra}
+
+[storage]
+data_dir = "{data}"
+
+[flow]
+file = "{flow}"
+"#,
+        api = standin.api_url(),
+        data = data.display(),
+        flow = common::repo_path(common::CLAPA).display(),
+    )
+}
+
+fn text(m: &Message) -> String {
+    m.text.clone().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_by_slash_command_pages_the_lead_who_acknowledges_with_a_reaction() {
+    let bot = Bot::start("").await;
+    let phrase = "crimson-otter-5521";
+    let dm = bot.report_by_command().await;
+    let done = bot.report_not_urgent(&dm, phrase).await;
+    assert!(text(&done).contains("SG-0001"), "{}", text(&done));
+
+    // A private channel named by the reference alone, the lead in it.
+    let channel = bot.concern_channel("sg-0001").await;
+    assert_eq!(channel.kind, ChannelKind::Private);
+    let page = bot.wait_said(&channel.id, "<@U0LEAD0001>", "").await;
+    let page_text = text(&page);
+    assert!(
+        page_text.contains("SG-0001") && page_text.contains("!ack"),
+        "{page_text}"
+    );
+    assert!(
+        !page_text.contains(phrase) && !page_text.contains("group chat"),
+        "a page's text (what a locked phone shows) carries no detail: {page_text}"
+    );
+    let record = bot.wait_said(&channel.id, phrase, "").await;
+    assert!(record.ts > page.ts, "the record follows the page");
+
+    // A ✅ acknowledges; the lead and the reporter are told.
+    bot.standin
+        .add_reaction(LEAD, &channel.id, &page.ts, "white_check_mark");
+    bot.wait_said(&channel.id, "acknowledged by", &page.ts).await;
+    let told = bot.wait_said(&dm, "has been acknowledged by", "").await;
+    assert!(text(&told).contains("SG-0001"), "{}", text(&told));
+
+    // The phrase is nowhere but the DM and the concern's channel.
+    assert!(
+        bot.standin.messages(STAFF_CHANNEL).is_empty(),
+        "nothing is posted in the staff channel"
+    );
+    for c in bot.standin.channels() {
+        let name = c.name.clone().unwrap_or_default();
+        assert!(!name.contains("otter") && !name.contains("crimson"), "{name}");
+        if c.id != dm && c.id != channel.id {
+            for m in bot.standin.messages(&c.id) {
+                assert!(!text(&m).contains(phrase), "{}: {}", c.id, text(&m));
+            }
+        }
+    }
+    let log = common::captured_log();
+    assert!(!log.is_empty(), "logs were captured");
+    assert!(!log.contains(phrase), "the concern's words are in the log");
+    assert!(
+        bot.standin.late_or_missing_acks().is_empty(),
+        "{:?}",
+        bot.standin.late_or_missing_acks()
+    );
+    // Every Web API method the adapter called is granted by the manifest.
+    for call in bot.standin.calls() {
+        assert_ne!(
+            call.answer["error"], "missing_scope",
+            "{} needs a scope",
+            call.method
+        );
+    }
+    let asked: Vec<String> = bot
+        .said(&dm, "Is a crime in progress")
+        .iter()
+        .map(text)
+        .filter(|t| t.starts_with("Is a crime in progress"))
+        .collect();
+    assert_eq!(asked.len(), 1, "the first question is asked once: {asked:#?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_and_someone_from_another_organisation_are_refused_with_the_public_routes() {
+    let bot = Bot::start("").await;
+    for (user, channel, why) in [
+        (GUEST, STAFF_CHANNEL, "Guest accounts"),
+        (STRANGER, SHARED_CHANNEL, "another organisation"),
+    ] {
+        let command = bot.standin.push_slash_command(user, channel, "");
+        let latency = bot
+            .standin
+            .wait_for_ack(&command.envelope_id, PATIENCE)
+            .await
+            .expect("acknowledged");
+        assert!(latency < Duration::from_secs(3), "{latency:?}");
+        let reply = bot.reply_to(&command.envelope_id);
+        let words = reply.text();
+        assert!(reply.is_ephemeral());
+        for must in [why, "999", "0808 800 5000", "CEOP"] {
+            assert!(words.contains(must), "{user}: {must} in {words}");
+        }
+        assert!(
+            bot.standin.messages(channel).is_empty(),
+            "nothing posted in {channel}"
+        );
+    }
+
+    // A guest who writes "report" to the bot directly is refused there.
+    let dm = bot.standin.dm_id(GUEST);
+    let refusal = bot.answer_as(GUEST, &dm, "report", "0808 800 5000").await;
+    assert!(text(&refusal).contains("999") && text(&refusal).contains("CEOP"));
+    assert!(
+        bot.said(&dm, "Is a crime in progress").is_empty(),
+        "no question is asked of a guest"
+    );
+    assert!(
+        bot.standin.calls_to("conversations.create").is_empty(),
+        "no concern channel is made"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_and_a_reconnect_mid_report_lose_nothing_and_answer_nothing_twice() {
+    let bot = Bot::start("").await;
+    // Typed "report" in the DM starts it too.
+    let dm = bot.standin.dm_id(STAFF);
+    let first = bot.answer(&dm, "report", "Is a crime in progress").await;
+
+    bot.standin.duplicate_next_events(2);
+    let answered = bot.answer(&dm, "no", "child sexual content").await;
+    // Slack asks the bot to reconnect; the next answer comes on the new socket.
+    bot.standin.refresh_connections();
+    bot.standin
+        .eventually(PATIENCE, |st| (st.socket.opens >= 2).then_some(()))
+        .await
+        .expect("the bot opens a new connection");
+    let next = bot.standin.post_user_message(STAFF, &dm, "no");
+    bot.wait_said(&dm, "communicating with a child", &answered.ts)
+        .await;
+    // And an old event delivered once more.
+    bot.standin.repeat_event(&next.event_ids[0]);
+    bot.answer(&dm, "no", "known person").await;
+    // /report mid-report points back to the DM and asks nothing again.
+    let command = bot.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    bot.standin
+        .wait_for_ack(&command.envelope_id, PATIENCE)
+        .await
+        .expect("acknowledged");
+    let reply = bot.reply_to(&command.envelope_id).text();
+    assert!(reply.contains("in progress") && reply.contains("999"), "{reply}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    for question in [
+        "Is a crime in progress",
+        "child sexual content",
+        "communicating with a child",
+        "known person",
+    ] {
+        assert_eq!(bot.said(&dm, question).len(), 1, "{question:?} asked once");
+    }
+    assert!(first.ts < answered.ts);
+    let envelopes = bot.standin.envelopes();
+    assert!(
+        envelopes
+            .iter()
+            .filter(|e| e.kind == "events_api")
+            .all(|e| e.acked_at.is_some()),
+        "every envelope, duplicates included, is acknowledged"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_waited_out_for_its_retry_after() {
+    let bot = Bot::start("").await;
+    bot.standin.rate_limit_next("chat.postMessage", 1, 2);
+    let started = Instant::now();
+    let dm = bot.report_by_command().await;
+    let posts = bot.standin.calls_to("chat.postMessage");
+    let limited = posts
+        .iter()
+        .position(|c| c.status == 429)
+        .expect("a 429 answered");
+    let next = posts.get(limited + 1).expect("a post after the 429");
+    let waited = next.at.duration_since(posts[limited].at);
+    assert!(waited >= Duration::from_millis(1950), "retried after {waited:?}");
+    assert!(started.elapsed() < PATIENCE);
+    assert_eq!(bot.said(&dm, "Is a crime in progress").len(), 1, "sent once");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immediate_danger_tells_999_first_and_a_silent_lead_is_covered_by_the_deputy() {
+    let bot = Bot::start("urgent_ack_timeout = \"4s\"").await;
+    let dm = bot.report_by_command().await;
+    let yes = bot.answer(&dm, "yes", "999").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    let page = bot.wait_said(&channel.id, "URGENT", "").await;
+    assert!(text(&page).contains("<@U0LEAD0001>"), "{}", text(&page));
+    assert!(yes.ts < page.ts, "999 is said before the page goes");
+
+    // The lead is silent: the deputy is invited and paged at the deadline.
+    let deputy_page = bot.wait_said(&channel.id, "<@U0DEPUTY01>", &page.ts).await;
+    assert!(
+        bot.standin.members(&channel.id).contains(&DEPUTY.to_string()),
+        "the deputy is in the concern's channel"
+    );
+    assert!(
+        text(&deputy_page).contains("not been acknowledged yet"),
+        "{}",
+        text(&deputy_page)
+    );
+    let paged_after = deputy_page.ts.parse::<f64>().unwrap_or(0.0) - page.ts.parse::<f64>().unwrap_or(0.0);
+    assert!(
+        paged_after >= 2.5,
+        "the deputy is paged at the deadline: {paged_after}s"
+    );
+
+    bot.answer_as(DEPUTY, &channel.id, "!ack", "acknowledged by")
+        .await;
+    let told = bot.wait_said(&dm, "has been acknowledged by", "").await;
+    assert!(text(&told).contains(DEPUTY), "{}", text(&told));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_notes_and_closes_and_the_reporter_hears_only_that_it_closed() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, "amber-heron-7740").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    let page = bot.wait_said(&channel.id, "<@U0LEAD0001>", "").await;
+    // The page's "Acknowledge" button.
+    let press = bot.standin.press_button(LEAD, &channel.id, &page.ts, "ack");
+    let latency = bot
+        .standin
+        .wait_for_ack(&press, PATIENCE)
+        .await
+        .expect("acknowledged");
+    assert!(latency < Duration::from_secs(3), "{latency:?}");
+    bot.wait_said(&channel.id, "acknowledged by", &page.ts).await;
+
+    // !export uploads the PDF to the concern's channel.
+    bot.standin.post_user_message(LEAD, &channel.id, "!export");
+    let pdf = bot
+        .standin
+        .eventually(PATIENCE, |st| {
+            st.world
+                .files
+                .iter()
+                .find(|f| f.completed && f.channel.as_deref() == Some(channel.id.as_str()))
+                .cloned()
+        })
+        .await
+        .expect("the export is uploaded to the concern's channel");
+    assert!(
+        pdf.bytes.as_deref().unwrap_or_default().starts_with(b"%PDF"),
+        "a PDF"
+    );
+    assert!(pdf.filename.contains("SG-0001"), "{}", pdf.filename);
+
+    let note = "Phoned the parent, who will keep the chat log";
+    let noted = bot
+        .answer_as(LEAD, &channel.id, &format!("!note {note}"), "Noted as entry")
+        .await;
+    assert_eq!(text(&noted), "Noted as entry 1 of SG-0001.");
+    let choices = bot.answer_as(LEAD, &channel.id, "!close", "Which outcome?").await;
+    assert!(
+        text(&choices).contains("6 Referred to the police"),
+        "{}",
+        text(&choices)
+    );
+    let outcome = "PC Jones has the log";
+    bot.answer_as(
+        LEAD,
+        &channel.id,
+        &format!("!close 6 {outcome}"),
+        "SG-0001 is closed",
+    )
+    .await;
+    let told = bot.wait_said(&dm, "has been closed", "").await;
+    assert!(text(&told).contains("SG-0001"));
+    for m in bot.standin.messages(&dm) {
+        assert!(
+            !text(&m).contains(note) && !text(&m).contains(outcome),
+            "{}",
+            text(&m)
+        );
+    }
+    // The leads' channel has nothing open, and counts it closed.
+    let list = bot
+        .answer_as(LEAD, LEADS_CHANNEL, "!list", "no open concerns")
+        .await;
+    assert!(!text(&list).contains("SG-0001"), "{}", text(&list));
+    let stats = bot
+        .answer_as(
+            LEAD,
+            LEADS_CHANNEL,
+            "!stats since 1 January 2026",
+            "1 concern reported",
+        )
+        .await;
+    assert!(text(&stats).contains("1 closed"), "{}", text(&stats));
+    bot.stop().await;
+}
+
+#[test]
+fn the_slack_example_config_checks_and_runs_on_slack() {
+    let path = common::repo_path("deploy/config.slack.example.toml");
+    let env = |k: &str| match k {
+        SLACK_BOT_TOKEN_ENV => Some("xoxb-1-2-example".to_string()),
+        SLACK_APP_TOKEN_ENV => Some("xapp-1-A1-example".to_string()),
+        _ => None,
+    };
+    let config = config::load(&path, env).expect("the example is valid");
+    assert_eq!(config.transport(), config::Transport::Slack);
+    assert_eq!(config.staff_rooms(), [STAFF_CHANNEL]);
+    assert_eq!(config.safeguarding.lead, LEAD);
+}
+
+/// The program itself: `check-config` says it runs on Slack, and `run`
+/// connects to the stand-in over Socket Mode and answers `/report`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_program_checks_a_slack_config_and_runs_on_slack() {
+    let standin = SlackStandIn::start_default().await;
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let file = data.path().join("slack.toml");
+    std::fs::write(&file, config_text(&standin, &data.path().join("data"), "")).expect("write the config");
+    let program = env!("CARGO_BIN_EXE_safeguarding-bot");
+    let with_tokens = |c: &mut std::process::Command| {
+        c.env(SLACK_BOT_TOKEN_ENV, standin.bot_token())
+            .env(SLACK_APP_TOKEN_ENV, standin.app_token())
+            .env_remove("SAFEGUARDING_BOT_KEY");
+    };
+
+    let mut check = std::process::Command::new(program);
+    check.arg("check-config").arg(&file);
+    with_tokens(&mut check);
+    let out = check.output().expect("check-config runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("ok: runs on Slack (Socket Mode), staff channels C0123456789"),
+        "{said}"
+    );
+
+    // A Matrix id in a Slack config: the key, and what to write.
+    let wrong = data.path().join("wrong.toml");
+    let wrong_text = std::fs::read_to_string(&file)
+        .expect("read")
+        .replace(LEAD, "@dsl:example.org");
+    std::fs::write(&wrong, wrong_text).expect("write");
+    let mut check = std::process::Command::new(program);
+    check.arg("check-config").arg(&wrong);
+    with_tokens(&mut check);
+    let out = check.output().expect("check-config runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "[safeguarding] lead: \"@dsl:example.org\" is a Matrix user id, but this config runs on Slack"
+        ),
+        "{err}"
+    );
+
+    let mut run = std::process::Command::new(program);
+    run.arg("run").arg("--config").arg(&file);
+    with_tokens(&mut run);
+    let mut child = run
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the bot starts");
+    let connected = standin.wait_for_socket(PATIENCE).await;
+    let command = connected.then(|| standin.push_slash_command(STAFF, STAFF_CHANNEL, ""));
+    let acked = match &command {
+        Some(c) => standin.wait_for_ack(&c.envelope_id, PATIENCE).await,
+        None => None,
+    };
+    let dm = standin.dm_id(STAFF);
+    let asked = standin
+        .eventually(PATIENCE, |st| {
+            st.world
+                .messages
+                .iter()
+                .any(|m| m.channel == dm && m.from_bot && text(m).contains("Is a crime in progress"))
+                .then_some(())
+        })
+        .await;
+    // SIGTERM, as systemd stops it.
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let stopped = tokio::task::spawn_blocking(move || child.wait()).await;
+    assert!(connected, "the program connects over Socket Mode");
+    assert!(
+        acked.is_some_and(|a| a < Duration::from_secs(3)),
+        "/report acknowledged in time"
+    );
+    let status = stopped.expect("joined").expect("waited");
+    assert!(status.success(), "the program stops cleanly on SIGTERM: {status}");
+    assert!(asked.is_some(), "the first question reached the DM");
+}
+
+/// Past its retention period, a closed concern goes: the bot's messages in
+/// its channel are deleted, the channel archived, the bot's copies in the
+/// reporter's DM deleted. What the reporter typed stays: a bot cannot
+/// delete it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_the_bots_messages_and_archives_the_channel() {
+    let bot = Bot::start("").await;
+    let phrase = "violet-badger-3310";
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, phrase).await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, phrase, "").await;
+    bot.answer_as(LEAD, &channel.id, "!ack", "acknowledged by").await;
+    bot.answer_as(LEAD, &channel.id, "!close 1", "SG-0001 is closed")
+        .await;
+    bot.wait_said(&dm, "has been closed", "").await;
+    let (standin, data) = bot.stop().await;
+
+    // Closed long ago, as far as the store knows.
+    {
+        let key = Key::load_or_create(&data.path().join("key")).expect("key");
+        let store = Store::open(&data.path().join("store"), key).expect("store");
+        let long_ago = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2019, 1, 1, 12, 0, 0).unwrap();
+        let closed = EntryKind::Closed {
+            kind: Some("No further action".into()),
+            outcome: String::new(),
+        };
+        let casefile = Casefile::new(Reference::new(1))
+            .with_entry(LEAD, closed, long_ago)
+            .0;
+        store
+            .put_item(Tree::Casefiles, "SG-0001", &casefile)
+            .expect("put");
+        store.flush().expect("flush");
+    }
+
+    let bot = Bot::start_on(standin, data, "").await;
+    let archived = bot
+        .standin
+        .eventually(Duration::from_secs(30), |st| {
+            st.world.channel(&channel.id).filter(|c| c.archived).cloned()
+        })
+        .await;
+    assert!(archived.is_some(), "the concern's channel is archived");
+    let left: Vec<String> = bot.standin.messages(&channel.id).iter().map(text).collect();
+    assert!(
+        left.iter()
+            .all(|t| !t.contains(phrase) && !t.contains("<@U0LEAD0001>")),
+        "the record and the page are deleted: {left:#?}"
+    );
+    let deleted = bot.standin.deleted_messages();
+    assert!(deleted
+        .iter()
+        .any(|m| m.channel == channel.id && text(m).contains(phrase)));
+    bot.stop().await;
+}
