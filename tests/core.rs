@@ -1085,8 +1085,12 @@ async fn a_flood_from_one_sender_gets_a_handful_of_replies_and_one_notice() {
         .await;
     w.wait_outbox_empty().await;
     let replies = w.chat.messages_in(&private).len() - before;
+    // Here each message is handed over alone, so the worker may handle a
+    // few before the next arrives, and those count as turns, not flood:
+    // a few more than the burst. On Synapse, where a flood comes in a
+    // sync's batch, messy_rooms_e2e holds it to 12.
     assert!(
-        replies <= 12,
+        replies <= 20,
         "{replies} replies to a flood of 300\n{}",
         w.chat.dump()
     );
@@ -1191,4 +1195,47 @@ async fn a_lead_who_left_is_invited_again_when_paged_again() {
     );
     w.chat.assert_no_resends();
     w.stop().await;
+}
+
+/// Someone who is not a lead or deputy and joins a concern's room (let in
+/// by a lead, or invited by mistake) is removed at once, the removal is
+/// audited, and the room is told who and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn someone_not_a_lead_who_joins_a_concern_room_is_removed() {
+    let w = World::new().await;
+    w.report("ochre-lynx-4410").await;
+    let (room, _page) = w.paged().await;
+    w.chat.invite_user(&room, STAFF);
+    w.chat.join(STAFF, &room);
+    w.core().accept(Inbound {
+        event_id: "$joined1:test".into(),
+        room_id: room.clone(),
+        sender: STAFF.into(),
+        kind: InboundKind::Joined,
+    });
+    let told = w.chat.wait_for_text(&room, "I have removed").await;
+    assert!(told.plain.contains(STAFF), "{}", told.plain);
+    w.wait_outbox_empty().await;
+    assert!(
+        !w.chat.room(&room).expect("room").is_member(STAFF),
+        "{}",
+        w.chat.dump()
+    );
+    // A lead joining changes nothing.
+    w.core().accept(Inbound {
+        event_id: "$joined2:test".into(),
+        room_id: room.clone(),
+        sender: LEAD.into(),
+        kind: InboundKind::Joined,
+    });
+    w.wait_outbox_empty().await;
+    assert_eq!(w.chat.count_in(&room, "I have removed"), 1, "{}", w.chat.dump());
+    assert!(w.chat.room(&room).expect("room").is_member(LEAD));
+    let audited = w
+        .store()
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .any(|e| e.action == "removed from a concern's room: not a lead or deputy");
+    assert!(audited, "the removal is audited");
 }

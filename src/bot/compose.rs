@@ -328,7 +328,7 @@ pub fn no_edits() -> Text {
 /// removed from it.
 pub fn removed_from_concern_room(who: &[String]) -> Text {
     Text::plain(format!(
-        "I have removed {} from this room: the bot's settings no longer name them as the Lead or a Deputy for Safeguarding, so they should not see this concern. If that is a mistake, ask whoever runs the bot to add them back.",
+        "I have removed {} from this room: the bot's settings do not name them as the Lead or a Deputy for Safeguarding, so they should not see this concern. If they should, ask whoever runs the bot to add them to its settings.",
         who.join(", ")
     ))
 }

@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Messages taken at once before the limit applies. A person answering
-/// questions sends one message every few seconds; this is well above that.
-/// A flood gets about this many replies: past it, the sender is held.
-pub const BURST: f64 = 10.0;
-/// Messages a second taken after the burst.
-pub const RATE: f64 = 3.0;
+/// Messages taken at once, beyond a turn, before the limit applies: a
+/// person who sends a few lines without waiting for an answer is still
+/// taken. A flood gets about this many replies: past it, the sender is held.
+pub const BURST: f64 = 5.0;
+/// Messages a second taken after the burst (a person typing lines without
+/// waiting for answers sends fewer).
+pub const RATE: f64 = 1.0;
 /// Once over the limit, how long the sender must pause before their
 /// messages are taken again.
 pub const QUIET: Duration = Duration::from_secs(5);
@@ -144,7 +145,7 @@ mod tests {
         let t = Instant::now();
         for i in 0..200 {
             assert_eq!(
-                l.check("@typist:x", t + Duration::from_millis(i * 700)),
+                l.check("@typist:x", t + Duration::from_millis(i * 1500)),
                 Verdict::Take
             );
         }

@@ -75,6 +75,8 @@ pub enum InboundKind {
     /// A message the chat could not decrypt: its sender is asked to send
     /// it again.
     Undecryptable,
+    /// Someone joined the room (the sender is who joined).
+    Joined,
     /// Any ✅ or 👍 in a concern's room acknowledges, whichever message it is on.
     Reaction {
         key: String,

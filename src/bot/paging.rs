@@ -212,56 +212,78 @@ impl Core {
     /// is not a lead or deputy now is removed, with the reason, and the room
     /// is told who and why. Run at start, as the config may have changed.
     pub(super) async fn tidy_concern_rooms(&self) -> anyhow::Result<()> {
-        let me = self.chat.bot_id();
         let now = Utc::now();
         let mut effects = self.effects(format!("tidy-{}", now.timestamp()));
         for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
-            let reference = esc.reference.clone();
-            let target = Target::Concern(reference.clone());
-            let Some(room) = self.room_of(&target)? else {
-                continue;
-            };
-            // A room the chat does not know yet is looked at next start.
-            let Ok(members) = self.chat.members(&room).await else {
-                continue;
-            };
-            let gone: Vec<String> = members
-                .into_iter()
-                .map(|m| m.user)
-                .filter(|u| *u != me && !self.config.safeguarding.is_responder(u))
-                .collect();
-            if gone.is_empty() {
-                continue;
-            }
-            for user in &gone {
-                effects.push(
-                    &format!("{reference}-remove-{user}"),
-                    Effect::Remove {
-                        target: target.clone(),
-                        user: user.clone(),
-                        reason: "No longer a Lead or Deputy for Safeguarding in the bot's settings".into(),
-                    },
-                );
-                self.store.audit(
-                    now,
-                    "bot",
-                    "removed from a concern's room: not a lead or deputy",
-                    Some(&reference),
-                    user,
-                )?;
-            }
-            effects.send(
-                &format!("{reference}-removed"),
-                target,
-                Message::notice(compose::removed_from_concern_room(&gone)),
-                Remember::Nothing,
-                Some(&reference),
-            );
-            info!(reference = %reference, count = gone.len(), "people no longer leads or deputies removed from a concern's room");
+            self.tidy_concern_room(&esc.reference, &mut effects).await?;
         }
         if !effects.is_empty() {
             self.commit(Batch::new(), effects)?;
         }
+        Ok(())
+    }
+
+    /// Someone joined a room: if it is a concern's and they are not a lead
+    /// or deputy (someone a lead let in, or who found their way in), they
+    /// are removed at once with the reason, and the room is told.
+    pub(super) async fn someone_joined(&self, inbound: &Inbound) -> anyhow::Result<()> {
+        let Some(esc) = self.escalation_for_room(&inbound.room_id)? else {
+            return Ok(());
+        };
+        let mut effects = self.effects(&inbound.event_id);
+        self.tidy_concern_room(&esc.reference, &mut effects).await?;
+        if !effects.is_empty() {
+            self.commit(Batch::new(), effects)?;
+        }
+        Ok(())
+    }
+
+    /// Removes from one concern's room anyone (in it or invited) who is not
+    /// a lead or deputy now, and tells the room who and why.
+    async fn tidy_concern_room(&self, reference: &Reference, effects: &mut Effects) -> anyhow::Result<()> {
+        let me = self.chat.bot_id();
+        let target = Target::Concern(reference.clone());
+        let Some(room) = self.room_of(&target)? else {
+            return Ok(());
+        };
+        // A room the chat does not know yet is looked at next time.
+        let Ok(members) = self.chat.members(&room).await else {
+            return Ok(());
+        };
+        let gone: Vec<String> = members
+            .into_iter()
+            .map(|m| m.user)
+            .filter(|u| *u != me && !self.config.safeguarding.is_responder(u))
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        for user in &gone {
+            effects.push(
+                &format!("{reference}-remove-{user}"),
+                Effect::Remove {
+                    target: target.clone(),
+                    user: user.clone(),
+                    reason: "Not a Lead or Deputy for Safeguarding in the bot's settings".into(),
+                },
+            );
+            self.store.audit(
+                now,
+                "bot",
+                "removed from a concern's room: not a lead or deputy",
+                Some(reference),
+                user,
+            )?;
+        }
+        effects.send(
+            &format!("{reference}-removed"),
+            target,
+            Message::notice(compose::removed_from_concern_room(&gone)),
+            Remember::Nothing,
+            Some(reference),
+        );
+        info!(reference = %reference, count = gone.len(), "people not leads or deputies removed from a concern's room");
         Ok(())
     }
 
@@ -316,7 +338,10 @@ impl Core {
                 b == "!ack" || b.starts_with("!ack ") || b == "!acknowledge"
             }
             InboundKind::Reaction { key, .. } => escalation::is_ack_reaction(key),
-            InboundKind::Attachment | InboundKind::Edit { .. } | InboundKind::Undecryptable => false,
+            InboundKind::Attachment
+            | InboundKind::Edit { .. }
+            | InboundKind::Undecryptable
+            | InboundKind::Joined => false,
         };
         if !wants_ack {
             return Ok(());

@@ -48,8 +48,10 @@ impl Core {
             }
             _ => inbound,
         };
-        if matches!(inbound.kind, InboundKind::Undecryptable) {
-            return self.undecryptable(inbound).await;
+        match inbound.kind {
+            InboundKind::Undecryptable => return self.undecryptable(inbound).await,
+            InboundKind::Joined => return self.someone_joined(inbound).await,
+            _ => {}
         }
         let room = inbound.room_id.as_str();
         if self.staff_rooms().iter().any(|r| r == room) {
@@ -103,7 +105,7 @@ impl Core {
             InboundKind::Attachment => self.remove_attachment(inbound),
             // Edits were read as what they say, and undecryptable messages
             // answered, before coming here.
-            InboundKind::Edit { .. } | InboundKind::Undecryptable => Ok(()),
+            InboundKind::Edit { .. } | InboundKind::Undecryptable | InboundKind::Joined => Ok(()),
             InboundKind::Text { body, .. } => {
                 if self.config.safeguarding.is_responder(sender) && self.rota_command(inbound, body).await? {
                     return Ok(());

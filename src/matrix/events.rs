@@ -10,6 +10,7 @@ use std::sync::Arc;
 use matrix_sdk::room::{MessagesOptions, Room};
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
+use matrix_sdk::ruma::events::room::member::{MembershipState, OriginalSyncRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
 };
@@ -78,6 +79,25 @@ pub fn undecryptable(ev: &OriginalSyncRoomEncryptedEvent, room: &str, bot: &User
         room_id: room.to_string(),
         sender: ev.sender.to_string(),
         kind: InboundKind::Undecryptable,
+    })
+}
+
+/// Someone joined a room or was invited to it (not the bot): the core
+/// checks that only leads and deputies are in a concern's room.
+pub fn member(ev: &OriginalSyncRoomMemberEvent, room: &str, bot: &UserId) -> Option<Inbound> {
+    if ev.state_key == bot.as_str()
+        || !matches!(
+            ev.content.membership,
+            MembershipState::Join | MembershipState::Invite
+        )
+    {
+        return None;
+    }
+    Some(Inbound {
+        event_id: ev.event_id.to_string(),
+        room_id: room.to_string(),
+        sender: ev.state_key.to_string(),
+        kind: InboundKind::Joined,
     })
 }
 

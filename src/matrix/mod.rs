@@ -30,7 +30,9 @@ use matrix_sdk::room::Room;
 use matrix_sdk::ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
-use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::member::{
+    MembershipState, OriginalSyncRoomMemberEvent, StrippedRoomMemberEvent,
+};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::events::room::tombstone::OriginalSyncRoomTombstoneEvent;
 use matrix_sdk::ruma::UInt;
@@ -148,6 +150,7 @@ pub async fn run(
     client.add_event_handler(on_message);
     client.add_event_handler(on_reaction);
     client.add_event_handler(on_undecryptable);
+    client.add_event_handler(on_member);
     client.add_event_handler(on_invite);
     client.add_event_handler(on_tombstone);
 
@@ -338,6 +341,15 @@ async fn on_undecryptable(ev: OriginalSyncRoomEncryptedEvent, room: Room, adapte
         return;
     };
     if let Some(inbound) = events::undecryptable(&ev, room.room_id().as_str(), &adapter.bot_id) {
+        core.accept(inbound);
+    }
+}
+
+async fn on_member(ev: OriginalSyncRoomMemberEvent, room: Room, adapter: Ctx<Arc<Adapter>>) {
+    let Some(core) = adapter.core.upgrade() else {
+        return;
+    };
+    if let Some(inbound) = events::member(&ev, room.room_id().as_str(), &adapter.bot_id) {
         core.accept(inbound);
     }
 }

@@ -62,6 +62,17 @@ pub fn inbound(event: &SlackPushEventCallback, bot_user: &str) -> Option<Inbound
                 },
             })
         }
+        SlackEventCallbackBody::MemberJoinedChannel(j) => {
+            if j.user.0 == bot_user {
+                return None;
+            }
+            Some(Inbound {
+                event_id: format!("slack:{}", event.event_id.0),
+                room_id: j.channel.0.clone(),
+                sender: j.user.0.clone(),
+                kind: InboundKind::Joined,
+            })
+        }
         _ => None,
     }
 }

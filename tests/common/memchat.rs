@@ -36,6 +36,7 @@ pub enum Op {
     Upload,
     CreateRoom,
     Invite,
+    Remove,
     Members,
     IsConfidential,
     IsJoined,
@@ -805,6 +806,16 @@ impl Chat for MemChat {
                     joined: false,
                 });
             }
+            Ok(())
+        })
+    }
+
+    async fn remove(&self, room: &str, user: &str, _reason: &str) -> Result<(), ChatError> {
+        let mut call = Call::new(Op::Remove);
+        call.room = Some(room.to_string());
+        call.user = Some(user.to_string());
+        self.run(call, |s| {
+            s.room_joined(room)?.members.retain(|m| m.user != user);
             Ok(())
         })
     }
