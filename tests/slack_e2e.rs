@@ -682,3 +682,30 @@ async fn retention_deletes_the_bots_messages_and_archives_the_channel() {
         .any(|m| m.channel == channel.id && text(m).contains(phrase)));
     bot.stop().await;
 }
+
+/// A lead lets a member of staff into a concern's channel: the bot removes
+/// them at once and says so in the channel; the lead stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_not_a_lead_let_into_a_concern_channel_is_removed() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, "sable-wren-6120").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, "sable-wren-6120", "").await;
+    bot.standin.add_to_channel(STAFF, &channel.id, Some(LEAD));
+    let told = bot.wait_said(&channel.id, "I have removed", "").await;
+    assert!(text(&told).contains(STAFF), "{}", text(&told));
+    let after = bot
+        .standin
+        .eventually(PATIENCE, |st| {
+            st.world
+                .channel_named("sg-0001")
+                .filter(|c| !c.has_member(STAFF))
+                .cloned()
+        })
+        .await
+        .expect("the member of staff is taken out of the channel");
+    assert!(after.has_member(LEAD), "the lead stays: {:?}", after.members);
+    assert_eq!(bot.said(&channel.id, "I have removed").len(), 1);
+    bot.stop().await;
+}
