@@ -709,3 +709,34 @@ async fn someone_not_a_lead_let_into_a_concern_channel_is_removed() {
     assert_eq!(bot.said(&channel.id, "I have removed").len(), 1);
     bot.stop().await;
 }
+
+/// A picture sent in the DM: Slack lets a bot delete only its own messages,
+/// so the reporter is told it was not kept and asked to delete it, and the
+/// bot does not claim to have removed it (nor tries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_in_the_dm_is_not_kept_and_the_reporter_asked_to_delete_it() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    // As docs.slack.dev/reference/events/message/file_share shows it.
+    bot.standin.push_event(serde_json::json!({
+        "type": "message",
+        "subtype": "file_share",
+        "channel": dm,
+        "channel_type": "im",
+        "user": STAFF,
+        "text": "",
+        "ts": "1900000000.000100",
+        "event_ts": "1900000000.000100",
+        "files": [{"id": "F0PICTURE1", "name": "screenshot.png", "mimetype": "image/png"}],
+    }));
+    let told = bot.wait_said(&dm, "Please don't send pictures", "").await;
+    let words = text(&told);
+    assert!(words.contains("can't remove it from this chat"), "{words}");
+    assert!(!words.contains("I have removed it"), "{words}");
+    assert!(words.contains("Internet Watch Foundation"), "{words}");
+    assert!(
+        bot.standin.calls_to("chat.delete").is_empty(),
+        "no attempt to delete their message"
+    );
+    bot.stop().await;
+}

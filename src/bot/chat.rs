@@ -132,6 +132,13 @@ pub trait Chat: Send + Sync + 'static {
         true
     }
 
+    /// Whether the bot can remove what someone else sent (Matrix: redact,
+    /// with power in its own rooms). Slack lets a bot delete only its own
+    /// messages, so there the person is asked to delete it themselves.
+    fn can_remove_others_messages(&self) -> bool {
+        true
+    }
+
     /// Sends a message; returns its id.
     async fn send(&self, room: &str, message: &Message, key: &str) -> Result<String, ChatError>;
 

@@ -248,11 +248,17 @@ pub fn how_to_start() -> Text {
 }
 
 /// Said when someone sends a picture or a file.
-pub fn no_attachments() -> Text {
-    Text::plain(
-        "Please don't send pictures, screenshots or files here, and never send images of a child: doing so can be an offence. I have removed it from this chat and not kept it; delete your own copy too.\n\
+/// `removed`: whether the bot could remove it from the chat itself.
+pub fn no_attachments(removed: bool) -> Text {
+    let what_now = if removed {
+        "I have removed it from this chat and not kept it; delete your own copy too."
+    } else {
+        "I have not kept it, but I can't remove it from this chat: please delete it now (open the message's menu, then Delete), and delete your own copy too."
+    };
+    Text::plain(format!(
+        "Please don't send pictures, screenshots or files here, and never send images of a child: doing so can be an offence. {what_now}\n\
          Describe what you saw in words, and give the web address or account name instead. If it is a sexual image of a child, report where you saw it to the Internet Watch Foundation: report.iwf.org.uk",
-    )
+    ))
 }
 
 pub fn ack_confirmed(reference: &Reference, by: &str, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Text {

@@ -218,25 +218,32 @@ impl Core {
     /// audited, and the reporter told why and what to do instead.
     fn remove_attachment(&self, inbound: &Inbound) -> anyhow::Result<()> {
         let mut effects = self.effects(&inbound.event_id);
-        effects.push(
-            "removeattach",
-            Effect::Redact {
-                target: Target::Room(inbound.room_id.clone()),
-                message: inbound.event_id.clone(),
-                reason: "Pictures and files are not kept".into(),
-            },
-        );
+        let removable = self.chat.can_remove_others_messages();
+        if removable {
+            effects.push(
+                "removeattach",
+                Effect::Redact {
+                    target: Target::Room(inbound.room_id.clone()),
+                    message: inbound.event_id.clone(),
+                    reason: "Pictures and files are not kept".into(),
+                },
+            );
+        }
         effects.send(
             "noattach",
             Target::Room(inbound.room_id.clone()),
-            Message::plain(compose::no_attachments()),
+            Message::plain(compose::no_attachments(removable)),
             Remember::Nothing,
             None,
         );
         self.store.audit(
             chrono::Utc::now(),
             &inbound.sender,
-            "attachment removed from a private chat",
+            if removable {
+                "attachment removed from a private chat"
+            } else {
+                "attachment sent in a private chat: not kept, the sender asked to delete it"
+            },
             None,
             "",
         )?;

@@ -292,6 +292,10 @@ impl Chat for SlackChat {
         MAX_MESSAGE_BYTES
     }
 
+    fn can_remove_others_messages(&self) -> bool {
+        false
+    }
+
     fn ready_at_start(&self) -> bool {
         // Not until `attach`: a send before could not see what was sent.
         false
