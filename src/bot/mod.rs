@@ -236,11 +236,21 @@ impl Core {
     /// short (see [`flood`]): past a burst their messages are not handled,
     /// and they are told once.
     pub fn accept(&self, inbound: Inbound) {
+        if matches!(inbound.kind, InboundKind::Joined) && !self.joined_matters(&inbound) {
+            // Rooms' members come and go, and come again after a restart:
+            // only someone who should not be in a concern's room is kept.
+            return;
+        }
         if self.store.inbox_known(&inbound.event_id).unwrap_or(false) {
             debug!(event = %inbound.event_id, "event already handled");
             return;
         }
-        match self.flood.check(&inbound.sender, std::time::Instant::now()) {
+        let limited = !matches!(inbound.kind, InboundKind::Joined);
+        match if limited {
+            self.flood.check(&inbound.sender, std::time::Instant::now())
+        } else {
+            flood::Verdict::Take
+        } {
             flood::Verdict::Take => {}
             flood::Verdict::Drop => {
                 debug!("a message past the flood limit was not handled");
@@ -255,9 +265,17 @@ impl Core {
             }
         }
         let sender = inbound.sender.clone();
-        if !self.keep_and_queue(inbound) {
+        if !self.keep_and_queue(inbound) && limited {
             self.flood.handled(&sender);
         }
+    }
+
+    /// Whether someone joining a room is the core's business: a concern's
+    /// room, and someone not the bot, a lead or a deputy.
+    fn joined_matters(&self, inbound: &Inbound) -> bool {
+        inbound.sender != self.chat.bot_id()
+            && !self.config.safeguarding.is_responder(&inbound.sender)
+            && matches!(self.escalation_for_room(&inbound.room_id), Ok(Some(_)))
     }
 
     /// As [`Core::accept`], for events the chat missed earlier (a sync gap):
@@ -400,7 +418,9 @@ impl Core {
             Work::Event(inbound) => {
                 let event_id = inbound.event_id.clone();
                 let handled = self.handle(&inbound).await;
-                self.flood.handled(&inbound.sender);
+                if !matches!(inbound.kind, InboundKind::Joined) {
+                    self.flood.handled(&inbound.sender);
+                }
                 if let Err(e) = handled {
                     error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
                     if is_disk_failure(&e) {
