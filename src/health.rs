@@ -367,6 +367,24 @@ pub struct Health {
     pub sync_window: Duration,
 }
 
+/// Listens on `addr` (`[health] listen`), if set, and serves `/healthz`
+/// and `/metrics` from there until `shutdown`. Called before the chat is
+/// reached, so a port already taken stops the bot at once.
+pub async fn listen(
+    addr: Option<std::net::SocketAddr>,
+    health: Health,
+    shutdown: signal::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("could not listen on {addr} for /healthz and /metrics ([health] listen in the config): {e}; if another program has that port, choose another or leave listen out")
+    })?;
+    tracing::info!(address = %addr, "serving /healthz and /metrics");
+    Ok(Some(tokio::spawn(serve(listener, Arc::new(health), shutdown))))
+}
+
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest request head read.

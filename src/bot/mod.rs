@@ -14,12 +14,14 @@
 //! - [`casework`]: the leads' commands and the reporter's `!add`.
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
+//! - [`probe`]: what `/healthz` and `/metrics` read, through the core.
 //! - [`rooms`]: the config's staff rooms and leads' room, resolved and
 //!   followed through upgrades.
 
 pub mod chat;
 pub mod compose;
 pub mod outbox;
+pub mod probe;
 
 mod casework;
 mod flood;
@@ -245,12 +247,14 @@ impl Core {
             debug!(event = %inbound.event_id, "event already handled");
             return;
         }
+        // Someone joining is not a message they sent: never a flood.
         let limited = !matches!(inbound.kind, InboundKind::Joined);
-        match if limited {
+        let verdict = if limited {
             self.flood.check(&inbound.sender, std::time::Instant::now())
         } else {
             flood::Verdict::Take
-        } {
+        };
+        match verdict {
             flood::Verdict::Take => {}
             flood::Verdict::Drop => {
                 debug!("a message past the flood limit was not handled");

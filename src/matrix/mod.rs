@@ -19,6 +19,7 @@ mod chat;
 mod events;
 mod session;
 
+use crate::bot::probe::CoreProbe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -63,35 +64,6 @@ struct Adapter {
     bot_id: matrix_sdk::ruma::OwnedUserId,
 }
 
-/// The store as `/healthz` and `/metrics` see it: through the core, once
-/// there is one, held weakly so the listener never keeps the store open.
-#[derive(Default)]
-struct CoreProbe(std::sync::OnceLock<Weak<Core>>);
-
-impl CoreProbe {
-    fn core(&self) -> Result<Arc<Core>, String> {
-        self.0
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or_else(|| "the bot is starting or stopping".to_string())
-    }
-}
-
-impl health::Probe for CoreProbe {
-    fn store_writable(&self) -> Result<(), String> {
-        self.core()?.store.health_check().map_err(|e| e.to_string())
-    }
-
-    fn concern_states(&self) -> Result<Vec<crate::concern::Status>, String> {
-        let concerns = self.core()?.store.list_concerns().map_err(|e| e.to_string())?;
-        Ok(concerns.into_iter().map(|c| c.status).collect())
-    }
-
-    fn unresolved_rooms(&self) -> Vec<String> {
-        self.core().map(|c| c.unresolved_rooms()).unwrap_or_default()
-    }
-}
-
 /// Runs the bot on Matrix until `shutdown` turns true.
 pub async fn run(
     config: Config,
@@ -102,22 +74,12 @@ pub async fn run(
     // Listen before logging in, so a port already taken stops the bot at once.
     let metrics = Arc::new(Metrics::default());
     let probe = Arc::new(CoreProbe::default());
-    let health_server = match config.health.listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                format!("could not listen on {addr} for /healthz and /metrics ([health] listen in the config); if another program has that port, choose another or leave listen out")
-            })?;
-            info!(address = %addr, "serving /healthz and /metrics");
-            let state = health::Health {
-                metrics: metrics.clone(),
-                probe: probe.clone(),
-                sync_window: SYNC_WINDOW,
-            };
-            let server = health::serve(listener, Arc::new(state), shutdown.clone());
-            Some(tokio::spawn(server))
-        }
-        None => None,
+    let health = health::Health {
+        metrics: metrics.clone(),
+        probe: probe.clone(),
+        sync_window: SYNC_WINDOW,
     };
+    let health_server = health::listen(config.health.listen, health, shutdown.clone()).await?;
     let passphrase = store.derived_secret("matrix-sdk-store");
     let (client, first_login) = session::connect(&config, &passphrase).await?;
     let bot_id = client
@@ -141,7 +103,7 @@ pub async fn run(
     let chat: Arc<dyn Chat> = Arc::new(chat::MatrixChat::new(client.clone()));
     let running = Core::start(chat, config, flow, store, metrics.clone()).await?;
     let core = running.core.clone();
-    let _ = probe.0.set(Arc::downgrade(&core));
+    probe.attach(&core);
     let adapter_bot_id = bot_id.clone();
     client.add_event_handler_context(Arc::new(Adapter {
         core: Arc::downgrade(&core),

@@ -20,6 +20,7 @@ mod events;
 mod people;
 mod render;
 
+use crate::bot::probe::CoreProbe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -179,7 +180,12 @@ pub async fn run(
     let slack = config.slack.clone().context("the config has no [slack] table")?;
     let metrics = Arc::new(Metrics::default());
     let probe = Arc::new(CoreProbe::default());
-    let health_server = serve_health(&config, metrics.clone(), probe.clone(), shutdown.clone()).await?;
+    let health = health::Health {
+        metrics: metrics.clone(),
+        probe: probe.clone(),
+        sync_window: CHECK_WINDOW,
+    };
+    let health_server = health::listen(config.health.listen, health, shutdown.clone()).await?;
 
     let client = client(&slack.api_url)?;
     let api = Api::new(client.clone(), &slack.bot_token);
@@ -210,7 +216,7 @@ pub async fn run(
     let core = running.core.clone();
     chat.attach(&core);
     core.chat_synced();
-    let _ = probe.0.set(Arc::downgrade(&core));
+    probe.attach(&core);
 
     let adapter = Arc::new(Adapter {
         core: Arc::downgrade(&core),
@@ -302,58 +308,5 @@ async fn watch_slack(api: Api, metrics: Arc<Metrics>, mut shutdown: watch::Recei
                 }
             }
         }
-    }
-}
-
-async fn serve_health(
-    config: &Config,
-    metrics: Arc<Metrics>,
-    probe: Arc<CoreProbe>,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(addr) = config.health.listen else {
-        return Ok(None);
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("could not listen on {addr} for /healthz and /metrics ([health] listen in the config); if another program has that port, choose another or leave listen out")
-    })?;
-    info!(address = %addr, "serving /healthz and /metrics");
-    let state = health::Health {
-        metrics,
-        probe,
-        sync_window: CHECK_WINDOW,
-    };
-    Ok(Some(tokio::spawn(health::serve(
-        listener,
-        Arc::new(state),
-        shutdown,
-    ))))
-}
-
-/// The store as `/healthz` sees it, through the core once there is one.
-#[derive(Default)]
-struct CoreProbe(std::sync::OnceLock<Weak<Core>>);
-
-impl CoreProbe {
-    fn core(&self) -> Result<Arc<Core>, String> {
-        self.0
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or_else(|| "the bot is starting or stopping".to_string())
-    }
-}
-
-impl health::Probe for CoreProbe {
-    fn store_writable(&self) -> Result<(), String> {
-        self.core()?.store.health_check().map_err(|e| e.to_string())
-    }
-
-    fn concern_states(&self) -> Result<Vec<crate::concern::Status>, String> {
-        let concerns = self.core()?.store.list_concerns().map_err(|e| e.to_string())?;
-        Ok(concerns.into_iter().map(|c| c.status).collect())
-    }
-
-    fn unresolved_rooms(&self) -> Vec<String> {
-        self.core().map(|c| c.unresolved_rooms()).unwrap_or_default()
     }
 }
