@@ -34,25 +34,10 @@ async fn a_report_asked_for_in_a_shared_unencrypted_room_runs_in_a_new_private_c
     let project_id = project.room_id().to_owned();
     w.outsider.wait_for_room(&project_id).await;
     w.staff.wait_for_member(&project_id, &w.bot_id).await;
-    w.staff.say(&project_id, "report now").await;
-    let notice = w
-        .staff
-        .wait_for(
-            "the notice in the shared room",
-            w.bot_said(Some(&project_id), "private message"),
-        )
-        .await;
-    assert!(notice.notice);
-    let first = w
-        .staff
-        .wait_for("the first question", |m| {
-            m.sender == w.bot_id && m.body.contains("Is a crime in progress")
-        })
-        .await;
-    assert_ne!(first.room, project_id, "the questions come privately");
+    let (notice, private) = w.start_report_in(&project_id, "report now").await;
     // Talk in the shared room is not an answer.
     w.staff.say(&project_id, "no").await;
-    w.answer(&first.room, "no", "child sexual content").await;
+    w.answer(&private, "no", "child sexual content").await;
     let seen: Vec<String> = w
         .outsider
         .seen_in(&project_id)
@@ -437,20 +422,7 @@ async fn an_upgraded_staff_room_is_followed() {
     }
     w.staff.wait_for_member(&upgraded, &w.bot_id).await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    w.staff.say(&upgraded, "/report").await;
-    let notice = w
-        .staff
-        .wait_for(
-            "the notice in the new room",
-            w.bot_said(Some(&upgraded), "private message"),
-        )
-        .await;
-    assert!(notice.notice);
-    w.staff
-        .wait_for("the first question", |m| {
-            m.sender == w.bot_id && m.body.contains("Is a crime in progress")
-        })
-        .await;
+    w.start_report_in(&upgraded, "/report").await;
     w.bot.expect("running").stop().await;
 }
 

@@ -86,9 +86,7 @@ impl Limiter {
         bucket.held = true;
         Verdict::DropAndTell
     }
-}
 
-impl Limiter {
     /// A message taken from `sender` has been handled (or dropped after
     /// all).
     pub fn handled(&self, sender: &str) {

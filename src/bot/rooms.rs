@@ -119,14 +119,13 @@ pub(super) async fn keep_resolving(core: Arc<Core>, mut shutdown: watch::Receive
             _ = core.rooms.changed.notified() => wait = FIRST_WAIT,
             _ = shutdown.changed() => return,
         }
-        let unresolved = core.resolve_rooms().await;
-        if unresolved.is_empty() {
+        // Each room still unresolved is named in the log by `resolve`.
+        if core.resolve_rooms().await.is_empty() {
             if missing {
                 info!("every room from the config is resolved");
             }
             wait = FIRST_WAIT;
         } else {
-            warn!(rooms = ?unresolved, "rooms from the config still unresolved");
             wait = (wait * 2).min(Duration::from_secs(60));
         }
     }

@@ -74,15 +74,22 @@ impl World {
 
     /// The staff member starts a report in the staff room; returns their private room.
     pub async fn start_report(&self, command: &str) -> OwnedRoomId {
-        self.staff.say(&self.staff_room, command).await;
+        self.start_report_in(&self.staff_room, command).await.1
+    }
+
+    /// The staff member asks for a report in `room`: the room gets a notice
+    /// (with 999) and the questions come in a private room. Returns the
+    /// notice and the private room.
+    pub async fn start_report_in(&self, room: &RoomId, command: &str) -> (Received, OwnedRoomId) {
+        self.staff.say(room, command).await;
         let notice = self
             .staff
             .wait_for(
-                "the staff-room notice",
-                self.bot_said(Some(&self.staff_room), "private message"),
+                "the notice where it was asked",
+                self.bot_said(Some(room), "private message"),
             )
             .await;
-        assert!(notice.notice, "the staff-room answer is a notice");
+        assert!(notice.notice, "the answer where it was asked is a notice");
         assert!(notice.body.contains("call 999"), "{}", notice.body);
         let first = self
             .staff
@@ -90,8 +97,8 @@ impl World {
                 m.sender == self.bot_id && m.body.contains("Is a crime in progress")
             })
             .await;
-        assert_ne!(first.room, self.staff_room, "the questions come privately");
-        first.room
+        assert_ne!(first.room, room, "the questions come privately");
+        (notice, first.room)
     }
 
     pub async fn answer(&self, private: &RoomId, text: &str, expect: &str) -> Received {
