@@ -38,9 +38,9 @@
 //! - [`slack`]: the Slack adapter (slack-morphism): Socket Mode in, the
 //!   Web API out, `/report` answered only to the reporter, who may report,
 //!   and [`bot::Chat`] for Slack. No casework, paging or retention either.
-//! - [`health`]: the optional `/healthz` and `/metrics` listener, the
-//!   counters behind it, and the self-watch that notices when the
-//!   homeserver is out of reach.
+//! - [`health`]: the optional `/healthz` and `/metrics` listener (axum on
+//!   hyper), the counters behind it (prometheus-client, OpenMetrics text),
+//!   and the self-watch that notices when the homeserver is out of reach.
 //! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
 //!   lead can try a policy change before deploying it.
 

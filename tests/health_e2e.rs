@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use harness::{bot_account, homeserver, BotRun, Person, Received, PATIENCE};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use tempfile::TempDir;
 
 /// A port on 127.0.0.1 that nothing is listening on just now.
@@ -57,6 +58,75 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A scrape as read by an OpenMetrics parser this project did not write.
+type Scrape = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
+
+/// Every metric family `/metrics` exposes, and its type.
+const FAMILIES: [(&str, OpenMetricsType); 8] = [
+    (
+        "safeguarding_bot_acknowledgement_latency_seconds",
+        OpenMetricsType::Histogram,
+    ),
+    ("safeguarding_bot_acknowledgements", OpenMetricsType::Counter),
+    ("safeguarding_bot_concerns", OpenMetricsType::Gauge),
+    ("safeguarding_bot_homeserver_unreachable", OpenMetricsType::Gauge),
+    (
+        "safeguarding_bot_last_successful_sync_timestamp_seconds",
+        OpenMetricsType::Gauge,
+    ),
+    ("safeguarding_bot_pages_sent", OpenMetricsType::Counter),
+    ("safeguarding_bot_store_readable", OpenMetricsType::Gauge),
+    ("safeguarding_bot_sync_errors", OpenMetricsType::Counter),
+];
+
+/// Parses a scrape, failing the test if it is not valid OpenMetrics or its
+/// families are not exactly [`FAMILIES`], or any label is outside its
+/// fixed set.
+fn parse(metrics: &str) -> Scrape {
+    let scrape = openmetrics_parser::openmetrics::parse_openmetrics(metrics)
+        .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?} in\n{metrics}"));
+    let mut found: Vec<(&str, OpenMetricsType)> = scrape
+        .families
+        .values()
+        .map(|f| (f.family_name.as_str(), f.family_type))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(b.0));
+    assert_eq!(found, FAMILIES, "{metrics}");
+    for family in scrape.families.values() {
+        for sample in family.iter_samples() {
+            let labels = sample.get_labelset().expect("labels");
+            for (k, v) in labels.iter() {
+                let allowed = match k.as_str() {
+                    "state" => ["in_progress", "incomplete", "submitted", "withdrawn"].contains(&v.as_str()),
+                    "urgent" => ["true", "false"].contains(&v.as_str()),
+                    "kind" => ["first", "repeat"].contains(&v.as_str()),
+                    _ => false,
+                };
+                assert!(allowed, "label {k}={v} in {}", family.family_name);
+            }
+        }
+    }
+    scrape
+}
+
+/// The value of a counter or gauge in a parsed scrape, by its labels.
+fn parsed_value(scrape: &Scrape, family: &str, labels: &[(&str, &str)]) -> f64 {
+    let f = &scrape.families[family];
+    let sample = f
+        .iter_samples()
+        .find(|s| {
+            let set = s.get_labelset().expect("labels");
+            set.iter().count() == labels.len()
+                && labels.iter().all(|(k, v)| set.get_label_value(k) == Some(*v))
+        })
+        .unwrap_or_else(|| panic!("{family}{labels:?} in the scrape"));
+    match &sample.value {
+        OpenMetricsValue::Counter(c) => c.value.as_f64(),
+        OpenMetricsValue::Gauge(n) => n.as_f64(),
+        other => panic!("{family} is {other:?}"),
+    }
 }
 
 fn pages_sent(metrics: &str) -> f64 {
@@ -241,8 +311,56 @@ async fn metrics_move_with_a_report_and_carry_none_of_it() {
         Some(0.0)
     );
 
+    // The same, as read by a parser we did not write.
+    let scrape = parse(&acked);
+    let page = |urgent, kind| [("urgent", urgent), ("kind", kind)];
+    assert_eq!(
+        parsed_value(&scrape, "safeguarding_bot_pages_sent", &page("false", "first")),
+        1.0
+    );
+    for (urgent, kind) in [("false", "repeat"), ("true", "first"), ("true", "repeat")] {
+        assert_eq!(
+            parsed_value(&scrape, "safeguarding_bot_pages_sent", &page(urgent, kind)),
+            0.0
+        );
+    }
+    assert_eq!(
+        parsed_value(&scrape, "safeguarding_bot_acknowledgements", &[]),
+        1.0
+    );
+    assert_eq!(
+        parsed_value(&scrape, "safeguarding_bot_concerns", &[("state", "submitted")]),
+        1.0
+    );
+    assert_eq!(parsed_value(&scrape, "safeguarding_bot_store_readable", &[]), 1.0);
+    assert_eq!(
+        parsed_value(&scrape, "safeguarding_bot_homeserver_unreachable", &[]),
+        0.0
+    );
+    assert!(
+        parsed_value(
+            &scrape,
+            "safeguarding_bot_last_successful_sync_timestamp_seconds",
+            &[]
+        ) > 0.0
+    );
+    let latency = scrape.families["safeguarding_bot_acknowledgement_latency_seconds"]
+        .iter_samples()
+        .next()
+        .expect("the latency histogram");
+    let OpenMetricsValue::Histogram(h) = &latency.value else {
+        panic!("{:?}", latency.value);
+    };
+    assert_eq!(h.count, Some(1), "{acked}");
+    assert!(h.sum.as_ref().is_some_and(|s| s.as_f64() > 0.0), "{acked}");
+    assert_eq!(
+        h.buckets.last().map(|b| (b.upper_bound, b.count.as_f64())),
+        Some((f64::INFINITY, 1.0))
+    );
+
     // Nothing of the concern, nor who was involved, in any scrape.
     for text in [&before, &paged, &acked] {
+        parse(text);
         for word in [
             phrase,
             "violet",
