@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::LazyLock;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
@@ -38,13 +39,23 @@ pub fn cli_actor() -> String {
     format!("command line (user {user})")
 }
 
+/// What `--version` says: the program's version (the package's) and the
+/// flowchart format it reads.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} (flowchart format {})",
+        env!("CARGO_PKG_VERSION"),
+        flow::FORMAT_VERSION
+    )
+});
+
 /// A safeguarding referral bot for a charity's staff chat.
 ///
 /// Staff report an online-safety concern in chat; the bot walks them through
 /// the organisation's referral flowchart, tells them at once what to do,
 /// records the concern encrypted, and pages the Designated Safeguarding Lead.
 #[derive(Debug, Parser)]
-#[command(name = "safeguarding-bot", version, about, long_about)]
+#[command(name = "safeguarding-bot", version = VERSION.as_str(), about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -197,7 +208,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { file } => {
             // A problem in the file is the answer asked for (exit 1), not a
             // failure of the command (exit 2).
-            let checked = config::load(&file, |k| std::env::var(k).ok())
+            // What the service sees: its environment, and the env file
+            // beside the config that systemd hands it.
+            let beside = config::env_file_beside(&file);
+            let env = |k: &str| {
+                std::env::var(k)
+                    .ok()
+                    .or_else(|| beside.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone()))
+            };
+            let checked = config::load(&file, env)
                 .map_err(anyhow::Error::from)
                 .and_then(|c| Ok((flow::load_file(&c.flow.file)?, c)));
             let (flow, config) = match checked {

@@ -198,7 +198,7 @@ pub struct HealthConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
+    #[error("cannot read the config file {path}")]
     Read {
         path: String,
         #[source]
@@ -208,6 +208,38 @@ pub enum ConfigError {
     Syntax { path: String, message: String },
     #[error("{path} has {} problem(s):\n{}", .problems.len(), .problems.join("\n"))]
     Invalid { path: String, problems: Vec<String> },
+    #[error(
+        "{path} is the example config, not filled in yet, so the bot will not start. \
+         Edit it: {what} (every key is explained in the file). \
+         Then check it with: safeguarding-bot check-config {path}"
+    )]
+    Unedited { path: String, what: &'static str },
+}
+
+/// The example configs as shipped, with what must be filled in. The Debian
+/// package installs the Matrix one as /etc/safeguarding-bot/config.toml.
+const EXAMPLES: [(&str, &str); 2] = [
+    (
+        include_str!("../deploy/config.example.toml"),
+        "your homeserver, the bot's account, the staff rooms, the lead and the deputies",
+    ),
+    (
+        include_str!("../deploy/config.slack.example.toml"),
+        "the staff channels, the leads' channel, the lead and the deputies",
+    ),
+];
+
+/// What must be filled in, when `text` is one of the example configs
+/// exactly as shipped (line ends and trailing spaces aside). Any edit at
+/// all makes it a config of its own, checked like any other.
+pub fn unedited_example(text: &str) -> Option<&'static str> {
+    fn lines(text: &str) -> impl Iterator<Item = &str> {
+        text.trim_end().lines().map(str::trim_end)
+    }
+    EXAMPLES
+        .iter()
+        .find(|(example, _)| lines(example).eq(lines(text)))
+        .map(|(_, what)| *what)
 }
 
 #[derive(Deserialize)]
@@ -284,14 +316,49 @@ struct RawHealth {
 
 /// Reads and checks a config file. `env` looks up environment variables
 /// (pass `|k| std::env::var(k).ok()`); relative paths are taken from the
-/// config file's folder.
+/// config file's folder. An example config not yet filled in is refused.
 pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
+    if let Some(what) = unedited_example(&text) {
+        return Err(ConfigError::Unedited {
+            path: path.display().to_string(),
+            what,
+        });
+    }
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&text, &path.display().to_string(), base, env)
+}
+
+/// The `env` file beside a config (`/etc/safeguarding-bot/env`), which
+/// systemd hands to the service as environment variables
+/// (`EnvironmentFile=`): `NAME=value` lines; blank lines and lines starting
+/// `#` or `;` are skipped, and one pair of quotes round a value is taken
+/// off. `check-config` reads it too, so it checks what the service will
+/// see. A missing or unreadable file is no variables.
+pub fn env_file_beside(config: &Path) -> Vec<(String, String)> {
+    let path = config.parent().unwrap_or(Path::new(".")).join("env");
+    std::fs::read_to_string(path)
+        .map(|text| parse_env_file(&text))
+        .unwrap_or_default()
+}
+
+fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(name, value)| {
+            let value = value.trim();
+            let unquoted = ['"', '\'']
+                .iter()
+                .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+                .unwrap_or(value);
+            (name.trim().to_string(), unquoted.to_string())
+        })
+        .collect()
 }
 
 /// As [`load`], for the subcommands that work on the store alone (export,
@@ -1124,5 +1191,38 @@ file = "conversations/online-safety-referral.toml"
         ] {
             assert!(err.contains(must), "{must} in {err}");
         }
+    }
+
+    #[test]
+    fn the_examples_as_shipped_are_refused_until_edited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        for (example, what) in EXAMPLES {
+            std::fs::write(&path, example).expect("write");
+            let err = load(&path, |_| None).expect_err("unedited").to_string();
+            assert!(err.contains("is the example config, not filled in yet"), "{err}");
+            assert!(err.contains(what), "{err}");
+            assert!(err.contains("safeguarding-bot check-config"), "{err}");
+            // Copied through Windows, it is still the example.
+            assert_eq!(unedited_example(&example.replace('\n', "\r\n")), Some(what));
+            // Any edit makes it a config of its own.
+            let edited = example.replace("Example Charity", "Our Charity");
+            assert_ne!(edited, example);
+            assert_eq!(unedited_example(&edited), None);
+        }
+    }
+
+    #[test]
+    fn the_env_file_reads_as_systemd_would() {
+        let pairs = parse_env_file(
+            "# the bot's password\n\nSAFEGUARDING_BOT_MATRIX_PASSWORD=abc=def\n; old\nB = \"quoted value\"\nnot a pair\n",
+        );
+        assert_eq!(
+            pairs,
+            [
+                (PASSWORD_ENV.to_string(), "abc=def".to_string()),
+                ("B".to_string(), "quoted value".to_string())
+            ]
+        );
     }
 }

@@ -139,6 +139,86 @@ fn help_lists_every_subcommand() {
 }
 
 #[test]
+fn version_names_the_package_and_the_flowchart_format() {
+    let (code, out, err) = run(&["--version"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "safeguarding-bot {} (flowchart format {})",
+            env!("CARGO_PKG_VERSION"),
+            safeguarding_bot::flow::FORMAT_VERSION
+        )
+    );
+}
+
+/// The package installs the example as /etc/safeguarding-bot/config.toml;
+/// the unit runs check-config before every start, so an unedited config
+/// stops the service with this in the journal.
+#[test]
+fn the_example_config_as_shipped_is_refused_until_edited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.example.toml"),
+        &path,
+    )
+    .expect("copy");
+    let shown = path.to_str().expect("utf8");
+    let (code, out, err) = run(&["check-config", shown]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!("{shown} is the example config, not filled in yet")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("safeguarding-bot check-config {shown}")),
+        "{err}"
+    );
+    let (code, out, err) = run(&["run", "--config", shown]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("is the example config, not filled in yet"), "{err}");
+}
+
+/// The password kept in `env` beside the config, as deploy/README.md says,
+/// is read by check-config as systemd hands it to the service.
+#[test]
+fn check_config_reads_the_password_from_the_env_file_beside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/conversations/online-safety-referral.toml"
+    );
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.example.toml"))
+        .expect("example config");
+    let text: String = example
+        .lines()
+        .filter(|l| !l.starts_with("password = "))
+        .map(|l| {
+            if l.starts_with("file = ") {
+                format!("file = \"{flow}\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).expect("write");
+    let shown = path.to_str().expect("utf8");
+    let (code, out, err) = run(&["check-config", shown]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("SAFEGUARDING_BOT_MATRIX_PASSWORD"), "{err}");
+    std::fs::write(
+        dir.path().join("env"),
+        "# from deploy/README.md, step 5\nSAFEGUARDING_BOT_MATRIX_PASSWORD=the-bot-password\n",
+    )
+    .expect("env file");
+    let (code, out, err) = run(&["check-config", shown]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": ok:"), "{out}");
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.example.toml"))
         .expect("example config");

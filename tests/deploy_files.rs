@@ -163,7 +163,7 @@ fn unit_checks_the_config_then_runs_the_bot() {
     let config = "/etc/safeguarding-bot/config.toml";
     assert_eq!(
         single(&s, "ExecStart"),
-        format!("/usr/local/bin/safeguarding-bot run --config {config}")
+        format!("/usr/bin/safeguarding-bot run --config {config}")
     );
     let pre = values(&s, "ExecStartPre");
     assert!(
@@ -361,4 +361,63 @@ fn the_example_config_and_the_leads_guide_show_the_default_outcomes() {
         let item = format!("{} {name}", i + 1);
         assert!(guide.contains(&item), "docs/for-leads.md should list {item:?}");
     }
+}
+
+/// The guide's short way: five commands from the package to a running
+/// service, each as .ci/run and deploy/check-package.sh check it (they build
+/// the package, install it into a scratch root, check the config as
+/// installed and filled in, and verify the unit).
+#[test]
+fn the_guide_starts_with_the_package_in_five_commands() {
+    let guide = deploy_file("README.md");
+    let short = guide
+        .split("## The short way: the Debian package")
+        .nth(1)
+        .expect("deploy/README.md should have a section \"The short way: the Debian package\"");
+    let first_section = guide.find("## The short way").expect("the short way");
+    let first_step = guide.find("## 1. Register").expect("step 1");
+    assert!(first_section < first_step, "the package path should come first");
+    let block: Vec<&str> = short
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block")
+        .lines()
+        .map(|l| l.split("  #").next().unwrap_or(l).trim())
+        .collect();
+    let deb = format!(
+        "apt install ./target/debian/safeguarding-bot_{}-1_amd64.deb",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        block,
+        [
+            "cargo install cargo-deb && cargo deb --locked",
+            deb.as_str(),
+            "nano /etc/safeguarding-bot/config.toml",
+            "safeguarding-bot check-config /etc/safeguarding-bot/config.toml",
+            "systemctl enable --now safeguarding-bot",
+        ]
+    );
+    let ci =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).expect(".ci/run");
+    for needle in ["cargo deb --locked", "deploy/check-package.sh"] {
+        assert!(ci.contains(needle), ".ci/run should run {needle:?}");
+    }
+    let check = deploy_file("check-package.sh");
+    for needle in [
+        "dpkg --root=",
+        "check-config \"$config\"",
+        "systemd-analyze verify",
+        "lintian --fail-on error",
+    ] {
+        assert!(
+            check.contains(needle),
+            "deploy/check-package.sh should run {needle:?}"
+        );
+    }
+    assert!(
+        guide.contains("apt purge safeguarding-bot") && guide.contains("deletes `/var/lib/safeguarding-bot`"),
+        "the guide should warn that purge deletes the records"
+    );
 }

@@ -532,7 +532,12 @@ fn the_slack_example_config_checks_and_runs_on_slack() {
         SLACK_APP_TOKEN_ENV => Some("xapp-1-A1-example".to_string()),
         _ => None,
     };
-    let config = config::load(&path, env).expect("the example is valid");
+    // As shipped it is refused until filled in; its values are valid.
+    let unedited = config::load(&path, env).expect_err("the example must be filled in first");
+    assert!(unedited.to_string().contains("the staff channels"), "{unedited}");
+    let text = std::fs::read_to_string(&path).expect("the example");
+    let base = path.parent().expect("deploy/");
+    let config = config::parse(&text, "example", base, env).expect("the example is valid");
     assert_eq!(config.transport(), config::Transport::Slack);
     assert_eq!(config.staff_rooms(), [STAFF_CHANNEL]);
     assert_eq!(config.safeguarding.lead, LEAD);
