@@ -15,7 +15,15 @@
 //!   client that replies to each text with the same body, syncing in a tight
 //!   `sync_once` loop as our bot does: the floor for any bot on this server;
 //! - echo (Client::sync): the same echo bot on the SDK's own loop, which
-//!   waits a second between syncs that come back quickly.
+//!   waits a second between syncs that come back quickly;
+//! - while another floods, for our bot and for the echo bot (own loop): a
+//!   second account sends the bot messages twenty at a time, never waiting,
+//!   for as long as the timed round trips take. The echo bot leaves the
+//!   flood unanswered, as our bot's limit does, so its row is the floor
+//!   under the same flood. Synapse's CPU use meanwhile is printed.
+//!   `REPLY_LATENCY_FLOOD_RATE=30` paces the flood at 30 messages a second
+//!   (the end-to-end flood test's 300 in 10 s); unset, it is as fast as the
+//!   homeserver takes it.
 //!
 //! The time is measured by the member of staff's own client, from just
 //! before `room.send` to the moment its event handler sees the reply. That
@@ -121,7 +129,10 @@ impl Account {
                         other => other.body().to_string(),
                     };
                     if echo {
-                        if ev.sender != me && matches!(ev.content.msgtype, MessageType::Text(_)) {
+                        // It leaves a flood unanswered, as our bot's limit
+                        // does, so only the flood's load is compared.
+                        let flood = body.starts_with(FLOOD_PREFIX);
+                        if ev.sender != me && !flood && matches!(ev.content.msgtype, MessageType::Text(_)) {
                             // Sent from a task, as our bot's worker does, so
                             // the sync loop is not held up by the send.
                             tokio::spawn(async move {
@@ -417,28 +428,7 @@ async fn while_another_floods(
     flooder
         .round_trip(&flood_room, "no", bot_id, |b| b.contains("child sexual content"))
         .await;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flood = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            // Twenty at a time, without waiting for any reply: hundreds in a
-            // few seconds, as a stuck key or a script would send them.
-            let mut sent = 0usize;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let batch = (sent..sent + 20).map(|i| {
-                    let room = flood_room.clone();
-                    async move {
-                        let _ = room
-                            .send(RoomMessageEventContent::text_plain(format!("flood {i}")))
-                            .await;
-                    }
-                });
-                futures_util::future::join_all(batch).await;
-                sent += 20;
-            }
-            (sent, flooder)
-        })
-    };
+    let flood = Flood::start(flooder, flood_room);
     // Let the flood pass the burst the bot takes before timing.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let answers = ["help", "hmm"];
@@ -448,7 +438,6 @@ async fn while_another_floods(
         replies: Vec::new(),
         sends: Vec::new(),
     };
-    let started = Instant::now();
     for i in 0..n {
         let (reply, sent) = staff
             .round_trip(private, answers[i % 2], bot_id, asks_again)
@@ -456,9 +445,7 @@ async fn while_another_floods(
         row.replies.push(reply);
         row.sends.push(sent);
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (sent, mut flooder) = flood.await.expect("the flood task");
-    let elapsed = started.elapsed() + Duration::from_secs(2);
+    let (sent, mut flooder, elapsed, synapse) = flood.stop().await;
     let mut replies = 0;
     while let Ok(a) = flooder.arrivals.try_recv() {
         if a.sender == bot_id && a.room == first.room {
@@ -466,10 +453,141 @@ async fn while_another_floods(
         }
     }
     eprintln!(
-        "reply_latency: the flooder sent {sent} messages in {:.1} s ({:.0} a second); the bot sent them {replies} replies",
+        "reply_latency: the flooder sent {sent} messages in {:.1} s ({:.0} a second); the bot sent them {replies} replies; {synapse}",
         elapsed.as_secs_f64(),
         sent as f64 / elapsed.as_secs_f64()
     );
+    row
+}
+
+/// What every flood message starts with.
+const FLOOD_PREFIX: &str = "flood ";
+
+/// One account sending to a room twenty messages at a time, without waiting
+/// for any reply: hundreds in a few seconds, as a stuck key or a script
+/// would send them.
+struct Flood {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: JoinHandle<(usize, Account)>,
+    started: Instant,
+    synapse_cpu: Option<Duration>,
+}
+
+impl Flood {
+    fn start(flooder: Account, room: Room) -> Flood {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            // REPLY_LATENCY_FLOOD_RATE paces it (messages a second);
+            // unset, it sends as fast as the homeserver takes them.
+            let rate: Option<f64> = std::env::var("REPLY_LATENCY_FLOOD_RATE")
+                .ok()
+                .and_then(|r| r.parse().ok());
+            let began = Instant::now();
+            let mut sent = 0usize;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(rate) = rate {
+                    let due = began + Duration::from_secs_f64(sent as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let batch = (sent..sent + 20).map(|i| {
+                    let room = room.clone();
+                    async move {
+                        let _ = room
+                            .send(RoomMessageEventContent::text_plain(format!("{FLOOD_PREFIX}{i}")))
+                            .await;
+                    }
+                });
+                futures_util::future::join_all(batch).await;
+                sent += 20;
+            }
+            (sent, flooder)
+        });
+        Flood {
+            stop,
+            task,
+            started: Instant::now(),
+            synapse_cpu: synapse_cpu(),
+        }
+    }
+
+    /// Stops it: how many were sent, the flooder, for how long, and how
+    /// busy Synapse was meanwhile.
+    async fn stop(self) -> (usize, Account, Duration, String) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (sent, flooder) = self.task.await.expect("the flood task");
+        let elapsed = self.started.elapsed();
+        let busy = match (self.synapse_cpu, synapse_cpu()) {
+            (Some(before), Some(after)) => format!(
+                "Synapse used {:.0}% of one CPU meanwhile",
+                100.0 * (after - before).as_secs_f64() / elapsed.as_secs_f64()
+            ),
+            _ => "Synapse's CPU time could not be read".to_string(),
+        };
+        (sent, flooder, elapsed, busy)
+    }
+}
+
+/// The CPU time Synapse's process has used (user and system), from
+/// /proc, found by its command line.
+fn synapse_cpu() -> Option<Duration> {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        if !String::from_utf8_lossy(&cmdline).contains("synapse.app.homeserver") {
+            return None;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // The fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let (utime, stime): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+        Some(Duration::from_secs_f64((utime + stime) / ticks_per_second))
+    })
+}
+
+/// The bare echo bot again, while a second account floods it in a room of
+/// their own: the floor for any bot on this server under the same flood.
+async fn echo_while_flooded(hs: &Homeserver, n: usize) -> Row {
+    let (mut staff, echo, mut flooder) = tokio::join!(
+        Account::new(hs, "staff", SyncMode::Tight, false),
+        Account::new(hs, "echo", SyncMode::Tight, true),
+        Account::new(hs, "flooder", SyncMode::Tight, false),
+    );
+    let room = staff.create_encrypted_room("Echo", &[&echo.id]).await;
+    let room = staff.wait_for_member(room.room_id(), &echo.id).await;
+    let flood_room = flooder.create_encrypted_room("Flood", &[&echo.id]).await;
+    let flood_room = flooder.wait_for_member(flood_room.room_id(), &echo.id).await;
+    // One message first, so the room key is shared before the flood.
+    flood_room
+        .send(RoomMessageEventContent::text_plain(format!(
+            "{FLOOD_PREFIX}first"
+        )))
+        .await
+        .expect("the first flood message");
+    for i in 0..WARM_UP {
+        let text = format!("ping {i}");
+        staff.round_trip(&room, &text, &echo.id, |b| b == text).await;
+    }
+    let flood = Flood::start(flooder, flood_room);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut row = Row {
+        scenario: "echo bot, while another floods".into(),
+        replies: Vec::new(),
+        sends: Vec::new(),
+    };
+    for i in 0..n {
+        let text = format!("ping {i}");
+        let (reply, sent) = staff.round_trip(&room, &text, &echo.id, |b| b == text).await;
+        row.replies.push(reply);
+        row.sends.push(sent);
+    }
+    let (sent, _flooder, elapsed, synapse) = flood.stop().await;
+    eprintln!(
+        "reply_latency: beside the echo bot, the flooder sent {sent} messages in {:.1} s ({:.0} a second); {synapse}",
+        elapsed.as_secs_f64(),
+        sent as f64 / elapsed.as_secs_f64()
+    );
+    drop(echo);
     row
 }
 
@@ -502,6 +620,7 @@ async fn echo(hs: &Homeserver, n: usize, mode: SyncMode, scenario: &str) -> Row 
 async fn bench(hs: &'static Homeserver, n: usize) -> Vec<Row> {
     let mut rows = our_bot(hs, n).await;
     rows.push(echo(hs, n, SyncMode::Tight, "echo bot, own sync_once loop").await);
+    rows.push(echo_while_flooded(hs, n).await);
     rows.push(echo(hs, n, SyncMode::Sdk, "echo bot, Client::sync").await);
     rows
 }
