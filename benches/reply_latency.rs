@@ -548,7 +548,7 @@ fn synapse_cpu() -> Option<Duration> {
 /// The bare echo bot again, while a second account floods it in a room of
 /// their own: the floor for any bot on this server under the same flood.
 async fn echo_while_flooded(hs: &Homeserver, n: usize) -> Row {
-    let (mut staff, echo, mut flooder) = tokio::join!(
+    let (mut staff, echo, flooder) = tokio::join!(
         Account::new(hs, "staff", SyncMode::Tight, false),
         Account::new(hs, "echo", SyncMode::Tight, true),
         Account::new(hs, "flooder", SyncMode::Tight, false),
