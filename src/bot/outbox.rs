@@ -619,10 +619,8 @@ impl Core {
     async fn stage_room(&self, target: &Target, room: &str) -> Result<Batch, crate::store::StoreError> {
         let mut batch = Batch::new();
         let slot = target.slot().unwrap_or_default();
-        if let Some(slot) = target.slot() {
-            self.store.stage_item(&mut batch, Tree::Rooms, &slot, room)?;
-            self.store
-                .stage_item(&mut batch, Tree::Rooms, &format!("room:{room}"), &slot)?;
+        if target.slot().is_some() {
+            self.stage_slot(&mut batch, &slot, room)?;
         }
         match target {
             Target::Room(_) => {}
@@ -646,6 +644,29 @@ impl Core {
             }
         }
         Ok(batch)
+    }
+
+    /// A room kept under its slot, both ways.
+    fn stage_slot(&self, batch: &mut Batch, slot: &str, room: &str) -> Result<(), crate::store::StoreError> {
+        self.store.stage_item(batch, Tree::Rooms, slot, room)?;
+        self.store
+            .stage_item(batch, Tree::Rooms, &format!("room:{room}"), slot)
+    }
+
+    /// A chat the transport already keeps between the bot and `user`
+    /// (Slack's direct message) becomes their private chat, kept as one the
+    /// bot made is, unless they have one. Whether it was adopted.
+    pub fn adopt_private_chat(&self, user: &str, room: &str) -> Result<bool, crate::store::StoreError> {
+        if self.store.get_item::<String>(Tree::PrivateRooms, user)?.is_some() {
+            return Ok(false);
+        }
+        let mut batch = Batch::new();
+        let slot = Target::Private(user.to_string()).slot().unwrap_or_default();
+        self.stage_slot(&mut batch, &slot, room)?;
+        self.store
+            .stage_item(&mut batch, Tree::PrivateRooms, user, room)?;
+        self.store.commit(batch)?;
+        Ok(true)
     }
 
     /// Notes a message just sent where retention will find it.

@@ -35,7 +35,7 @@ use crate::bot::{Chat, Core};
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::health::{self, Metrics};
-use crate::store::{Batch, Store, Tree};
+use crate::store::Store;
 use api::{Api, Client};
 
 /// How often Slack is checked to be in reach (`auth.test`), for `/healthz`.
@@ -78,16 +78,7 @@ impl Adapter {
     /// as the core notes a private chat it made, unless one is noted.
     fn adopt_dm(&self, core: &Core, user: &str, dm: &str) -> anyhow::Result<()> {
         self.chat.note_dm(dm, user);
-        if core.store.get_item::<String>(Tree::PrivateRooms, user)?.is_some() {
-            return Ok(());
-        }
-        let slot = format!("private:{user}");
-        let mut batch = Batch::new();
-        core.store.stage_item(&mut batch, Tree::PrivateRooms, user, dm)?;
-        core.store.stage_item(&mut batch, Tree::Rooms, &slot, dm)?;
-        core.store
-            .stage_item(&mut batch, Tree::Rooms, &format!("room:{dm}"), &slot)?;
-        core.store.commit(batch)?;
+        core.adopt_private_chat(user, dm)?;
         Ok(())
     }
 }
