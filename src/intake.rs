@@ -27,6 +27,9 @@ pub enum Outgoing {
     },
     /// The record as it now stands, for the lead, where the page went.
     Record(Box<ConcernRecord>),
+    /// The choices of the question the last reply asks, as buttons beside
+    /// it, for a chat that can show them.
+    Buttons(conversation::Buttons),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,16 +83,18 @@ pub fn begin_in(
     now: DateTime<Utc>,
 ) -> Result<Vec<Outgoing>, IntakeError> {
     if let Some(c) = current(store, reporter)? {
-        return Ok(vec![Outgoing::Reply(format!(
+        let mut out = vec![Outgoing::Reply(format!(
             "You already have a report in progress ({}). Let's carry on where you left off, or type cancel to stop it.\n\n{}",
             c.reference,
             conversation::prompt(flow, &c)
-        ))]);
+        ))];
+        out.extend(conversation::buttons(flow, &c).map(Outgoing::Buttons));
+        return Ok(out);
     }
     let reference = store.next_reference()?;
     let mut step = conversation::start(flow, reference, reporter, now);
     step.conversation.last_message = message_id.map(str::to_string);
-    stage(store, batch, reporter, step)
+    stage(store, batch, flow, reporter, step)
 }
 
 /// A message from a reporter. `None` when they have no report in progress.
@@ -126,11 +131,13 @@ pub fn message_in(
         return Ok(None);
     };
     if c.last_message.as_deref() == Some(message_id) {
-        return Ok(Some(vec![Outgoing::Reply(conversation::prompt(flow, &c))]));
+        let mut out = vec![Outgoing::Reply(conversation::prompt(flow, &c))];
+        out.extend(conversation::buttons(flow, &c).map(Outgoing::Buttons));
+        return Ok(Some(out));
     }
     let mut step = conversation::step(flow, c, text, now);
     step.conversation.last_message = Some(message_id.to_string());
-    stage(store, batch, reporter, step).map(Some)
+    stage(store, batch, flow, reporter, step).map(Some)
 }
 
 /// Forgets the reporter's finished conversation if it was for `reference`:
@@ -211,14 +218,20 @@ pub fn check_unfinished_in(
         return Ok(None);
     };
     match conversation::check_abandoned(flow, &c, now, after) {
-        Some(step) => stage(store, batch, reporter, step).map(Some),
+        Some(step) => stage(store, batch, flow, reporter, step).map(Some),
         None => Ok(None),
     }
 }
 
 /// Stages a step's store actions and the new state in `batch`, and returns
 /// what the transport must send, to be committed with it.
-fn stage(store: &Store, batch: &mut Batch, reporter: &str, step: Step) -> Result<Vec<Outgoing>, IntakeError> {
+fn stage(
+    store: &Store,
+    batch: &mut Batch,
+    flow: &Flow,
+    reporter: &str,
+    step: Step,
+) -> Result<Vec<Outgoing>, IntakeError> {
     let reference = step.conversation.reference.clone();
     let mut out = Vec::new();
     let mut latest: Option<ConcernRecord> = None;
@@ -254,6 +267,7 @@ fn stage(store: &Store, batch: &mut Batch, reporter: &str, step: Step) -> Result
             Action::Reply(text) => out.push(Outgoing::Reply(text)),
         }
     }
+    out.extend(conversation::buttons(flow, &step.conversation).map(Outgoing::Buttons));
     store.stage_conversation(batch, &key(reporter), &step.conversation)?;
     Ok(out)
 }

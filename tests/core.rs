@@ -1239,3 +1239,64 @@ async fn someone_not_a_lead_who_joins_a_concern_room_is_removed() {
         .any(|e| e.action == "removed from a concern's room: not a lead or deputy");
     assert!(audited, "the removal is audited");
 }
+
+/// Every question with fixed choices carries them as buttons; pressing one
+/// is said back as the answer and answers it, exactly as typing would; a
+/// press on a question already answered is not taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pressed_button_is_said_back_and_answers_only_its_own_question() {
+    let w = World::new().await;
+    let private = w.start_report().await;
+    let first = w.chat.wait_for_text(&private, "Is a crime in progress").await;
+    let buttons = first.buttons.clone().expect("the first question has buttons");
+    let labels: Vec<&str> = buttons.buttons.iter().map(|b| b.label.as_str()).collect();
+    assert_eq!(labels, ["Yes", "No"], "{}", first.plain);
+    let press = |id: &str, b: &safeguarding_bot::conversation::Button| {
+        w.core().accept(Inbound {
+            event_id: id.to_string(),
+            room_id: private.clone(),
+            sender: STAFF.into(),
+            kind: InboundKind::Pressed {
+                question: buttons.question.clone(),
+                answer: b.answer.clone(),
+                label: b.label.clone(),
+            },
+        })
+    };
+    let since = w.chat.messages_in(&private).len();
+    press("$press1:test", &buttons.buttons[1]);
+    let next = w
+        .chat
+        .wait_for_new(
+            &private,
+            since,
+            |m| m.plain.contains("child sexual content"),
+            PATIENCE,
+        )
+        .await;
+    let said: Vec<String> = w.chat.texts_in(&private).into_iter().skip(since).collect();
+    assert_eq!(said[0], "You answered: No", "said back first: {said:?}");
+    assert!(next.buttons.is_some(), "the next question has buttons too");
+    // The first question's "Yes", pressed late, is not taken for the
+    // question now asked.
+    let since = w.chat.messages_in(&private).len();
+    press("$press2:test", &buttons.buttons[0]);
+    let refused = w
+        .chat
+        .wait_for_new(
+            &private,
+            since,
+            |m| m.plain.contains("earlier question"),
+            PATIENCE,
+        )
+        .await;
+    assert!(
+        refused.plain.contains("child sexual content"),
+        "{}",
+        refused.plain
+    );
+    // Typing still works, and the record holds the pressed answer.
+    w.answer(&private, "no", "communicating with a child").await;
+    assert_eq!(w.chat.count_in(&private, "Internet Watch Foundation"), 0);
+    assert_eq!(w.chat.count_in(&private, "You answered: Yes"), 0);
+}

@@ -166,6 +166,12 @@ impl Bot {
         self.answer(dm, "no", "communicating with a child").await;
         self.answer(dm, "no", "known person").await;
         self.answer(dm, "no", "What did you see or hear").await;
+        self.report_from_the_account(dm, phrase).await
+    }
+
+    /// From "What did you see or hear" on, typed, with `phrase` in the
+    /// account; sends it and returns the reporter's confirmation.
+    async fn report_from_the_account(&self, dm: &str, phrase: &str) -> Message {
         self.answer(dm, &format!("I saw {phrase} in a group chat"), "their own words")
             .await;
         self.answer(dm, "skip", "When did it happen").await;
@@ -742,6 +748,101 @@ async fn a_picture_in_the_dm_is_not_kept_and_the_reporter_asked_to_delete_it() {
     assert!(
         bot.standin.calls_to("chat.delete").is_empty(),
         "no attempt to delete their message"
+    );
+    bot.stop().await;
+}
+
+/// The labels of a message's buttons, in order, with their action ids.
+fn buttons_of(m: &Message) -> Vec<(String, String)> {
+    let Some(blocks) = m.blocks.as_ref().and_then(|b| b.as_array()) else {
+        return Vec::new();
+    };
+    blocks
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            (
+                e["text"]["text"].as_str().unwrap_or_default().to_string(),
+                e["action_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every choice is also a button. A pressed button is acknowledged within
+/// Slack's 3 seconds, said back in the DM as the answer, and answers that
+/// question; the same question's button pressed again later is not taken
+/// for the next one. Typed answers work beside them, and the record holds
+/// what was pressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_choice_is_a_button_and_a_press_is_said_back_as_the_answer() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    let first = bot.wait_said(&dm, "Is a crime in progress", "").await;
+    let buttons = buttons_of(&first);
+    let labels: Vec<&str> = buttons.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["Yes", "No"]);
+    // What a locked phone shows is the question itself, choices spelled out.
+    assert!(text(&first).contains("Type yes or no"), "{}", text(&first));
+
+    let press = bot.standin.press_button(STAFF, &dm, &first.ts, &buttons[1].1);
+    let latency = bot
+        .standin
+        .wait_for_ack(&press, PATIENCE)
+        .await
+        .expect("the press is acknowledged");
+    assert!(latency < Duration::from_secs(3), "acknowledged after {latency:?}");
+    let echo = bot.wait_said(&dm, "You answered: No", &first.ts).await;
+    let second = bot.wait_said(&dm, "child sexual content", &echo.ts).await;
+    assert!(!buttons_of(&second).is_empty(), "the next question has buttons");
+
+    // "Yes" on the first question, pressed now, is not taken.
+    let late = bot.standin.press_button(STAFF, &dm, &first.ts, &buttons[0].1);
+    bot.standin
+        .wait_for_ack(&late, PATIENCE)
+        .await
+        .expect("acknowledged");
+    let refused = bot.wait_said(&dm, "earlier question", &second.ts).await;
+    assert!(
+        text(&refused).contains("child sexual content"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        bot.said(&dm, "Internet Watch Foundation").is_empty(),
+        "the late Yes was not taken"
+    );
+
+    // Buttons to the end: "No" to each question, then typed answers.
+    // The refusal asks the question now asked, with its own buttons.
+    assert_eq!(buttons_of(&refused), buttons_of(&second));
+    let mut question = refused;
+    for next in [
+        "communicating with a child",
+        "known person",
+        "What did you see or hear",
+    ] {
+        let no = buttons_of(&question)
+            .into_iter()
+            .find(|(label, _)| label == "No")
+            .unwrap_or_else(|| panic!("no \"No\" button on {}", text(&question)));
+        bot.standin.press_button(STAFF, &dm, &question.ts, &no.1);
+        question = bot.wait_said(&dm, next, &question.ts).await;
+    }
+    assert_eq!(
+        bot.said(&dm, "You answered: No").len(),
+        4,
+        "each press said back once"
+    );
+    let confirmation = bot.report_from_the_account(&dm, "plum-lantern-5521").await;
+    assert!(text(&confirmation).contains("SG-0001"), "{}", text(&confirmation));
+    let channel = bot.concern_channel("sg-0001").await;
+    let record = bot.wait_said(&channel.id, "plum-lantern-5521", "").await;
+    assert!(
+        text(&record).contains("Is a crime in progress") && text(&record).contains("No"),
+        "{}",
+        text(&record)
     );
     bot.stop().await;
 }

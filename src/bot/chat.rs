@@ -28,6 +28,10 @@ pub struct Message {
     pub kind: Kind,
     pub plain: String,
     pub html: Option<String>,
+    /// The choices the text asks for, which a chat may also show as buttons
+    /// (the text spells them out whatever the chat does with these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<crate::conversation::Buttons>,
 }
 
 impl Message {
@@ -36,6 +40,7 @@ impl Message {
             kind,
             plain: text.plain,
             html: text.html,
+            buttons: None,
         }
     }
 

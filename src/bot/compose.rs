@@ -323,6 +323,23 @@ pub fn add_in_private_chat() -> Text {
     )
 }
 
+/// A pressed button, said back as the answer, so the chat reads as a record.
+pub fn you_chose(label: &str) -> Text {
+    Text::plain(format!("You answered: {label}"))
+}
+
+/// A button pressed on a question already answered: not taken.
+pub fn button_for_earlier_question(prompt: &str) -> Text {
+    Text::plain(format!(
+        "That button was for an earlier question, so I haven't used it. Here is the question now:\n\n{prompt}"
+    ))
+}
+
+/// A button pressed once the report it was for has finished.
+pub fn button_for_finished_report() -> Text {
+    Text::plain("That button was for a report that has already finished, so I haven't used it. To start a new report, type report.")
+}
+
 /// An edited answer: the report keeps what was first sent.
 pub fn no_edits() -> Text {
     Text::plain(

@@ -54,8 +54,15 @@ impl Core {
     }
 
     /// A message from someone with a report in progress. Returns whether
-    /// they had one (and so it was taken as their answer).
-    pub(super) async fn report_message(&self, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
+    /// they had one (and so it was taken as their answer). `pressed` is the
+    /// label of the button pressed to send it, said back to them first so
+    /// the chat reads as a record of what they answered.
+    pub(super) async fn report_message(
+        &self,
+        inbound: &Inbound,
+        body: &str,
+        pressed: Option<&str>,
+    ) -> anyhow::Result<bool> {
         let reporter = inbound.sender.as_str();
         let Some(current) = intake::current(&self.store, reporter)? else {
             return Ok(false);
@@ -77,6 +84,15 @@ impl Core {
             return Ok(false);
         };
         let mut effects = self.effects(&inbound.event_id);
+        if let Some(label) = pressed {
+            effects.send(
+                "pressed",
+                Target::Private(reporter.to_string()),
+                Message::notice(compose::you_chose(label)),
+                Remember::ReporterCopy(reporter.to_string()),
+                None,
+            );
+        }
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
         self.commit(batch, effects)?;
@@ -125,15 +141,28 @@ impl Core {
         out: Vec<Outgoing>,
         schedule: &mut Schedule,
     ) -> anyhow::Result<()> {
+        // The question's buttons go on the last reply, which asks it.
+        let mut buttons = out.iter().find_map(|o| match o {
+            Outgoing::Buttons(b) => Some(b.clone()),
+            _ => None,
+        });
+        let last_reply = out.iter().rposition(|o| matches!(o, Outgoing::Reply(_)));
         for (i, o) in out.into_iter().enumerate() {
             match o {
-                Outgoing::Reply(text) => effects.send(
-                    &format!("out{i}"),
-                    Target::Private(reporter.to_string()),
-                    Message::plain(compose::Text::plain(text)),
-                    Remember::ReporterCopy(reporter.to_string()),
-                    None,
-                ),
+                Outgoing::Reply(text) => {
+                    let mut message = Message::plain(compose::Text::plain(text));
+                    if Some(i) == last_reply {
+                        message.buttons = buttons.take();
+                    }
+                    effects.send(
+                        &format!("out{i}"),
+                        Target::Private(reporter.to_string()),
+                        message,
+                        Remember::ReporterCopy(reporter.to_string()),
+                        None,
+                    )
+                }
+                Outgoing::Buttons(_) => {}
                 Outgoing::Page {
                     reference, urgent, ..
                 } => {

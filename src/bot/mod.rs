@@ -83,6 +83,14 @@ pub enum InboundKind {
     Reaction {
         key: String,
     },
+    /// A button beside a question was pressed: the same as typing `answer`
+    /// to the question `question` ([`crate::conversation::question_key`]),
+    /// and said back to them as `label`.
+    Pressed {
+        question: String,
+        answer: String,
+        label: String,
+    },
 }
 
 /// Work for one sender's worker.

@@ -237,6 +237,8 @@ pub fn split(message: &Message, max: usize) -> Vec<Message> {
             kind: message.kind.clone(),
             plain: format!("(part {} of {n})\n{p}", i + 1),
             html: None,
+            // The choices go with the question, at the end.
+            buttons: if i + 1 == n { message.buttons.clone() } else { None },
         })
         .collect()
 }
@@ -559,6 +561,7 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
                 kind: message.kind.clone(),
                 plain: format!("{head}\n{piece}"),
                 html: None,
+                buttons: if i + 1 == n { message.buttons.clone() } else { None },
             };
             match core
                 .chat
@@ -768,6 +771,7 @@ mod tests {
             kind: Kind::Notice,
             plain: plain.clone(),
             html,
+            buttons: None,
         };
         let parts = split(&m, 4000);
         assert!(parts.len() > 8);

@@ -341,7 +341,8 @@ impl Core {
             InboundKind::Attachment
             | InboundKind::Edit { .. }
             | InboundKind::Undecryptable
-            | InboundKind::Joined => false,
+            | InboundKind::Joined
+            | InboundKind::Pressed { .. } => false,
         };
         if !wants_ack {
             return Ok(());

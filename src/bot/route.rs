@@ -106,6 +106,11 @@ impl Core {
             // Edits were read as what they say, and undecryptable messages
             // answered, before coming here.
             InboundKind::Edit { .. } | InboundKind::Undecryptable | InboundKind::Joined => Ok(()),
+            InboundKind::Pressed {
+                question,
+                answer,
+                label,
+            } => self.pressed(inbound, question, answer, label).await,
             InboundKind::Text { body, .. } => {
                 if self.config.safeguarding.is_responder(sender) && self.rota_command(inbound, body).await? {
                     return Ok(());
@@ -115,7 +120,7 @@ impl Core {
                 {
                     return Ok(());
                 }
-                if self.report_message(inbound, body).await? {
+                if self.report_message(inbound, body, None).await? {
                     return Ok(());
                 }
                 let staff = self.staff_check(sender).await;
@@ -128,6 +133,33 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A button pressed beside a question in their private chat: their
+    /// answer, if that question is the one now asked; otherwise they are
+    /// told it was not used, and shown the question now asked.
+    async fn pressed(
+        &self,
+        inbound: &Inbound,
+        question: &str,
+        answer: &str,
+        label: &str,
+    ) -> anyhow::Result<()> {
+        let sender = inbound.sender.as_str();
+        let Some(current) = crate::intake::current(&self.store, sender)? else {
+            return self.answer(inbound, "pressed", compose::button_for_finished_report(), false);
+        };
+        if crate::conversation::question_key(&current) != question {
+            // The question now asked, with its own buttons.
+            let prompt = crate::conversation::prompt(&self.flow, &current);
+            let mut message = Message::plain(compose::button_for_earlier_question(&prompt));
+            message.buttons = crate::conversation::buttons(&self.flow, &current);
+            return self.answer_with(inbound, "pressed", message);
+        }
+        if !self.report_message(inbound, answer, Some(label)).await? {
+            self.answer(inbound, "pressed", compose::button_for_finished_report(), false)?;
+        }
+        Ok(())
     }
 
     /// A room that is not the sender's private chat with the bot. The leads'
@@ -192,12 +224,17 @@ impl Core {
         text: compose::Text,
         notice: bool,
     ) -> anyhow::Result<()> {
-        let mut effects = self.effects(&inbound.event_id);
         let message = if notice {
             Message::notice(text)
         } else {
             Message::plain(text)
         };
+        self.answer_with(inbound, slot, message)
+    }
+
+    /// As [`Core::answer`], with the message made already.
+    fn answer_with(&self, inbound: &Inbound, slot: &str, message: Message) -> anyhow::Result<()> {
+        let mut effects = self.effects(&inbound.event_id);
         effects.send(
             slot,
             Target::Room(inbound.room_id.clone()),

@@ -10,6 +10,7 @@
 //! The state is a plain serialisable value, kept in the store between
 //! messages, so a restart resumes each conversation at the same question.
 
+pub mod buttons;
 pub mod parse;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::concern::{ConcernRecord, Decision, FieldAnswer, Reference, RouteTaken, Status};
 use crate::flow::{Field, Flow, Node, Outcome, PageWhen, Question};
+pub use buttons::{buttons, question_key, Button, Buttons};
 use parse::{Choice, Command, Input, MAX_MESSAGE_CHARS};
 
 /// How long a started report may sit untouched, by default, before what it

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::api::{Api, ApiError};
 use super::events::{escape, ts_of};
 use super::people::People;
-use super::render::{channel_name, page_blocks, slack_text};
+use super::render::{blocks, channel_name, slack_text};
 use crate::bot::{Chat, ChatError, Core, File, Member, Message, RoomSpec};
 use crate::store::Tree;
 
@@ -313,7 +313,7 @@ impl Chat for SlackChat {
             "unfurl_links": false,
             "unfurl_media": false,
         });
-        if let Some(blocks) = page_blocks(message) {
+        if let Some(blocks) = blocks(message) {
             params["blocks"] = blocks;
         }
         let answer = self

@@ -12,6 +12,7 @@
 
 use slack_morphism::prelude::*;
 
+use super::render;
 use crate::bot::{Inbound, InboundKind};
 
 /// The id under which a message is kept in the inbox: `ts` is unique
@@ -78,20 +79,33 @@ pub fn inbound(event: &SlackPushEventCallback, bot_user: &str) -> Option<Inbound
 }
 
 /// A pressed button as what it stands for: the page's "Acknowledge" is
-/// `!ack` from whoever pressed it, in the channel it was pressed in.
+/// `!ack` from whoever pressed it, in the channel it was pressed in; a
+/// question's button is that answer to that question.
 pub fn button(event: &SlackInteractionEvent, ack_action: &str) -> Option<Inbound> {
     let SlackInteractionEvent::BlockActions(press) = event else {
         return None;
     };
-    let action = press
-        .actions
-        .as_ref()?
-        .iter()
-        .find(|a| a.action_id.0 == ack_action)?;
+    let action = press.actions.as_ref()?.first()?;
+    let kind = if action.action_id.0 == ack_action {
+        InboundKind::Text {
+            body: "!ack".into(),
+            mentions_bot: false,
+        }
+    } else if action.action_id.0.starts_with(render::ANSWER_ACTION) {
+        let (question, answer, label) = render::read_answer_value(action.value.as_deref()?)?;
+        InboundKind::Pressed {
+            question,
+            answer,
+            label,
+        }
+    } else {
+        return None;
+    };
     let channel = press.channel.as_ref()?.id.0.clone();
     let user = press.user.as_ref()?.id.0.clone();
-    // Each press is its own event: a second press is answered as a second
-    // `!ack` ("already acknowledged").
+    // Each press is its own event: a second press of "Acknowledge" is
+    // answered as a second `!ack` ("already acknowledged"), and a second
+    // press of an answer as a press on a question already answered.
     let when = action
         .action_ts
         .as_ref()
@@ -100,10 +114,7 @@ pub fn button(event: &SlackInteractionEvent, ack_action: &str) -> Option<Inbound
         event_id: format!("slack:action/{channel}/{when}"),
         room_id: channel,
         sender: user,
-        kind: InboundKind::Text {
-            body: "!ack".into(),
-            mentions_bot: false,
-        },
+        kind,
     })
 }
 

@@ -44,6 +44,95 @@ pub fn slack_text(message: &Message) -> String {
 /// The action id of a page's "Acknowledge" button.
 pub const ACK_ACTION: &str = "ack";
 
+/// The action ids of a question's buttons start with this.
+pub const ANSWER_ACTION: &str = "answer";
+
+/// Slack's most characters in a section's text, and in a button's.
+const SECTION_CHARS: usize = 3000;
+const BUTTON_CHARS: usize = 75;
+
+/// The blocks of a message: a page's, a question's, or none (plain text).
+pub fn blocks(message: &Message) -> Option<Value> {
+    page_blocks(message).or_else(|| question_blocks(message))
+}
+
+/// A question's blocks: its text, in sections Slack can hold, and a button
+/// for each choice. A button's value says which question it is for and what
+/// it answers (see [`crate::bot::InboundKind::Pressed`]).
+pub fn question_blocks(message: &Message) -> Option<Value> {
+    let buttons = message.buttons.as_ref()?;
+    let mut blocks: Vec<Value> = sections(&slack_text(message))
+        .into_iter()
+        .map(|text| json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } }))
+        .collect();
+    let elements: Vec<Value> = buttons
+        .buttons
+        .iter()
+        .take(25)
+        .enumerate()
+        .map(|(i, b)| {
+            json!({
+                "type": "button",
+                "action_id": format!("{ANSWER_ACTION}-{i}"),
+                "text": { "type": "plain_text", "text": shorten(&b.label, BUTTON_CHARS) },
+                "value": json!({ "q": buttons.question, "a": b.answer, "l": shorten(&b.label, 500) }).to_string(),
+            })
+        })
+        .collect();
+    blocks.push(json!({ "type": "actions", "elements": elements }));
+    Some(Value::Array(blocks))
+}
+
+/// What a question's button stands for, from its value: the question it
+/// is for, its answer and its label.
+pub fn read_answer_value(value: &str) -> Option<(String, String, String)> {
+    let v: Value = serde_json::from_str(value).ok()?;
+    Some((
+        v["q"].as_str()?.to_string(),
+        v["a"].as_str()?.to_string(),
+        v["l"].as_str()?.to_string(),
+    ))
+}
+
+/// `text` in pieces of at most [`SECTION_CHARS`] characters, broken at line
+/// ends where it can.
+fn sections(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.split_inclusive('\n') {
+        let mut line = line;
+        while !line.is_empty() {
+            let room = SECTION_CHARS - current.chars().count();
+            let take = line.char_indices().nth(room).map_or(line.len(), |(at, _)| at);
+            if take == 0 {
+                out.push(std::mem::take(&mut current));
+                continue;
+            }
+            if take < line.len() && !current.is_empty() {
+                // The line does not fit: start it in a section of its own.
+                out.push(std::mem::take(&mut current));
+                continue;
+            }
+            current.push_str(&line[..take]);
+            line = &line[take..];
+        }
+    }
+    if !current.trim().is_empty() || out.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// At most `max` characters, with "…" if cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// A page's blocks: its text (the same as `text`, which a locked phone
 /// shows: no detail of the concern) and an "Acknowledge" button, which
 /// counts as `!ack` from whoever presses it. Other messages have none.
@@ -73,11 +162,53 @@ mod tests {
     }
 
     #[test]
+    fn a_question_has_a_button_per_choice_saying_what_it_answers() {
+        let message = Message {
+            kind: Kind::Plain,
+            plain: "Is anyone in immediate danger?\n1. Yes\n2. No\nType yes or no.".into(),
+            html: None,
+            buttons: Some(crate::conversation::Buttons {
+                question: "SG-0001/q:danger".into(),
+                buttons: vec![
+                    crate::conversation::Button {
+                        label: "Yes".into(),
+                        answer: "1".into(),
+                    },
+                    crate::conversation::Button {
+                        label: "No".repeat(60),
+                        answer: "2".into(),
+                    },
+                ],
+            }),
+        };
+        let blocks = blocks(&message).unwrap();
+        let blocks = blocks.as_array().unwrap();
+        assert_eq!(blocks[0]["text"]["text"], slack_text(&message));
+        let buttons = blocks[1]["elements"].as_array().unwrap();
+        assert_eq!(buttons.len(), 2);
+        assert_eq!(buttons[0]["text"]["text"], "Yes");
+        assert_eq!(buttons[1]["text"]["text"].as_str().unwrap().chars().count(), 75);
+        let (question, answer, label) = read_answer_value(buttons[1]["value"].as_str().unwrap()).unwrap();
+        assert_eq!((question.as_str(), answer.as_str()), ("SG-0001/q:danger", "2"));
+        assert_eq!(label, "No".repeat(60));
+    }
+
+    #[test]
+    fn a_long_question_is_shown_in_sections_slack_can_hold() {
+        let text = format!("{}\n{}\nshort\n", "a".repeat(2500), "b".repeat(7000));
+        let parts = sections(&text);
+        assert!(parts.iter().all(|p| p.chars().count() <= SECTION_CHARS));
+        assert_eq!(parts.concat(), text);
+        assert!(parts[0].ends_with("a\n"));
+    }
+
+    #[test]
     fn a_page_mentions_only_the_people_it_is_for() {
         let message = Message {
             kind: Kind::Ping(vec!["U0LEAD0001".into()]),
             plain: "U0LEAD0001: New concern SG-0001, reported by U0STAFF001 <b>".into(),
             html: None,
+            buttons: None,
         };
         assert_eq!(
             slack_text(&message),

@@ -756,6 +756,7 @@ impl Chat for MemChat {
                 kind: Kind::Plain,
                 plain: file.caption.clone(),
                 html: None,
+                buttons: None,
             };
             post(s, room, key, caption, Some(file.clone()))
         })
@@ -876,6 +877,7 @@ impl Chat for MemChat {
                     kind: Kind::Notice,
                     plain: notice.to_string(),
                     html: None,
+                    buttons: None,
                 },
                 file: None,
                 redacted: false,

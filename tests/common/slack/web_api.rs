@@ -61,6 +61,17 @@ const FORM_ONLY: &[&str] = &[
 const MAX_TEXT_CHARS: usize = 40_000;
 /// "Provide up to 50 blocks" (docs.slack.dev/reference/block-kit/blocks).
 const MAX_BLOCKS: usize = 50;
+/// Block Kit's limits (docs.slack.dev/reference/block-kit/blocks/section-block:
+/// "text ... Maximum length for the text in this field is 3000 characters";
+/// .../blocks/actions-block: "maximum of 25 elements"; .../block-elements/
+/// button-element: text "may truncate with ~30 characters. Maximum length
+/// ... is 75 characters", value "Maximum length ... is 2000 characters",
+/// action_id "Maximum length is 255 characters" and unique in the message).
+const MAX_SECTION_CHARS: usize = 3000;
+const MAX_ACTIONS_ELEMENTS: usize = 25;
+const MAX_BUTTON_TEXT_CHARS: usize = 75;
+const MAX_BUTTON_VALUE_CHARS: usize = 2000;
+const MAX_ACTION_ID_CHARS: usize = 255;
 /// A channel name: at most 80 characters (conversations.create,
 /// `invalid_name_maxlength`).
 const MAX_NAME_CHARS: usize = 80;
@@ -637,11 +648,75 @@ fn checked_content(st: &mut State, params: &Params) -> Result<(Option<String>, O
                     object.insert("block_id".to_string(), json!(st.token_hex(5)));
                 }
             }
+            if let Some(problem) = block_problem(&blocks) {
+                let mut answer = payloads::error("invalid_blocks");
+                answer["response_metadata"] = json!({ "messages": [format!("[ERROR] {problem}")] });
+                return Err(Answer::ok(answer));
+            }
             Some(Value::Array(blocks))
         }
         Some(_) => return Err(Answer::error("invalid_blocks_format")),
     };
     Ok((text, blocks))
+}
+
+/// What breaks Block Kit's limits in `blocks`, in Slack's words, if anything.
+fn block_problem(blocks: &[Value]) -> Option<String> {
+    let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    let mut action_ids = std::collections::HashSet::new();
+    for (i, block) in blocks.iter().enumerate() {
+        match block["type"].as_str() {
+            Some("section") => {
+                let text = &block["text"]["text"];
+                if chars(text) == 0 {
+                    return Some(format!(
+                        "must be more than 0 characters [json-pointer:/blocks/{i}/text/text]"
+                    ));
+                }
+                if chars(text) > MAX_SECTION_CHARS {
+                    return Some(format!(
+                        "must be less than {} characters [json-pointer:/blocks/{i}/text/text]",
+                        MAX_SECTION_CHARS + 1
+                    ));
+                }
+            }
+            Some("actions") => {
+                let elements = block["elements"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                if elements.is_empty() || elements.len() > MAX_ACTIONS_ELEMENTS {
+                    return Some(format!(
+                        "must be between 1 and 25 items [json-pointer:/blocks/{i}/elements]"
+                    ));
+                }
+                for (j, e) in elements.iter().enumerate() {
+                    let at = format!("/blocks/{i}/elements/{j}");
+                    if chars(&e["text"]["text"]) > MAX_BUTTON_TEXT_CHARS {
+                        return Some(format!(
+                            "must be less than 76 characters [json-pointer:{at}/text/text]"
+                        ));
+                    }
+                    if chars(&e["value"]) > MAX_BUTTON_VALUE_CHARS {
+                        return Some(format!(
+                            "must be less than 2001 characters [json-pointer:{at}/value]"
+                        ));
+                    }
+                    let id = e["action_id"].as_str().unwrap_or_default();
+                    if id.chars().count() > MAX_ACTION_ID_CHARS {
+                        return Some(format!(
+                            "must be less than 256 characters [json-pointer:{at}/action_id]"
+                        ));
+                    }
+                    if !id.is_empty() && !action_ids.insert(id.to_string()) {
+                        return Some(format!("action_id already exists [json-pointer:{at}/action_id]"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn chat_post_message(shared: &Shared, st: &mut State, params: &Params) -> Answer {
