@@ -419,11 +419,24 @@ async fn a_429_is_waited_out_for_its_retry_after() {
 async fn immediate_danger_tells_999_first_and_a_silent_lead_is_covered_by_the_deputy() {
     let bot = Bot::start("urgent_ack_timeout = \"4s\"").await;
     let dm = bot.report_by_command().await;
-    let yes = bot.answer(&dm, "yes", "999").await;
+    let pushed = bot.standin.post_user_message(STAFF, &dm, "yes");
+    let yes = bot.wait_said(&dm, "999", pushed.ts.as_deref().unwrap_or_default()).await;
+    let first_reply = bot
+        .standin
+        .messages(&dm)
+        .into_iter()
+        .find(|m| m.from_bot && m.ts.as_str() > pushed.ts.as_deref().unwrap_or_default())
+        .expect("a reply");
+    assert_eq!(first_reply.ts, yes.ts, "the very next reply is the 999 instruction");
+    assert!(text(&yes).starts_with("Call 999 now"), "{}", text(&yes));
     let channel = bot.concern_channel("sg-0001").await;
     let page = bot.wait_said(&channel.id, "URGENT", "").await;
     assert!(text(&page).contains("<@U0LEAD0001>"), "{}", text(&page));
     assert!(yes.ts < page.ts, "999 is said before the page goes");
+    assert!(
+        bot.said(&channel.id, "Reference: SG-0001").is_empty(),
+        "the page goes before any record"
+    );
 
     // The lead is silent: the deputy is invited and paged at the deadline.
     let deputy_page = bot.wait_said(&channel.id, "<@U0DEPUTY01>", &page.ts).await;
@@ -446,6 +459,12 @@ async fn immediate_danger_tells_999_first_and_a_silent_lead_is_covered_by_the_de
         .await;
     let told = bot.wait_said(&dm, "has been acknowledged by", "").await;
     assert!(text(&told).contains(DEPUTY), "{}", text(&told));
+
+    // The report goes on to its record, which follows the page.
+    bot.report_from_the_account(&dm, "saffron-kettle-3197").await;
+    let record = bot.wait_said(&channel.id, "saffron-kettle-3197", &page.ts).await;
+    assert!(text(&record).contains("Urgent: yes"), "{}", text(&record));
+    assert!(record.ts > page.ts, "the record follows the urgent page");
     bot.stop().await;
 }
 
