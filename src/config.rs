@@ -89,6 +89,22 @@ pub struct SlackConfig {
     pub bot_token: String,
     /// The app-level token, `xapp-…`, for Socket Mode.
     pub app_token: String,
+    /// Where a report's questions are asked.
+    pub intake: SlackIntake,
+}
+
+/// Where the bot asks a report's questions on Slack (`[slack] intake`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SlackIntake {
+    /// In the bot's direct message with the reporter (`"messages"`, the
+    /// default). The reporter's answers stay there as messages until the
+    /// workspace's retention removes them.
+    #[default]
+    Messages,
+    /// In a form that opens over Slack (`"form"`, a modal): the answers
+    /// never become messages. Only the confirmation, with the reference,
+    /// is sent to the direct message.
+    Form,
 }
 
 impl fmt::Debug for SlackConfig {
@@ -98,6 +114,7 @@ impl fmt::Debug for SlackConfig {
             .field("api_url", &self.api_url)
             .field("bot_token", &"(hidden)")
             .field("app_token", &"(hidden)")
+            .field("intake", &self.intake)
             .finish()
     }
 }
@@ -271,6 +288,7 @@ struct RawSlack {
     api_url: Option<String>,
     bot_token_file: Option<PathBuf>,
     app_token_file: Option<PathBuf>,
+    intake: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -749,11 +767,23 @@ fn check_slack(
         raw.app_token_file,
         "xapp-",
     );
+    let intake = match raw.intake.as_deref().map(str::trim) {
+        None | Some("messages") => SlackIntake::Messages,
+        Some("form") => SlackIntake::Form,
+        Some(other) => {
+            problem(
+                "[slack] intake",
+                format!("\"{other}\" is not a way to take reports; write \"messages\" (the questions in a direct message, the default) or \"form\" (in a form over Slack, so the answers never become messages)"),
+            );
+            SlackIntake::Messages
+        }
+    };
     SlackConfig {
         staff_channels: raw.staff_channels,
         api_url,
         bot_token,
         app_token,
+        intake,
     }
 }
 
@@ -1082,6 +1112,23 @@ file = "conversations/online-safety-referral.toml"
         let c = parse(GOOD, "bot.toml", Path::new("."), no_env).expect("valid");
         assert_eq!(c.transport(), Transport::Matrix);
         assert_eq!(c.staff_rooms(), ["!abc:example.org", "#staff:example.org"]);
+    }
+
+    #[test]
+    fn a_slack_report_is_taken_in_messages_unless_the_config_asks_for_a_form() {
+        let c = parse(SLACK, "bot.toml", Path::new("."), slack_env).expect("valid");
+        assert_eq!(c.slack.expect("slack").intake, SlackIntake::Messages);
+        let form = SLACK.replace("[slack]\n", "[slack]\nintake = \"form\"\n");
+        let c = parse(&form, "bot.toml", Path::new("."), slack_env).expect("valid");
+        assert_eq!(c.slack.expect("slack").intake, SlackIntake::Form);
+        let wrong = SLACK.replace("[slack]\n", "[slack]\nintake = \"modal\"\n");
+        let err = parse(&wrong, "bot.toml", Path::new("."), slack_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[slack] intake: \"modal\" is not a way to take reports; write \"messages\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum Outgoing {
     /// The choices of the question the last reply asks, as buttons beside
     /// it, for a chat that can show them.
     Buttons(conversation::Buttons),
+    /// The report was sent or withdrawn with this step: the replies before
+    /// this are its confirmation.
+    Finished,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +271,9 @@ fn stage(
         }
     }
     out.extend(conversation::buttons(flow, &step.conversation).map(Outgoing::Buttons));
+    if step.kind == conversation::StepKind::Finished {
+        out.push(Outgoing::Finished);
+    }
     store.stage_conversation(batch, &key(reporter), &step.conversation)?;
     Ok(out)
 }

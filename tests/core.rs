@@ -1300,3 +1300,101 @@ async fn a_pressed_button_is_said_back_and_answers_only_its_own_question() {
     assert_eq!(w.chat.count_in(&private, "Internet Watch Foundation"), 0);
     assert_eq!(w.chat.count_in(&private, "You answered: Yes"), 0);
 }
+
+/// The report in a form (Slack's modal): the same questions, answered in
+/// the form, none of them posted; an answer to a question no longer asked
+/// is not taken; the urgent instruction and the confirmation, with the
+/// reference, also go to the private chat; the page and the record go to
+/// the lead as from a private chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_in_a_form_posts_no_answer_and_leaves_the_reference_in_the_private_chat() {
+    use safeguarding_bot::bot::{FormAnswer, FormOpen, FormView};
+    let w = World::new().await;
+    let dm = "!dm-staff:test";
+    w.chat.add_room(dm, &[BOT, STAFF], true);
+    w.core().adopt_private_chat(STAFF, dm).expect("adopted");
+    let FormOpen::Open(first) = w.core().form_open(STAFF, "req1").await.expect("opens") else {
+        panic!("a member of staff may report");
+    };
+    assert!(first.text.contains("Is a crime in progress"), "{}", first.text);
+    let FormAnswer::Choose(choices) = &first.answer else {
+        panic!("a yes/no question is a choice: {first:?}")
+    };
+    assert_eq!(choices.buttons.len(), 2);
+    let q1 = first.question.clone().expect("a question");
+    let answer = |view: &FormView, answer: Option<&str>, event: &str| {
+        let question = view.question.clone().expect("a question is asked");
+        let core = w.core().clone();
+        let event = event.to_string();
+        let answer = answer.map(str::to_string);
+        async move {
+            core.form_answer(STAFF, &question, answer.as_deref(), &event)
+                .await
+                .expect("the answer is taken")
+        }
+    };
+    // "Yes": the 999 instruction, in the form and in the private chat.
+    let urgent = answer(&first, Some("1"), "f1").await;
+    assert!(urgent.text.starts_with("Call 999 now"), "{}", urgent.text);
+    let copy = w.chat.wait_for_text(dm, "Call 999 now").await;
+    assert_eq!(
+        copy.plain,
+        urgent.text.clone(),
+        "the private chat has what the form said"
+    );
+    let (room, page) = w.paged().await;
+    assert!(page.plain.contains("URGENT"), "{}", page.plain);
+    // The first question's form sent again is not a second answer.
+    let again = w
+        .core()
+        .form_answer(STAFF, &q1, Some("2"), "f1b")
+        .await
+        .expect("read");
+    assert_eq!(again.question, urgent.question, "still at the question now asked");
+    // The account, typed, with a phrase that must never be posted to the reporter.
+    let phrase = "ochre-lantern-6614";
+    let mut view = urgent;
+    let mut n = 0;
+    while view.question.as_deref().is_some_and(|q| !q.ends_with("/review")) {
+        n += 1;
+        let typed = match &view.answer {
+            FormAnswer::Choose(b) => Some(b.buttons[b.buttons.len() - 1].answer.clone()),
+            FormAnswer::Type { empty: Some(_), .. } => None,
+            FormAnswer::Type { empty: None, .. } => Some(format!("I saw {phrase} in a chat")),
+            FormAnswer::Done => unreachable!(),
+        };
+        view = answer(&view, typed.as_deref(), &format!("f-{n}")).await;
+        assert!(n < 40, "the form never reached the review: {view:?}");
+    }
+    assert!(
+        view.text.contains(phrase),
+        "the review shows the answers: {}",
+        view.text
+    );
+    let FormAnswer::Type { empty, .. } = &view.answer else {
+        panic!("the review takes a number or nothing: {view:?}")
+    };
+    assert_eq!(empty.as_deref(), Some("send"));
+    let done = answer(&view, None, "f-send").await;
+    assert_eq!(done.answer, FormAnswer::Done);
+    assert!(done.text.contains("SG-0001"), "{}", done.text);
+    let confirmation = w.chat.wait_for_text(dm, "recorded as SG-0001").await;
+    assert!(confirmation.plain.contains("SG-0001"));
+    let record = w
+        .chat
+        .wait_for(&room, |m| m.plain.contains(phrase), PATIENCE)
+        .await;
+    assert!(record.plain.contains("Urgent: yes"), "{}", record.plain);
+    // No answer became a message in the private chat: only the two copies.
+    assert_eq!(w.chat.count_in(dm, phrase), 0, "{}", w.chat.dump());
+    assert_eq!(w.chat.messages_in(dm).len(), 2, "{}", w.chat.dump());
+    // The form opened again says the report has gone, with its reference.
+    let FormOpen::Open(after) = w.core().form_open(STAFF, "req2").await.expect("opens") else {
+        panic!("still staff")
+    };
+    assert!(
+        after.text.contains("Is a crime in progress"),
+        "a new report: {}",
+        after.text
+    );
+}

@@ -201,13 +201,18 @@ impl Bot {
     }
 }
 
-/// The config for a bot on `standin`, with its data in `data`.
+/// The config for a bot on `standin`, with its data in `data`. Lines for
+/// `[slack]` may come first in `safeguarding_extra`, before a line `--`.
 fn config_text(standin: &SlackStandIn, data: &Path, safeguarding_extra: &str) -> String {
+    let (slack_extra, safeguarding_extra) = safeguarding_extra
+        .split_once("--\n")
+        .unwrap_or(("", safeguarding_extra));
     format!(
         r#"
 [slack]
 staff_channels = ["{STAFF_CHANNEL}"]
 api_url = "{api}"
+{slack_extra}
 
 [safeguarding]
 organisation = "Test Charity"
@@ -420,14 +425,19 @@ async fn immediate_danger_tells_999_first_and_a_silent_lead_is_covered_by_the_de
     let bot = Bot::start("urgent_ack_timeout = \"4s\"").await;
     let dm = bot.report_by_command().await;
     let pushed = bot.standin.post_user_message(STAFF, &dm, "yes");
-    let yes = bot.wait_said(&dm, "999", pushed.ts.as_deref().unwrap_or_default()).await;
+    let yes = bot
+        .wait_said(&dm, "999", pushed.ts.as_deref().unwrap_or_default())
+        .await;
     let first_reply = bot
         .standin
         .messages(&dm)
         .into_iter()
         .find(|m| m.from_bot && m.ts.as_str() > pushed.ts.as_deref().unwrap_or_default())
         .expect("a reply");
-    assert_eq!(first_reply.ts, yes.ts, "the very next reply is the 999 instruction");
+    assert_eq!(
+        first_reply.ts, yes.ts,
+        "the very next reply is the 999 instruction"
+    );
     assert!(text(&yes).starts_with("Call 999 now"), "{}", text(&yes));
     let channel = bot.concern_channel("sg-0001").await;
     let page = bot.wait_said(&channel.id, "URGENT", "").await;
@@ -863,5 +873,162 @@ async fn every_choice_is_a_button_and_a_press_is_said_back_as_the_answer() {
         "{}",
         text(&record)
     );
+    bot.stop().await;
+}
+
+/// With `intake = "form"`, `/report` opens a form over Slack: each question
+/// in the form, answered there, the next one given back in the
+/// acknowledgement within 3 seconds. No answer becomes a message anywhere;
+/// the DM gets only the 999 instruction and the confirmation with the
+/// reference. Closed halfway, `/report` opens it again at the same question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
+    let bot = Bot::start("intake = \"form\"\n--\n").await;
+    let phrase = "juniper-anchor-2846";
+    let command = bot.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    bot.standin
+        .wait_for_ack(&command.envelope_id, PATIENCE)
+        .await
+        .expect("acknowledged");
+    let reply = bot.reply_to(&command.envelope_id);
+    assert!(reply.is_ephemeral());
+    assert!(
+        reply.text().contains("opening a private form") && reply.text().contains("call 999"),
+        "{}",
+        reply.text()
+    );
+    let form = bot
+        .standin
+        .eventually(PATIENCE, |st| {
+            st.views.views.iter().find(|v| v.user == STAFF).cloned()
+        })
+        .await
+        .expect("the form opens");
+    let first_text = form.view.to_string();
+    assert!(first_text.contains("Is a crime in progress"), "{first_text}");
+
+    // One answer at a time, as the reporter would give it.
+    let answer = |view: &slack::View, answer: slack::ViewAnswer| {
+        let envelope = bot.standin.submit_view(STAFF, &view.id, answer);
+        let (standin, id, hash) = (&bot.standin, view.id.clone(), view.hash.clone());
+        async move {
+            let latency = standin
+                .wait_for_ack(&envelope, PATIENCE)
+                .await
+                .expect("acknowledged");
+            assert!(latency < Duration::from_secs(3), "answered after {latency:?}");
+            standin
+                .wait_for_view_update(&id, &hash, PATIENCE)
+                .await
+                .expect("the form shows the next question")
+        }
+    };
+    let choice = |view: &slack::View, label: &str| -> slack::ViewAnswer {
+        let options = view.view["blocks"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["type"] == "input"))
+            .and_then(|b| b["element"]["options"].as_array().cloned())
+            .unwrap_or_default();
+        let value = options
+            .iter()
+            .find(|o| o["text"]["text"] == label)
+            .and_then(|o| o["value"].as_str())
+            .unwrap_or_else(|| panic!("no choice {label} in {}", view.view));
+        slack::ViewAnswer::Choice(value.to_string())
+    };
+    let shows = |view: &slack::View, words: &str| {
+        assert!(view.open, "the form is open");
+        assert!(
+            view.view.to_string().contains(words),
+            "{words:?} not in {}",
+            view.view
+        );
+    };
+
+    let view = answer(&form, choice(&form, "No")).await;
+    shows(&view, "child sexual content");
+    // Closed halfway: the report waits, and /report opens it at the same question.
+    bot.standin.close_view(STAFF, &view.id);
+    let again = bot.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    bot.standin
+        .wait_for_ack(&again.envelope_id, PATIENCE)
+        .await
+        .expect("acknowledged");
+    let resumed = bot
+        .standin
+        .eventually(PATIENCE, |st| {
+            st.views
+                .views
+                .iter()
+                .find(|v| v.user == STAFF && v.open && v.id != form.id)
+                .cloned()
+        })
+        .await
+        .expect("the form opens again");
+    shows(&resumed, "You already have a report in progress");
+    shows(&resumed, "child sexual content");
+
+    let mut view = resumed;
+    for next in [
+        "communicating with a child",
+        "known person",
+        "What did you see or hear",
+    ] {
+        view = answer(&view, choice(&view, "No")).await;
+        shows(&view, next);
+    }
+    view = answer(
+        &view,
+        slack::ViewAnswer::Text(format!("I saw {phrase} in a group chat")),
+    )
+    .await;
+    shows(&view, "their own words");
+    // The rest: skip what may be skipped, the last choice otherwise.
+    let mut n = 0;
+    while !view.view.to_string().contains("Please check your report") {
+        n += 1;
+        assert!(n < 30, "the review never came: {}", view.view);
+        let input = view.view["blocks"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["type"] == "input"))
+            .cloned()
+            .expect("a question to answer");
+        let next = match input["element"]["type"].as_str() {
+            Some("radio_buttons") => {
+                let options = input["element"]["options"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let last = options.last().expect("choices");
+                slack::ViewAnswer::Choice(last["value"].as_str().unwrap_or_default().to_string())
+            }
+            _ if input["optional"] == true => slack::ViewAnswer::Nothing,
+            _ => slack::ViewAnswer::Text("a group chat".into()),
+        };
+        view = answer(&view, next).await;
+    }
+    shows(&view, phrase);
+    assert_eq!(view.view["submit"]["text"], "Send");
+    let done = answer(&view, slack::ViewAnswer::Nothing).await;
+    shows(&done, "SG-0001");
+    assert!(done.view.get("submit").is_none(), "nothing more to send");
+
+    // The DM has the confirmation and no answer; nothing was posted anywhere
+    // with the phrase but the record in the concern's channel.
+    let dm = bot.standin.dm_id(STAFF);
+    bot.wait_said(&dm, "recorded as SG-0001", "").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, phrase, "").await;
+    for m in bot.standin.all_messages() {
+        if text(&m).contains(phrase) {
+            assert_eq!(
+                m.channel, channel.id,
+                "the phrase was posted outside the concern's channel: {m:?}"
+            );
+        }
+    }
+    let dm_messages: Vec<String> = bot.standin.messages(&dm).iter().map(text).collect();
+    assert_eq!(dm_messages.len(), 1, "only the confirmation: {dm_messages:#?}");
+    assert!(bot.standin.problems().is_empty(), "{:#?}", bot.standin.problems());
     bot.stop().await;
 }

@@ -6,7 +6,8 @@
 #[path = "common/slack/mod.rs"]
 mod slack;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use slack::{
     LEADS_CHANNEL, OTHER_BOT, OTHER_TEAM_ID, SHARED_CHANNEL, SINGLE_CHANNEL_GUEST, STAFF, STAFF_2,
     STAFF_CHANNEL, STRANGER, TEAM_ID,
 };
+use slack::{View, ViewAnswer};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
@@ -870,6 +872,12 @@ struct Recorder {
     hellos: Mutex<Vec<(String, u32)>>,
     /// The next this many push events fail, so they are not acknowledged.
     fail_events: AtomicU32,
+    /// What to answer the next interactions with, in their acknowledgement
+    /// (a `response_action` for a view submission); a bare acknowledgement
+    /// when empty.
+    interaction_answers: Mutex<VecDeque<SlackInteractionResponse>>,
+    /// How long the interaction callback takes, in milliseconds.
+    interaction_delay_ms: AtomicU64,
 }
 
 impl Recorder {
@@ -925,14 +933,17 @@ async fn on_interaction(
     event: SlackInteractionEvent,
     _client: Arc<Client>,
     state: SlackClientEventsUserState,
-) -> UserCallbackResult<()> {
-    recorder(&state)
-        .await
-        .interactions
+) -> UserCallbackResult<SlackInteractionResponse> {
+    let recorder = recorder(&state).await;
+    let delay = recorder.interaction_delay_ms.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    recorder.interactions.lock().expect("not poisoned").push(event);
+    let answer = recorder
+        .interaction_answers
         .lock()
         .expect("not poisoned")
-        .push(event);
-    Ok(())
+        .pop_front();
+    Ok(answer.unwrap_or(SlackInteractionResponse::Empty))
 }
 
 /// A failed callback is not acknowledged, so Slack sends the envelope again.
@@ -1326,5 +1337,589 @@ async fn with_no_socket_open_events_wait_and_commands_fail() {
         .expect("recorded")
         .deliveries
         .is_empty());
+    listener.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// Modals
+// ---------------------------------------------------------------------------
+
+/// A modal asking one question in a text box, as a report form would.
+fn text_modal(title: &str) -> Value {
+    json!({
+        "type": "modal",
+        "callback_id": "report",
+        "private_metadata": "sg-0042",
+        "title": { "type": "plain_text", "text": title },
+        "submit": { "type": "plain_text", "text": "Next" },
+        "close": { "type": "plain_text", "text": "Cancel" },
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": "Tell us what happened." } },
+            {
+                "type": "input",
+                "block_id": "what",
+                "label": { "type": "plain_text", "text": "What happened?" },
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "answer",
+                    "multiline": true,
+                    "max_length": 3000
+                }
+            }
+        ]
+    })
+}
+
+/// A modal asking a yes/no question with radio buttons.
+fn choice_modal(title: &str) -> Value {
+    let option =
+        |text: &str, value: &str| json!({ "text": { "type": "plain_text", "text": text }, "value": value });
+    json!({
+        "type": "modal",
+        "callback_id": "report",
+        "title": { "type": "plain_text", "text": title },
+        "submit": { "type": "plain_text", "text": "Next" },
+        "blocks": [{
+            "type": "input",
+            "block_id": "danger",
+            "label": { "type": "plain_text", "text": "Is anyone in danger now?" },
+            "element": {
+                "type": "radio_buttons",
+                "action_id": "answer",
+                "options": [option("Yes", "yes"), option("No", "no")]
+            }
+        }]
+    })
+}
+
+/// A fresh trigger, from a `/report` by `user` (with no socket open the
+/// command is not delivered, but its trigger is issued).
+fn trigger(standin: &SlackStandIn, user: &str) -> String {
+    standin.push_slash_command(user, STAFF_CHANNEL, "").trigger_id
+}
+
+/// views.open with a JSON body.
+async fn views_open(standin: &SlackStandIn, token: &str, trigger_id: &str, view: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}views.open", standin.api_url()))
+        .bearer_auth(token)
+        .json(&json!({ "trigger_id": trigger_id, "view": view }))
+        .send()
+        .await
+        .expect("a POST")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// The submitted value of `block`'s `action` in a view's state.
+fn state_value(view: &SlackStatefulView, block: &str, action: &str) -> SlackViewStateValue {
+    view.state_params
+        .state
+        .as_ref()
+        .expect("the view has a state")
+        .values
+        .get(&SlackBlockId(block.to_string()))
+        .and_then(|actions| actions.get(&SlackActionId(action.to_string())))
+        .cloned()
+        .unwrap_or_else(|| panic!("no value for {block}/{action}"))
+}
+
+fn messages(answer: &Value) -> Vec<String> {
+    answer["response_metadata"]["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn views_open_exchanges_a_fresh_trigger_once() {
+    let standin = SlackStandIn::start_default().await;
+    let bot = standin.bot_token();
+    let first = trigger(&standin, STAFF);
+
+    let opened = views_open(&standin, &bot, &first, text_modal("Report a concern")).await;
+    assert_eq!(opened["ok"], true, "{opened}");
+    let view = &opened["view"];
+    let id = view["id"].as_str().expect("an id").to_string();
+    assert!(id.starts_with('V'), "{id}");
+    assert_eq!(view["type"], "modal");
+    assert_eq!(view["team_id"], TEAM_ID);
+    assert_eq!(view["app_id"], slack::APP_ID);
+    assert_eq!(view["bot_id"], BOT_ID);
+    assert_eq!(view["root_view_id"], id.as_str());
+    assert!(view["previous_view_id"].is_null());
+    assert_eq!(view["state"], json!({ "values": {} }));
+    assert_eq!(view["private_metadata"], "sg-0042");
+    assert_eq!(view["callback_id"], "report");
+    assert_eq!(view["external_id"], "");
+    assert_eq!(view["notify_on_close"], false);
+    let hash = view["hash"].as_str().expect("a hash").to_string();
+    assert!(!hash.is_empty());
+    let blocks = view["blocks"].as_array().expect("blocks");
+    assert!(
+        blocks[0]["block_id"].as_str().is_some_and(|b| !b.is_empty()),
+        "a block sent without a block_id gets one"
+    );
+    assert_eq!(blocks[1]["block_id"], "what");
+    assert_eq!(blocks[1]["optional"], false);
+
+    let kept: Vec<View> = standin.views_of(STAFF);
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].id.as_str(), kept[0].user.as_str()), (id.as_str(), STAFF));
+    assert!(kept[0].open && kept[0].errors.is_none());
+    assert_eq!(kept[0].hash, hash);
+    assert_eq!(&kept[0].view, view);
+    assert_eq!(standin.view(&id).map(|v| v.id), Some(id.clone()));
+    assert!(standin.views_of(LEAD).is_empty());
+
+    let again = views_open(&standin, &bot, &first, text_modal("Report a concern")).await;
+    assert_eq!(again["error"], "exchanged_trigger_id", "{again}");
+    let unknown = views_open(&standin, &bot, "12345.98765.abcd2358fdea", text_modal("Report")).await;
+    assert_eq!(unknown["error"], "invalid_trigger_id", "{unknown}");
+
+    let late = trigger(&standin, STAFF);
+    standin
+        .state()
+        .views
+        .triggers
+        .get_mut(&late)
+        .expect("the trigger is kept")
+        .issued_at = Instant::now() - Duration::from_secs(4);
+    let expired = views_open(&standin, &bot, &late, text_modal("Report")).await;
+    assert_eq!(expired["error"], "expired_trigger_id", "{expired}");
+
+    let app = views_open(
+        &standin,
+        &standin.app_token(),
+        &trigger(&standin, STAFF),
+        text_modal("Report"),
+    )
+    .await;
+    assert_eq!(app["error"], "not_allowed_token_type", "{app}");
+
+    // A form body, the view a JSON-encoded string, as the page describes;
+    // no scope is needed.
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("trigger_id", &trigger(&standin, LEAD))
+        .append_pair("view", &choice_modal("Urgent?").to_string())
+        .finish();
+    let form = reqwest::Client::new()
+        .post(format!("{}views.open", standin.api_url()))
+        .bearer_auth(&bot)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("a form POST");
+    assert!(form.headers().get("x-accepted-oauth-scopes").is_none());
+    let form: Value = form.json().await.expect("JSON");
+    assert_eq!(form["ok"], true, "{form}");
+    assert_eq!(standin.views_of(LEAD).len(), 1, "shown to the trigger's person");
+    assert_eq!(standin.views_of(STAFF).len(), 1);
+}
+
+#[tokio::test]
+async fn views_open_refuses_views_slack_would_refuse() {
+    let standin = SlackStandIn::start_default().await;
+    let bot = standin.bot_token();
+
+    let long_title = views_open(
+        &standin,
+        &bot,
+        &trigger(&standin, STAFF),
+        text_modal(&"t".repeat(25)),
+    )
+    .await;
+    assert_eq!(long_title["ok"], false);
+    assert_eq!(long_title["error"], "invalid_arguments");
+    assert_eq!(
+        messages(&long_title),
+        vec!["[ERROR] must be less than 25 characters [json-pointer:/view/title/text]"]
+    );
+    let longest = views_open(
+        &standin,
+        &bot,
+        &trigger(&standin, STAFF),
+        text_modal(&"t".repeat(24)),
+    )
+    .await;
+    assert_eq!(longest["ok"], true, "24 characters is the limit: {longest}");
+
+    let mut no_submit = text_modal("Report");
+    no_submit.as_object_mut().expect("an object").remove("submit");
+    let refused = views_open(&standin, &bot, &trigger(&standin, STAFF), no_submit).await;
+    assert_eq!(refused["error"], "invalid_arguments");
+    assert_eq!(
+        messages(&refused),
+        vec!["[ERROR] must define `submit` to use an `input` block in modals [json-pointer:/view/blocks/1/input]"]
+    );
+
+    let mut checks: Vec<(Value, &str)> = Vec::new();
+    let mut eleven = choice_modal("Urgent?");
+    eleven["blocks"][0]["element"]["options"] = json!((0..11)
+        .map(|i| json!({ "text": { "type": "plain_text", "text": format!("{i}") }, "value": format!("{i}") }))
+        .collect::<Vec<_>>());
+    checks.push((
+        eleven,
+        "[ERROR] no more than 10 items allowed [json-pointer:/view/blocks/0/element/options]",
+    ));
+    let mut long_value = choice_modal("Urgent?");
+    long_value["blocks"][0]["element"]["options"][1]["value"] = json!("v".repeat(151));
+    checks.push((
+        long_value,
+        "[ERROR] must be less than 151 characters [json-pointer:/view/blocks/0/element/options/1/value]",
+    ));
+    let mut metadata = text_modal("Report");
+    metadata["private_metadata"] = json!("m".repeat(3001));
+    checks.push((
+        metadata,
+        "[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]",
+    ));
+    let mut twice = text_modal("Report");
+    twice["blocks"][0]["block_id"] = json!("what");
+    checks.push((
+        twice,
+        "[ERROR] block_id already exists [json-pointer:/view/blocks/1/block_id]",
+    ));
+    let mut big_input = text_modal("Report");
+    big_input["blocks"][1]["element"]["max_length"] = json!(3001);
+    checks.push((
+        big_input,
+        "[ERROR] must be less than 3001 [json-pointer:/view/blocks/1/element/max_length]",
+    ));
+    let mut home = text_modal("Report");
+    home["type"] = json!("home");
+    checks.push((home, "[ERROR] unsupported type: home [json-pointer:/view/type]"));
+    let mut empty_section = text_modal("Report");
+    empty_section["blocks"][0]["text"]["text"] = json!("");
+    checks.push((
+        empty_section,
+        "[ERROR] must be more than 0 characters [json-pointer:/view/blocks/0/text/text]",
+    ));
+    for (view, expected) in checks {
+        let answer = views_open(&standin, &bot, &trigger(&standin, STAFF), view).await;
+        assert_eq!(answer["error"], "invalid_arguments", "{answer}");
+        assert_eq!(messages(&answer), vec![expected.to_string()]);
+    }
+    assert_eq!(standin.views_of(STAFF).len(), 1, "only the valid view opened");
+}
+
+#[tokio::test]
+async fn view_submissions_and_closes_are_what_slack_morphism_reads() {
+    let standin = SlackStandIn::start_default().await;
+    let client = client(&standin);
+    let bot_token = token(&standin.bot_token());
+    let session = client.open_session(&bot_token);
+
+    // slack-morphism opens the modal and reads the answer.
+    let modal: SlackView = serde_json::from_value(text_modal("Report a concern")).expect("a SlackView");
+    let opened = session
+        .views_open(&SlackApiViewsOpenRequest::new(
+            trigger(&standin, STAFF).into(),
+            modal,
+        ))
+        .await
+        .expect("views.open");
+    let id = opened.view.state_params.id.0.clone();
+    assert_eq!(
+        opened
+            .view
+            .state_params
+            .root_view_id
+            .as_ref()
+            .map(|v| v.0.as_str()),
+        Some(id.as_str())
+    );
+
+    let envelope = standin.submit_view(STAFF, &id, ViewAnswer::Text("He asked for photos".into()));
+    let payload = standin.envelope(&envelope).expect("recorded").payload;
+    assert_eq!(standin.envelope(&envelope).expect("recorded").kind, "interactive");
+    match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
+        Ok(SlackInteractionEvent::ViewSubmission(submitted)) => {
+            assert_eq!(submitted.user.id.0, STAFF);
+            assert_eq!(submitted.team.id.0, TEAM_ID);
+            assert_eq!(submitted.view.state_params.id.0, id);
+            assert!(submitted.trigger_id.is_some(), "a new trigger comes with it");
+            let value = state_value(&submitted.view, "what", "answer");
+            assert_eq!(value.action_type.0, "plain_text_input");
+            assert_eq!(value.value.as_deref(), Some("He asked for photos"));
+            match submitted.view.view {
+                SlackView::Modal(modal) => {
+                    assert_eq!(modal.private_metadata.as_deref(), Some("sg-0042"));
+                    assert_eq!(modal.callback_id.map(|c| c.0).as_deref(), Some("report"));
+                }
+                other => panic!("expected a modal, got {other:?}"),
+            }
+        }
+        other => panic!("expected a view_submission, got {other:?}\n{payload}"),
+    }
+    assert_eq!(payload["response_urls"], json!([]));
+    assert_eq!(payload["is_enterprise_install"], false);
+    assert_eq!(
+        standin.view(&id).expect("kept").view["state"]["values"]["what"]["answer"]["value"],
+        "He asked for photos",
+        "the view as now shown has the typed text"
+    );
+
+    // Radio buttons: the chosen option, text and value.
+    let choice = views_open(
+        &standin,
+        &standin.bot_token(),
+        &trigger(&standin, LEAD),
+        choice_modal("Urgent?"),
+    )
+    .await;
+    let choice_id = choice["view"]["id"].as_str().expect("an id").to_string();
+    let envelope = standin.submit_view(LEAD, &choice_id, ViewAnswer::Choice("yes".into()));
+    let payload = standin.envelope(&envelope).expect("recorded").payload;
+    match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
+        Ok(SlackInteractionEvent::ViewSubmission(submitted)) => {
+            assert_eq!(submitted.user.id.0, LEAD);
+            assert_eq!(submitted.view.state_params.id.0, choice_id);
+            let value = state_value(&submitted.view, "danger", "answer");
+            assert_eq!(value.action_type.0, "radio_buttons");
+            let selected = value.selected_option.as_ref().expect("an option");
+            assert_eq!(selected.value, "yes");
+            assert_eq!(selected.text.text, "Yes");
+        }
+        other => panic!("expected a view_submission, got {other:?}\n{payload}"),
+    }
+
+    // An optional input left empty: value null.
+    let mut optional = text_modal("Anything else?");
+    optional["blocks"][1]["optional"] = json!(true);
+    optional["notify_on_close"] = json!(true);
+    let opened = views_open(
+        &standin,
+        &standin.bot_token(),
+        &trigger(&standin, STAFF_2),
+        optional,
+    )
+    .await;
+    let optional_id = opened["view"]["id"].as_str().expect("an id").to_string();
+    let envelope = standin.submit_view(STAFF_2, &optional_id, ViewAnswer::Nothing);
+    match serde_json::from_value::<SlackInteractionEvent>(
+        standin.envelope(&envelope).expect("recorded").payload,
+    ) {
+        Ok(SlackInteractionEvent::ViewSubmission(submitted)) => {
+            assert_eq!(state_value(&submitted.view, "what", "answer").value, None);
+        }
+        other => panic!("expected a view_submission, got {other:?}"),
+    }
+
+    // Closing a view that asked for notify_on_close sends view_closed.
+    let closed = standin
+        .close_view(STAFF_2, &optional_id)
+        .expect("notify_on_close: view_closed is sent");
+    let payload = standin.envelope(&closed).expect("recorded").payload;
+    match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
+        Ok(SlackInteractionEvent::ViewClosed(closed)) => {
+            assert_eq!(closed.user.id.0, STAFF_2);
+            assert_eq!(closed.view.state_params.id.0, optional_id);
+        }
+        other => panic!("expected a view_closed, got {other:?}\n{payload}"),
+    }
+    assert_eq!(payload["is_cleared"], false);
+    assert!(!standin.view(&optional_id).expect("kept").open);
+    assert_eq!(
+        standin.close_view(STAFF, &id),
+        None,
+        "no notify_on_close: nothing sent"
+    );
+    assert!(!standin.view(&id).expect("kept").open);
+}
+
+fn modal(value: Value) -> SlackView {
+    serde_json::from_value(value).expect("a SlackView")
+}
+
+fn answer_next(seen: &Recorder, answer: SlackViewSubmissionResponse) {
+    seen.interaction_answers
+        .lock()
+        .expect("not poisoned")
+        .push_back(answer.into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acknowledgement_of_a_submission_updates_marks_or_closes_the_modal() {
+    let standin = SlackStandIn::start_default().await;
+    let seen = Arc::new(Recorder::default());
+    let listener = listen(&standin, seen.clone()).await;
+    let client = client(&standin);
+    let bot_token = token(&standin.bot_token());
+    let session = client.open_session(&bot_token);
+
+    let command = standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    standin
+        .wait_for_ack(&command.envelope_id, PATIENCE)
+        .await
+        .expect("the command is acknowledged");
+    let opened = session
+        .views_open(&SlackApiViewsOpenRequest::new(
+            command.trigger_id.clone().into(),
+            modal(text_modal("Report a concern")),
+        ))
+        .await
+        .expect("views.open with the command's trigger");
+    let id = opened.view.state_params.id.0.clone();
+    let first_hash = standin.view(&id).expect("kept").hash;
+
+    // errors: the modal stays open, the errors shown under the input.
+    answer_next(
+        &seen,
+        SlackViewSubmissionResponse::Errors(SlackViewSubmissionErrorsResponse::new(HashMap::from([(
+            "what".to_string(),
+            "Please say a little more".to_string(),
+        )]))),
+    );
+    let envelope = standin.submit_view(STAFF, &id, ViewAnswer::Text("x".into()));
+    let marked = standin
+        .wait_for_view_update(&id, &first_hash, PATIENCE)
+        .await
+        .expect("the errors are shown");
+    assert!(marked.open);
+    assert_eq!(marked.hash, first_hash);
+    assert_eq!(marked.errors, Some(json!({ "what": "Please say a little more" })));
+    let latency = standin.wait_for_ack(&envelope, PATIENCE).await.expect("acked");
+    assert!(latency < Duration::from_secs(3));
+
+    // update: the next question, same view id, a new hash.
+    answer_next(
+        &seen,
+        SlackViewSubmissionResponse::Update(SlackViewSubmissionUpdateResponse::new(modal(choice_modal(
+            "Anyone in danger?",
+        )))),
+    );
+    standin.submit_view(STAFF, &id, ViewAnswer::Text("He asked for photos".into()));
+    let updated = standin
+        .wait_for_view_update(&id, &first_hash, PATIENCE)
+        .await
+        .expect("the view is updated");
+    assert!(updated.open);
+    assert_ne!(updated.hash, first_hash);
+    assert_eq!(updated.errors, None);
+    assert_eq!(updated.view["id"], id.as_str());
+    assert_eq!(updated.view["hash"], updated.hash.as_str());
+    assert_eq!(updated.view["title"]["text"], "Anyone in danger?");
+    assert_eq!(updated.view["state"], json!({ "values": {} }));
+
+    // A bare acknowledgement closes it.
+    standin.submit_view(STAFF, &id, ViewAnswer::Choice("no".into()));
+    let closed = standin
+        .wait_for_view_update(&id, &updated.hash, PATIENCE)
+        .await
+        .expect("the view is closed");
+    assert!(!closed.open);
+
+    let submitted: Vec<SlackInteractionViewSubmissionEvent> = seen
+        .interactions
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter_map(|e| match e {
+            SlackInteractionEvent::ViewSubmission(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(submitted.len(), 3);
+    let chosen = state_value(&submitted[2].view, "danger", "answer").selected_option;
+    assert_eq!(chosen.map(|o| o.value).as_deref(), Some("no"));
+    assert_eq!(
+        submitted[1].view.state_params.hash, first_hash,
+        "the second submission was of the first view"
+    );
+
+    // An update Slack would refuse leaves the modal as it was, and is
+    // recorded; clear then closes every modal of the person.
+    let command = standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    standin
+        .wait_for_ack(&command.envelope_id, PATIENCE)
+        .await
+        .expect("acked");
+    let again = session
+        .views_open(&SlackApiViewsOpenRequest::new(
+            command.trigger_id.into(),
+            modal(text_modal("Report a concern")),
+        ))
+        .await
+        .expect("views.open");
+    let again_id = again.view.state_params.id.0.clone();
+    let again_hash = standin.view(&again_id).expect("kept").hash;
+    answer_next(
+        &seen,
+        SlackViewSubmissionResponse::Update(SlackViewSubmissionUpdateResponse::new(modal(choice_modal(
+            &"t".repeat(30),
+        )))),
+    );
+    let envelope = standin.submit_view(STAFF, &again_id, ViewAnswer::Text("more".into()));
+    standin.wait_for_ack(&envelope, PATIENCE).await.expect("acked");
+    let problems = standin.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("[ERROR] must be less than 25 characters [json-pointer:/view/title/text]"),
+        "{problems:?}"
+    );
+    let unchanged = standin.view(&again_id).expect("kept");
+    assert!(unchanged.open);
+    assert_eq!(unchanged.hash, again_hash);
+
+    answer_next(
+        &seen,
+        SlackViewSubmissionResponse::Clear(SlackViewSubmissionClearResponse::new()),
+    );
+    standin.submit_view(STAFF, &again_id, ViewAnswer::Text("more".into()));
+    let cleared = standin
+        .wait_for_view_update(&again_id, &again_hash, PATIENCE)
+        .await
+        .expect("cleared");
+    assert!(!cleared.open);
+    assert!(standin.views_of(STAFF).iter().all(|v| !v.open));
+
+    assert!(
+        standin.late_or_missing_acks().is_empty(),
+        "{:?}",
+        standin.late_or_missing_acks()
+    );
+    assert_eq!(standin.problems().len(), 1);
+    listener.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_to_a_submission_after_the_ack_timeout_is_ignored() {
+    // A short ack timeout stands for Slack's 3 seconds.
+    let standin = SlackStandIn::start(StandInOptions {
+        ack_timeout: Duration::from_millis(300),
+        ..StandInOptions::default()
+    })
+    .await;
+    let seen = Arc::new(Recorder::default());
+    let listener = listen(&standin, seen.clone()).await;
+    let opened = views_open(
+        &standin,
+        &standin.bot_token(),
+        &trigger(&standin, STAFF),
+        text_modal("Report"),
+    )
+    .await;
+    let id = opened["view"]["id"].as_str().expect("an id").to_string();
+
+    seen.interaction_delay_ms.store(700, Ordering::SeqCst);
+    answer_next(
+        &seen,
+        SlackViewSubmissionResponse::Clear(SlackViewSubmissionClearResponse::new()),
+    );
+    let envelope = standin.submit_view(STAFF, &id, ViewAnswer::Text("late".into()));
+    let latency = standin
+        .wait_for_ack(&envelope, PATIENCE)
+        .await
+        .expect("acked, late");
+    assert!(latency > Duration::from_millis(300), "{latency:?}");
+    assert!(standin.view(&id).expect("kept").open, "the late clear is ignored");
+    let late = standin.late_or_missing_acks();
+    assert_eq!(late, vec![(envelope.clone(), Some(latency))]);
+    let problems = standin.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains(&envelope), "{problems:?}");
     listener.shutdown().await;
 }

@@ -323,6 +323,27 @@ pub fn add_in_private_chat() -> Text {
     )
 }
 
+/// `/report`'s reply when the report is taken in a form.
+pub fn opening_form() -> Text {
+    Text::plain(
+        "I'm opening a private form for your report. Your answers stay in the form and are not posted anywhere. If it doesn't open, I'll message you privately instead. If anyone is in immediate danger, call 999 now.",
+    )
+}
+
+/// Said in the form when an answer could not be saved.
+pub fn form_not_saved() -> Text {
+    Text::plain(
+        "I couldn't save that just now. Please press Next again in a minute. If anyone is in immediate danger, call 999 now.",
+    )
+}
+
+/// A form opened for a report that has finished since.
+pub fn form_finished(reference: &Reference) -> Text {
+    Text::plain(format!(
+        "Your report {reference} has been sent to the Lead for Safeguarding. You'll be told here when they pick it up. To report something else, close this and type /report again."
+    ))
+}
+
 /// A pressed button, said back as the answer, so the chat reads as a record.
 pub fn you_chose(label: &str) -> Text {
     Text::plain(format!("You answered: {label}"))

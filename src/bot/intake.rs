@@ -133,7 +133,7 @@ impl Core {
     /// What the conversation decided, as effects: replies to the reporter's
     /// private chat; the page (the concern's room made first); the record
     /// to the concern's room, as a notice, in parts if it is long.
-    fn plan_outgoing(
+    pub(super) fn plan_outgoing(
         &self,
         batch: &mut Batch,
         effects: &mut Effects,
@@ -162,7 +162,7 @@ impl Core {
                         None,
                     )
                 }
-                Outgoing::Buttons(_) => {}
+                Outgoing::Buttons(_) | Outgoing::Finished => {}
                 Outgoing::Page {
                     reference, urgent, ..
                 } => {

@@ -25,6 +25,7 @@ pub mod probe;
 
 mod casework;
 mod flood;
+mod form;
 mod intake;
 mod locks;
 mod paging;
@@ -42,6 +43,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, error, info, warn};
 
 pub use chat::{Chat, ChatError, File, Kind, Member, Message, RoomSpec};
+pub use form::{FormAnswer, FormOpen, FormView};
 pub use route::{is_report_request, is_start_word};
 
 use crate::concern::Reference;

@@ -118,6 +118,11 @@ impl SlackChat {
     }
 
     /// Gives the chat the core's store; call before [`Core::chat_synced`].
+    /// The Web API, for what is not [`Chat`]: opening a form.
+    pub(super) fn api(&self) -> &Api {
+        &self.api
+    }
+
     pub fn attach(&self, core: &Arc<Core>) {
         let _ = self.core.set(Arc::downgrade(core));
     }

@@ -4,6 +4,7 @@
 //! their DM with the bot, where the core takes the report, as if they had
 //! typed "report" there.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use slack_morphism::prelude::*;
@@ -11,7 +12,8 @@ use tracing::{error, info, warn};
 
 use super::people::Person;
 use super::Adapter;
-use crate::bot::{compose, Inbound, InboundKind};
+use crate::bot::{compose, Core, FormOpen, Inbound, InboundKind};
+use crate::config::SlackIntake;
 
 /// What the lookups before the reply may take: Slack shows the person an
 /// error if the acknowledgement takes more than 3 seconds.
@@ -32,7 +34,7 @@ fn public_routes() -> String {
 }
 
 /// Handles `/report` from `event`; returns the reply only they see.
-pub async fn report(adapter: &Adapter, event: &SlackCommandEvent) -> String {
+pub async fn report(adapter: &Arc<Adapter>, event: &SlackCommandEvent) -> String {
     let user = event.user_id.0.as_str();
     let lookup = tokio::time::timeout(LOOKUP_BUDGET, adapter.people.get(user)).await;
     let person = match lookup {
@@ -63,6 +65,16 @@ pub async fn report(adapter: &Adapter, event: &SlackCommandEvent) -> String {
         Ok(core) => core,
         Err(_) => return cannot_tell("I am restarting"),
     };
+    if let Err(e) = adapter.adopt_dm(&core, user, &dm) {
+        error!(error = %format!("{e:#}"), "could not note a direct message as someone's private chat");
+    }
+    let request = format!("slack:command/{}", event.trigger_id.0);
+    if adapter.intake == SlackIntake::Form {
+        // Opened after this reply goes: Slack allows 3 seconds for each.
+        let (adapter, user, trigger) = (adapter.clone(), user.to_string(), event.trigger_id.0.clone());
+        tokio::spawn(async move { open_form(&adapter, &core, &user, &dm, &trigger, &request).await });
+        return compose::opening_form().plain;
+    }
     // Mid-report, "report" in the DM would be taken as an answer: point
     // them back to the question instead.
     match crate::intake::current(&core.store, user) {
@@ -73,24 +85,55 @@ pub async fn report(adapter: &Adapter, event: &SlackCommandEvent) -> String {
             return cannot_tell("I couldn't read your report just now");
         }
     }
-    if let Err(e) = adapter.adopt_dm(&core, user, &dm) {
-        error!(error = %format!("{e:#}"), "could not note a direct message as someone's private chat");
+    match adapter.keep(&core, in_dm(&request, &dm, user)) {
+        Ok(()) => compose::messaged_privately().plain,
+        Err(e) => {
+            warn!(error = %e, "/report was not kept");
+            cannot_tell("I couldn't save your request just now")
+        }
     }
-    let inbound = Inbound {
-        // Slash commands are not sent again; the trigger is unique to this one.
-        event_id: format!("slack:command/{}", event.trigger_id.0),
-        room_id: dm,
+}
+
+/// "report" from `user` in their DM: the report taken there, as if they
+/// had typed it. Slash commands are not sent again; `request` (from the
+/// trigger) is unique to this one.
+fn in_dm(request: &str, dm: &str, user: &str) -> Inbound {
+    Inbound {
+        event_id: request.to_string(),
+        room_id: dm.to_string(),
         sender: user.to_string(),
         kind: InboundKind::Text {
             body: "report".into(),
             mentions_bot: false,
         },
-    };
-    match adapter.keep(&core, inbound) {
-        Ok(()) => compose::messaged_privately().plain,
+    }
+}
+
+/// Opens the report's form for `user`, at its first question or where
+/// they left off. If they may not report, or the form cannot be opened,
+/// the request goes to their DM instead, where the core answers it (with
+/// the refusal, or the question), so they are never left without a word.
+async fn open_form(adapter: &Adapter, core: &Arc<Core>, user: &str, dm: &str, trigger: &str, request: &str) {
+    let opened = match core.form_open(user, request).await {
+        Ok(FormOpen::Open(form)) => {
+            let params = serde_json::json!({ "trigger_id": trigger, "view": super::form::view(&form) });
+            match adapter.chat.api().call("views.open", params).await {
+                Ok(_) => true,
+                Err(e) => {
+                    warn!(error = %e, "could not open the report form; the report goes on in the DM");
+                    false
+                }
+            }
+        }
+        Ok(FormOpen::Refused(_)) => false,
         Err(e) => {
-            warn!(error = %e, "/report was not kept");
-            cannot_tell("I couldn't save your request just now")
+            error!(error = %format!("{e:#}"), "could not start a report in a form; the request goes to the DM");
+            false
+        }
+    };
+    if !opened {
+        if let Err(e) = adapter.keep(core, in_dm(&format!("{request}/dm"), dm, user)) {
+            error!(error = %e, "a /report could not be passed to the DM");
         }
     }
 }

@@ -17,6 +17,7 @@ mod api;
 mod chat;
 mod commands;
 mod events;
+mod form;
 mod people;
 mod render;
 
@@ -53,6 +54,8 @@ struct Adapter {
     chat: Arc<chat::SlackChat>,
     people: Arc<people::People>,
     bot_user: String,
+    /// Where a report's questions are asked: the DM, or a form.
+    intake: crate::config::SlackIntake,
 }
 
 impl Adapter {
@@ -128,13 +131,73 @@ async fn on_interaction(
     event: SlackInteractionEvent,
     _client: Arc<Client>,
     state: SlackClientEventsUserState,
-) -> UserCallbackResult<()> {
+) -> UserCallbackResult<SlackInteractionResponse> {
     let adapter = adapter(&state).await?;
+    if let SlackInteractionEvent::ViewSubmission(submission) = &event {
+        return Ok(form_submitted(&adapter, submission).await);
+    }
     let Some(inbound) = events::button(&event, render::ACK_ACTION) else {
-        return Ok(());
+        return Ok(SlackInteractionResponse::Empty);
     };
     let core = adapter.core()?;
-    adapter.keep(&core, inbound)
+    adapter.keep(&core, inbound)?;
+    Ok(SlackInteractionResponse::Empty)
+}
+
+/// How long an answer in the form may take: Slack shows an error in the
+/// form if the acknowledgement with the next question takes over 3 seconds.
+const FORM_BUDGET: Duration = Duration::from_millis(2500);
+
+/// An answer sent from the report's form: taken by the core, and the next
+/// question (or the confirmation) given back to show in the form. If it
+/// could not be saved, the form says so beside the answer, and keeps it.
+async fn form_submitted(
+    adapter: &Adapter,
+    submission: &SlackInteractionViewSubmissionEvent,
+) -> SlackInteractionResponse {
+    let Some((question, answer)) = form::submitted(submission) else {
+        return SlackInteractionResponse::Empty;
+    };
+    let not_saved = || {
+        let errors = [("answer".to_string(), crate::bot::compose::form_not_saved().plain)];
+        SlackViewSubmissionResponse::Errors(SlackViewSubmissionErrorsResponse::new(
+            errors.into_iter().collect(),
+        ))
+        .into()
+    };
+    let Ok(core) = adapter.core() else {
+        return not_saved();
+    };
+    let user = submission.user.id.0.as_str();
+    // The view's hash changes with each update: the same submission sent
+    // again has the same one, and is not a second answer.
+    let event = format!(
+        "slack:form/{}/{}",
+        submission.view.state_params.id.0, submission.view.state_params.hash
+    );
+    let taken = tokio::time::timeout(
+        FORM_BUDGET,
+        core.form_answer(user, &question, answer.as_deref(), &event),
+    )
+    .await;
+    let form = match taken {
+        Ok(Ok(form)) => form,
+        Ok(Err(e)) => {
+            error!(error = %format!("{e:#}"), "an answer in the report form was not saved");
+            return not_saved();
+        }
+        Err(_) => {
+            warn!("an answer in the report form took too long; the reporter is asked to send it again");
+            return not_saved();
+        }
+    };
+    match form::as_slack_view(form::view(&form)) {
+        Ok(view) => SlackViewSubmissionResponse::Update(SlackViewSubmissionUpdateResponse::new(view)).into(),
+        Err(e) => {
+            error!(error = %e, "the report form's next view could not be made");
+            not_saved()
+        }
+    }
 }
 
 /// A callback that failed is not acknowledged, so Slack sends it again.
@@ -214,6 +277,7 @@ pub async fn run(
         chat,
         people,
         bot_user,
+        intake: slack.intake,
     });
     let listener = listen(client, adapter, &slack.app_token).await?;
     let watcher = tokio::spawn(watch_slack(api, metrics.clone(), shutdown.clone()));

@@ -96,7 +96,7 @@ pub fn read_answer_value(value: &str) -> Option<(String, String, String)> {
 
 /// `text` in pieces of at most [`SECTION_CHARS`] characters, broken at line
 /// ends where it can.
-fn sections(text: &str) -> Vec<String> {
+pub(super) fn sections(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in text.split_inclusive('\n') {
@@ -124,7 +124,7 @@ fn sections(text: &str) -> Vec<String> {
 }
 
 /// At most `max` characters, with "…" if cut.
-fn shorten(text: &str, max: usize) -> String {
+pub(super) fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }

@@ -112,6 +112,8 @@ pub fn scope_for(method: &str, kind: Option<super::world::ChannelKind>) -> Optio
     use super::world::ChannelKind::{Im, Private, Public};
     match (method, kind) {
         ("auth.test", _) => None,
+        // docs.slack.dev/reference/methods/views.open: "No scopes required".
+        ("views.open", _) => None,
         ("users.info", _) => Some("users:read"),
         ("conversations.open", _) => Some("im:write"),
         ("conversations.create", Some(Private)) => Some("groups:write"),

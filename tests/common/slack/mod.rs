@@ -14,6 +14,10 @@
 //!   again with `retry_attempt` and `retry_reason`;
 //! - the upload URL of `files.getUploadURLExternal`, and the `response_url`
 //!   of slash commands and button presses;
+//! - modals ([`views`]): `views.open` exchanges the `trigger_id` of a slash
+//!   command or button press for a modal, the test submits or closes it as
+//!   the person would, and the app's acknowledgement of the submission
+//!   updates, closes or marks it with errors;
 //!
 //! over a small workspace ([`world`]) the test can add to and read back.
 //! Faults ([`faults`]) can be set at any time. Payload shapes come from
@@ -32,6 +36,7 @@ pub mod faults;
 pub mod manifest;
 pub mod payloads;
 pub mod socket;
+pub mod views;
 pub mod web_api;
 pub mod world;
 
@@ -54,6 +59,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 pub use faults::Faults;
 pub use manifest::Manifest;
 pub use socket::{Envelope, SlashCommand};
+pub use views::{View, ViewAnswer};
 pub use world::*;
 
 /// Every answer body the stand-in sends.
@@ -178,6 +184,9 @@ pub struct State {
     pub socket: socket::SocketState,
     pub response_urls: HashMap<String, ResponseUrl>,
     pub replies: Vec<Reply>,
+    /// Triggers, modals, and what the app did with them that Slack would
+    /// have refused.
+    pub views: views::ViewsState,
     pub tasks: Vec<AbortHandle>,
     serial: u64,
 }
@@ -266,6 +275,7 @@ impl SlackStandIn {
                 socket: socket::SocketState::default(),
                 response_urls: HashMap::new(),
                 replies: Vec::new(),
+                views: views::ViewsState::default(),
                 tasks: Vec::new(),
                 serial: 0,
             }),
@@ -470,6 +480,66 @@ impl SlackStandIn {
     pub fn press_button(&self, user: &str, channel: &str, message_ts: &str, action_id: &str) -> String {
         let mut st = self.state();
         socket::button(&self.shared, &mut st, user, channel, message_ts, action_id)
+    }
+
+    // --- modals -------------------------------------------------------------
+
+    /// `user` submits the modal `view_id` (it must be open and shown to
+    /// them) with `answer` in its one `input` block; sends Slack's
+    /// `view_submission` in an `interactive` envelope and returns its
+    /// envelope id. The app's acknowledgement then decides what becomes of
+    /// the modal (see [`wait_for_view_update`](Self::wait_for_view_update)).
+    /// Panics if the view has no input block or more than one, or if the
+    /// answer does not fit the input (text for radio buttons, an option it
+    /// does not have, `Nothing` for a required input).
+    pub fn submit_view(&self, user: &str, view_id: &str, answer: ViewAnswer) -> String {
+        let mut st = self.state();
+        views::submit(&self.shared, &mut st, user, view_id, answer)
+    }
+
+    /// `user` closes the modal `view_id` without submitting it. If the view
+    /// asked for `notify_on_close`, sends `view_closed` and returns its
+    /// envelope id.
+    pub fn close_view(&self, user: &str, view_id: &str) -> Option<String> {
+        let mut st = self.state();
+        views::close(&self.shared, &mut st, user, view_id)
+    }
+
+    /// The modals opened for `user`, in opening order, open or not.
+    pub fn views_of(&self, user: &str) -> Vec<View> {
+        self.state()
+            .views
+            .views
+            .iter()
+            .filter(|v| v.user == user)
+            .cloned()
+            .collect()
+    }
+
+    pub fn view(&self, id: &str) -> Option<View> {
+        self.state().views.views.iter().find(|v| v.id == id).cloned()
+    }
+
+    /// Waits until the modal `view_id` changes: a new hash (updated), closed,
+    /// or errors shown. None if none of these within `timeout`.
+    pub async fn wait_for_view_update(
+        &self,
+        view_id: &str,
+        old_hash: &str,
+        timeout: Duration,
+    ) -> Option<View> {
+        self.eventually(timeout, |st| {
+            let view = st.views.views.iter().find(|v| v.id == view_id)?;
+            (view.hash != old_hash || !view.open || view.errors.is_some()).then(|| view.clone())
+        })
+        .await
+    }
+
+    /// What the app did that Slack would have refused or ignored without
+    /// failing the call: a `response_action` it would not take, or an
+    /// answer to a submission after the ack timeout. Empty when all is well.
+    pub fn problems(&self) -> Vec<String> {
+        self.state().views.problems.clone()
     }
 
     /// Sends an event Slack would send (the inner `event` object), wrapped in

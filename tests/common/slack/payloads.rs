@@ -6,7 +6,7 @@
 //! Slack's pages write some examples with a trailing comma (the
 //! `authorizations` objects); that is dropped here so the JSON is valid.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::world::{
     Channel, ChannelKind, Message, User, UserKind, APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID,
@@ -278,6 +278,46 @@ pub fn member_joined_channel_event(
     event
 }
 
+/// From docs.slack.dev/reference/interaction-payloads/view-interactions-payload
+/// (`view_submission`: `type`, `team`, `user`, `view` with `state.values`
+/// keyed by `block_id` then `action_id`, `api_app_id`). `token`,
+/// `trigger_id`, `user.username`, `user.team_id`, `response_urls` and
+/// `is_enterprise_install` are not in that page's example; they are in the
+/// view_submission recorded from Slack in slackapi/bolt-python
+/// (tests/slack_bolt/request/test_request.py). `response_urls` is empty:
+/// the stand-in models no `response_url_enabled` inputs.
+pub fn view_submission(user: &User, view: &Value, trigger_id: &str) -> Value {
+    json!({
+        "type": "view_submission",
+        "team": { "id": TEAM_ID, "domain": TEAM_DOMAIN },
+        "user": { "id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id },
+        "api_app_id": APP_ID,
+        "token": "standinVerificationToken",
+        "trigger_id": trigger_id,
+        "view": view,
+        "response_urls": [],
+        "is_enterprise_install": false,
+    })
+}
+
+/// From docs.slack.dev/reference/interaction-payloads/view-interactions-payload
+/// (`view_closed`: `type`, `team`, `user`, `view`, `api_app_id`,
+/// `is_cleared`). `token` and `is_enterprise_install` as in the view_closed
+/// recorded from Slack in slackapi/bolt-python
+/// (tests/slack_bolt/request/test_request.py), which has no `trigger_id`.
+pub fn view_closed(user: &User, view: &Value) -> Value {
+    json!({
+        "type": "view_closed",
+        "team": { "id": TEAM_ID, "domain": TEAM_DOMAIN },
+        "user": { "id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id },
+        "api_app_id": APP_ID,
+        "token": "standinVerificationToken",
+        "view": view,
+        "is_cleared": false,
+        "is_enterprise_install": false,
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Web API answers
 // ---------------------------------------------------------------------------
@@ -531,6 +571,53 @@ pub fn complete_upload(files: &[(String, String)]) -> Value {
 /// response `wss://…/link/?ticket=…&app_id=…`), here on plain `ws://`.
 pub fn connections_open(url: &str) -> Value {
     json!({ "ok": true, "url": url })
+}
+
+/// From docs.slack.dev/reference/methods/views.open (example response's
+/// `view`): the view as sent (`content`, already checked and filled in),
+/// with `id`, `team_id`, `state`, `hash`, `root_view_id`, `app_id` and
+/// `bot_id`. `previous_view_id` (null for a modal's first view) and
+/// `app_installed_team_id` are not in that example; they are in the views
+/// recorded from Slack in slackapi/bolt-python
+/// (tests/slack_bolt/request/test_request.py).
+pub fn view_object(id: &str, root_view_id: &str, hash: &str, content: Map<String, Value>) -> Value {
+    let mut view = content;
+    for (key, value) in [
+        ("id", json!(id)),
+        ("team_id", json!(TEAM_ID)),
+        ("state", json!({ "values": {} })),
+        ("hash", json!(hash)),
+        ("previous_view_id", Value::Null),
+        ("root_view_id", json!(root_view_id)),
+        ("app_id", json!(APP_ID)),
+        (
+            "external_id",
+            view.get("external_id").cloned().unwrap_or(json!("")),
+        ),
+        ("app_installed_team_id", json!(TEAM_ID)),
+        ("bot_id", json!(BOT_ID)),
+    ] {
+        view.insert(key.to_string(), value);
+    }
+    Value::Object(view)
+}
+
+/// From docs.slack.dev/reference/methods/views.open (example response).
+pub fn views_open(view: &Value) -> Value {
+    json!({ "ok": true, "view": view })
+}
+
+/// `invalid_arguments` with Slack's reasons, as views.open answers a view it
+/// refuses (docs.slack.dev/reference/methods/views.open, "Typical error
+/// response": `response_metadata.messages`; the messages' form,
+/// `[ERROR] … [json-pointer:/view/…]`, as Slack sends them, e.g.
+/// `[ERROR] must be less than 25 characters [json-pointer:/view/title/text]`).
+pub fn invalid_arguments(messages: &[String]) -> Value {
+    json!({
+        "ok": false,
+        "error": "invalid_arguments",
+        "response_metadata": { "messages": messages },
+    })
 }
 
 /// An error answer as every method page shows it (`{"ok": false, "error": …}`).

@@ -14,7 +14,10 @@
 //!   is sent again, with `retry_attempt` counting up and `retry_reason`
 //!   `timeout`, up to three times. Slash commands and button presses are
 //!   not sent again: Slack shows the person an error instead;
-//! - a socket that was sent `disconnect` gets no more envelopes.
+//! - a socket that was sent `disconnect` gets no more envelopes;
+//! - slash commands and button presses carry a `trigger_id` for views.open
+//!   (see [`super::views`]), and the acknowledgement of a `view_submission`
+//!   decides what becomes of the modal.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,6 +37,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::manifest::scope_for_event;
 use super::payloads;
+use super::views::{self, new_trigger_id};
 use super::world::{now_secs, Channel, ChannelKind, Message, APP_ID, BOT_USER_ID, TEAM_ID};
 use super::{text_response, Body, Pushed, ResponseUrl, Shared, State};
 
@@ -250,6 +254,10 @@ fn on_frame(st: &mut State, connection: u64, text: &str) {
                 envelope.acked_at = Some(Instant::now());
                 envelope.ack = Some(frame);
                 envelope.acked_on = Some(connection);
+                let envelope_id = envelope.id.clone();
+                // A view_submission's acknowledgement says what becomes of
+                // the modal.
+                views::on_ack(st, &envelope_id);
             } else {
                 envelope.extra_acks += 1;
             }
@@ -584,12 +592,6 @@ fn new_response_url(st: &mut State, kind: &str) -> String {
     format!("{}/response/{kind}/{owner}/{serial}/{key}", st.base_url)
 }
 
-fn new_trigger_id(st: &mut State) -> String {
-    let serial = st.next_serial();
-    let hex = st.token_hex(32);
-    format!("{serial}.{}.{hex}", now_secs())
-}
-
 pub fn slash_command(
     shared: &Shared,
     st: &mut State,
@@ -613,7 +615,7 @@ pub fn slash_command(
         .cloned()
         .unwrap_or_else(|| panic!("the stand-in has no channel {channel_id}"));
     let response_url = new_response_url(st, "commands");
-    let trigger_id = new_trigger_id(st);
+    let trigger_id = new_trigger_id(st, user);
     let payload = payloads::slash_command(
         &author,
         &channel.id,
@@ -704,7 +706,7 @@ pub fn button(
         .and_then(|blocks| find_button(blocks, action_id))
         .unwrap_or_else(|| panic!("message {message_ts} has no button {action_id}"));
     let response_url = new_response_url(st, "actions");
-    let trigger_id = new_trigger_id(st);
+    let trigger_id = new_trigger_id(st, user);
     let action_ts = st.world.new_ts();
     let payload = payloads::block_actions(
         &author,

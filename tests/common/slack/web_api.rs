@@ -9,6 +9,7 @@
 //! - the token comes from `Authorization: Bearer …` (or a `token` form
 //!   parameter); `apps.connections.open` takes only the app-level token, in
 //!   the header, every other method only the bot token;
+//! - `views.open` exchanges a trigger for a modal (see [`super::views`]);
 //! - a method whose bot scope the manifest does not grant answers
 //!   `missing_scope` with `needed` and `provided`;
 //! - answers are HTTP 200 with `{"ok": …}`, except rate limits: HTTP 429
@@ -25,6 +26,7 @@ use serde_json::{json, Map, Value};
 use super::manifest::scope_for;
 use super::payloads;
 use super::socket;
+use super::views;
 use super::world::{ChannelKind, File, Message, UserKind, BOT_USER_ID};
 use super::{text_response, ApiCall, Body, Reply, Shared, State};
 
@@ -44,6 +46,7 @@ pub const METHODS: &[&str] = &[
     "chat.delete",
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
+    "views.open",
     "apps.connections.open",
 ];
 
@@ -332,6 +335,7 @@ fn process(
         "chat.delete" => chat_delete(st, params),
         "files.getUploadURLExternal" => files_get_upload_url(st, params),
         "files.completeUploadExternal" => files_complete_upload(shared, st, params),
+        "views.open" => views_open(st, params),
         "apps.connections.open" => Answer::ok(payloads::connections_open(&socket::open_ticket(st))),
         _ => Answer::error("unknown_method"),
     };
@@ -648,7 +652,7 @@ fn checked_content(st: &mut State, params: &Params) -> Result<(Option<String>, O
                     object.insert("block_id".to_string(), json!(st.token_hex(5)));
                 }
             }
-            if let Some(problem) = block_problem(&blocks) {
+            if let Some(problem) = block_problem(&blocks, "") {
                 let mut answer = payloads::error("invalid_blocks");
                 answer["response_metadata"] = json!({ "messages": [format!("[ERROR] {problem}")] });
                 return Err(Answer::ok(answer));
@@ -661,7 +665,9 @@ fn checked_content(st: &mut State, params: &Params) -> Result<(Option<String>, O
 }
 
 /// What breaks Block Kit's limits in `blocks`, in Slack's words, if anything.
-fn block_problem(blocks: &[Value]) -> Option<String> {
+/// `parent` is the JSON pointer of the object holding `blocks`: `""` for a
+/// message, `"/view"` for a view.
+pub fn block_problem(blocks: &[Value], parent: &str) -> Option<String> {
     let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
     let mut action_ids = std::collections::HashSet::new();
     for (i, block) in blocks.iter().enumerate() {
@@ -670,12 +676,12 @@ fn block_problem(blocks: &[Value]) -> Option<String> {
                 let text = &block["text"]["text"];
                 if chars(text) == 0 {
                     return Some(format!(
-                        "must be more than 0 characters [json-pointer:/blocks/{i}/text/text]"
+                        "must be more than 0 characters [json-pointer:{parent}/blocks/{i}/text/text]"
                     ));
                 }
                 if chars(text) > MAX_SECTION_CHARS {
                     return Some(format!(
-                        "must be less than {} characters [json-pointer:/blocks/{i}/text/text]",
+                        "must be less than {} characters [json-pointer:{parent}/blocks/{i}/text/text]",
                         MAX_SECTION_CHARS + 1
                     ));
                 }
@@ -687,11 +693,11 @@ fn block_problem(blocks: &[Value]) -> Option<String> {
                     .unwrap_or_default();
                 if elements.is_empty() || elements.len() > MAX_ACTIONS_ELEMENTS {
                     return Some(format!(
-                        "must be between 1 and 25 items [json-pointer:/blocks/{i}/elements]"
+                        "must be between 1 and 25 items [json-pointer:{parent}/blocks/{i}/elements]"
                     ));
                 }
                 for (j, e) in elements.iter().enumerate() {
-                    let at = format!("/blocks/{i}/elements/{j}");
+                    let at = format!("{parent}/blocks/{i}/elements/{j}");
                     if chars(&e["text"]["text"]) > MAX_BUTTON_TEXT_CHARS {
                         return Some(format!(
                             "must be less than 76 characters [json-pointer:{at}/text/text]"
@@ -717,6 +723,28 @@ fn block_problem(blocks: &[Value]) -> Option<String> {
         }
     }
     None
+}
+
+/// docs.slack.dev/reference/methods/views.open: `view` (a JSON object, or
+/// a JSON-encoded string in a form) is checked first, then `trigger_id` is
+/// exchanged; see [`views`].
+fn views_open(st: &mut State, params: &Params) -> Answer {
+    let view = match params.json("view") {
+        Ok(view) => view,
+        Err(()) => Some(Value::String(params.str("view").unwrap_or_default())),
+    };
+    let Some(trigger_id) = params.str("trigger_id") else {
+        // The page's "Typical error response".
+        return Answer::ok(payloads::invalid_arguments(&["invalid `trigger_id`".to_string()]));
+    };
+    let content = match views::check_view(st, view) {
+        Ok(content) => content,
+        Err(messages) => return Answer::ok(payloads::invalid_arguments(&messages)),
+    };
+    match views::open(st, &trigger_id, content) {
+        Ok(view) => Answer::ok(payloads::views_open(&view)),
+        Err(code) => Answer::error(code),
+    }
 }
 
 fn chat_post_message(shared: &Shared, st: &mut State, params: &Params) -> Answer {

@@ -1,0 +1,221 @@
+//! A report in a form (on Slack, a modal), so that the reporter's answers
+//! never become messages. The same conversation, intake and outbox as in a
+//! private chat: [`Core::form_open`] starts or resumes it and
+//! [`Core::form_answer`] takes one answer, each returning what the form
+//! shows next. Only what the reporter must be able to find again goes to
+//! their private chat: the instruction that comes with an urgent page, and
+//! the confirmation with the reference.
+
+use chrono::Utc;
+use tracing::info;
+
+use super::intake::Schedule;
+use super::outbox::{Effects, Remember, Target};
+use super::route::Staff;
+use super::{compose, Core, Message};
+use crate::conversation::{self, Buttons, Conversation, Stage};
+use crate::intake::{self, Outgoing};
+use crate::store::Batch;
+
+/// What the form shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormView {
+    /// The bot's words: what the last answer brought, the question last.
+    pub text: String,
+    /// Which question is asked ([`conversation::question_key`]), to send
+    /// back with the answer; `None` once the report has finished.
+    pub question: Option<String>,
+    pub answer: FormAnswer,
+}
+
+/// How the question is answered in the form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormAnswer {
+    /// One of these choices.
+    Choose(Buttons),
+    /// Typed. Left empty, it answers `empty` (such as `skip`), or, when
+    /// that is `None`, an answer is needed.
+    Type { label: String, empty: Option<String> },
+    /// Nothing more to answer: the report has finished.
+    Done,
+}
+
+/// Whether the form may open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormOpen {
+    Open(FormView),
+    /// They may not report here (or the bot cannot tell): these words say
+    /// why, with the public routes.
+    Refused(String),
+}
+
+impl Core {
+    /// Starts `user`'s report in a form, or resumes the one in progress at
+    /// its question. `request` is unique to this request (a replay of it
+    /// starts nothing twice).
+    pub async fn form_open(&self, user: &str, request: &str) -> anyhow::Result<FormOpen> {
+        match self.staff_check(user).await {
+            Staff::Yes => {}
+            Staff::No => return Ok(FormOpen::Refused(compose::not_staff().plain)),
+            Staff::CannotTell => return Ok(FormOpen::Refused(compose::cannot_check_staff().plain)),
+        }
+        let mut batch = Batch::new();
+        let mut effects = self.effects(request);
+        let out = intake::begin_in(
+            &self.store,
+            &mut batch,
+            &self.flow,
+            user,
+            Some(request),
+            Utc::now(),
+        )?;
+        let mut schedule = Schedule::new();
+        let text = self.plan_form(&mut batch, &mut effects, user, out, &mut schedule)?;
+        self.commit(batch, effects)?;
+        self.set_deadlines(schedule);
+        info!("report started or resumed in a form");
+        Ok(FormOpen::Open(self.form_view(user, text)?))
+    }
+
+    /// An answer given in the form to `question`; `None` for a box left
+    /// empty, which answers what the question says an empty answer means
+    /// (`skip`, or `send` at the review). An answer to a question no longer
+    /// asked (the form sent again after a lost reply, say) is not taken:
+    /// the form shows the question now asked. `event` is unique to this
+    /// submission: the same submission again is not a second answer.
+    pub async fn form_answer(
+        &self,
+        user: &str,
+        question: &str,
+        answer: Option<&str>,
+        event: &str,
+    ) -> anyhow::Result<FormView> {
+        let Some(current) = intake::current(&self.store, user)? else {
+            return self.form_view(user, String::new());
+        };
+        let _one_at_a_time = self.locks.lock(&current.reference).await;
+        let Some(current) = intake::current(&self.store, user)? else {
+            return self.form_view(user, String::new());
+        };
+        if conversation::question_key(&current) != question {
+            return self.form_view(user, String::new());
+        }
+        let empty = match self.form_answer_for(&current) {
+            FormAnswer::Type { empty, .. } => empty,
+            _ => None,
+        };
+        let Some(answer) = answer.map(str::to_string).or(empty) else {
+            // Nothing to take: the same question again.
+            return self.form_view(user, String::new());
+        };
+        let mut batch = Batch::new();
+        let Some(out) = intake::message_in(
+            &self.store,
+            &mut batch,
+            &self.flow,
+            user,
+            &answer,
+            event,
+            Utc::now(),
+        )?
+        else {
+            return self.form_view(user, String::new());
+        };
+        let mut effects = self.effects(event);
+        let mut schedule = Schedule::new();
+        let text = self.plan_form(&mut batch, &mut effects, user, out, &mut schedule)?;
+        self.commit(batch, effects)?;
+        self.set_deadlines(schedule);
+        self.form_view(user, text)
+    }
+
+    /// What a step decided, for a form: the replies are shown in the form
+    /// (and returned); the page and the record go as from a private chat.
+    /// The replies of a step that pages or finishes also go to the private
+    /// chat, so the 999 instruction and the reference are never only in a
+    /// form that may be closed or lost.
+    fn plan_form(
+        &self,
+        batch: &mut Batch,
+        effects: &mut Effects,
+        user: &str,
+        out: Vec<Outgoing>,
+        schedule: &mut Schedule,
+    ) -> anyhow::Result<String> {
+        let keep_copy = out
+            .iter()
+            .any(|o| matches!(o, Outgoing::Finished | Outgoing::Page { .. }));
+        let (replies, rest): (Vec<Outgoing>, Vec<Outgoing>) =
+            out.into_iter().partition(|o| matches!(o, Outgoing::Reply(_)));
+        let text = replies
+            .into_iter()
+            .filter_map(|o| match o {
+                Outgoing::Reply(text) => Some(text),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        if keep_copy && !text.is_empty() {
+            effects.send(
+                "formcopy",
+                Target::Private(user.to_string()),
+                Message::plain(compose::Text::plain(text.clone())),
+                Remember::ReporterCopy(user.to_string()),
+                None,
+            );
+        }
+        self.plan_outgoing(batch, effects, user, rest, schedule)?;
+        Ok(text)
+    }
+
+    /// The form for `user` now: `text`, then the question asked, or what
+    /// became of their last report.
+    fn form_view(&self, user: &str, text: String) -> anyhow::Result<FormView> {
+        let Some(c) = intake::current(&self.store, user)? else {
+            let text = if text.is_empty() {
+                match intake::reference_of(&self.store, user)? {
+                    Some(reference) => compose::form_finished(&reference).plain,
+                    None => compose::how_to_start().plain,
+                }
+            } else {
+                text
+            };
+            return Ok(FormView {
+                text,
+                question: None,
+                answer: FormAnswer::Done,
+            });
+        };
+        let text = if text.is_empty() {
+            conversation::prompt(&self.flow, &c)
+        } else {
+            text
+        };
+        Ok(FormView {
+            text,
+            question: Some(conversation::question_key(&c)),
+            answer: self.form_answer_for(&c),
+        })
+    }
+
+    /// How the question `c` is at is answered in a form.
+    fn form_answer_for(&self, c: &Conversation) -> FormAnswer {
+        let typed = |label: &str, empty: Option<&str>| FormAnswer::Type {
+            label: label.to_string(),
+            empty: empty.map(str::to_string),
+        };
+        match &c.stage {
+            Stage::Field { index } => match self.flow.record.get(*index) {
+                Some(f) if f.options.is_empty() => typed("Your answer", f.optional.then_some("skip")),
+                _ => conversation::buttons(&self.flow, c)
+                    .map_or(typed("Your answer", None), FormAnswer::Choose),
+            },
+            Stage::Review => typed(
+                "To change an answer, type its number. Leave this empty to send the report.",
+                Some("send"),
+            ),
+            Stage::Done { .. } => FormAnswer::Done,
+            _ => conversation::buttons(&self.flow, c).map_or(typed("Your answer", None), FormAnswer::Choose),
+        }
+    }
+}
