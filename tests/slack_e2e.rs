@@ -1032,3 +1032,22 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
     assert!(bot.standin.problems().is_empty(), "{:#?}", bot.standin.problems());
     bot.stop().await;
 }
+
+/// A form Slack will not open (the trigger expired, say) leaves nobody
+/// without their questions: the report goes on in the DM instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_that_cannot_open_falls_back_to_the_dm() {
+    let bot = Bot::start("intake = \"form\"\n--\n").await;
+    bot.standin.fail_next("views.open", 1, "expired_trigger_id");
+    let command = bot.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    bot.standin
+        .wait_for_ack(&command.envelope_id, PATIENCE)
+        .await
+        .expect("acknowledged");
+    let dm = bot.standin.dm_id(STAFF);
+    bot.wait_said(&dm, "Is a crime in progress", "").await;
+    assert!(bot.standin.views_of(STAFF).is_empty(), "no form is open");
+    // And it goes on there, typed.
+    bot.answer(&dm, "no", "child sexual content").await;
+    bot.stop().await;
+}
