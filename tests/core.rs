@@ -1320,7 +1320,12 @@ async fn a_report_in_a_form_posts_no_answer_and_leaves_the_reference_in_the_priv
     let FormAnswer::Choose(choices) = &first.answer else {
         panic!("a yes/no question is a choice: {first:?}")
     };
-    assert_eq!(choices.buttons.len(), 2);
+    let labels: Vec<&str> = choices.buttons.iter().map(|b| b.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["Yes", "No", "Cancel this report"],
+        "nothing can be typed beside them"
+    );
     let q1 = first.question.clone().expect("a question");
     let answer = |view: &FormView, answer: Option<&str>, event: &str| {
         let question = view.question.clone().expect("a question is asked");
@@ -1358,7 +1363,13 @@ async fn a_report_in_a_form_posts_no_answer_and_leaves_the_reference_in_the_priv
     while view.question.as_deref().is_some_and(|q| !q.ends_with("/review")) {
         n += 1;
         let typed = match &view.answer {
-            FormAnswer::Choose(b) => Some(b.buttons[b.buttons.len() - 1].answer.clone()),
+            // The last of the question's own choices (then come back and cancel).
+            FormAnswer::Choose(b) => b
+                .buttons
+                .iter()
+                .rev()
+                .find(|b| b.answer != "back" && b.answer != "cancel")
+                .map(|b| b.answer.clone()),
             FormAnswer::Type { empty: Some(_), .. } => None,
             FormAnswer::Type { empty: None, .. } => Some(format!("I saw {phrase} in a chat")),
             FormAnswer::Done => unreachable!(),

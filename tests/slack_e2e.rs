@@ -947,6 +947,12 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
 
     let view = answer(&form, choice(&form, "No")).await;
     shows(&view, "child sexual content");
+    // Nothing can be typed beside a choice: back and cancel are choices too.
+    let back = answer(&view, choice(&view, "Go back to the previous question")).await;
+    shows(&back, "Is a crime in progress");
+    let view = answer(&back, choice(&back, "No")).await;
+    shows(&view, "child sexual content");
+    let _ = choice(&view, "Cancel this report");
     // Closed halfway: the report waits, and /report opens it at the same question.
     bot.standin.close_view(STAFF, &view.id);
     let again = bot.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
@@ -999,7 +1005,12 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                let last = options.last().expect("choices");
+                // The last of the question's own choices (then come back and cancel).
+                let last = options
+                    .iter()
+                    .rev()
+                    .find(|o| o["value"] != "back" && o["value"] != "cancel")
+                    .expect("choices");
                 slack::ViewAnswer::Choice(last["value"].as_str().unwrap_or_default().to_string())
             }
             _ if input["optional"] == true => slack::ViewAnswer::Nothing,

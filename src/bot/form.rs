@@ -13,7 +13,7 @@ use super::intake::Schedule;
 use super::outbox::{Effects, Remember, Target};
 use super::route::Staff;
 use super::{compose, Core, Message};
-use crate::conversation::{self, Buttons, Conversation, Stage};
+use crate::conversation::{self, Button, Buttons, Conversation, Stage};
 use crate::intake::{self, Outgoing};
 use crate::store::Batch;
 
@@ -204,18 +204,37 @@ impl Core {
             label: label.to_string(),
             empty: empty.map(str::to_string),
         };
+        // Where nothing can be typed, "back" and "cancel" are choices too.
+        let choose = |b: Option<Buttons>| match b {
+            Some(mut b) => {
+                if !matches!(c.stage, Stage::ConfirmCancel { .. }) {
+                    if !c.decisions.is_empty() || matches!(c.stage, Stage::Field { .. }) {
+                        b.buttons.push(button("Go back to the previous question", "back"));
+                    }
+                    b.buttons.push(button("Cancel this report", "cancel"));
+                }
+                FormAnswer::Choose(b)
+            }
+            None => typed("Your answer", None),
+        };
         match &c.stage {
             Stage::Field { index } => match self.flow.record.get(*index) {
                 Some(f) if f.options.is_empty() => typed("Your answer", f.optional.then_some("skip")),
-                _ => conversation::buttons(&self.flow, c)
-                    .map_or(typed("Your answer", None), FormAnswer::Choose),
+                _ => choose(conversation::buttons(&self.flow, c)),
             },
             Stage::Review => typed(
                 "To change an answer, type its number. Leave this empty to send the report.",
                 Some("send"),
             ),
             Stage::Done { .. } => FormAnswer::Done,
-            _ => conversation::buttons(&self.flow, c).map_or(typed("Your answer", None), FormAnswer::Choose),
+            _ => choose(conversation::buttons(&self.flow, c)),
         }
+    }
+}
+
+fn button(label: &str, answer: &str) -> Button {
+    Button {
+        label: label.into(),
+        answer: answer.into(),
     }
 }
