@@ -37,7 +37,8 @@
 //!   retention or notices.
 //! - [`slack`]: the Slack adapter (slack-morphism): Socket Mode in, the
 //!   Web API out, `/report` answered only to the reporter, who may report,
-//!   and [`bot::Chat`] for Slack. No casework, paging or retention either.
+//!   questions' choices as buttons, the optional report form (a modal), and
+//!   [`bot::Chat`] for Slack. No casework, paging or retention either.
 //! - [`health`]: the optional `/healthz` and `/metrics` listener (axum on
 //!   hyper), the counters behind it (prometheus-client, OpenMetrics text),
 //!   and the self-watch that notices when the homeserver is out of reach.

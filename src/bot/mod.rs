@@ -9,7 +9,9 @@
 //!   when idle), the timer wiring and the sweep for unfinished reports.
 //! - [`route`]: which room an event came from and who handles it.
 //! - [`intake`]: starting a report in a private chat and passing what the
-//!   conversation decides to the outbox.
+//!   conversation decides to the outbox; a pressed button taken as its answer.
+//! - [`form`]: the same report in a form (Slack's modal), the answers never
+//!   messages: [`Core::form_open`] and [`Core::form_answer`].
 //! - [`paging`]: the page, deputy cover, acknowledgements and the rota.
 //! - [`casework`]: the leads' commands and the reporter's `!add`.
 //! - [`retention`]: the daily deletion and the clearing of rooms.

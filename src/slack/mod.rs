@@ -8,7 +8,8 @@
 //!   goes and Slack delivers it again.
 //! - [`events`]: Slack events as [`crate::bot::Inbound`]s, pure.
 //! - [`commands`]: `/report`, answered within Slack's 3 seconds with a
-//!   reply only the reporter sees; the report goes on in their DM.
+//!   reply only the reporter sees; the report goes on in their DM, or in a
+//!   form ([`form`]: the modal's views, and what a submitted one answers).
 //! - [`people`]: who may report: full members of the workspace only.
 //! - [`chat`]: [`Chat`] for Slack; [`render`]: how its messages look.
 //! - [`api`]: the Web API, raw, with its errors, pace and `Retry-After`.
