@@ -529,6 +529,29 @@ fn the_inbox_keeps_events_until_done_and_never_twice() {
 }
 
 #[test]
+fn handled_events_are_forgotten_after_long_enough_and_pending_ones_never() {
+    let s = setup();
+    let store = s.open();
+    assert!(store.inbox_push("$old", &"handled").unwrap());
+    assert!(store.inbox_push("$waiting", &"not handled").unwrap());
+    store.inbox_done("$old").unwrap();
+    // Handled just now: not before an hour ago.
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(store.inbox_forget_done(hour_ago).unwrap(), 0);
+    assert!(store.inbox_known("$old").unwrap());
+    // Everything handled before a minute from now is forgotten; the event
+    // still waiting is kept, and still refused if pushed again.
+    let soon = Utc::now() + chrono::Duration::minutes(1);
+    assert_eq!(store.inbox_forget_done(soon).unwrap(), 1);
+    assert!(!store.inbox_known("$old").unwrap());
+    assert_eq!(store.inbox_pending::<String>().unwrap(), vec!["not handled"]);
+    assert!(!store.inbox_push("$waiting", &"again").unwrap());
+    drop(store);
+    let store = s.open();
+    assert!(!store.inbox_known("$old").unwrap(), "forgotten on disk");
+}
+
+#[test]
 fn items_are_kept_per_tree_and_survive_a_restart() {
     let s = setup();
     {

@@ -144,6 +144,14 @@ pub trait Chat: Send + Sync + 'static {
         true
     }
 
+    /// Forgets what the chat kept of what it sent before `before`, to
+    /// recognise a send tried again (Slack: each message's `ts`), once
+    /// nothing will try those again. Returns how many it forgot.
+    async fn forget_sent_before(&self, before: chrono::DateTime<chrono::Utc>) -> usize {
+        let _ = before;
+        0
+    }
+
     /// Sends a message; returns its id.
     async fn send(&self, room: &str, message: &Message, key: &str) -> Result<String, ChatError>;
 

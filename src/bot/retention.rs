@@ -13,6 +13,11 @@ use tracing::{info, warn};
 use super::{ChatError, Core};
 use crate::casework::retention;
 
+/// How long the ids of handled events, and what the chat sent under each
+/// outbox key, are kept: far longer than any chat redelivers an event or
+/// the outbox tries an effect again.
+const REMEMBER_FOR: chrono::Duration = chrono::Duration::days(90);
+
 /// Once a day (first a few seconds after start, so rooms of concerns deleted
 /// from the command line are cleared soon), deletes closed concerns whose
 /// retention period has passed, audits each deletion, and clears and leaves
@@ -75,7 +80,24 @@ impl Core {
                 "closed concerns deleted under the retention period"
             );
         }
+        self.forget_long_handled().await;
         Ok(self.clear_retired_rooms().await)
+    }
+
+    /// Forgets which events were handled, and what the chat sent, longer
+    /// ago than [`REMEMBER_FOR`]: nothing is handed over or tried again
+    /// after so long, and the lists would otherwise grow for ever.
+    async fn forget_long_handled(&self) {
+        let before = Utc::now() - REMEMBER_FOR;
+        match self.store.inbox_forget_done(before) {
+            Ok(0) => {}
+            Ok(n) => info!(count = n, "forgot events handled long ago"),
+            Err(e) => warn!(error = %e, "could not forget events handled long ago; trying again tomorrow"),
+        }
+        let n = self.chat.forget_sent_before(before).await;
+        if n > 0 {
+            info!(count = n, "forgot what was sent long ago");
+        }
     }
 
     /// For each room of a deleted concern: removes every message in it,

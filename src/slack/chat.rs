@@ -75,10 +75,6 @@ pub fn classify(e: ApiError) -> ChatError {
 
 /// Settings keys. Outbox keys may carry anything; the store keys them by
 /// digest, so they are used as they are.
-fn sent_key(key: &str) -> String {
-    format!("slack sent {key}")
-}
-
 /// The `ts` of each message the bot posted in a channel, for retention.
 fn posted_key(room: &str) -> String {
     format!("slack posted {room}")
@@ -118,6 +114,24 @@ impl SlackChat {
     }
 
     /// Gives the chat the core's store; call before [`Core::chat_synced`].
+    /// What was sent under the outbox's `key`, if anything.
+    fn sent(&self, key: &str) -> Option<String> {
+        let core = self.core()?;
+        super::sent::sent(&core.store, key).ok().flatten()
+    }
+
+    fn note_sent(&self, key: &str, id: &str) {
+        let kept = match self.core() {
+            Some(core) => {
+                super::sent::note_sent(&core.store, key, id, chrono::Utc::now()).map_err(|e| e.to_string())
+            }
+            None => Err("the bot is stopping".into()),
+        };
+        if let Err(e) = kept {
+            warn!(error = %e, "could not keep what Slack answered; a retry may repeat it");
+        }
+    }
+
     /// The Web API, for what is not [`Chat`]: opening a form.
     pub(super) fn api(&self) -> &Api {
         &self.api
@@ -306,9 +320,21 @@ impl Chat for SlackChat {
         false
     }
 
+    async fn forget_sent_before(&self, before: chrono::DateTime<chrono::Utc>) -> usize {
+        let Some(core) = self.core() else {
+            return 0;
+        };
+        match super::sent::forget_sent_before(&core.store, before) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "could not forget what was sent long ago; trying again tomorrow");
+                0
+            }
+        }
+    }
+
     async fn send(&self, room: &str, message: &Message, key: &str) -> Result<String, ChatError> {
-        let kept = sent_key(key);
-        if let Some(ts) = self.remembered(&kept) {
+        if let Some(ts) = self.sent(key) {
             debug!("a message sent before was asked for again; not sent twice");
             return Ok(ts);
         }
@@ -327,7 +353,7 @@ impl Chat for SlackChat {
             .await
             .map_err(classify)?;
         let ts = answer["ts"].as_str().unwrap_or_default().to_string();
-        self.remember(&kept, &ts);
+        self.note_sent(key, &ts);
         if !is_dm(room) {
             self.note_posted(room, &ts);
         }
@@ -335,8 +361,7 @@ impl Chat for SlackChat {
     }
 
     async fn upload(&self, room: &str, file: &File, key: &str) -> Result<String, ChatError> {
-        let kept = sent_key(key);
-        if let Some(id) = self.remembered(&kept) {
+        if let Some(id) = self.sent(key) {
             return Ok(id);
         }
         let url = self
@@ -365,7 +390,7 @@ impl Chat for SlackChat {
             )
             .await
             .map_err(classify)?;
-        self.remember(&kept, file_id);
+        self.note_sent(key, file_id);
         Ok(file_id.to_string())
     }
 

@@ -21,6 +21,7 @@ mod events;
 mod form;
 mod people;
 mod render;
+mod sent;
 
 use crate::bot::probe::CoreProbe;
 use std::sync::{Arc, Weak};

@@ -682,6 +682,36 @@ impl Store {
         self.flush()
     }
 
+    /// Forgets the ids of events handled before `before`, so the list does
+    /// not grow for ever: no chat hands over an event again after so long
+    /// (Slack retries for minutes, and a Matrix sync gap is fetched back only
+    /// to the last event handled). Events not yet handled are kept. Returns
+    /// how many were forgotten.
+    pub fn inbox_forget_done(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = before.timestamp();
+        let mut old = Vec::new();
+        for item in self.inbox_state.iter() {
+            let (id, state) = item.map_err(|e| self.disk(e))?;
+            if state.first() != Some(&b'D') || state.len() != 9 {
+                continue;
+            }
+            let mut at = [0u8; 8];
+            at.copy_from_slice(&state[1..]);
+            if i64::from_be_bytes(at) < cutoff {
+                old.push(id);
+            }
+        }
+        // A done id never becomes pending again, so nothing can change
+        // between the reading above and the removal.
+        for id in &old {
+            self.inbox_state.remove(id).map_err(|e| self.disk(e))?;
+        }
+        if !old.is_empty() {
+            self.flush()?;
+        }
+        Ok(old.len())
+    }
+
     /// Every event pushed and not yet done, in the order they were pushed.
     pub fn inbox_pending<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
         let what = "an incoming event";
