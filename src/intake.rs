@@ -157,9 +157,15 @@ pub fn forget_finished(store: &Store, reporter: &str, reference: &Reference) -> 
     }
 }
 
+/// The reporter's latest conversation, in progress or finished, if the bot
+/// still keeps it (it goes when the concern is deleted, or when they start
+/// another).
+pub fn latest(store: &Store, reporter: &str) -> Result<Option<Conversation>, StoreError> {
+    store.get_conversation(&key(reporter))
+}
+
 /// The reference of the reporter's latest report, in progress or finished,
-/// if the bot still keeps its conversation (it goes when the concern is
-/// deleted, or when they start another).
+/// if the bot still keeps its conversation (see [`latest`]).
 pub fn reference_of(store: &Store, reporter: &str) -> Result<Option<Reference>, StoreError> {
     let c: Option<Conversation> = store.get_conversation(&key(reporter))?;
     Ok(c.map(|c| c.reference))

@@ -330,6 +330,13 @@ pub fn opening_form() -> Text {
     )
 }
 
+/// Shown in the form when its question could not be shown there.
+pub fn form_moved_to_dm() -> Text {
+    Text::plain(
+        "I couldn't show your report here, so I've messaged you privately instead (under Apps, Safeguarding). If anyone is in immediate danger, call 999 now.",
+    )
+}
+
 /// Said in the form when an answer could not be saved.
 pub fn form_not_saved() -> Text {
     Text::plain(
@@ -337,10 +344,11 @@ pub fn form_not_saved() -> Text {
     )
 }
 
-/// A form opened for a report that has finished since.
-pub fn form_finished(reference: &Reference) -> Text {
+/// A form answered after its report has finished: how it finished (such
+/// as "Your report SG-0001 is withdrawn."), and how to start another.
+pub fn form_finished(how: &str) -> Text {
     Text::plain(format!(
-        "Your report {reference} has been sent to the Lead for Safeguarding. You'll be told here when they pick it up. To report something else, close this and type /report again."
+        "{how} To report something else, close this and type /report again."
     ))
 }
 

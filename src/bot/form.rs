@@ -173,8 +173,11 @@ impl Core {
     fn form_view(&self, user: &str, text: String) -> anyhow::Result<FormView> {
         let Some(c) = intake::current(&self.store, user)? else {
             let text = if text.is_empty() {
-                match intake::reference_of(&self.store, user)? {
-                    Some(reference) => compose::form_finished(&reference).plain,
+                match intake::latest(&self.store, user)? {
+                    // Sent, or withdrawn: said as it is.
+                    Some(finished) => {
+                        compose::form_finished(&conversation::prompt(&self.flow, &finished)).plain
+                    }
                     None => compose::how_to_start().plain,
                 }
             } else {

@@ -54,14 +54,16 @@ impl Core {
     }
 
     /// A message from someone with a report in progress. Returns whether
-    /// they had one (and so it was taken as their answer). `pressed` is the
-    /// label of the button pressed to send it, said back to them first so
-    /// the chat reads as a record of what they answered.
+    /// they had one (and so it was taken as their answer, or, for a press,
+    /// answered). `pressed` is the button pressed to send it: its label is
+    /// said back to them first, so the chat reads as a record of what they
+    /// answered; if its question is no longer the one asked, nothing is
+    /// taken and they are shown the question now asked.
     pub(super) async fn report_message(
         &self,
         inbound: &Inbound,
         body: &str,
-        pressed: Option<&str>,
+        pressed: Option<Press<'_>>,
     ) -> anyhow::Result<bool> {
         let reporter = inbound.sender.as_str();
         let Some(current) = intake::current(&self.store, reporter)? else {
@@ -70,6 +72,27 @@ impl Core {
         let reference = current.reference.clone();
         // The concern's lock: its page and record are decided here.
         let _one_at_a_time = self.locks.lock(&reference).await;
+        if let Some(press) = &pressed {
+            // Checked under the lock: a form's answer may have moved it on.
+            let Some(current) = intake::current(&self.store, reporter)? else {
+                return Ok(false);
+            };
+            if crate::conversation::question_key(&current) != press.question {
+                let prompt = crate::conversation::prompt(&self.flow, &current);
+                let mut message = Message::plain(compose::button_for_earlier_question(&prompt));
+                message.buttons = crate::conversation::buttons(&self.flow, &current);
+                let mut effects = self.effects(&inbound.event_id);
+                effects.send(
+                    "pressed",
+                    Target::Private(reporter.to_string()),
+                    message,
+                    Remember::ReporterCopy(reporter.to_string()),
+                    None,
+                );
+                self.commit(Batch::new(), effects)?;
+                return Ok(true);
+            }
+        }
         let mut batch = Batch::new();
         let Some(out) = intake::message_in(
             &self.store,
@@ -84,11 +107,11 @@ impl Core {
             return Ok(false);
         };
         let mut effects = self.effects(&inbound.event_id);
-        if let Some(label) = pressed {
+        if let Some(press) = &pressed {
             effects.send(
                 "pressed",
                 Target::Private(reporter.to_string()),
-                Message::notice(compose::you_chose(label)),
+                Message::notice(compose::you_chose(press.label)),
                 Remember::ReporterCopy(reporter.to_string()),
                 None,
             );
@@ -97,6 +120,10 @@ impl Core {
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
         self.commit(batch, effects)?;
         self.set_deadlines(schedule);
+        if pressed.is_some() {
+            // Nothing they sent: the echo above is the bot's, remembered.
+            return Ok(true);
+        }
         // Their answer is part of the report: removed with it.
         let copy = PostedCopy {
             room: inbound.room_id.clone(),
@@ -251,6 +278,13 @@ impl Core {
             error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
         }
     }
+}
+
+/// A button pressed to answer: what it said, and the question it was for
+/// ([`crate::conversation::question_key`]).
+pub(super) struct Press<'a> {
+    pub label: &'a str,
+    pub question: &'a str,
 }
 
 /// A random token, unguessable, for a room's creation key.

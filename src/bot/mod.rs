@@ -87,6 +87,10 @@ pub enum InboundKind {
     Reaction {
         key: String,
     },
+    /// The sender asked to report (Slack's `/report`, handed to their
+    /// private chat): starts a report there, or shows the question a report
+    /// in progress is at. Never taken as an answer.
+    StartReport,
     /// A button beside a question was pressed: the same as typing `answer`
     /// to the question `question` ([`crate::conversation::question_key`]),
     /// and said back to them as `label`.

@@ -342,7 +342,8 @@ impl Core {
             | InboundKind::Edit { .. }
             | InboundKind::Undecryptable
             | InboundKind::Joined
-            | InboundKind::Pressed { .. } => false,
+            | InboundKind::Pressed { .. }
+            | InboundKind::StartReport => false,
         };
         if !wants_ack {
             return Ok(());

@@ -111,6 +111,7 @@ impl Core {
                 answer,
                 label,
             } => self.pressed(inbound, question, answer, label).await,
+            InboundKind::StartReport => self.start_report(inbound, false).await,
             InboundKind::Text { body, .. } => {
                 if self.config.safeguarding.is_responder(sender) && self.rota_command(inbound, body).await? {
                     return Ok(());
@@ -145,18 +146,8 @@ impl Core {
         answer: &str,
         label: &str,
     ) -> anyhow::Result<()> {
-        let sender = inbound.sender.as_str();
-        let Some(current) = crate::intake::current(&self.store, sender)? else {
-            return self.answer(inbound, "pressed", compose::button_for_finished_report(), false);
-        };
-        if crate::conversation::question_key(&current) != question {
-            // The question now asked, with its own buttons.
-            let prompt = crate::conversation::prompt(&self.flow, &current);
-            let mut message = Message::plain(compose::button_for_earlier_question(&prompt));
-            message.buttons = crate::conversation::buttons(&self.flow, &current);
-            return self.answer_with(inbound, "pressed", message);
-        }
-        if !self.report_message(inbound, answer, Some(label)).await? {
+        let press = super::intake::Press { label, question };
+        if !self.report_message(inbound, answer, Some(press)).await? {
             self.answer(inbound, "pressed", compose::button_for_finished_report(), false)?;
         }
         Ok(())
@@ -169,6 +160,9 @@ impl Core {
     /// taken as an answer, and in a shared room the bot says nothing else.
     async fn in_other_room(&self, inbound: &Inbound, privacy: Privacy) -> anyhow::Result<()> {
         let sender = inbound.sender.as_str();
+        if matches!(inbound.kind, InboundKind::StartReport) {
+            return self.start_report(inbound, true).await;
+        }
         let InboundKind::Text { body, mentions_bot } = &inbound.kind else {
             return Ok(());
         };

@@ -22,8 +22,10 @@ pub struct Buttons {
     pub buttons: Vec<Button>,
 }
 
-/// Which question the conversation is at: the report and the stage. The
-/// same question asked again (after `back`) has the same key.
+/// Which question the conversation is at: the report, the flowchart's
+/// version (a button from before the flowchart changed may mean another
+/// choice now) and the stage. The same question asked again (after
+/// `back`) has the same key.
 pub fn question_key(c: &Conversation) -> String {
     let stage = match &c.stage {
         Stage::Question { node } => format!("q:{node}"),
@@ -32,7 +34,8 @@ pub fn question_key(c: &Conversation) -> String {
         Stage::ConfirmCancel { .. } => "cancel".into(),
         Stage::Done { .. } => "done".into(),
     };
-    format!("{}/{stage}", c.reference)
+    let version: String = c.flow_digest.chars().take(8).collect();
+    format!("{}/{version}/{stage}", c.reference)
 }
 
 /// The buttons for the question now asked; `None` when it has no fixed
@@ -109,7 +112,7 @@ mod tests {
             assert_eq!(button.label, option.label);
             assert_eq!(button.answer, (i + 1).to_string());
         }
-        assert_eq!(b.question, format!("SG-0042/q:{node}"));
+        assert_eq!(b.question, format!("SG-0042/{}/q:{node}", &c.flow_digest[..8]));
         // Pressing the first button is the same as typing its number.
         let by_press = super::super::step(&flow, c.clone(), &b.buttons[0].answer, now);
         let by_typing = super::super::step(&flow, c, "1", now);

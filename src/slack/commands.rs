@@ -11,7 +11,7 @@ use slack_morphism::prelude::*;
 use tracing::{error, info, warn};
 
 use super::people::Person;
-use super::Adapter;
+use super::{form, Adapter};
 use crate::bot::{compose, Core, FormOpen, Inbound, InboundKind};
 use crate::config::SlackIntake;
 
@@ -36,47 +36,35 @@ fn public_routes() -> String {
 /// Handles `/report` from `event`; returns the reply only they see.
 pub async fn report(adapter: &Arc<Adapter>, event: &SlackCommandEvent) -> String {
     let user = event.user_id.0.as_str();
-    let lookup = tokio::time::timeout(LOOKUP_BUDGET, adapter.people.get(user)).await;
-    let person = match lookup {
-        Ok(Ok(person)) => person,
-        Ok(Err(e)) => {
-            warn!(error = %e, "could not look up who ran /report");
-            return cannot_tell("Slack did not tell me who you are just now");
+    // In a form, the form opens at once, while its trigger is fresh (Slack
+    // allows 3 seconds), saying "Just a moment"; what follows fills it in.
+    let loading = (adapter.intake == SlackIntake::Form).then(|| {
+        let (api, trigger) = (adapter.chat.api().clone(), event.trigger_id.0.clone());
+        tokio::spawn(async move { form::open_loading(&api, &trigger).await })
+    });
+    let (core, dm) = match may_report(adapter, user).await {
+        Ok(found) => found,
+        Err(words) => {
+            if let Some(loading) = loading {
+                let (api, words) = (adapter.chat.api().clone(), words.clone());
+                tokio::spawn(
+                    async move { form::show_words(&api, loading.await.ok().flatten(), &words).await },
+                );
+            }
+            return words;
         }
-        Err(_) => return cannot_tell("Slack took too long to tell me who you are"),
     };
-    if let Person::Refused(refusal) = person {
-        info!(why = ?refusal, "/report from someone who may not report here");
-        return format!(
-            "Sorry, I can only take reports from this organisation's staff and volunteers. {}\n{}",
-            refusal.why(),
-            public_routes()
-        );
-    }
-    let dm = match tokio::time::timeout(LOOKUP_BUDGET, adapter.chat.open_dm(user)).await {
-        Ok(Ok(dm)) => dm,
-        Ok(Err(e)) => {
-            warn!(error = %e, "could not open a direct message for /report");
-            return cannot_tell("I couldn't open a private chat with you just now");
-        }
-        Err(_) => return cannot_tell("Slack took too long to open a private chat with you"),
-    };
-    let core = match adapter.core() {
-        Ok(core) => core,
-        Err(_) => return cannot_tell("I am restarting"),
-    };
-    if let Err(e) = adapter.adopt_dm(&core, user, &dm) {
-        error!(error = %format!("{e:#}"), "could not note a direct message as someone's private chat");
-    }
     let request = format!("slack:command/{}", event.trigger_id.0);
-    if adapter.intake == SlackIntake::Form {
-        // Opened after this reply goes: Slack allows 3 seconds for each.
-        let (adapter, user, trigger) = (adapter.clone(), user.to_string(), event.trigger_id.0.clone());
-        tokio::spawn(async move { open_form(&adapter, &core, &user, &dm, &trigger, &request).await });
+    if let Some(loading) = loading {
+        let (adapter, user) = (adapter.clone(), user.to_string());
+        tokio::spawn(async move {
+            let view = loading.await.ok().flatten();
+            fill_form(&adapter, &core, &user, &dm, view, &request).await
+        });
         return compose::opening_form().plain;
     }
-    // Mid-report, "report" in the DM would be taken as an answer: point
-    // them back to the question instead.
+    // Mid-report, a request in the DM would only resume it: point them
+    // back to the question instead.
     match crate::intake::current(&core.store, user) {
         Ok(Some(_)) => return IN_PROGRESS.to_string(),
         Ok(None) => {}
@@ -94,46 +82,94 @@ pub async fn report(adapter: &Arc<Adapter>, event: &SlackCommandEvent) -> String
     }
 }
 
-/// "report" from `user` in their DM: the report taken there, as if they
-/// had typed it. Slash commands are not sent again; `request` (from the
-/// trigger) is unique to this one.
+/// Whether `user` may report, as far as the adapter can tell at once (a
+/// full member of the workspace, with a DM the bot can write to): the core
+/// and their DM, noted as their private chat; or the words that say why not.
+async fn may_report(adapter: &Adapter, user: &str) -> Result<(Arc<Core>, String), String> {
+    let lookup = tokio::time::timeout(LOOKUP_BUDGET, adapter.people.get(user)).await;
+    let person = match lookup {
+        Ok(Ok(person)) => person,
+        Ok(Err(e)) => {
+            warn!(error = %e, "could not look up who ran /report");
+            return Err(cannot_tell("Slack did not tell me who you are just now"));
+        }
+        Err(_) => return Err(cannot_tell("Slack took too long to tell me who you are")),
+    };
+    if let Person::Refused(refusal) = person {
+        info!(why = ?refusal, "/report from someone who may not report here");
+        return Err(format!(
+            "Sorry, I can only take reports from this organisation's staff and volunteers. {}\n{}",
+            refusal.why(),
+            public_routes()
+        ));
+    }
+    let dm = match tokio::time::timeout(LOOKUP_BUDGET, adapter.chat.open_dm(user)).await {
+        Ok(Ok(dm)) => dm,
+        Ok(Err(e)) => {
+            warn!(error = %e, "could not open a direct message for /report");
+            return Err(cannot_tell("I couldn't open a private chat with you just now"));
+        }
+        Err(_) => return Err(cannot_tell("Slack took too long to open a private chat with you")),
+    };
+    let core = adapter.core().map_err(|_| cannot_tell("I am restarting"))?;
+    if let Err(e) = adapter.adopt_dm(&core, user, &dm) {
+        error!(error = %format!("{e:#}"), "could not note a direct message as someone's private chat");
+    }
+    Ok((core, dm))
+}
+
+/// A request from `user` to report, handed to the core as from their DM:
+/// it starts the report there, or shows the question a report in progress
+/// is at (never taken as an answer). Slash commands are not sent again;
+/// `request` (from the trigger) is unique to this one.
 fn in_dm(request: &str, dm: &str, user: &str) -> Inbound {
     Inbound {
         event_id: request.to_string(),
         room_id: dm.to_string(),
         sender: user.to_string(),
-        kind: InboundKind::Text {
-            body: "report".into(),
-            mentions_bot: false,
-        },
+        kind: InboundKind::StartReport,
     }
 }
 
-/// Opens the report's form for `user`, at its first question or where
-/// they left off. If they may not report, or the form cannot be opened,
-/// the request goes to their DM instead, where the core answers it (with
-/// the refusal, or the question), so they are never left without a word.
-async fn open_form(adapter: &Adapter, core: &Arc<Core>, user: &str, dm: &str, trigger: &str, request: &str) {
-    let opened = match core.form_open(user, request).await {
-        Ok(FormOpen::Open(form)) => {
-            let params = serde_json::json!({ "trigger_id": trigger, "view": super::form::view(&form) });
-            match adapter.chat.api().call("views.open", params).await {
-                Ok(_) => true,
-                Err(e) => {
-                    warn!(error = %e, "could not open the report form; the report goes on in the DM");
-                    false
-                }
-            }
-        }
-        Ok(FormOpen::Refused(_)) => false,
-        Err(e) => {
-            error!(error = %format!("{e:#}"), "could not start a report in a form; the request goes to the DM");
-            false
-        }
-    };
-    if !opened {
+/// Fills the form opened as `view` with the report's first question, or
+/// the question where they left off, or why they may not report. If the
+/// form did not open, or cannot show the question, the request goes to
+/// their DM instead, where the core answers it, so they are never left
+/// without a word.
+async fn fill_form(
+    adapter: &Adapter,
+    core: &Arc<Core>,
+    user: &str,
+    dm: &str,
+    view: Option<String>,
+    request: &str,
+) {
+    let to_dm = |why: &str| {
+        warn!("{why}; the report goes on in the DM");
         if let Err(e) = adapter.keep(core, in_dm(&format!("{request}/dm"), dm, user)) {
             error!(error = %e, "a /report could not be passed to the DM");
+        }
+    };
+    let Some(view) = view else {
+        return to_dm("the report form did not open");
+    };
+    let api = adapter.chat.api();
+    match core.form_open(user, request).await {
+        Ok(FormOpen::Open(form)) => {
+            if !form::update(api, &view, &form).await {
+                to_dm("the report form could not show its question");
+                form::show_words(api, Some(view), &compose::form_moved_to_dm().plain).await;
+            }
+        }
+        Ok(FormOpen::Refused(words)) => form::show_words(api, Some(view), &words).await,
+        Err(e) => {
+            error!(error = %format!("{e:#}"), "could not start a report in a form");
+            form::show_words(
+                api,
+                Some(view),
+                &cannot_tell("I couldn't start your report just now"),
+            )
+            .await;
         }
     }
 }

@@ -10,6 +10,9 @@
 use serde_json::{json, Value};
 use slack_morphism::prelude::*;
 
+use tracing::warn;
+
+use super::api::Api;
 use super::render::{sections, shorten};
 use crate::bot::{FormAnswer, FormView};
 
@@ -25,10 +28,19 @@ const OPTION_CHARS: usize = 75;
 const VALUE_CHARS: usize = 150;
 const INPUT_CHARS: usize = 3000;
 const TITLE_CHARS: usize = 24;
+/// Sections of text in one view, with room for the answer's block under
+/// Slack's 100 blocks.
+const MAX_SECTIONS: usize = 95;
 
 /// The view that shows `form` (Slack's modal view object).
 pub fn view(form: &FormView) -> Value {
-    let mut blocks: Vec<Value> = sections(&super::events::escape(&form.text))
+    let mut parts = sections(&super::events::escape(&form.text));
+    if parts.len() > MAX_SECTIONS {
+        // Slack takes 100 blocks in a modal: the rest is in the record.
+        parts.truncate(MAX_SECTIONS);
+        parts.push("(Shortened here: the rest is kept in full in your report.)".into());
+    }
+    let mut blocks: Vec<Value> = parts
         .into_iter()
         .map(|text| json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } }))
         .collect();
@@ -125,6 +137,51 @@ pub fn submitted(event: &SlackInteractionViewSubmissionEvent) -> Option<(String,
     Some((question, answer))
 }
 
+/// Opens the form at once, saying "Just a moment", with the command's
+/// `trigger` (good for 3 seconds); returns the view's id, or `None` if
+/// Slack would not open it.
+pub async fn open_loading(api: &Api, trigger: &str) -> Option<String> {
+    let loading = FormView {
+        text: "Just a moment…".into(),
+        question: None,
+        answer: FormAnswer::Done,
+    };
+    let params = json!({ "trigger_id": trigger, "view": view(&loading) });
+    match api.call("views.open", params).await {
+        Ok(answer) => answer["view"]["id"].as_str().map(str::to_string),
+        Err(e) => {
+            warn!(error = %e, "could not open the report form");
+            None
+        }
+    }
+}
+
+/// Shows `form` in the open view `view_id` (`views.update`, which has no
+/// time limit); whether Slack took it.
+pub async fn update(api: &Api, view_id: &str, form: &FormView) -> bool {
+    let params = json!({ "view_id": view_id, "view": view(form) });
+    match api.call("views.update", params).await {
+        Ok(_) => true,
+        Err(e) => {
+            warn!(error = %e, "could not show the report form's question");
+            false
+        }
+    }
+}
+
+/// Shows `words`, with nothing to answer, in the open view `view_id`.
+pub async fn show_words(api: &Api, view_id: Option<String>, words: &str) {
+    let Some(view_id) = view_id else {
+        return;
+    };
+    let form = FormView {
+        text: words.to_string(),
+        question: None,
+        answer: FormAnswer::Done,
+    };
+    update(api, &view_id, &form).await;
+}
+
 /// The view as slack-morphism carries it in an acknowledgement.
 pub fn as_slack_view(view: Value) -> Result<SlackView, serde_json::Error> {
     serde_json::from_value(view)
@@ -180,6 +237,23 @@ mod tests {
         ] {
             assert_eq!(back.pointer(pointer), v.pointer(pointer), "{pointer}");
         }
+    }
+
+    #[test]
+    fn a_very_long_review_still_fits_in_one_view() {
+        let mut form = choose();
+        form.text = "a long answer & more\n".repeat(20_000);
+        let v = view(&form);
+        let blocks = v["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 100, "{} blocks", blocks.len());
+        assert_eq!(
+            blocks.last().unwrap()["type"],
+            "input",
+            "the answer is still asked"
+        );
+        assert!(blocks
+            .iter()
+            .all(|b| b["text"]["text"].as_str().map_or(0, |t| t.chars().count()) <= 3000));
     }
 
     #[test]

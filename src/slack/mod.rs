@@ -150,6 +150,13 @@ async fn on_interaction(
 /// form if the acknowledgement with the next question takes over 3 seconds.
 const FORM_BUDGET: Duration = Duration::from_millis(2500);
 
+/// A short digest of a form's answer, for its event id (never logged).
+fn answer_digest(answer: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(answer.unwrap_or_default().as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
 /// An answer sent from the report's form: taken by the core, and the next
 /// question (or the confirmation) given back to show in the form. If it
 /// could not be saved, the form says so beside the answer, and keeps it.
@@ -171,11 +178,14 @@ async fn form_submitted(
         return not_saved();
     };
     let user = submission.user.id.0.as_str();
-    // The view's hash changes with each update: the same submission sent
-    // again has the same one, and is not a second answer.
+    // The view's hash changes with each update, and the answer is part of
+    // the id: the same submission sent again is not a second answer, and
+    // another answer in the same view (after one refused) is not lost.
     let event = format!(
-        "slack:form/{}/{}",
-        submission.view.state_params.id.0, submission.view.state_params.hash
+        "slack:form/{}/{}/{}",
+        submission.view.state_params.id.0,
+        submission.view.state_params.hash,
+        answer_digest(answer.as_deref())
     );
     let taken = tokio::time::timeout(
         FORM_BUDGET,

@@ -114,6 +114,8 @@ pub fn scope_for(method: &str, kind: Option<super::world::ChannelKind>) -> Optio
         ("auth.test", _) => None,
         // docs.slack.dev/reference/methods/views.open: "No scopes required".
         ("views.open", _) => None,
+        // docs.slack.dev/reference/methods/views.update: "No scopes required".
+        ("views.update", _) => None,
         ("users.info", _) => Some("users:read"),
         ("conversations.open", _) => Some("im:write"),
         ("conversations.create", Some(Private)) => Some("groups:write"),

@@ -384,6 +384,36 @@ pub fn open(st: &mut State, trigger_id: &str, content: Map<String, Value>) -> Re
     Ok(view)
 }
 
+/// views.update, once the view has passed [`check_view`]: replaces what
+/// the open modal `view_id` shows, with a new hash. Err: Slack's error code.
+pub fn update(
+    st: &mut State,
+    view_id: &str,
+    hash: Option<&str>,
+    content: Map<String, Value>,
+) -> Result<Value, &'static str> {
+    let index = st
+        .views
+        .views
+        .iter()
+        .position(|v| v.id == view_id && v.open)
+        .ok_or("not_found")?;
+    if hash.is_some_and(|h| h != st.views.views[index].hash) {
+        return Err("hash_conflict");
+    }
+    let new_hash = new_hash(st);
+    let root = st.views.views[index].view["root_view_id"]
+        .as_str()
+        .unwrap_or(view_id)
+        .to_string();
+    let view = payloads::view_object(view_id, &root, &new_hash, content);
+    let stored = &mut st.views.views[index];
+    stored.view = view.clone();
+    stored.hash = new_hash;
+    stored.errors = None;
+    Ok(view)
+}
+
 fn view_index(st: &State, view_id: &str) -> usize {
     st.views
         .views

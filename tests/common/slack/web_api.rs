@@ -47,6 +47,7 @@ pub const METHODS: &[&str] = &[
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
     "views.open",
+    "views.update",
     "apps.connections.open",
 ];
 
@@ -336,6 +337,7 @@ fn process(
         "files.getUploadURLExternal" => files_get_upload_url(st, params),
         "files.completeUploadExternal" => files_complete_upload(shared, st, params),
         "views.open" => views_open(st, params),
+        "views.update" => views_update(st, params),
         "apps.connections.open" => Answer::ok(payloads::connections_open(&socket::open_ticket(st))),
         _ => Answer::error("unknown_method"),
     };
@@ -742,6 +744,31 @@ fn views_open(st: &mut State, params: &Params) -> Answer {
         Err(messages) => return Answer::ok(payloads::invalid_arguments(&messages)),
     };
     match views::open(st, &trigger_id, content) {
+        Ok(view) => Answer::ok(payloads::views_open(&view)),
+        Err(code) => Answer::error(code),
+    }
+}
+
+/// docs.slack.dev/reference/methods/views.update: `view_id` (or
+/// `external_id`, not modelled) and `view`, checked as views.open checks
+/// it; `hash`, when given, must be the view's latest (`hash_conflict`).
+/// No trigger is needed, so there is no time limit. A view not open (never
+/// opened, or closed by the person) is `not_found`.
+fn views_update(st: &mut State, params: &Params) -> Answer {
+    let view = match params.json("view") {
+        Ok(view) => view,
+        Err(()) => Some(Value::String(params.str("view").unwrap_or_default())),
+    };
+    let Some(view_id) = params.str("view_id") else {
+        return Answer::ok(payloads::invalid_arguments(&[
+            "either `view_id` or `external_id` is required".to_string(),
+        ]));
+    };
+    let content = match views::check_view(st, view) {
+        Ok(content) => content,
+        Err(messages) => return Answer::ok(payloads::invalid_arguments(&messages)),
+    };
+    match views::update(st, &view_id, params.str("hash").as_deref(), content) {
         Ok(view) => Answer::ok(payloads::views_open(&view)),
         Err(code) => Answer::error(code),
     }
