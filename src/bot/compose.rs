@@ -337,6 +337,12 @@ pub fn form_moved_to_dm() -> Text {
     )
 }
 
+/// Shown in the form when an answer it sent was taken but the form was
+/// not told (it sent it again): the question now asked.
+pub fn form_answer_saved(prompt: &str) -> Text {
+    Text::plain(format!("I saved your last answer.\n\n{prompt}"))
+}
+
 /// Said in the form when an answer could not be saved.
 pub fn form_not_saved() -> Text {
     Text::plain(

@@ -61,6 +61,7 @@ impl Core {
         }
         let mut batch = Batch::new();
         let mut effects = self.effects(request);
+        let one_start_at_a_time = super::intake::STARTING.lock().await;
         let out = intake::begin_in(
             &self.store,
             &mut batch,
@@ -72,6 +73,7 @@ impl Core {
         let mut schedule = Schedule::new();
         let text = self.plan_form(&mut batch, &mut effects, user, out, &mut schedule)?;
         self.commit(batch, effects)?;
+        drop(one_start_at_a_time);
         self.set_deadlines(schedule);
         info!("report started or resumed in a form");
         Ok(FormOpen::Open(self.form_view(user, text)?))
@@ -97,6 +99,11 @@ impl Core {
         let Some(current) = intake::current(&self.store, user)? else {
             return self.form_view(user, String::new());
         };
+        if current.last_message.as_deref() == Some(event) {
+            // This very answer was taken, and the form never heard: say so.
+            let prompt = conversation::prompt(&self.flow, &current);
+            return self.form_view(user, compose::form_answer_saved(&prompt).plain);
+        }
         if conversation::question_key(&current) != question {
             return self.form_view(user, String::new());
         }
@@ -142,28 +149,35 @@ impl Core {
         out: Vec<Outgoing>,
         schedule: &mut Schedule,
     ) -> anyhow::Result<String> {
-        let keep_copy = out
-            .iter()
-            .any(|o| matches!(o, Outgoing::Finished | Outgoing::Page { .. }));
+        let finished = out.iter().any(|o| matches!(o, Outgoing::Finished));
+        let paged = out.iter().any(|o| matches!(o, Outgoing::Page { .. }));
         let (replies, rest): (Vec<Outgoing>, Vec<Outgoing>) =
             out.into_iter().partition(|o| matches!(o, Outgoing::Reply(_)));
-        let text = replies
+        let replies: Vec<String> = replies
             .into_iter()
             .filter_map(|o| match o {
                 Outgoing::Reply(text) => Some(text),
                 _ => None,
             })
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        if keep_copy && !text.is_empty() {
+            .collect();
+        // The confirmation whole; with a page, what to do now, without the
+        // next question (which may be the review, with every answer).
+        let copy = match replies.len() {
+            _ if finished => replies.join("\n\n"),
+            n if paged && n > 1 => replies[..n - 1].join("\n\n"),
+            _ if paged => replies.join("\n\n"),
+            _ => String::new(),
+        };
+        if !copy.is_empty() {
             effects.send(
                 "formcopy",
                 Target::Private(user.to_string()),
-                Message::plain(compose::Text::plain(text.clone())),
+                Message::plain(compose::Text::plain(copy)),
                 Remember::ReporterCopy(user.to_string()),
                 None,
             );
         }
+        let text = replies.join("\n\n");
         self.plan_outgoing(batch, effects, user, rest, schedule)?;
         Ok(text)
     }

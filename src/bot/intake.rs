@@ -37,6 +37,7 @@ impl Core {
                 None,
             );
         }
+        let one_start_at_a_time = STARTING.lock().await;
         let out = intake::begin_in(
             &self.store,
             &mut batch,
@@ -48,6 +49,7 @@ impl Core {
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
         self.commit(batch, effects)?;
+        drop(one_start_at_a_time);
         self.set_deadlines(schedule);
         info!("report started or resumed in a private chat");
         Ok(())
@@ -279,6 +281,12 @@ impl Core {
         }
     }
 }
+
+/// Held while a report is started or resumed, from reading whether one is
+/// in progress to committing the new one, so two requests at once (a
+/// `/report` form and a DM, say) start one report, not two. Brief: the
+/// checks that take time are done before.
+pub(super) static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A button pressed to answer: what it said, and the question it was for
 /// ([`crate::conversation::question_key`]).
