@@ -1125,3 +1125,22 @@ async fn a_slow_check_still_opens_the_form_in_time() {
     assert!(bot.standin.messages(&dm).is_empty(), "nothing went to the DM");
     bot.stop().await;
 }
+
+/// Buttons are a convenience: a question Slack will not take with them
+/// (`invalid_blocks`) is sent without them, its text spelling the choices
+/// out, and typed answers carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_slack_refuses_with_buttons_goes_without_them() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    bot.standin.fail_next("chat.postMessage", 1, "invalid_blocks");
+    let second = bot.answer(&dm, "no", "child sexual content").await;
+    assert!(buttons_of(&second).is_empty(), "sent without its buttons");
+    assert!(text(&second).contains("Type yes or no"), "{}", text(&second));
+    let third = bot.answer(&dm, "no", "communicating with a child").await;
+    assert!(
+        !buttons_of(&third).is_empty(),
+        "the next question has its buttons again"
+    );
+    bot.stop().await;
+}

@@ -343,6 +343,14 @@ pub fn form_answer_saved(prompt: &str) -> Text {
     Text::plain(format!("I saved your last answer.\n\n{prompt}"))
 }
 
+/// Shown in the form when an answer was kept but the next question could
+/// not be read.
+pub fn form_kept_but_stuck() -> Text {
+    Text::plain(
+        "Your answer is saved, but I can't show the next question just now. Please close this and type /report again in a few minutes to carry on. If anyone is in immediate danger, call 999 now.",
+    )
+}
+
 /// Said in the form when an answer could not be saved.
 pub fn form_not_saved() -> Text {
     Text::plain(

@@ -133,7 +133,15 @@ impl Core {
         let text = self.plan_form(&mut batch, &mut effects, user, out, &mut schedule)?;
         self.commit(batch, effects)?;
         self.set_deadlines(schedule);
-        self.form_view(user, text)
+        // Kept: whatever goes wrong now, the form must not say otherwise.
+        Ok(self.form_view(user, text).unwrap_or_else(|e| {
+            tracing::error!(error = %format!("{e:#}"), "an answer in the form was kept, but what follows could not be read");
+            FormView {
+                text: compose::form_kept_but_stuck().plain,
+                question: None,
+                answer: FormAnswer::Done,
+            }
+        }))
     }
 
     /// What a step decided, for a form: the replies are shown in the form

@@ -344,14 +344,27 @@ impl Chat for SlackChat {
             "unfurl_links": false,
             "unfurl_media": false,
         });
+        let with_blocks = blocks(message).is_some();
         if let Some(blocks) = blocks(message) {
             params["blocks"] = blocks;
         }
-        let answer = self
+        let answer = match self
             .api
-            .call_paced("chat.postMessage", room, params)
+            .call_paced("chat.postMessage", room, params.clone())
             .await
-            .map_err(classify)?;
+        {
+            // Buttons are a convenience: a message Slack will not take with
+            // them goes without, its text spelling out the choices.
+            Err(e) if with_blocks && e.code().is_some_and(|c| c.starts_with("invalid_blocks")) => {
+                warn!(error = %e, "Slack refused a message's buttons; sending it without them");
+                if let Some(p) = params.as_object_mut() {
+                    p.remove("blocks");
+                }
+                self.api.call_paced("chat.postMessage", room, params).await
+            }
+            other => other,
+        }
+        .map_err(classify)?;
         let ts = answer["ts"].as_str().unwrap_or_default().to_string();
         self.note_sent(key, &ts);
         if !is_dm(room) {
