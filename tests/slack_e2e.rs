@@ -1050,6 +1050,13 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
     }
     let dm_messages: Vec<String> = bot.standin.messages(&dm).iter().map(text).collect();
     assert_eq!(dm_messages.len(), 1, "only the confirmation: {dm_messages:#?}");
+    assert!(
+        !common::captured_log().contains(phrase),
+        "the phrase is in the log"
+    );
+    for view in bot.standin.views_of(STAFF) {
+        assert!(!view.view["private_metadata"].to_string().contains(phrase));
+    }
     assert!(bot.standin.problems().is_empty(), "{:#?}", bot.standin.problems());
     bot.stop().await;
 }
