@@ -151,6 +151,27 @@ impl Bot {
         dm
     }
 
+    /// Waits for a form of the reporter's showing `words` (other than the
+    /// view `not`), and returns it.
+    async fn form_showing(&self, words: &str, not: Option<&str>) -> slack::View {
+        let found = self
+            .standin
+            .eventually(PATIENCE, |st| {
+                st.views
+                    .views
+                    .iter()
+                    .find(|v| {
+                        v.user == STAFF
+                            && v.open
+                            && Some(v.id.as_str()) != not
+                            && v.view.to_string().contains(words)
+                    })
+                    .cloned()
+            })
+            .await;
+        found.unwrap_or_else(|| panic!("no form showing {words:?}: {:#?}", self.standin.views_of(STAFF)))
+    }
+
     fn reply_to(&self, envelope_id: &str) -> slack::Reply {
         self.standin
             .replies()
@@ -897,18 +918,8 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
         "{}",
         reply.text()
     );
-    let form = bot
-        .standin
-        .eventually(PATIENCE, |st| {
-            // It opens at once ("Just a moment…"), then shows the question.
-            st.views
-                .views
-                .iter()
-                .find(|v| v.user == STAFF && v.view.to_string().contains("Is a crime in progress"))
-                .cloned()
-        })
-        .await
-        .expect("the form opens");
+    // It opens at once ("Just a moment…"), then shows the question.
+    let form = bot.form_showing("Is a crime in progress", None).await;
     let first_text = form.view.to_string();
     assert!(first_text.contains("Is a crime in progress"), "{first_text}");
 
@@ -965,22 +976,7 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
         .wait_for_ack(&again.envelope_id, PATIENCE)
         .await
         .expect("acknowledged");
-    let resumed = bot
-        .standin
-        .eventually(PATIENCE, |st| {
-            st.views
-                .views
-                .iter()
-                .find(|v| {
-                    v.user == STAFF
-                        && v.open
-                        && v.id != form.id
-                        && v.view.to_string().contains("child sexual content")
-                })
-                .cloned()
-        })
-        .await
-        .expect("the form opens again");
+    let resumed = bot.form_showing("child sexual content", Some(&form.id)).await;
     shows(&resumed, "You already have a report in progress");
     shows(&resumed, "child sexual content");
 
@@ -1115,17 +1111,7 @@ async fn a_slow_check_still_opens_the_form_in_time() {
         .wait_for_ack(&command.envelope_id, PATIENCE)
         .await
         .expect("acknowledged");
-    let form = bot
-        .standin
-        .eventually(PATIENCE, |st| {
-            st.views
-                .views
-                .iter()
-                .find(|v| v.user == STAFF && v.view.to_string().contains("Is a crime in progress"))
-                .cloned()
-        })
-        .await
-        .expect("the form shows the first question");
+    let form = bot.form_showing("Is a crime in progress", None).await;
     assert!(form.open);
     assert!(bot.standin.problems().is_empty(), "{:#?}", bot.standin.problems());
     let dm = bot.standin.dm_id(STAFF);

@@ -61,7 +61,7 @@ impl Core {
         }
         let mut batch = Batch::new();
         let mut effects = self.effects(request);
-        let one_start_at_a_time = super::intake::STARTING.lock().await;
+        let one_start_at_a_time = self.starting.lock().await;
         let out = intake::begin_in(
             &self.store,
             &mut batch,

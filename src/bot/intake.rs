@@ -37,7 +37,7 @@ impl Core {
                 None,
             );
         }
-        let one_start_at_a_time = STARTING.lock().await;
+        let one_start_at_a_time = self.starting.lock().await;
         let out = intake::begin_in(
             &self.store,
             &mut batch,
@@ -281,12 +281,6 @@ impl Core {
         }
     }
 }
-
-/// Held while a report is started or resumed, from reading whether one is
-/// in progress to committing the new one, so two requests at once (a
-/// `/report` form and a DM, say) start one report, not two. Brief: the
-/// checks that take time are done before.
-pub(super) static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A button pressed to answer: what it said, and the question it was for
 /// ([`crate::conversation::question_key`]).

@@ -145,6 +145,11 @@ pub struct Core {
     /// written: an acknowledgement, a deadline and the first page never
     /// interleave, so exactly one outcome stands.
     locks: locks::Locks,
+    /// Held while a report is started or resumed, from reading whether one
+    /// is in progress to committing the new one, so two requests at once (a
+    /// `/report` form and a DM, say) start one report, not two. Brief: the
+    /// checks that take time are done before.
+    starting: tokio::sync::Mutex<()>,
     pub metrics: Arc<Metrics>,
     /// Woken when effects are staged.
     outbox_wake: Notify,
@@ -188,6 +193,7 @@ impl Core {
             policy,
             timer: Timer::new(SystemClock),
             locks: locks::Locks::default(),
+            starting: tokio::sync::Mutex::new(()),
             metrics,
             outbox_wake: Notify::new(),
             flood: flood::Limiter::default(),

@@ -218,17 +218,12 @@ impl Core {
         text: compose::Text,
         notice: bool,
     ) -> anyhow::Result<()> {
+        let mut effects = self.effects(&inbound.event_id);
         let message = if notice {
             Message::notice(text)
         } else {
             Message::plain(text)
         };
-        self.answer_with(inbound, slot, message)
-    }
-
-    /// As [`Core::answer`], with the message made already.
-    fn answer_with(&self, inbound: &Inbound, slot: &str, message: Message) -> anyhow::Result<()> {
-        let mut effects = self.effects(&inbound.event_id);
         effects.send(
             slot,
             Target::Room(inbound.room_id.clone()),

@@ -95,7 +95,9 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn t(secs: i64) -> DateTime<Utc> {
+    /// A time `secs` after a fixed morning, for the health tests here and
+    /// in [`super::watch`].
+    pub(in crate::health) fn t(secs: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
             .single()
             .expect("time")

@@ -127,14 +127,7 @@ pub fn back_notice(from: DateTime<Utc>, away: Duration, tz: chrono_tz::Tz) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn t(secs: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
-            .single()
-            .expect("time")
-            + chrono::Duration::seconds(secs)
-    }
+    use crate::health::tests::t;
 
     const TWO_MINUTES: Duration = Duration::from_secs(120);
 

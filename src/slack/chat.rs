@@ -344,8 +344,9 @@ impl Chat for SlackChat {
             "unfurl_links": false,
             "unfurl_media": false,
         });
-        let with_blocks = blocks(message).is_some();
-        if let Some(blocks) = blocks(message) {
+        let blocks = blocks(message);
+        let with_blocks = blocks.is_some();
+        if let Some(blocks) = blocks {
             params["blocks"] = blocks;
         }
         let answer = match self

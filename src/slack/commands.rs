@@ -1,8 +1,9 @@
 //! `/report`: answered within Slack's 3 seconds with a reply only the
 //! reporter sees, and nothing posted where they typed it. Someone who may
 //! not report is told why, with the public routes; anyone else is sent to
-//! their DM with the bot, where the core takes the report, as if they had
-//! typed "report" there.
+//! their DM with the bot, where the core starts the report (or shows the
+//! question one in progress is at), or, with `intake = "form"`, to a form
+//! that opens at once and is filled in once the checks are done.
 
 use std::sync::Arc;
 use std::time::Duration;

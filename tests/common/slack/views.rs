@@ -422,6 +422,18 @@ fn view_index(st: &State, view_id: &str) -> usize {
         .unwrap_or_else(|| panic!("the stand-in has no view {view_id}"))
 }
 
+/// The view `view_id` and where it is kept, checked to be `user`'s.
+fn shown_to(st: &State, user: &str, view_id: &str) -> (usize, View) {
+    let index = view_index(st, view_id);
+    let shown = st.views.views[index].clone();
+    assert_eq!(
+        shown.user, user,
+        "view {view_id} is shown to {}, not {user}",
+        shown.user
+    );
+    (index, shown)
+}
+
 /// `user` submits the modal `view_id` with `answer` in its one input; sends
 /// `view_submission` in an `interactive` envelope. Returns its envelope id.
 pub fn submit(shared: &Shared, st: &mut State, user: &str, view_id: &str, answer: ViewAnswer) -> String {
@@ -434,13 +446,7 @@ pub fn submit(shared: &Shared, st: &mut State, user: &str, view_id: &str, answer
         .user(user)
         .cloned()
         .unwrap_or_else(|| panic!("the stand-in has no user {user}"));
-    let index = view_index(st, view_id);
-    let shown = st.views.views[index].clone();
-    assert_eq!(
-        shown.user, user,
-        "view {view_id} is shown to {}, not {user}",
-        shown.user
-    );
+    let (index, shown) = shown_to(st, user, view_id);
     assert!(shown.open, "view {view_id} is closed, so {user} cannot submit it");
     assert!(
         shown.view.get("submit").is_some_and(|s| !s.is_null()),
@@ -524,13 +530,7 @@ pub fn submit(shared: &Shared, st: &mut State, user: &str, view_id: &str, answer
 /// `notify_on_close: true` Slack sends `view_closed`; returns its envelope
 /// id. A view already closed stays closed and sends nothing.
 pub fn close(shared: &Shared, st: &mut State, user: &str, view_id: &str) -> Option<String> {
-    let index = view_index(st, view_id);
-    let shown = st.views.views[index].clone();
-    assert_eq!(
-        shown.user, user,
-        "view {view_id} is shown to {}, not {user}",
-        shown.user
-    );
+    let (index, shown) = shown_to(st, user, view_id);
     if !shown.open {
         return None;
     }
