@@ -1,9 +1,12 @@
 #![recursion_limit = "256"]
 //! A short scripted report against the local homeserver, printed as it
-//! happens: the member of staff types /report in the staff room, answers the
-//! CLAPA flow on its shortest path (no, no, no, no: "Record the concern"),
-//! sends the record, the lead reacts ✅ to the page, adds a note and a
-//! decision with its reason, and closes it; the reporter is told it closed.
+//! happens: the member of staff types /report in the staff room and reports
+//! a young member who posted their home address in the group chat, a case
+//! the CLAPA flow rightly routes to "Record the concern" (no, no, no, no);
+//! sends the record; the lead reacts ✅ to the page, notes that the post was
+//! removed, records a decision with its reason, and closes it with advice to
+//! the family; the reporter is told it closed. What each types is in
+//! `demo/script.rs`, which `tests/demo_script.rs` walks through the flow.
 //!
 //!   cargo run --example demo [-- ACCOUNTS_ENV]
 //!
@@ -31,6 +34,9 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId, UserId};
 use matrix_sdk::Client;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
+
+#[path = "demo/script.rs"]
+mod script;
 
 /// How long any one step may take.
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -408,27 +414,7 @@ async fn conversation(
         .await?;
     let private = first.room.clone();
 
-    let script: &[(&str, &str)] = &[
-        ("no", "child sexual content"),
-        ("no", "communicating with a child"),
-        ("no", "known person"),
-        ("no", "What did you see or hear"),
-        (
-            "I saw an adult asking a young member for their phone number in a group chat",
-            "their own words",
-        ),
-        ("skip", "When did it happen"),
-        ("yesterday evening", "Who is involved"),
-        ("a young person, about 15", "Where online"),
-        ("the charity's group chat", "Who else knows"),
-        ("skip", "What have you done so far"),
-        ("skip", "Which area of risk"),
-        ("2", "What is your role"),
-        ("volunteer", "anything else"),
-        ("skip", "Please check your report"),
-        ("send", "recorded as"),
-    ];
-    for (answer, expect) in script {
+    for (answer, expect) in script::REPORT {
         staff.say(&private, answer).await?;
         staff
             .wait_for(
@@ -476,22 +462,7 @@ async fn conversation(
     println!();
     println!("The lead follows the concern up in its room.");
     println!();
-    let follow_up: &[(&str, &str)] = &[
-        (
-            "!note Spoke to the young person's parent by phone",
-            "Noted as entry",
-        ),
-        (
-            "!decision no referral to the police because no contact was made off the platform",
-            "Decision and its reason recorded",
-        ),
-        ("!category messages", "Category of"),
-        (
-            "!close 2 advice given to the family, group chat moderated",
-            "is closed",
-        ),
-    ];
-    for (command, expect) in follow_up {
+    for (command, expect) in script::FOLLOW_UP {
         lead.say(&page.room, command).await?;
         lead.wait_for(
             &format!("the bot's reply containing {expect:?}"),
