@@ -580,6 +580,144 @@ async fn the_lead_notes_and_closes_and_the_reporter_hears_only_that_it_closed() 
     bot.stop().await;
 }
 
+/// Slack's `message_changed` for `user`'s message `ts` in `channel`, its
+/// text `before` now `after` (docs.slack.dev/reference/events/message/message_changed).
+/// Edited by its author, it carries `edited`; a link preview Slack adds
+/// (an unfurl) changes only `attachments`, with no `edited`.
+fn message_changed(
+    standin: &SlackStandIn,
+    channel: &slack::Channel,
+    user: &str,
+    ts: &str,
+    before: &str,
+    after: &str,
+    edited: bool,
+) -> serde_json::Value {
+    let now = standin.state().world.new_ts();
+    let mut message = serde_json::json!({
+        "type": "message",
+        "user": user,
+        "text": after,
+        "ts": ts,
+        "team": slack::TEAM_ID,
+    });
+    if edited {
+        message["edited"] = serde_json::json!({ "user": user, "ts": now });
+    } else {
+        message["attachments"] = serde_json::json!([{
+            "from_url": "https://www.ceop.police.uk/Safety-Centre",
+            "title": "CEOP Safety Centre",
+            "title_link": "https://www.ceop.police.uk/Safety-Centre",
+            "service_name": "ceop.police.uk",
+            "id": 1,
+        }]);
+    }
+    serde_json::json!({
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": true,
+        "channel": channel.id,
+        "ts": now,
+        "event_ts": now,
+        "channel_type": slack::payloads::channel_type_for_message(channel),
+        "message": message,
+        "previous_message": {
+            "type": "message",
+            "user": user,
+            "text": before,
+            "ts": ts,
+            "team": slack::TEAM_ID,
+        },
+    })
+}
+
+/// A note with a link that Slack then gives a preview is recorded once, and
+/// nothing is said of the preview; an edited `!decision` or `!close` is not
+/// applied, and the lead is told to send the command again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_preview_or_an_edit_never_runs_a_command_twice() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, "slate-otter-5127").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, "<@U0LEAD0001>", "").await;
+    let said = |command: &str, expect: &str| {
+        let ts = bot
+            .standin
+            .post_user_message(LEAD, &channel.id, command)
+            .ts
+            .expect("a message has a ts");
+        (ts, expect.to_string())
+    };
+    let note = "!note Sent the parent CEOP's advice: https://www.ceop.police.uk/Safety-Centre";
+    let (note_ts, expect) = said(note, "Noted as entry");
+    bot.wait_said(&channel.id, &expect, &note_ts).await;
+    bot.standin
+        .push_event(message_changed(&bot.standin, &channel, LEAD, &note_ts, note, note, false));
+
+    let decision = "!decision no referral because the parent has it in hand";
+    let (decision_ts, expect) = said(decision, "Decision and its reason recorded");
+    bot.wait_said(&channel.id, &expect, &decision_ts).await;
+    let changed = "!decision refer to the police because the parent asked for it";
+    bot.standin.push_event(message_changed(
+        &bot.standin,
+        &channel,
+        LEAD,
+        &decision_ts,
+        decision,
+        changed,
+        true,
+    ));
+
+    let close = "!close 2 advice given to the family";
+    let (close_ts, expect) = said(close, "SG-0001 is closed");
+    bot.wait_said(&channel.id, &expect, &close_ts).await;
+    bot.standin.push_event(message_changed(
+        &bot.standin,
+        &channel,
+        LEAD,
+        &close_ts,
+        close,
+        "!close 6 referred to the police",
+        true,
+    ));
+    // The lead's events are handled in order: once this is answered, so
+    // are the changes before it.
+    bot.answer_as(LEAD, &channel.id, "!help", "!note").await;
+    bot.wait_said(&dm, "has been closed", "").await;
+
+    let seen: Vec<String> = bot.standin.messages(&channel.id).iter().map(text).collect();
+    for (expect, times) in [
+        ("Noted as entry", 1),
+        ("Decision and its reason recorded", 1),
+        ("SG-0001 is closed", 1),
+        ("send it again as a new message", 2),
+    ] {
+        assert_eq!(
+            bot.said(&channel.id, expect).len(),
+            times,
+            "{expect:?} in the concern's channel: {seen:#?}"
+        );
+    }
+    assert_eq!(bot.said(&dm, "has been closed").len(), 1);
+    let (_standin, data) = bot.stop().await;
+    let key = Key::load_or_create(&data.path().join("key")).expect("key");
+    let store = Store::open(&data.path().join("store"), key).expect("store");
+    let casefile: Casefile = store
+        .get_item(Tree::Casefiles, "SG-0001")
+        .expect("the store reads")
+        .expect("the casefile is kept");
+    let count = |kind: fn(&EntryKind) -> bool| casefile.entries.iter().filter(|e| kind(&e.kind)).count();
+    let all = format!("{:#?}", casefile.entries);
+    assert_eq!(count(|k| matches!(k, EntryKind::Note { .. })), 1, "{all}");
+    assert_eq!(count(|k| matches!(k, EntryKind::Decision { .. })), 1, "{all}");
+    assert_eq!(count(|k| matches!(k, EntryKind::Closed { .. })), 1, "{all}");
+    assert!(
+        !all.contains("parent asked") && !all.contains("Referred to the police"),
+        "an edit was recorded: {all}"
+    );
+}
+
 #[test]
 fn the_slack_example_config_checks_and_runs_on_slack() {
     let path = common::repo_path("deploy/config.slack.example.toml");
