@@ -1195,6 +1195,77 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
     bot.stop().await;
 }
 
+/// With a form, a report left at the review is passed to the lead by the
+/// sweep for unfinished reports, and the reporter told in the DM, with no
+/// answer in the message: the review (every answer) stays in the form.
+/// The sweep runs on its own, after a short `unfinished_after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_form_the_unfinished_report_notice_holds_no_answer() {
+    let bot = Bot::start("intake = \"form\"\n--\nunfinished_after = \"10s\"\n").await;
+    let phrase = "copper-wren-4471";
+    let command = bot.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    bot.standin
+        .wait_for_ack(&command.envelope_id, PATIENCE)
+        .await
+        .expect("acknowledged");
+    let mut view = bot.form_showing("Is a crime in progress", None).await;
+    let mut n = 0;
+    while !view.view.to_string().contains("Please check your report") {
+        n += 1;
+        assert!(n < 30, "the review never came: {}", view.view);
+        let input = view.view["blocks"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["type"] == "input"))
+            .cloned()
+            .expect("a question to answer");
+        let answer = match input["element"]["type"].as_str() {
+            Some("radio_buttons") => {
+                let options = input["element"]["options"].as_array().cloned().unwrap_or_default();
+                // "No" to the chart's questions; then the last of a question's own choices.
+                let pick = options
+                    .iter()
+                    .find(|o| o["text"]["text"] == "No")
+                    .or_else(|| {
+                        options
+                            .iter()
+                            .rev()
+                            .find(|o| o["value"] != "back" && o["value"] != "cancel")
+                    })
+                    .expect("choices");
+                slack::ViewAnswer::Choice(pick["value"].as_str().unwrap_or_default().to_string())
+            }
+            _ if input["optional"] == true => slack::ViewAnswer::Nothing,
+            _ => slack::ViewAnswer::Text(format!("I saw {phrase} in a group chat")),
+        };
+        let envelope = bot.standin.submit_view(STAFF, &view.id, answer);
+        bot.standin
+            .wait_for_ack(&envelope, PATIENCE)
+            .await
+            .expect("acknowledged");
+        view = bot
+            .standin
+            .wait_for_view_update(&view.id, &view.hash, PATIENCE)
+            .await
+            .expect("the form shows the next question");
+    }
+    assert!(view.view.to_string().contains(phrase), "the review has the answers");
+
+    // Left at the review: the lead gets what was given, marked incomplete.
+    let dm = bot.standin.dm_id(STAFF);
+    let told = bot.wait_said(&dm, "You haven't finished report SG-0001", "").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, phrase, "").await;
+    for m in bot.standin.messages(&dm) {
+        assert!(
+            !text(&m).contains(phrase),
+            "an answer was posted to the DM: {}",
+            text(&m)
+        );
+    }
+    assert!(text(&told).contains("/report"), "how to carry on: {}", text(&told));
+    bot.stop().await;
+}
+
 /// A form Slack will not open (the trigger expired, say) leaves nobody
 /// without their questions: the report goes on in the DM instead, resumed
 /// at its question, the request never taken as an answer.
