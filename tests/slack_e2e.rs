@@ -884,6 +884,68 @@ async fn retention_deletes_the_bots_messages_and_archives_the_channel() {
 
 /// A lead lets a member of staff into a concern's channel: the bot removes
 /// them at once and says so in the channel; the lead stays.
+/// Each message the bot posts in a concern's channel is noted on its own
+/// (a post adds one record and rewrites none), for retention to delete
+/// with the channel. Nothing is noted for the leads' channel, which
+/// retention never clears, and the list an earlier version kept for it is
+/// forgotten by the daily sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_posts_are_noted_one_by_one_and_never_for_the_leads_channel() {
+    let standin = SlackStandIn::start_default().await;
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let legacy = format!("slack posted {LEADS_CHANNEL}");
+    {
+        let key = Key::load_or_create(&data.path().join("key")).expect("key");
+        let store = Store::open(&data.path().join("store"), key).expect("store");
+        let list = vec!["1600000000.000100".to_string()];
+        store.put_item(Tree::Settings, &legacy, &list).expect("put");
+        store.flush().expect("flush");
+    }
+    let started = Instant::now();
+    let bot = Bot::start_on(standin, data, "").await;
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, "pewter-finch-2290").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.answer_as(LEAD, &channel.id, "!ack", "acknowledged by").await;
+    bot.answer_as(LEAD, &channel.id, "!note Called the parent", "Noted as entry")
+        .await;
+    bot.answer_as(LEAD, LEADS_CHANNEL, "!list", "open concern").await;
+    // The daily sweep first runs five seconds after the start.
+    if let Some(left) = Duration::from_secs(8).checked_sub(started.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+    let mut posted: Vec<String> = bot
+        .standin
+        .messages(&channel.id)
+        .into_iter()
+        .filter(|m| m.from_bot)
+        .map(|m| m.ts)
+        .collect();
+    let (_standin, data) = bot.stop().await;
+
+    let key = Key::load_or_create(&data.path().join("key")).expect("key");
+    let store = Store::open(&data.path().join("store"), key).expect("store");
+    let items: Vec<(String, serde_json::Value)> = store
+        .items::<serde_json::Value>(Tree::Settings)
+        .expect("the store reads")
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("slack posted "))
+        .collect();
+    assert!(
+        !items.iter().any(|(k, _)| k.contains(LEADS_CHANNEL)),
+        "the leads' channel's posts are not kept: {items:#?}"
+    );
+    let mut noted: Vec<String> = Vec::new();
+    for (k, v) in items.iter().filter(|(k, _)| k.contains(&channel.id)) {
+        assert!(!v.is_array(), "one record per message, not a list: {k} {v}");
+        noted.push(v["ts"].as_str().unwrap_or_default().to_string());
+    }
+    noted.sort();
+    posted.sort();
+    assert!(posted.len() >= 4, "the page, the record and the answers: {posted:?}");
+    assert_eq!(noted, posted, "each message posted in the concern's channel, once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn someone_not_a_lead_let_into_a_concern_channel_is_removed() {
     let bot = Bot::start("").await;
