@@ -1077,7 +1077,10 @@ async fn an_edited_rota_command_is_not_applied_and_the_sender_told() {
         "each edit is answered\n{}",
         w.chat.dump()
     );
-    let rota: Option<Rota> = w.store().get_item(Tree::Settings, "rota").expect("the store reads");
+    let rota: Option<Rota> = w
+        .store()
+        .get_item(Tree::Settings, "rota")
+        .expect("the store reads");
     assert!(
         !rota.unwrap_or_default().is_away(DEPUTY, chrono::Utc::now()),
         "the deputy is still on duty"

@@ -652,8 +652,15 @@ async fn a_link_preview_or_an_edit_never_runs_a_command_twice() {
     let note = "!note Sent the parent CEOP's advice: https://www.ceop.police.uk/Safety-Centre";
     let (note_ts, expect) = said(note, "Noted as entry");
     bot.wait_said(&channel.id, &expect, &note_ts).await;
-    bot.standin
-        .push_event(message_changed(&bot.standin, &channel, LEAD, &note_ts, note, note, false));
+    bot.standin.push_event(message_changed(
+        &bot.standin,
+        &channel,
+        LEAD,
+        &note_ts,
+        note,
+        note,
+        false,
+    ));
 
     let decision = "!decision no referral because the parent has it in hand";
     let (decision_ts, expect) = said(decision, "Decision and its reason recorded");
@@ -942,8 +949,14 @@ async fn the_bots_posts_are_noted_one_by_one_and_never_for_the_leads_channel() {
     }
     noted.sort();
     posted.sort();
-    assert!(posted.len() >= 4, "the page, the record and the answers: {posted:?}");
-    assert_eq!(noted, posted, "each message posted in the concern's channel, once");
+    assert!(
+        posted.len() >= 4,
+        "the page, the record and the answers: {posted:?}"
+    );
+    assert_eq!(
+        noted, posted,
+        "each message posted in the concern's channel, once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1282,7 +1295,10 @@ async fn with_a_form_the_unfinished_report_notice_holds_no_answer() {
             .expect("a question to answer");
         let answer = match input["element"]["type"].as_str() {
             Some("radio_buttons") => {
-                let options = input["element"]["options"].as_array().cloned().unwrap_or_default();
+                let options = input["element"]["options"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 // "No" to the chart's questions; then the last of a question's own choices.
                 let pick = options
                     .iter()
@@ -1310,11 +1326,16 @@ async fn with_a_form_the_unfinished_report_notice_holds_no_answer() {
             .await
             .expect("the form shows the next question");
     }
-    assert!(view.view.to_string().contains(phrase), "the review has the answers");
+    assert!(
+        view.view.to_string().contains(phrase),
+        "the review has the answers"
+    );
 
     // Left at the review: the lead gets what was given, marked incomplete.
     let dm = bot.standin.dm_id(STAFF);
-    let told = bot.wait_said(&dm, "You haven't finished report SG-0001", "").await;
+    let told = bot
+        .wait_said(&dm, "You haven't finished report SG-0001", "")
+        .await;
     let channel = bot.concern_channel("sg-0001").await;
     bot.wait_said(&channel.id, phrase, "").await;
     for m in bot.standin.messages(&dm) {
@@ -1324,7 +1345,11 @@ async fn with_a_form_the_unfinished_report_notice_holds_no_answer() {
             text(&m)
         );
     }
-    assert!(text(&told).contains("/report"), "how to carry on: {}", text(&told));
+    assert!(
+        text(&told).contains("/report"),
+        "how to carry on: {}",
+        text(&told)
+    );
     bot.stop().await;
 }
 

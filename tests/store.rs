@@ -575,7 +575,10 @@ fn sent_marks_are_forgotten_only_after_the_inbox_forgot_their_event() {
     // waiting in the inbox (the bot stopped before it was marked handled).
     for (event, key) in [
         ("$note:test", "$note:test/reply"),
-        ("slack:C0LEADS/1700000000.000100", "slack:C0LEADS/1700000000.000100/out0#2"),
+        (
+            "slack:C0LEADS/1700000000.000100",
+            "slack:C0LEADS/1700000000.000100/out0#2",
+        ),
         ("$waiting:test", "$waiting:test/reply"),
     ] {
         assert!(store.inbox_push(event, &"an event").unwrap());
@@ -589,10 +592,18 @@ fn sent_marks_are_forgotten_only_after_the_inbox_forgot_their_event() {
     let soon = Utc::now() + chrono::Duration::minutes(1);
 
     // While the inbox remembers the events, their marks stay.
-    assert_eq!(store.outbox_forget_sent(soon).unwrap(), 1, "only the one with no event");
+    assert_eq!(
+        store.outbox_forget_sent(soon).unwrap(),
+        1,
+        "only the one with no event"
+    );
     stage("$note:test/reply");
     stage("slack:C0LEADS/1700000000.000100/out0#2");
-    assert_eq!(store.outbox_len(), 0, "a replay of a remembered event sends nothing");
+    assert_eq!(
+        store.outbox_len(),
+        0,
+        "a replay of a remembered event sends nothing"
+    );
 
     // Marks newer than the cut-off stay, whatever the inbox says.
     assert_eq!(store.inbox_forget_done(soon).unwrap(), 2);
@@ -603,11 +614,17 @@ fn sent_marks_are_forgotten_only_after_the_inbox_forgot_their_event() {
     // still waiting keeps its mark, so handling it again sends nothing.
     assert_eq!(store.outbox_forget_sent(soon).unwrap(), 2);
     stage("$waiting:test/reply");
-    assert_eq!(store.outbox_len(), 0, "the waiting event's effect is not sent twice");
+    assert_eq!(
+        store.outbox_len(),
+        0,
+        "the waiting event's effect is not sent twice"
+    );
     drop(store);
     let store = s.open();
     let mut batch = Batch::new();
-    store.stage_effect(&mut batch, "$note:test/reply", &"a message").unwrap();
+    store
+        .stage_effect(&mut batch, "$note:test/reply", &"a message")
+        .unwrap();
     store.commit(batch).unwrap();
     assert_eq!(store.outbox_len(), 1, "the forgotten mark is gone on disk");
 }

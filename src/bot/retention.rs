@@ -98,7 +98,9 @@ impl Core {
         match self.store.outbox_forget_sent(before) {
             Ok(0) => {}
             Ok(n) => info!(count = n, "forgot what the outbox sent long ago"),
-            Err(e) => warn!(error = %e, "could not forget what the outbox sent long ago; trying again tomorrow"),
+            Err(e) => {
+                warn!(error = %e, "could not forget what the outbox sent long ago; trying again tomorrow")
+            }
         }
         let n = self.chat.forget_sent_before(before).await;
         if n > 0 {

@@ -329,7 +329,9 @@ impl Chat for SlackChat {
         for room in rooms {
             match super::sent::forget_posted(&core.store, &room) {
                 Ok(n) => forgotten += n,
-                Err(e) => warn!(error = %e, "could not forget the bot's posts in a channel retention never clears"),
+                Err(e) => {
+                    warn!(error = %e, "could not forget the bot's posts in a channel retention never clears")
+                }
             }
         }
         forgotten

@@ -207,7 +207,11 @@ impl Store {
                         outbox.insert(&seq[..], sealed.as_slice())?;
                         state.insert(key_id.as_slice(), mark)?;
                     }
-                    Op::Done { key_id, seq, cause_id } => {
+                    Op::Done {
+                        key_id,
+                        seq,
+                        cause_id,
+                    } => {
                         outbox.remove(&seq[..])?;
                         let mut mark = vec![SENT];
                         mark.extend_from_slice(&Utc::now().timestamp().to_be_bytes());
