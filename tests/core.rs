@@ -1040,6 +1040,53 @@ async fn an_edited_answer_is_refused_and_the_first_answer_kept() {
     );
 }
 
+/// An edited rota command is never run: the rota stays as the commands
+/// sent left it, and the deputy is told to send the command again. Both
+/// ways a Matrix client edits: the new text bare, and the "* " fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edited_rota_command_is_not_applied_and_the_sender_told() {
+    use safeguarding_bot::escalation::rota::Rota;
+    let w = World::new().await;
+    w.say(LEADS_ROOM, DEPUTY, "!back");
+    w.chat.wait_for_text(LEADS_ROOM, "You were not marked away").await;
+    for (n, body) in ["!away for 3 days", "* !away"].into_iter().enumerate() {
+        w.core().accept(Inbound {
+            event_id: format!("$edit-away{n}:test"),
+            room_id: LEADS_ROOM.into(),
+            sender: DEPUTY.into(),
+            kind: InboundKind::Edit { body: body.into() },
+        });
+    }
+    // The deputy's events are handled in order: once "!help" is answered,
+    // so are the edits.
+    let since = w.chat.messages_in(LEADS_ROOM).len();
+    w.say(LEADS_ROOM, DEPUTY, "!help");
+    w.chat
+        .wait_for_new(LEADS_ROOM, since, |m| m.plain.contains("!list"), PATIENCE)
+        .await;
+    w.wait_outbox_empty().await;
+    assert_eq!(
+        w.chat.count_in(LEADS_ROOM, "marked away until"),
+        0,
+        "an edit was run as a command\n{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        w.chat.count_in(LEADS_ROOM, "send it again as a new message"),
+        2,
+        "each edit is answered\n{}",
+        w.chat.dump()
+    );
+    let rota: Option<Rota> = w
+        .store()
+        .get_item(Tree::Settings, "rota")
+        .expect("the store reads");
+    assert!(
+        !rota.unwrap_or_default().is_away(DEPUTY, chrono::Utc::now()),
+        "the deputy is still on duty"
+    );
+}
+
 /// A picture sent in the private chat is removed by the bot, the removal
 /// audited, and the reporter told why and where to report such an image.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

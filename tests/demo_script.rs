@@ -65,7 +65,11 @@ fn the_demo_report_is_a_case_the_chart_rightly_records() {
 #[test]
 fn the_demo_lead_has_the_post_removed_and_advises_the_family() {
     let last = script::FOLLOW_UP.last().expect("the lead follows it up");
-    assert!(last.0.starts_with("!close "), "the demo ends by closing: {}", last.0);
+    assert!(
+        last.0.starts_with("!close "),
+        "the demo ends by closing: {}",
+        last.0
+    );
     let said = script::FOLLOW_UP
         .iter()
         .map(|(c, _)| c.to_lowercase())

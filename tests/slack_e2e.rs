@@ -580,6 +580,151 @@ async fn the_lead_notes_and_closes_and_the_reporter_hears_only_that_it_closed() 
     bot.stop().await;
 }
 
+/// Slack's `message_changed` for `user`'s message `ts` in `channel`, its
+/// text `before` now `after` (docs.slack.dev/reference/events/message/message_changed).
+/// Edited by its author, it carries `edited`; a link preview Slack adds
+/// (an unfurl) changes only `attachments`, with no `edited`.
+fn message_changed(
+    standin: &SlackStandIn,
+    channel: &slack::Channel,
+    user: &str,
+    ts: &str,
+    before: &str,
+    after: &str,
+    edited: bool,
+) -> serde_json::Value {
+    let now = standin.state().world.new_ts();
+    let mut message = serde_json::json!({
+        "type": "message",
+        "user": user,
+        "text": after,
+        "ts": ts,
+        "team": slack::TEAM_ID,
+    });
+    if edited {
+        message["edited"] = serde_json::json!({ "user": user, "ts": now });
+    } else {
+        message["attachments"] = serde_json::json!([{
+            "from_url": "https://www.ceop.police.uk/Safety-Centre",
+            "title": "CEOP Safety Centre",
+            "title_link": "https://www.ceop.police.uk/Safety-Centre",
+            "service_name": "ceop.police.uk",
+            "id": 1,
+        }]);
+    }
+    serde_json::json!({
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": true,
+        "channel": channel.id,
+        "ts": now,
+        "event_ts": now,
+        "channel_type": slack::payloads::channel_type_for_message(channel),
+        "message": message,
+        "previous_message": {
+            "type": "message",
+            "user": user,
+            "text": before,
+            "ts": ts,
+            "team": slack::TEAM_ID,
+        },
+    })
+}
+
+/// A note with a link that Slack then gives a preview is recorded once, and
+/// nothing is said of the preview; an edited `!decision` or `!close` is not
+/// applied, and the lead is told to send the command again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_preview_or_an_edit_never_runs_a_command_twice() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, "slate-otter-5127").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, "<@U0LEAD0001>", "").await;
+    let said = |command: &str, expect: &str| {
+        let ts = bot
+            .standin
+            .post_user_message(LEAD, &channel.id, command)
+            .ts
+            .expect("a message has a ts");
+        (ts, expect.to_string())
+    };
+    let note = "!note Sent the parent CEOP's advice: https://www.ceop.police.uk/Safety-Centre";
+    let (note_ts, expect) = said(note, "Noted as entry");
+    bot.wait_said(&channel.id, &expect, &note_ts).await;
+    bot.standin.push_event(message_changed(
+        &bot.standin,
+        &channel,
+        LEAD,
+        &note_ts,
+        note,
+        note,
+        false,
+    ));
+
+    let decision = "!decision no referral because the parent has it in hand";
+    let (decision_ts, expect) = said(decision, "Decision and its reason recorded");
+    bot.wait_said(&channel.id, &expect, &decision_ts).await;
+    let changed = "!decision refer to the police because the parent asked for it";
+    bot.standin.push_event(message_changed(
+        &bot.standin,
+        &channel,
+        LEAD,
+        &decision_ts,
+        decision,
+        changed,
+        true,
+    ));
+
+    let close = "!close 2 advice given to the family";
+    let (close_ts, expect) = said(close, "SG-0001 is closed");
+    bot.wait_said(&channel.id, &expect, &close_ts).await;
+    bot.standin.push_event(message_changed(
+        &bot.standin,
+        &channel,
+        LEAD,
+        &close_ts,
+        close,
+        "!close 6 referred to the police",
+        true,
+    ));
+    // The lead's events are handled in order: once this is answered, so
+    // are the changes before it.
+    bot.answer_as(LEAD, &channel.id, "!help", "!note").await;
+    bot.wait_said(&dm, "has been closed", "").await;
+
+    let seen: Vec<String> = bot.standin.messages(&channel.id).iter().map(text).collect();
+    for (expect, times) in [
+        ("Noted as entry", 1),
+        ("Decision and its reason recorded", 1),
+        ("SG-0001 is closed", 1),
+        ("send it again as a new message", 2),
+    ] {
+        assert_eq!(
+            bot.said(&channel.id, expect).len(),
+            times,
+            "{expect:?} in the concern's channel: {seen:#?}"
+        );
+    }
+    assert_eq!(bot.said(&dm, "has been closed").len(), 1);
+    let (_standin, data) = bot.stop().await;
+    let key = Key::load_or_create(&data.path().join("key")).expect("key");
+    let store = Store::open(&data.path().join("store"), key).expect("store");
+    let casefile: Casefile = store
+        .get_item(Tree::Casefiles, "SG-0001")
+        .expect("the store reads")
+        .expect("the casefile is kept");
+    let count = |kind: fn(&EntryKind) -> bool| casefile.entries.iter().filter(|e| kind(&e.kind)).count();
+    let all = format!("{:#?}", casefile.entries);
+    assert_eq!(count(|k| matches!(k, EntryKind::Note { .. })), 1, "{all}");
+    assert_eq!(count(|k| matches!(k, EntryKind::Decision { .. })), 1, "{all}");
+    assert_eq!(count(|k| matches!(k, EntryKind::Closed { .. })), 1, "{all}");
+    assert!(
+        !all.contains("parent asked") && !all.contains("Referred to the police"),
+        "an edit was recorded: {all}"
+    );
+}
+
 #[test]
 fn the_slack_example_config_checks_and_runs_on_slack() {
     let path = common::repo_path("deploy/config.slack.example.toml");
@@ -746,6 +891,74 @@ async fn retention_deletes_the_bots_messages_and_archives_the_channel() {
 
 /// A lead lets a member of staff into a concern's channel: the bot removes
 /// them at once and says so in the channel; the lead stays.
+/// Each message the bot posts in a concern's channel is noted on its own
+/// (a post adds one record and rewrites none), for retention to delete
+/// with the channel. Nothing is noted for the leads' channel, which
+/// retention never clears, and the list an earlier version kept for it is
+/// forgotten by the daily sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_posts_are_noted_one_by_one_and_never_for_the_leads_channel() {
+    let standin = SlackStandIn::start_default().await;
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let legacy = format!("slack posted {LEADS_CHANNEL}");
+    {
+        let key = Key::load_or_create(&data.path().join("key")).expect("key");
+        let store = Store::open(&data.path().join("store"), key).expect("store");
+        let list = vec!["1600000000.000100".to_string()];
+        store.put_item(Tree::Settings, &legacy, &list).expect("put");
+        store.flush().expect("flush");
+    }
+    let started = Instant::now();
+    let bot = Bot::start_on(standin, data, "").await;
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, "pewter-finch-2290").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.answer_as(LEAD, &channel.id, "!ack", "acknowledged by").await;
+    bot.answer_as(LEAD, &channel.id, "!note Called the parent", "Noted as entry")
+        .await;
+    bot.answer_as(LEAD, LEADS_CHANNEL, "!list", "open concern").await;
+    // The daily sweep first runs five seconds after the start.
+    if let Some(left) = Duration::from_secs(8).checked_sub(started.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+    let mut posted: Vec<String> = bot
+        .standin
+        .messages(&channel.id)
+        .into_iter()
+        .filter(|m| m.from_bot)
+        .map(|m| m.ts)
+        .collect();
+    let (_standin, data) = bot.stop().await;
+
+    let key = Key::load_or_create(&data.path().join("key")).expect("key");
+    let store = Store::open(&data.path().join("store"), key).expect("store");
+    let items: Vec<(String, serde_json::Value)> = store
+        .items::<serde_json::Value>(Tree::Settings)
+        .expect("the store reads")
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("slack posted "))
+        .collect();
+    assert!(
+        !items.iter().any(|(k, _)| k.contains(LEADS_CHANNEL)),
+        "the leads' channel's posts are not kept: {items:#?}"
+    );
+    let mut noted: Vec<String> = Vec::new();
+    for (k, v) in items.iter().filter(|(k, _)| k.contains(&channel.id)) {
+        assert!(!v.is_array(), "one record per message, not a list: {k} {v}");
+        noted.push(v["ts"].as_str().unwrap_or_default().to_string());
+    }
+    noted.sort();
+    posted.sort();
+    assert!(
+        posted.len() >= 4,
+        "the page, the record and the answers: {posted:?}"
+    );
+    assert_eq!(
+        noted, posted,
+        "each message posted in the concern's channel, once"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn someone_not_a_lead_let_into_a_concern_channel_is_removed() {
     let bot = Bot::start("").await;
@@ -1054,6 +1267,89 @@ async fn with_a_form_no_answer_becomes_a_message_and_a_closed_form_resumes() {
         assert!(!view.view["private_metadata"].to_string().contains(phrase));
     }
     assert!(bot.standin.problems().is_empty(), "{:#?}", bot.standin.problems());
+    bot.stop().await;
+}
+
+/// With a form, a report left at the review is passed to the lead by the
+/// sweep for unfinished reports, and the reporter told in the DM, with no
+/// answer in the message: the review (every answer) stays in the form.
+/// The sweep runs on its own, after a short `unfinished_after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_form_the_unfinished_report_notice_holds_no_answer() {
+    let bot = Bot::start("intake = \"form\"\n--\nunfinished_after = \"10s\"\n").await;
+    let phrase = "copper-wren-4471";
+    let command = bot.standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    bot.standin
+        .wait_for_ack(&command.envelope_id, PATIENCE)
+        .await
+        .expect("acknowledged");
+    let mut view = bot.form_showing("Is a crime in progress", None).await;
+    let mut n = 0;
+    while !view.view.to_string().contains("Please check your report") {
+        n += 1;
+        assert!(n < 30, "the review never came: {}", view.view);
+        let input = view.view["blocks"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["type"] == "input"))
+            .cloned()
+            .expect("a question to answer");
+        let answer = match input["element"]["type"].as_str() {
+            Some("radio_buttons") => {
+                let options = input["element"]["options"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                // "No" to the chart's questions; then the last of a question's own choices.
+                let pick = options
+                    .iter()
+                    .find(|o| o["text"]["text"] == "No")
+                    .or_else(|| {
+                        options
+                            .iter()
+                            .rev()
+                            .find(|o| o["value"] != "back" && o["value"] != "cancel")
+                    })
+                    .expect("choices");
+                slack::ViewAnswer::Choice(pick["value"].as_str().unwrap_or_default().to_string())
+            }
+            _ if input["optional"] == true => slack::ViewAnswer::Nothing,
+            _ => slack::ViewAnswer::Text(format!("I saw {phrase} in a group chat")),
+        };
+        let envelope = bot.standin.submit_view(STAFF, &view.id, answer);
+        bot.standin
+            .wait_for_ack(&envelope, PATIENCE)
+            .await
+            .expect("acknowledged");
+        view = bot
+            .standin
+            .wait_for_view_update(&view.id, &view.hash, PATIENCE)
+            .await
+            .expect("the form shows the next question");
+    }
+    assert!(
+        view.view.to_string().contains(phrase),
+        "the review has the answers"
+    );
+
+    // Left at the review: the lead gets what was given, marked incomplete.
+    let dm = bot.standin.dm_id(STAFF);
+    let told = bot
+        .wait_said(&dm, "You haven't finished report SG-0001", "")
+        .await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, phrase, "").await;
+    for m in bot.standin.messages(&dm) {
+        assert!(
+            !text(&m).contains(phrase),
+            "an answer was posted to the DM: {}",
+            text(&m)
+        );
+    }
+    assert!(
+        text(&told).contains("/report"),
+        "how to carry on: {}",
+        text(&told)
+    );
     bot.stop().await;
 }
 

@@ -551,6 +551,84 @@ fn handled_events_are_forgotten_after_long_enough_and_pending_ones_never() {
     assert!(!store.inbox_known("$old").unwrap(), "forgotten on disk");
 }
 
+/// The outbox remembers each effect it sent, so a cause handled again
+/// sends nothing twice; a mark is forgotten only once its cause can no
+/// longer come again: after the inbox forgot the event (never while the
+/// event is remembered, or waits to be handled again after a crash).
+#[test]
+fn sent_marks_are_forgotten_only_after_the_inbox_forgot_their_event() {
+    use safeguarding_bot::store::Batch;
+    let s = setup();
+    let store = s.open();
+    let stage = |key: &str| {
+        let mut batch = Batch::new();
+        store.stage_effect(&mut batch, key, &"a message").unwrap();
+        store.commit(batch).unwrap();
+    };
+    let send_all = || {
+        for p in store.outbox_pending::<String>().unwrap() {
+            store.outbox_done(p.seq, &p.key, Batch::new()).unwrap();
+        }
+    };
+    // Three events handled, each sending something: a Matrix event, a
+    // Slack message (whose id holds a "/") sent in parts, and one still
+    // waiting in the inbox (the bot stopped before it was marked handled).
+    for (event, key) in [
+        ("$note:test", "$note:test/reply"),
+        (
+            "slack:C0LEADS/1700000000.000100",
+            "slack:C0LEADS/1700000000.000100/out0#2",
+        ),
+        ("$waiting:test", "$waiting:test/reply"),
+    ] {
+        assert!(store.inbox_push(event, &"an event").unwrap());
+        stage(key);
+    }
+    // And one whose cause is not an event.
+    stage("unfinished:SG-0001/out0");
+    send_all();
+    store.inbox_done("$note:test").unwrap();
+    store.inbox_done("slack:C0LEADS/1700000000.000100").unwrap();
+    let soon = Utc::now() + chrono::Duration::minutes(1);
+
+    // While the inbox remembers the events, their marks stay.
+    assert_eq!(
+        store.outbox_forget_sent(soon).unwrap(),
+        1,
+        "only the one with no event"
+    );
+    stage("$note:test/reply");
+    stage("slack:C0LEADS/1700000000.000100/out0#2");
+    assert_eq!(
+        store.outbox_len(),
+        0,
+        "a replay of a remembered event sends nothing"
+    );
+
+    // Marks newer than the cut-off stay, whatever the inbox says.
+    assert_eq!(store.inbox_forget_done(soon).unwrap(), 2);
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(store.outbox_forget_sent(hour_ago).unwrap(), 0);
+
+    // The inbox forgot the two handled events: their marks go. The event
+    // still waiting keeps its mark, so handling it again sends nothing.
+    assert_eq!(store.outbox_forget_sent(soon).unwrap(), 2);
+    stage("$waiting:test/reply");
+    assert_eq!(
+        store.outbox_len(),
+        0,
+        "the waiting event's effect is not sent twice"
+    );
+    drop(store);
+    let store = s.open();
+    let mut batch = Batch::new();
+    store
+        .stage_effect(&mut batch, "$note:test/reply", &"a message")
+        .unwrap();
+    store.commit(batch).unwrap();
+    assert_eq!(store.outbox_len(), 1, "the forgotten mark is gone on disk");
+}
+
 #[test]
 fn items_are_kept_per_tree_and_survive_a_restart() {
     let s = setup();

@@ -24,7 +24,10 @@ pub const REPORT: &[(&str, &str)] = &[
         "Where online",
     ),
     ("the charity's group chat", "Who else knows"),
-    ("the other members of the group chat could see it", "What have you done so far"),
+    (
+        "the other members of the group chat could see it",
+        "What have you done so far",
+    ),
     ("skip", "Which area of risk"),
     ("3", "What is your role"),
     ("volunteer", "anything else"),

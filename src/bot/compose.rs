@@ -390,6 +390,28 @@ pub fn no_edits() -> Text {
     )
 }
 
+/// An edited command: never run again, since it already ran (or was
+/// answered) when first sent. `recorded`: it writes to a concern's record,
+/// where what was first sent stands.
+pub fn edited_command(recorded: bool) -> Text {
+    let fix = if recorded {
+        " What was first sent stands. To put an entry right, send !correct and the entry's number, for example: !correct 3 and the right words."
+    } else {
+        ""
+    };
+    Text::plain(format!(
+        "I don't act on edited messages, so that edit changed nothing. To run a command, send it again as a new message.{fix}"
+    ))
+}
+
+/// The unfinished-report notice when the report is in a form: the answers
+/// stay in the form, never in a message.
+pub fn unfinished_in_form(reference: &str) -> Text {
+    Text::plain(format!(
+        "You haven't finished report {reference}, so I have passed what you told me so far to the Lead for Safeguarding, marked incomplete. To carry on, type /report: your form opens where you left off."
+    ))
+}
+
 /// Said in a concern's room when people no longer leads or deputies are
 /// removed from it.
 pub fn removed_from_concern_room(who: &[String]) -> Text {

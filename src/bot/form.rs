@@ -223,6 +223,36 @@ impl Core {
         })
     }
 
+    /// Whether reports are made in a form (`[slack] intake = "form"`).
+    pub(super) fn reports_in_forms(&self) -> bool {
+        self.config
+            .slack
+            .as_ref()
+            .is_some_and(|s| s.intake == crate::config::SlackIntake::Form)
+    }
+
+    /// What the sweep for unfinished reports sends, when reports are made
+    /// in a form: its reply asks the question the report is at, which at
+    /// the review holds every answer, so the reporter gets a plain word
+    /// instead and the question stays in the form. The page and the record
+    /// go to the lead as they are.
+    pub(super) fn unfinished_for_form(&self, reference: &str, out: Vec<Outgoing>) -> Vec<Outgoing> {
+        if !self.reports_in_forms() {
+            return out;
+        }
+        let mut told = false;
+        out.into_iter()
+            .filter_map(|o| match o {
+                Outgoing::Reply(_) if !told => {
+                    told = true;
+                    Some(Outgoing::Reply(compose::unfinished_in_form(reference).plain))
+                }
+                Outgoing::Reply(_) | Outgoing::Buttons(_) => None,
+                other => Some(other),
+            })
+            .collect()
+    }
+
     /// How the question `c` is at is answered in a form.
     fn form_answer_for(&self, c: &Conversation) -> FormAnswer {
         let typed = |label: &str, empty: Option<&str>| FormAnswer::Type {

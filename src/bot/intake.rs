@@ -151,6 +151,7 @@ impl Core {
         else {
             return Ok(());
         };
+        let out = self.unfinished_for_form(&current.reference.to_string(), out);
         let mut effects = self.effects(format!("unfinished:{}", current.reference));
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;

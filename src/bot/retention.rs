@@ -94,6 +94,14 @@ impl Core {
             Ok(n) => info!(count = n, "forgot events handled long ago"),
             Err(e) => warn!(error = %e, "could not forget events handled long ago; trying again tomorrow"),
         }
+        // After the inbox: a mark goes only once its event is forgotten.
+        match self.store.outbox_forget_sent(before) {
+            Ok(0) => {}
+            Ok(n) => info!(count = n, "forgot what the outbox sent long ago"),
+            Err(e) => {
+                warn!(error = %e, "could not forget what the outbox sent long ago; trying again tomorrow")
+            }
+        }
         let n = self.chat.forget_sent_before(before).await;
         if n > 0 {
             info!(count = n, "forgot what was sent long ago");

@@ -24,30 +24,9 @@ enum Privacy {
 
 impl Core {
     pub(super) async fn handle(&self, inbound: &Inbound) -> anyhow::Result<()> {
-        let edited;
-        let inbound = match &inbound.kind {
-            InboundKind::Edit { body } => {
-                // An answer is never changed by editing it: the report keeps
-                // what was first sent, and the reporter is told how to change it.
-                let sender = inbound.sender.as_str();
-                if crate::intake::current(&self.store, sender)?.is_some()
-                    && self.privacy(sender, &inbound.room_id).await? == Privacy::Theirs
-                {
-                    return self.answer(inbound, "edit", compose::no_edits(), false);
-                }
-                // Anywhere else an edit reads as what it now says (a lead's
-                // edited command is answered as an edit, see casework).
-                edited = Inbound {
-                    kind: InboundKind::Text {
-                        body: body.clone(),
-                        mentions_bot: false,
-                    },
-                    ..inbound.clone()
-                };
-                &edited
-            }
-            _ => inbound,
-        };
+        if let InboundKind::Edit { body } = &inbound.kind {
+            return self.edited(inbound, body).await;
+        }
         match inbound.kind {
             InboundKind::Undecryptable => return self.undecryptable(inbound).await,
             InboundKind::Joined => return self.someone_joined(inbound).await,
@@ -74,6 +53,42 @@ impl Core {
             return Ok(());
         }
         self.in_private_room(inbound).await
+    }
+
+    /// An edit is never acted on: what it edits was handled when it was
+    /// first sent, so a command edited (or given a link preview on Slack)
+    /// would otherwise run twice. An answer keeps what was first sent, and
+    /// the reporter is told how to change it; the sender of an edited
+    /// command is told to send it again; any other edit is left alone.
+    async fn edited(&self, inbound: &Inbound, body: &str) -> anyhow::Result<()> {
+        let sender = inbound.sender.as_str();
+        let room = inbound.room_id.as_str();
+        let staff_room = self.is_staff_room(room);
+        let leads_only =
+            self.escalation_for_room(room)?.is_some() || self.leads_room().as_deref() == Some(room);
+        let private = !staff_room && !leads_only && self.privacy(sender, room).await? == Privacy::Theirs;
+        if private && crate::intake::current(&self.store, sender)?.is_some() {
+            return self.answer(inbound, "edit", compose::no_edits(), false);
+        }
+        // Matrix's edit fallback puts "* " before the new text.
+        let text = body.trim_start();
+        let text = text.strip_prefix("* ").unwrap_or(text).trim_start();
+        let report = is_report_request(text, false) || (private && is_start_word(text));
+        let command = text.starts_with('!');
+        let answered = if staff_room {
+            report
+        } else if leads_only || private {
+            report || command
+        } else {
+            // A room that may be shared: only a lead or deputy's command
+            // would have been answered there.
+            command && self.config.safeguarding.is_responder(sender)
+        };
+        if !answered {
+            return Ok(());
+        }
+        let recorded = matches!(crate::casework::command::parse(text), Some(Ok(c)) if c.writes());
+        self.answer(inbound, "edit", compose::edited_command(recorded), true)
     }
 
     /// A message the chat could not decrypt. In the reporter's private chat,
@@ -103,8 +118,7 @@ impl Core {
         match &inbound.kind {
             InboundKind::Reaction { .. } => Ok(()),
             InboundKind::Attachment => self.remove_attachment(inbound),
-            // Edits were read as what they say, and undecryptable messages
-            // answered, before coming here.
+            // Edits and undecryptable messages were answered before coming here.
             InboundKind::Edit { .. } | InboundKind::Undecryptable | InboundKind::Joined => Ok(()),
             InboundKind::Pressed {
                 question,

@@ -47,8 +47,6 @@ pub struct SlackChat {
     staff_channels: Vec<String>,
     /// Channel id → (when, confidential).
     confidential: Mutex<HashMap<String, (Instant, bool)>>,
-    /// Held while a channel's list of posted messages is read and written.
-    posted: Mutex<()>,
 }
 
 /// A Slack error as the core sees it.
@@ -73,13 +71,14 @@ pub fn classify(e: ApiError) -> ChatError {
     }
 }
 
-/// Settings keys. Outbox keys may carry anything; the store keys them by
-/// digest, so they are used as they are.
-/// The `ts` of each message the bot posted in a channel, for retention.
-fn posted_key(room: &str) -> String {
-    format!("slack posted {room}")
+/// A channel from the config (a staff channel or the leads'): retention
+/// never clears it, so what the bot posts there is not noted for it.
+fn never_cleared(core: &Core, room: &str) -> bool {
+    core.is_staff_room(room) || core.leads_room().as_deref() == Some(room)
 }
 
+/// Settings keys. Outbox keys may carry anything; the store keys them by
+/// digest, so they are used as they are.
 /// Whose direct message with the bot a `D…` channel is.
 fn dm_key(dm: &str) -> String {
     format!("slack dm {dm}")
@@ -109,7 +108,6 @@ impl SlackChat {
             bot_user,
             staff_channels,
             confidential: Mutex::new(HashMap::new()),
-            posted: Mutex::new(()),
         }
     }
 
@@ -191,16 +189,10 @@ impl SlackChat {
         let Some(core) = self.core() else {
             return;
         };
-        let _one_at_a_time = self.posted.lock().unwrap_or_else(|e| e.into_inner());
-        let key = posted_key(room);
-        let mut list: Vec<String> = core
-            .store
-            .get_item(Tree::Settings, &key)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        list.push(ts.to_string());
-        if let Err(e) = core.store.put_item(Tree::Settings, &key, &list) {
+        if never_cleared(&core, room) {
+            return;
+        }
+        if let Err(e) = super::sent::note_posted(&core.store, room, ts, chrono::Utc::now()) {
             warn!(error = %e, "could not note a message for removal under retention");
         }
     }
@@ -324,13 +316,25 @@ impl Chat for SlackChat {
         let Some(core) = self.core() else {
             return 0;
         };
-        match super::sent::forget_sent_before(&core.store, before) {
+        let mut forgotten = match super::sent::forget_sent_before(&core.store, before) {
             Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "could not forget what was sent long ago; trying again tomorrow");
                 0
             }
+        };
+        // Kept by earlier versions for every channel, these lists only grew.
+        let mut rooms = self.staff_channels.clone();
+        rooms.extend(core.leads_room());
+        for room in rooms {
+            match super::sent::forget_posted(&core.store, &room) {
+                Ok(n) => forgotten += n,
+                Err(e) => {
+                    warn!(error = %e, "could not forget the bot's posts in a channel retention never clears")
+                }
+            }
         }
+        forgotten
     }
 
     async fn send(&self, room: &str, message: &Message, key: &str) -> Result<String, ChatError> {
@@ -553,10 +557,9 @@ impl Chat for SlackChat {
         // The bot's own messages, as noted when sent; what people wrote a bot
         // cannot delete. Archiving leaves the channel to the workspace's
         // owners and admins only.
-        let key = posted_key(room);
         let posted: Vec<String> = self
             .core()
-            .and_then(|core| core.store.get_item(Tree::Settings, &key).ok().flatten())
+            .and_then(|core| super::sent::posted(&core.store, room).ok())
             .unwrap_or_default();
         let mut removed = 0;
         for ts in &posted {
@@ -582,7 +585,7 @@ impl Chat for SlackChat {
             Err(e) => return Err(classify(e)),
         }
         if let Some(core) = self.core() {
-            let _ = core.store.remove_item(Tree::Settings, &key);
+            let _ = super::sent::forget_posted(&core.store, room);
         }
         Ok(removed)
     }

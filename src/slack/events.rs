@@ -7,6 +7,9 @@
 //!   `ts`, so the core's inbox drops it.
 //! - The bot's own messages, and any bot's, come back as events and are
 //!   dropped here (as notices are on Matrix).
+//! - A `message_changed` is an edit only when someone edited the text
+//!   (`edited` set, the text not the same): a link preview Slack adds is
+//!   dropped here. The core never acts on an edit.
 //! - Reactions are named (`white_check_mark`, `+1`); the core wants the
 //!   emoji.
 
@@ -154,15 +157,23 @@ fn message(m: &SlackMessageEvent, bot_user: &str) -> Option<Inbound> {
             if is_bot(&edited.sender) {
                 return None;
             }
-            let text = edited
-                .content
-                .as_ref()
-                .and_then(|c| c.text.as_deref())
-                .unwrap_or_default();
+            let text_of = |e: &SlackMessageEventEdited| {
+                e.content
+                    .as_ref()
+                    .and_then(|c| c.text.clone())
+                    .unwrap_or_default()
+            };
+            let text = text_of(edited);
+            // Slack changes a message without anyone editing it when it adds
+            // a link preview (or a thread's replies): nothing was said.
+            let before = m.previous_message.as_ref().map(text_of);
+            if edited.edited.is_none() || before.as_deref() == Some(text.as_str()) {
+                return None;
+            }
             (
                 edited.sender.user.as_ref()?.0.clone(),
                 InboundKind::Edit {
-                    body: plain_text(text),
+                    body: plain_text(&text),
                 },
             )
         }

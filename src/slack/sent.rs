@@ -3,6 +3,11 @@
 //! after a crash finds it and is not sent twice; forgotten once it is old
 //! enough that nothing will try it again ([`forget_sent_before`], from the
 //! daily sweep).
+//!
+//! Also the messages the bot posted in each channel, for retention to
+//! delete with a concern's channel ([`note_posted`], [`posted`]): one
+//! record per message, so a post adds one and rewrites nothing, and none
+//! for channels retention never clears (the leads' and staff channels).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,6 +60,76 @@ pub fn forget_sent_before(store: &Store, before: DateTime<Utc>) -> Result<usize,
         store.remove_item(Tree::Settings, k)?;
     }
     Ok(old.len())
+}
+
+const POSTED: &str = "slack posted ";
+
+/// One message the bot posted in a channel.
+#[derive(Serialize, Deserialize)]
+struct Posted {
+    room: String,
+    ts: String,
+    at: i64,
+}
+
+fn posted_key(room: &str, ts: &str) -> String {
+    format!("{POSTED}{room} {ts}")
+}
+
+/// Where earlier versions kept a channel's whole list, rewritten on each post.
+fn legacy_posted_key(room: &str) -> String {
+    format!("{POSTED}{room}")
+}
+
+/// Keeps that the bot posted the message `ts` in `room`, at `now`.
+pub fn note_posted(store: &Store, room: &str, ts: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let posted = Posted {
+        room: room.to_string(),
+        ts: ts.to_string(),
+        at: now.timestamp(),
+    };
+    store.put_item(Tree::Settings, &posted_key(room, ts), &posted)
+}
+
+/// The `ts` of every message the bot noted posting in `room`.
+pub fn posted(store: &Store, room: &str) -> Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = store
+        .get_item::<Vec<String>>(Tree::Settings, &legacy_posted_key(room))?
+        .unwrap_or_default();
+    for (_, p) in posted_items(store)? {
+        if p.room == room {
+            out.push(p.ts);
+        }
+    }
+    Ok(out)
+}
+
+/// Forgets every message noted as posted in `room`; returns how many.
+pub fn forget_posted(store: &Store, room: &str) -> Result<usize, StoreError> {
+    let legacy = legacy_posted_key(room);
+    let mut forgotten = match store.get_item::<Vec<String>>(Tree::Settings, &legacy)? {
+        Some(list) => {
+            store.remove_item(Tree::Settings, &legacy)?;
+            list.len()
+        }
+        None => 0,
+    };
+    for (key, p) in posted_items(store)? {
+        if p.room == room {
+            store.remove_item(Tree::Settings, &key)?;
+            forgotten += 1;
+        }
+    }
+    Ok(forgotten)
+}
+
+fn posted_items(store: &Store) -> Result<Vec<(String, Posted)>, StoreError> {
+    Ok(store
+        .items::<serde_json::Value>(Tree::Settings)?
+        .into_iter()
+        .filter(|(k, v)| k.starts_with(POSTED) && v.is_object())
+        .filter_map(|(k, v)| serde_json::from_value::<Posted>(v).ok().map(|p| (k, p)))
+        .collect())
 }
 
 #[cfg(test)]

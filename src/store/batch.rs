@@ -67,10 +67,12 @@ enum Op {
         seq: [u8; 8],
         sealed: Vec<u8>,
     },
-    /// An effect carried out: out of the outbox, its key remembered as sent.
+    /// An effect carried out: out of the outbox, its key remembered as sent,
+    /// with the digest of its cause (see [`Store::outbox_forget_sent`]).
     Done {
         key_id: Vec<u8>,
         seq: [u8; 8],
+        cause_id: [u8; 32],
     },
 }
 
@@ -205,10 +207,15 @@ impl Store {
                         outbox.insert(&seq[..], sealed.as_slice())?;
                         state.insert(key_id.as_slice(), mark)?;
                     }
-                    Op::Done { key_id, seq } => {
+                    Op::Done {
+                        key_id,
+                        seq,
+                        cause_id,
+                    } => {
                         outbox.remove(&seq[..])?;
                         let mut mark = vec![SENT];
                         mark.extend_from_slice(&Utc::now().timestamp().to_be_bytes());
+                        mark.extend_from_slice(cause_id);
                         state.insert(key_id.as_slice(), mark)?;
                     }
                 }
@@ -254,8 +261,77 @@ impl Store {
         then.ops.push(Op::Done {
             key_id: self.sealer.identity_digest(key).to_vec(),
             seq: seq.to_be_bytes(),
+            cause_id: self.sealer.identity_digest(cause_of(key)),
         });
         self.commit(then)
+    }
+
+    /// Forgets the sent marks of effects carried out before `before` whose
+    /// cause can no longer come again: the inbox has forgotten the event
+    /// that caused them ([`Store::inbox_forget_done`]), or their cause was
+    /// never an event. While the inbox remembers an event (handled, or
+    /// waiting to be handled again after a crash), its effects' marks stay,
+    /// so handling it again sends nothing twice. Marks written before
+    /// marks named their cause are forgotten only when no event is waiting.
+    /// Returns how many were forgotten.
+    pub fn outbox_forget_sent(&self, before: chrono::DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = before.timestamp();
+        let nothing_waiting = self.inbox.is_empty();
+        let mut old = Vec::new();
+        for item in self.outbox_state.iter() {
+            let (id, mark) = item.map_err(|e| self.disk(e))?;
+            let at = mark.get(1..9).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            let Some(at) = at.map(i64::from_be_bytes) else {
+                continue;
+            };
+            if mark.first() != Some(&SENT) || at >= cutoff {
+                continue;
+            }
+            let cause = mark.get(9..).filter(|c| c.len() == 32).map(<[u8]>::to_vec);
+            if cause.is_none() && !nothing_waiting {
+                continue;
+            }
+            old.push((id, mark, cause));
+        }
+        let mut forgotten = 0;
+        for (id, mark, cause) in old {
+            // In one transaction with the inbox, so an event taken again
+            // meanwhile keeps its marks.
+            let result = (&self.inbox_state, &self.outbox_state).transaction(|(inbox, state)| {
+                if let Some(cause) = &cause {
+                    if inbox.get(cause)?.is_some() {
+                        return Ok(false);
+                    }
+                }
+                if state.get(&id)?.as_deref() != Some(&mark[..]) {
+                    return Ok(false);
+                }
+                state.remove(&id)?;
+                Ok::<bool, ConflictableTransactionError<()>>(true)
+            });
+            match result {
+                Ok(true) => forgotten += 1,
+                Ok(false) | Err(TransactionError::Abort(())) => {}
+                Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
+            }
+        }
+        if forgotten > 0 {
+            self.flush()?;
+        }
+        Ok(forgotten)
+    }
+}
+
+/// The cause an outbox key was made from: keys are `CAUSE/SLOT`, a
+/// message in parts `CAUSE/SLOT#N`, and the notice of a failed effect is
+/// caused by `KEY!failed` (see `bot::outbox`). A cause may hold a `/`
+/// itself (Slack's `slack:CHANNEL/TS`); a slot never does.
+fn cause_of(key: &str) -> &str {
+    let mut cause = key.split('#').next().unwrap_or(key);
+    cause = cause.rsplit_once('/').map_or(cause, |(c, _)| c);
+    match cause.strip_suffix("!failed") {
+        Some(failed) => cause_of(failed),
+        None => cause,
     }
 }
 
