@@ -738,7 +738,12 @@ async fn a_file_upload_goes_url_bytes_complete() {
 }
 
 /// Uploads `data` as `name` to `channel`, with `comment` as its message.
-async fn upload_to(session: &SlackClientSession<'_, Connector>, name: &str, channel: &str, comment: Option<&str>) -> String {
+async fn upload_to(
+    session: &SlackClientSession<'_, Connector>,
+    name: &str,
+    channel: &str,
+    comment: Option<&str>,
+) -> String {
     let url = session
         .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(name.into(), 3))
         .await
@@ -782,7 +787,13 @@ async fn files_delete_removes_the_file_and_a_message_that_only_shared_it() {
             .bearer_auth(standin.bot_token())
             .json(&json!({ "file": file }));
         async move {
-            let answer: Value = request.send().await.expect("files.delete").json().await.expect("JSON");
+            let answer: Value = request
+                .send()
+                .await
+                .expect("files.delete")
+                .json()
+                .await
+                .expect("JSON");
             answer
         }
     };

@@ -454,7 +454,13 @@ impl SlackStandIn {
     /// now: its `ts` is when it was written, as when Slack sends again an
     /// event whose delivery failed (Slack retries after about a minute,
     /// then five).
-    pub fn post_user_message_written_ago(&self, user: &str, channel: &str, text: &str, ago: Duration) -> Pushed {
+    pub fn post_user_message_written_ago(
+        &self,
+        user: &str,
+        channel: &str,
+        text: &str,
+        ago: Duration,
+    ) -> Pushed {
         let mut st = self.state();
         let written = std::time::SystemTime::now() - ago;
         let since = written
