@@ -641,6 +641,7 @@ async fn walk(
                 body: answer.to_string(),
                 mentions_bot: false,
             },
+            written_at: None,
         });
         let mut other = Vec::new();
         loop {

@@ -151,6 +151,7 @@ impl World {
                 body: body.to_string(),
                 mentions_bot: false,
             },
+            written_at: None,
         });
     }
 
@@ -1028,6 +1029,7 @@ async fn an_edited_answer_is_refused_and_the_first_answer_kept() {
         room_id: private.clone(),
         sender: STAFF.into(),
         kind: InboundKind::Edit { body: "* yes".into() },
+        written_at: None,
     });
     let refused = w.chat.wait_for_text(&private, "I can't take edits").await;
     assert!(refused.plain.contains("Type back"), "{}", refused.plain);
@@ -1055,6 +1057,7 @@ async fn an_edited_rota_command_is_not_applied_and_the_sender_told() {
             room_id: LEADS_ROOM.into(),
             sender: DEPUTY.into(),
             kind: InboundKind::Edit { body: body.into() },
+            written_at: None,
         });
     }
     // The deputy's events are handled in order: once "!help" is answered,
@@ -1098,6 +1101,7 @@ async fn a_picture_in_the_private_chat_is_removed_and_the_reporter_told_why() {
         room_id: private.clone(),
         sender: STAFF.into(),
         kind: InboundKind::Attachment,
+        written_at: None,
     });
     let told = w.chat.wait_for_text(&private, "I have removed it").await;
     assert!(told.plain.contains("Internet Watch Foundation"), "{}", told.plain);
@@ -1161,6 +1165,7 @@ async fn an_unreadable_message_is_asked_for_again_once_and_only_where_it_is_ours
         room_id: room.into(),
         sender: STAFF.into(),
         kind: InboundKind::Undecryptable,
+        written_at: None,
     };
     w.core().accept(locked("$locked1:test", &private));
     // The same event handed over again (a resync) is not answered again.
@@ -1259,6 +1264,7 @@ async fn someone_not_a_lead_who_joins_a_concern_room_is_removed() {
         room_id: room.clone(),
         sender: STAFF.into(),
         kind: InboundKind::Joined,
+        written_at: None,
     });
     let told = w.chat.wait_for_text(&room, "I have removed").await;
     assert!(told.plain.contains(STAFF), "{}", told.plain);
@@ -1274,6 +1280,7 @@ async fn someone_not_a_lead_who_joins_a_concern_room_is_removed() {
         room_id: room.clone(),
         sender: LEAD.into(),
         kind: InboundKind::Joined,
+        written_at: None,
     });
     w.wait_outbox_empty().await;
     assert_eq!(w.chat.count_in(&room, "I have removed"), 1, "{}", w.chat.dump());
@@ -1308,6 +1315,7 @@ async fn a_pressed_button_is_said_back_and_answers_only_its_own_question() {
                 answer: b.answer.clone(),
                 label: b.label.clone(),
             },
+            written_at: None,
         })
     };
     let since = w.chat.messages_in(&private).len();

@@ -17,7 +17,7 @@ use safeguarding_bot::config::{self, SLACK_APP_TOKEN_ENV, SLACK_BOT_TOKEN_ENV};
 use safeguarding_bot::flow;
 use safeguarding_bot::store::{Key, Store, Tree};
 use slack::{
-    ChannelKind, Message, SlackStandIn, DEPUTY, GUEST, LEAD, LEADS_CHANNEL, SHARED_CHANNEL, STAFF,
+    ChannelKind, Message, SlackStandIn, DEPUTY, GUEST, LEAD, LEADS_CHANNEL, SHARED_CHANNEL, STAFF, STAFF_2,
     STAFF_CHANNEL, STRANGER,
 };
 use tokio::sync::watch;
@@ -849,24 +849,7 @@ async fn retention_deletes_the_bots_messages_and_archives_the_channel() {
         .await;
     bot.wait_said(&dm, "has been closed", "").await;
     let (standin, data) = bot.stop().await;
-
-    // Closed long ago, as far as the store knows.
-    {
-        let key = Key::load_or_create(&data.path().join("key")).expect("key");
-        let store = Store::open(&data.path().join("store"), key).expect("store");
-        let long_ago = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2019, 1, 1, 12, 0, 0).unwrap();
-        let closed = EntryKind::Closed {
-            kind: Some("No further action".into()),
-            outcome: String::new(),
-        };
-        let casefile = Casefile::new(Reference::new(1))
-            .with_entry(LEAD, closed, long_ago)
-            .0;
-        store
-            .put_item(Tree::Casefiles, "SG-0001", &casefile)
-            .expect("put");
-        store.flush().expect("flush");
-    }
+    close_long_ago(data.path());
 
     let bot = Bot::start_on(standin, data, "").await;
     let archived = bot
@@ -1432,4 +1415,309 @@ async fn a_question_slack_refuses_with_buttons_goes_without_them() {
         "the next question has its buttons again"
     );
     bot.stop().await;
+}
+
+/// Issue 18, point 5: an answer Slack delivers late (its first delivery
+/// was lost, and Slack sends it again a minute later) was written before
+/// the question now asked, so it is not that question's answer: a "yes"
+/// written before the review is never taken as sending the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_delivered_a_minute_late_is_not_the_answer_to_a_later_question() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    bot.answer(&dm, "no", "child sexual content").await;
+    bot.answer(&dm, "no", "communicating with a child").await;
+    bot.answer(&dm, "no", "known person").await;
+    bot.answer(&dm, "no", "What did you see or hear").await;
+    bot.answer(&dm, "I saw hazel-quarry-4471 in a group chat", "their own words")
+        .await;
+    for (words, next) in [
+        ("skip", "When did it happen"),
+        ("this morning", "Who is involved"),
+        ("a child, about 12", "Where online"),
+        ("a group chat", "Who else knows"),
+        ("skip", "What have you done so far"),
+        ("skip", "Which area of risk"),
+        ("2", "What is your role"),
+        ("volunteer", "anything else"),
+    ] {
+        bot.answer(&dm, words, next).await;
+    }
+    let review = bot.answer(&dm, "skip", "Please check your report").await;
+
+    let late = bot
+        .standin
+        .post_user_message_written_ago(STAFF, &dm, "yes", Duration::from_secs(60));
+    let envelope = late.envelope_ids.first().expect("delivered");
+    bot.standin
+        .wait_for_ack(envelope, PATIENCE)
+        .await
+        .expect("the late message is acknowledged");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after: Vec<String> = bot
+        .standin
+        .messages(&dm)
+        .iter()
+        .filter(|m| m.from_bot && m.ts > review.ts)
+        .map(text)
+        .collect();
+    assert!(after.is_empty(), "the late message is not answered: {after:#?}");
+    assert!(
+        bot.standin.channel_named("sg-0001").is_none(),
+        "the report is not sent"
+    );
+
+    // The reporter, reading the review, sends it.
+    bot.answer(&dm, "yes", "recorded as SG-0001").await;
+    bot.stop().await;
+}
+
+/// Issue 18, point 5: every envelope is acknowledged, a flood's and a join
+/// the bot has no business with included; what the flood limit dropped,
+/// sent again by Slack, stays dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_envelope_is_acknowledged_and_what_a_flood_dropped_stays_dropped() {
+    let bot = Bot::start("").await;
+    let dm = bot.report_by_command().await;
+    let mut flood = Vec::new();
+    for _ in 0..20 {
+        flood.push(bot.standin.post_user_message(STAFF, &dm, "help"));
+    }
+    let joined = bot.standin.add_to_channel(STAFF_2, SHARED_CHANNEL, None);
+    let envelopes: Vec<String> = flood
+        .iter()
+        .chain([&joined])
+        .flat_map(|p| p.envelope_ids.clone())
+        .collect();
+    assert_eq!(envelopes.len(), 21, "{:?}", joined.suppressed);
+    for envelope in &envelopes {
+        let latency = bot.standin.wait_for_ack(envelope, PATIENCE).await;
+        assert!(
+            latency.is_some_and(|l| l < Duration::from_secs(3)),
+            "an envelope acknowledged late or never: {latency:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let replies = bot.standin.messages(&dm).len();
+
+    // Slack sends every one of them again, as after a lost acknowledgement.
+    let again: Vec<String> = flood
+        .iter()
+        .map(|p| bot.standin.repeat_event(&p.event_ids[0]))
+        .collect();
+    for envelope in &again {
+        assert!(bot.standin.wait_for_ack(envelope, PATIENCE).await.is_some());
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let said: Vec<String> = bot.standin.messages(&dm).iter().skip(replies).map(text).collect();
+    assert!(said.is_empty(), "nothing sent again is answered: {said:#?}");
+    for e in bot.standin.envelopes() {
+        assert_eq!(e.deliveries.len(), 1, "{} was delivered again", e.id);
+    }
+    bot.stop().await;
+}
+
+/// Issue 18, point 10: an envelope slack-morphism cannot read (here a form
+/// submission) is logged by kind alone, never its words, and the bot goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_envelope_leaves_no_words_in_the_log() {
+    let bot = Bot::start("").await;
+    let phrase = "quartz-meadow-8830";
+    let payload = serde_json::json!({
+        "type": "view_submission",
+        "user": { "id": STAFF },
+        "view": format!("I saw {phrase} in the group chat"),
+    });
+    let envelope = bot.standin.push_envelope("interactive", payload);
+    bot.standin
+        .wait_for_ack(&envelope, PATIENCE)
+        .await
+        .expect("an unreadable envelope is acknowledged: it never reads better");
+    let log = common::captured_log();
+    assert!(!log.contains(phrase), "the envelope's words are in the log");
+    assert!(
+        log.contains("Slack sent something the bot could not read"),
+        "the unreadable envelope is logged"
+    );
+    bot.report_by_command().await;
+    bot.stop().await;
+}
+
+/// Issue 18, point 9: with 300 people in the staff channel, `/report` asks
+/// Slack who the reporter is, and no one else; the channel's members are
+/// listed page by page, and kept current by joins and leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checking_staff_asks_about_the_reporter_alone_and_follows_joins_and_leaves() {
+    let standin = SlackStandIn::start_default().await;
+    {
+        let mut st = standin.state();
+        for i in 0..300 {
+            let id = format!("U0MB{i:06}");
+            st.world.users.push(slack::User::new(
+                &id,
+                &format!("member{i}"),
+                &format!("Member {i}"),
+                slack::UserKind::Member,
+            ));
+            if let Some(c) = st.world.channel_mut(STAFF_CHANNEL) {
+                c.members.push(id);
+            }
+        }
+    }
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let bot = Bot::start_on(standin, data, "").await;
+    let before = bot.standin.calls().len();
+    bot.report_by_command().await;
+    let calls = &bot.standin.calls()[before..];
+    let lookups: Vec<String> = calls
+        .iter()
+        .filter(|c| c.method == "users.info")
+        .map(|c| c.params["user"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(lookups, [STAFF], "users.info for the reporter alone");
+    let pages: Vec<_> = calls
+        .iter()
+        .filter(|c| c.method == "conversations.members" && c.params["channel"] == STAFF_CHANNEL)
+        .collect();
+    assert!(pages.len() >= 2, "the members are listed page by page");
+    assert!(pages.iter().any(|c| c.params.contains_key("cursor")));
+
+    // Someone who joins the staff channel may report at once.
+    let newcomer = "U0NEWSTAF1";
+    bot.standin.add_user(slack::User::new(
+        newcomer,
+        "nia.new",
+        "Nia New",
+        slack::UserKind::Member,
+    ));
+    let join = bot.standin.add_to_channel(newcomer, STAFF_CHANNEL, None);
+    bot.standin
+        .wait_for_ack(&join.envelope_ids[0], PATIENCE)
+        .await
+        .expect("the join is acknowledged");
+    let command = bot.standin.push_slash_command(newcomer, STAFF_CHANNEL, "");
+    bot.standin.wait_for_ack(&command.envelope_id, PATIENCE).await;
+    bot.wait_said(&bot.standin.dm_id(newcomer), "Is a crime in progress", "")
+        .await;
+
+    // Someone who leaves it may not.
+    let left = bot.standin.remove_from_channel(STAFF_2, STAFF_CHANNEL);
+    bot.standin
+        .wait_for_ack(&left.envelope_ids[0], PATIENCE)
+        .await
+        .expect("the leave is acknowledged");
+    let theirs = bot.standin.dm_id(STAFF_2);
+    bot.answer_as(
+        STAFF_2,
+        &theirs,
+        "report",
+        "only take reports from this organisation's staff",
+    )
+    .await;
+    assert!(bot.said(&theirs, "Is a crime in progress").is_empty());
+    let later = &bot.standin.calls()[before..];
+    assert!(
+        later.iter().filter(|c| c.method == "users.info").count() <= 3,
+        "one lookup per person reporting"
+    );
+    bot.stop().await;
+}
+
+/// Issue 18, point 8: past its retention period a concern's export goes
+/// from Slack with its channel's messages: no file and no message of it is
+/// left, only the bot's word that it has gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_the_export_with_every_message_of_the_concern() {
+    let bot = Bot::start("").await;
+    let phrase = "umber-finch-2047";
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, phrase).await;
+    let channel = bot.concern_channel("sg-0001").await;
+    bot.wait_said(&channel.id, phrase, "").await;
+    bot.answer_as(LEAD, &channel.id, "!ack", "acknowledged by").await;
+    bot.standin.post_user_message(LEAD, &channel.id, "!export");
+    let pdf = bot
+        .standin
+        .eventually(PATIENCE, |st| {
+            st.world
+                .files
+                .iter()
+                .find(|f| f.completed && f.channel.as_deref() == Some(channel.id.as_str()))
+                .cloned()
+        })
+        .await
+        .expect("the export is uploaded to the concern's channel");
+    bot.wait_said(&channel.id, "special-category personal data", "")
+        .await;
+    bot.answer_as(LEAD, &channel.id, "!close 1", "SG-0001 is closed")
+        .await;
+    bot.wait_said(&dm, "has been closed", "").await;
+    let (standin, data) = bot.stop().await;
+    close_long_ago(data.path());
+
+    let bot = Bot::start_on(standin, data, "").await;
+    let archived = bot
+        .standin
+        .eventually(Duration::from_secs(30), |st| {
+            st.world.channel(&channel.id).filter(|c| c.archived).cloned()
+        })
+        .await;
+    let deletes: Vec<String> = bot
+        .standin
+        .calls()
+        .iter()
+        .filter(|c| c.method == "files.delete" || c.method == "conversations.archive")
+        .map(|c| format!("{} {}", c.method, c.answer))
+        .collect();
+    assert!(
+        archived.is_some(),
+        "the concern's channel is archived: {deletes:#?}"
+    );
+    let files: Vec<String> = bot
+        .standin
+        .files()
+        .iter()
+        .filter(|f| f.channel.as_deref() == Some(channel.id.as_str()))
+        .map(|f| f.filename.clone())
+        .collect();
+    assert!(files.is_empty(), "the export is still in Slack: {files:?}");
+    assert!(bot
+        .standin
+        .state()
+        .world
+        .deleted_files
+        .iter()
+        .any(|f| f.id == pdf.id));
+    let left: Vec<String> = bot
+        .standin
+        .messages(&channel.id)
+        .iter()
+        .filter(|m| m.from_bot)
+        .map(text)
+        .collect();
+    assert!(
+        left.iter()
+            .all(|t| t.contains("has been deleted, as the retention period says")),
+        "only the bot's word that it has gone is left: {left:#?}"
+    );
+    bot.stop().await;
+}
+
+/// Marks SG-0001 closed long ago in the store in `data`, so the retention
+/// job deletes it when the bot next starts.
+fn close_long_ago(data: &Path) {
+    let key = Key::load_or_create(&data.join("key")).expect("key");
+    let store = Store::open(&data.join("store"), key).expect("store");
+    let long_ago = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2019, 1, 1, 12, 0, 0).unwrap();
+    let closed = EntryKind::Closed {
+        kind: Some("No further action".into()),
+        outcome: String::new(),
+    };
+    let casefile = Casefile::new(Reference::new(1))
+        .with_entry(LEAD, closed, long_ago)
+        .0;
+    store
+        .put_item(Tree::Casefiles, "SG-0001", &casefile)
+        .expect("put");
+    store.flush().expect("flush");
 }

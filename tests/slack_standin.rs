@@ -737,6 +737,78 @@ async fn a_file_upload_goes_url_bytes_complete() {
     assert_eq!(api_error(elsewhere), "invalid_channel");
 }
 
+/// Uploads `data` as `name` to `channel`, with `comment` as its message.
+async fn upload_to(
+    session: &SlackClientSession<'_, Connector>,
+    name: &str,
+    channel: &str,
+    comment: Option<&str>,
+) -> String {
+    let url = session
+        .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(name.into(), 3))
+        .await
+        .expect("files.getUploadURLExternal");
+    session
+        .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+            url.upload_url,
+            b"abc".to_vec(),
+            "application/pdf".into(),
+        ))
+        .await
+        .expect("upload");
+    let mut complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
+        url.file_id.clone(),
+    )])
+    .with_channel_id(channel.into());
+    if let Some(comment) = comment {
+        complete = complete.with_initial_comment(comment.into());
+    }
+    session
+        .files_complete_upload_external(&complete)
+        .await
+        .expect("files.completeUploadExternal");
+    url.file_id.0
+}
+
+#[tokio::test]
+async fn files_delete_removes_the_file_and_a_message_that_only_shared_it() {
+    let standin = SlackStandIn::start_default().await;
+    let client = client(&standin);
+    let bot_token = token(&standin.bot_token());
+    let session = client.open_session(&bot_token);
+    let alone = upload_to(&session, "a.pdf", LEADS_CHANNEL, None).await;
+    let with_words = upload_to(&session, "b.pdf", LEADS_CHANNEL, Some("Export of sg-0042")).await;
+    assert_eq!(standin.messages(LEADS_CHANNEL).len(), 2);
+
+    let http = reqwest::Client::new();
+    let delete = |file: String| {
+        let request = http
+            .post(format!("{}files.delete", standin.api_url()))
+            .bearer_auth(standin.bot_token())
+            .json(&json!({ "file": file }));
+        async move {
+            let answer: Value = request
+                .send()
+                .await
+                .expect("files.delete")
+                .json()
+                .await
+                .expect("JSON");
+            answer
+        }
+    };
+    assert_eq!(delete(alone.clone()).await, json!({ "ok": true }));
+    assert_eq!(delete(alone.clone()).await["error"], "file_deleted");
+    assert_eq!(delete("F0NOSUCH01".into()).await["error"], "file_not_found");
+    delete(with_words.clone()).await;
+
+    assert!(standin.files().is_empty(), "both files are gone");
+    let left = standin.messages(LEADS_CHANNEL);
+    assert_eq!(left.len(), 1, "the message that only shared a file goes with it");
+    assert_eq!(left[0].text.as_deref(), Some("Export of sg-0042"));
+    assert!(left[0].files.is_empty());
+}
+
 #[tokio::test]
 async fn form_bodies_work_and_json_is_ignored_where_slack_ignores_it() {
     let standin = SlackStandIn::start_default().await;
@@ -830,6 +902,7 @@ fn the_manifest_parses_and_covers_every_method_the_standin_serves() {
         "app_mention",
         "reaction_added",
         "member_joined_channel",
+        "member_left_channel",
     ] {
         assert!(manifest.subscribes_to(event), "{event}");
     }
@@ -1262,6 +1335,45 @@ async fn events_arrive_as_slack_morphism_reads_them() {
         }
         other => panic!("expected the bot's own message, got {other:?}"),
     }
+    listener.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_leaving_or_removed_arrives_as_member_left_channel() {
+    let standin = SlackStandIn::start_default().await;
+    let seen = Arc::new(Recorder::default());
+    let listener = listen(&standin, seen.clone()).await;
+    let left = standin.remove_from_channel(STAFF_2, STAFF_CHANNEL);
+    assert_eq!(left.envelope_ids.len(), 1, "{:?}", left.suppressed);
+    assert!(!standin.members(STAFF_CHANNEL).contains(&STAFF_2.to_string()));
+    // A removal by the bot is told too.
+    client(&standin)
+        .open_session(&token(&standin.bot_token()))
+        .conversations_kick(&SlackApiConversationsKickRequest::new(
+            LEADS_CHANNEL.into(),
+            DEPUTY.into(),
+        ))
+        .await
+        .ok();
+    standin
+        .eventually(PATIENCE, |_| (seen.events().len() >= 2).then_some(()))
+        .await
+        .expect("two events arrive");
+    let left: Vec<(String, String, String)> = seen
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            SlackEventCallbackBody::MemberLeftChannel(l) => Some((l.user.0, l.channel.0, l.channel_type.0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (STAFF_2.to_string(), STAFF_CHANNEL.to_string(), "C".to_string()),
+            (DEPUTY.to_string(), LEADS_CHANNEL.to_string(), "G".to_string()),
+        ]
+    );
     listener.shutdown().await;
 }
 

@@ -169,6 +169,17 @@ pub trait Chat: Send + Sync + 'static {
     /// Who is in a room or invited to it, the bot included.
     async fn members(&self, room: &str) -> Result<Vec<Member>, ChatError>;
 
+    /// Whether `user` is in `room` (a staff room) as staff: joined, and, on
+    /// Slack, a full member of the workspace (a guest may be in the
+    /// channel). The chat may keep who is in the room between calls.
+    async fn is_staff_member(&self, room: &str, user: &str) -> Result<bool, ChatError> {
+        Ok(self
+            .members(room)
+            .await?
+            .iter()
+            .any(|m| m.user == user && m.joined))
+    }
+
     /// Whether only the room's members can read it (end-to-end encrypted on Matrix).
     async fn is_confidential(&self, room: &str) -> Result<bool, ChatError>;
 

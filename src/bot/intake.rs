@@ -95,6 +95,9 @@ impl Core {
                 return Ok(true);
             }
         }
+        if pressed.is_none() && self.written_before_asked(inbound, reporter)? {
+            return Ok(true);
+        }
         let mut batch = Batch::new();
         let Some(out) = intake::message_in(
             &self.store,
@@ -135,6 +138,26 @@ impl Core {
             error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
         }
         Ok(true)
+    }
+
+    /// Whether `inbound` was written before the question now asked (a
+    /// message Slack delivered late, or again): never taken as its answer,
+    /// and not answered. Call under the concern's lock.
+    fn written_before_asked(&self, inbound: &Inbound, reporter: &str) -> anyhow::Result<bool> {
+        let Some(written) = inbound.written_at else {
+            return Ok(false);
+        };
+        let Some(current) = intake::current(&self.store, reporter)? else {
+            return Ok(false);
+        };
+        // The conversation moved on at `updated_at`, before its question
+        // was sent; the chat gives `written` by the bot's clock, never
+        // earlier than it was.
+        let stale = written < current.updated_at;
+        if stale {
+            info!(reference = %current.reference, "a message written before the question now asked was not taken as its answer");
+        }
+        Ok(stale)
     }
 
     /// A report left too long goes to the lead, marked incomplete, once.

@@ -65,6 +65,24 @@ pub struct Inbound {
     pub room_id: String,
     pub sender: String,
     pub kind: InboundKind,
+    /// When its sender wrote it, by the bot's clock and never earlier than
+    /// it was (Slack: the message's `ts`), if the chat says: a message
+    /// written before the question now asked is never taken as its answer
+    /// (a late delivery, or one sent again).
+    #[serde(default)]
+    pub written_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// What became of an event handed to [`Core::accept`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// In the inbox (now or before): it is handled once.
+    Kept,
+    /// Never handled, on purpose: not the core's business, or past the
+    /// flood limit (and remembered as handled, so it stays dropped).
+    Dropped,
+    /// Could not be kept (the store failed): the chat should send it again.
+    NotKept,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -259,15 +277,15 @@ impl Core {
     /// (a resync, a replay) is not handled twice. One sender's flood is cut
     /// short (see [`flood`]): past a burst their messages are not handled,
     /// and they are told once.
-    pub fn accept(&self, inbound: Inbound) {
+    pub fn accept(&self, inbound: Inbound) -> Accepted {
         if matches!(inbound.kind, InboundKind::Joined) && !self.joined_matters(&inbound) {
             // Rooms' members come and go, and come again after a restart:
             // only someone who should not be in a concern's room is kept.
-            return;
+            return Accepted::Dropped;
         }
         if self.store.inbox_known(&inbound.event_id).unwrap_or(false) {
             debug!(event = %inbound.event_id, "event already handled");
-            return;
+            return Accepted::Kept;
         }
         // Someone joining is not a message they sent: never a flood.
         let limited = !matches!(inbound.kind, InboundKind::Joined);
@@ -280,19 +298,38 @@ impl Core {
             flood::Verdict::Take => {}
             flood::Verdict::Drop => {
                 debug!("a message past the flood limit was not handled");
-                return;
+                self.keep_dropped(&inbound.event_id);
+                return Accepted::Dropped;
             }
             flood::Verdict::DropAndTell => {
                 warn!("one sender's messages are coming too fast; some are not handled");
                 if let Err(e) = self.tell_flooding(&inbound) {
                     error!(error = %format!("{e:#}"), "could not tell someone their messages came too fast");
                 }
-                return;
+                self.keep_dropped(&inbound.event_id);
+                return Accepted::Dropped;
             }
         }
         let sender = inbound.sender.clone();
-        if !self.keep_and_queue(inbound) && limited {
+        let event_id = inbound.event_id.clone();
+        if self.keep_and_queue(inbound) {
+            return Accepted::Kept;
+        }
+        if limited {
             self.flood.handled(&sender);
+        }
+        match self.store.inbox_known(&event_id) {
+            Ok(true) => Accepted::Kept,
+            _ => Accepted::NotKept,
+        }
+    }
+
+    /// Remembers a message the flood limit dropped as handled, so that the
+    /// same message sent again (Slack redelivers what it thinks was lost)
+    /// stays dropped rather than being taken later as an answer.
+    fn keep_dropped(&self, event_id: &str) {
+        if let Err(e) = self.store.inbox_done(event_id) {
+            warn!(error = %e, "could not remember a message dropped in a flood");
         }
     }
 

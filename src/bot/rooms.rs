@@ -84,7 +84,7 @@ impl Core {
         self.rooms.id_of(name)
     }
 
-    pub(super) fn staff_rooms(&self) -> Vec<String> {
+    pub fn staff_rooms(&self) -> Vec<String> {
         self.config
             .staff_rooms()
             .iter()

@@ -307,9 +307,9 @@ impl Core {
             .iter()
             .any(|name| self.config.staff_rooms().contains(name));
         for room in self.staff_rooms() {
-            match self.chat.members(&room).await {
-                Ok(members) if members.iter().any(|m| m.user == user && m.joined) => return Staff::Yes,
-                Ok(_) => {}
+            match self.chat.is_staff_member(&room, user).await {
+                Ok(true) => return Staff::Yes,
+                Ok(false) => {}
                 Err(e) => {
                     warn!(room = %room, error = %e, "could not read who is in a staff room");
                     unsure = true;

@@ -48,6 +48,7 @@ pub fn message(ev: &OriginalSyncRoomMessageEvent, room: &str, bot: &UserId) -> O
         room_id: room.to_string(),
         sender: ev.sender.to_string(),
         kind,
+        written_at: None,
     })
 }
 
@@ -63,6 +64,7 @@ pub fn reaction(ev: &OriginalSyncReactionEvent, room: &str, bot: &UserId) -> Opt
         kind: InboundKind::Reaction {
             key: ev.content.relates_to.key.clone(),
         },
+        written_at: None,
     })
 }
 
@@ -79,6 +81,7 @@ pub fn undecryptable(ev: &OriginalSyncRoomEncryptedEvent, room: &str, bot: &User
         room_id: room.to_string(),
         sender: ev.sender.to_string(),
         kind: InboundKind::Undecryptable,
+        written_at: None,
     })
 }
 
@@ -98,6 +101,7 @@ pub fn member(ev: &OriginalSyncRoomMemberEvent, room: &str, bot: &UserId) -> Opt
         room_id: room.to_string(),
         sender: ev.state_key.to_string(),
         kind: InboundKind::Joined,
+        written_at: None,
     })
 }
 

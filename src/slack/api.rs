@@ -16,6 +16,8 @@ use serde_json::Value;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
+use crate::bot::ChatError;
+
 pub type Connector = SlackClientHyperHttpsConnector;
 pub type Client = SlackClient<Connector>;
 
@@ -186,6 +188,28 @@ impl Api {
     }
 }
 
+/// A Slack error as the core sees it.
+pub fn classify(e: ApiError) -> ChatError {
+    match e {
+        ApiError::RateLimited { retry_after, .. } => ChatError::RateLimited(retry_after),
+        ApiError::Unreachable { why, method } => ChatError::Transient(format!("{method}: {why}")),
+        ApiError::Unreadable { method } => ChatError::Transient(format!("{method}: an unreadable answer")),
+        ApiError::Slack { method, code } => {
+            let what = format!("{method}: {code}");
+            match code.as_str() {
+                "channel_not_found" | "user_not_found" | "message_not_found" | "file_not_found"
+                | "not_in_channel" | "is_archived" => ChatError::NotFound(what),
+                "msg_too_long" | "invalid_blocks" => ChatError::TooLarge,
+                "ratelimited" => ChatError::RateLimited(None),
+                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+                    ChatError::Transient(what)
+                }
+                _ => ChatError::Refused(what),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +222,34 @@ mod tests {
         assert!(waits[3] > Duration::from_millis(900), "{waits:?}");
         assert!(waits[4] > Duration::from_millis(1900), "{waits:?}");
         assert!(pacer.reserve("D2").is_zero(), "another channel has its own pace");
+    }
+
+    #[test]
+    fn slack_errors_are_sorted_for_the_core() {
+        let slack = |code: &str| ApiError::Slack {
+            method: "m".into(),
+            code: code.into(),
+        };
+        assert!(matches!(
+            classify(slack("channel_not_found")),
+            ChatError::NotFound(_)
+        ));
+        assert!(matches!(
+            classify(slack("restricted_action")),
+            ChatError::Refused(_)
+        ));
+        assert!(matches!(
+            classify(slack("user_is_restricted")),
+            ChatError::Refused(_)
+        ));
+        assert_eq!(classify(slack("msg_too_long")), ChatError::TooLarge);
+        let limited = ApiError::RateLimited {
+            method: "m".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(
+            classify(limited),
+            ChatError::RateLimited(Some(Duration::from_secs(7)))
+        );
     }
 }

@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
-use super::api::{Api, ApiError};
-use super::events::{escape, ts_of};
+use super::api::{classify, Api, ApiError};
+use super::clock::SlackClock;
+use super::events::ts_of;
 use super::people::People;
 use super::render::{blocks, channel_name, slack_text};
+use super::roster::Roster;
 use crate::bot::{Chat, ChatError, Core, File, Member, Message, RoomSpec};
 use crate::store::Tree;
 
@@ -43,38 +45,26 @@ pub struct SlackChat {
     /// before anything is sent ([`Chat::ready_at_start`] says no until then).
     core: OnceLock<Weak<Core>>,
     bot_user: String,
-    /// The staff channels from the config: their members are looked up.
-    staff_channels: Vec<String>,
+    /// Who is in which channel: the staff channels' lists kept.
+    roster: Roster,
+    /// Slack's clock as the bot's, from each post's `ts`.
+    clock: SlackClock,
     /// Channel id → (when, confidential).
     confidential: Mutex<HashMap<String, (Instant, bool)>>,
-}
-
-/// A Slack error as the core sees it.
-pub fn classify(e: ApiError) -> ChatError {
-    match e {
-        ApiError::RateLimited { retry_after, .. } => ChatError::RateLimited(retry_after),
-        ApiError::Unreachable { why, method } => ChatError::Transient(format!("{method}: {why}")),
-        ApiError::Unreadable { method } => ChatError::Transient(format!("{method}: an unreadable answer")),
-        ApiError::Slack { method, code } => {
-            let what = format!("{method}: {code}");
-            match code.as_str() {
-                "channel_not_found" | "user_not_found" | "message_not_found" | "file_not_found"
-                | "not_in_channel" | "is_archived" => ChatError::NotFound(what),
-                "msg_too_long" | "invalid_blocks" => ChatError::TooLarge,
-                "ratelimited" => ChatError::RateLimited(None),
-                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
-                    ChatError::Transient(what)
-                }
-                _ => ChatError::Refused(what),
-            }
-        }
-    }
 }
 
 /// A channel from the config (a staff channel or the leads'): retention
 /// never clears it, so what the bot posts there is not noted for it.
 fn never_cleared(core: &Core, room: &str) -> bool {
     core.is_staff_room(room) || core.leads_room().as_deref() == Some(room)
+}
+
+/// How a file the bot shared is noted among a channel's posted messages
+/// (a message is noted by its `ts`, which never starts so).
+const FILE_PREFIX: &str = "file:";
+
+fn posted_file(file_id: &str) -> String {
+    format!("{FILE_PREFIX}{file_id}")
 }
 
 /// Settings keys. Outbox keys may carry anything; the store keys them by
@@ -100,13 +90,14 @@ fn room_id_key(key: &str) -> String {
 }
 
 impl SlackChat {
-    pub fn new(api: Api, people: Arc<People>, bot_user: String, staff_channels: Vec<String>) -> Self {
+    pub fn new(api: Api, people: Arc<People>, bot_user: String) -> Self {
         SlackChat {
+            roster: Roster::new(api.clone()),
+            clock: SlackClock::default(),
             api,
             people,
             core: OnceLock::new(),
             bot_user,
-            staff_channels,
             confidential: Mutex::new(HashMap::new()),
         }
     }
@@ -128,6 +119,16 @@ impl SlackChat {
         if let Err(e) = kept {
             warn!(error = %e, "could not keep what Slack answered; a retry may repeat it");
         }
+    }
+
+    /// Slack's clock as the bot's, for when a message was written.
+    pub(super) fn clock(&self) -> &SlackClock {
+        &self.clock
+    }
+
+    /// Who is in which channel, for the events that change it.
+    pub(super) fn roster(&self) -> &Roster {
+        &self.roster
     }
 
     /// The Web API, for what is not [`Chat`]: opening a form.
@@ -201,40 +202,6 @@ impl SlackChat {
     fn dm_user(&self, dm: &str) -> Result<String, ChatError> {
         self.remembered(&dm_key(dm))
             .ok_or_else(|| ChatError::NotFound(format!("a direct message the bot did not open: {dm}")))
-    }
-
-    /// Every member id of a channel, page by page.
-    async fn member_ids(&self, room: &str) -> Result<Vec<String>, ChatError> {
-        let mut ids = Vec::new();
-        let mut cursor = String::new();
-        for _ in 0..100 {
-            let mut params = json!({ "channel": room, "limit": "200" });
-            if !cursor.is_empty() {
-                params["cursor"] = json!(cursor);
-            }
-            let answer = self
-                .api
-                .call("conversations.members", params)
-                .await
-                .map_err(classify)?;
-            ids.extend(
-                answer["members"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string),
-            );
-            cursor = answer
-                .pointer("/response_metadata/next_cursor")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if cursor.is_empty() {
-                break;
-            }
-        }
-        Ok(ids)
     }
 
     /// Creates a private channel for a concern, once per request key.
@@ -324,7 +291,7 @@ impl Chat for SlackChat {
             }
         };
         // Kept by earlier versions for every channel, these lists only grew.
-        let mut rooms = self.staff_channels.clone();
+        let mut rooms = core.staff_rooms();
         rooms.extend(core.leads_room());
         for room in rooms {
             match super::sent::forget_posted(&core.store, &room) {
@@ -371,6 +338,9 @@ impl Chat for SlackChat {
         }
         .map_err(classify)?;
         let ts = answer["ts"].as_str().unwrap_or_default().to_string();
+        if let Some(stamped) = super::events::written_at(&ts) {
+            self.clock.sample(stamped, chrono::Utc::now());
+        }
         self.note_sent(key, &ts);
         if !is_dm(room) {
             self.note_posted(room, &ts);
@@ -381,6 +351,14 @@ impl Chat for SlackChat {
     async fn upload(&self, room: &str, file: &File, key: &str) -> Result<String, ChatError> {
         if let Some(id) = self.sent(key) {
             return Ok(id);
+        }
+        // The caption goes as a message of its own, noted like any other,
+        // and the file alone: Slack's answer to an upload does not say which
+        // message shared it, so a caption given with the file could not be
+        // deleted under retention.
+        if !file.caption.is_empty() {
+            let caption = Message::notice(crate::bot::compose::Text::plain(&file.caption));
+            self.send(room, &caption, &format!("{key}/caption")).await?;
         }
         let url = self
             .api
@@ -403,12 +381,14 @@ impl Chat for SlackChat {
                 json!({
                     "files": [{ "id": file_id, "title": file.name }],
                     "channel_id": room,
-                    "initial_comment": escape(&file.caption),
                 }),
             )
             .await
             .map_err(classify)?;
         self.note_sent(key, file_id);
+        if !is_dm(room) {
+            self.note_posted(room, &posted_file(file_id));
+        }
         Ok(file_id.to_string())
     }
 
@@ -464,28 +444,31 @@ impl Chat for SlackChat {
                 Member { user, joined: true },
             ]);
         }
-        let ids = self.member_ids(room).await?;
-        if !self.staff_channels.iter().any(|c| c == room) {
-            return Ok(ids
-                .into_iter()
-                .map(|user| Member { user, joined: true })
-                .collect());
+        let ids = self.roster.list(room).await.map_err(classify)?;
+        Ok(ids
+            .into_iter()
+            .map(|user| Member { user, joined: true })
+            .collect())
+    }
+
+    async fn is_staff_member(&self, room: &str, user: &str) -> Result<bool, ChatError> {
+        if is_dm(room) {
+            return Ok(false);
         }
-        // In a staff channel, only full members of the workspace count as
-        // staff ("joined"): guests and people from other organisations are
-        // members of the channel but may not report.
-        let mut members = Vec::with_capacity(ids.len());
-        for user in ids {
-            let joined = match self.people.get(&user).await {
-                Ok(person) => person.may_report(),
-                Err(e) => {
-                    warn!(error = %e, "could not tell who someone in a staff channel is");
-                    return Err(classify(e));
-                }
-            };
-            members.push(Member { user, joined });
+        // Their membership from the channel's kept list, and who they are
+        // from `users.info` for them alone: a channel of 300 costs no call
+        // per member. Guests and people from other organisations may be in
+        // a staff channel, but may not report.
+        if !self.roster.has(room, user).await.map_err(classify)? {
+            return Ok(false);
         }
-        Ok(members)
+        match self.people.get(user).await {
+            Ok(person) => Ok(person.may_report()),
+            Err(e) => {
+                warn!(error = %e, "could not tell who someone in a staff channel is");
+                Err(classify(e))
+            }
+        }
     }
 
     async fn is_confidential(&self, room: &str) -> Result<bool, ChatError> {
@@ -562,14 +545,20 @@ impl Chat for SlackChat {
             .and_then(|core| super::sent::posted(&core.store, room).ok())
             .unwrap_or_default();
         let mut removed = 0;
-        for ts in &posted {
-            match self
-                .api
-                .call("chat.delete", json!({ "channel": room, "ts": ts }))
-                .await
-            {
+        for item in &posted {
+            // A file goes with files.delete, and with it the message that
+            // shared it; a message with chat.delete.
+            let (method, params) = match item.strip_prefix(FILE_PREFIX) {
+                Some(file) => ("files.delete", json!({ "file": file })),
+                None => ("chat.delete", json!({ "channel": room, "ts": item })),
+            };
+            match self.api.call(method, params).await {
                 Ok(_) => removed += 1,
-                Err(e) if e.code() == Some("message_not_found") => {}
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        Some("message_not_found" | "file_not_found" | "file_deleted")
+                    ) => {}
                 Err(e) => return Err(classify(e)),
             }
         }
@@ -597,39 +586,5 @@ impl Chat for SlackChat {
             warn!(channel = %name, "the bot is not in a channel from the config; add it with /invite @bot in that channel");
         }
         Ok(name.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slack_errors_are_sorted_for_the_core() {
-        let slack = |code: &str| ApiError::Slack {
-            method: "m".into(),
-            code: code.into(),
-        };
-        assert!(matches!(
-            classify(slack("channel_not_found")),
-            ChatError::NotFound(_)
-        ));
-        assert!(matches!(
-            classify(slack("restricted_action")),
-            ChatError::Refused(_)
-        ));
-        assert!(matches!(
-            classify(slack("user_is_restricted")),
-            ChatError::Refused(_)
-        ));
-        assert_eq!(classify(slack("msg_too_long")), ChatError::TooLarge);
-        let limited = ApiError::RateLimited {
-            method: "m".into(),
-            retry_after: Some(Duration::from_secs(7)),
-        };
-        assert_eq!(
-            classify(limited),
-            ChatError::RateLimited(Some(Duration::from_secs(7)))
-        );
     }
 }

@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use super::people::Person;
 use super::{form, Adapter};
-use crate::bot::{compose, Core, FormOpen, Inbound, InboundKind};
+use crate::bot::{compose, Accepted, Core, FormOpen, Inbound, InboundKind};
 use crate::config::SlackIntake;
 
 /// What the lookups before the reply may take: Slack shows the person an
@@ -74,10 +74,12 @@ pub async fn report(adapter: &Arc<Adapter>, event: &SlackCommandEvent) -> String
             return cannot_tell("I couldn't read your report just now");
         }
     }
-    match adapter.keep(&core, in_dm(&request, &dm, user)) {
-        Ok(()) => compose::messaged_privately().plain,
-        Err(e) => {
-            warn!(error = %e, "/report was not kept");
+    match core.accept(in_dm(&request, &dm, user)) {
+        Accepted::Kept => compose::messaged_privately().plain,
+        // Their messages are coming too fast: this one is not taken.
+        Accepted::Dropped => compose::too_fast().plain,
+        Accepted::NotKept => {
+            warn!("/report was not kept");
             cannot_tell("I couldn't save your request just now")
         }
     }
@@ -129,6 +131,7 @@ fn in_dm(request: &str, dm: &str, user: &str) -> Inbound {
         room_id: dm.to_string(),
         sender: user.to_string(),
         kind: InboundKind::StartReport,
+        written_at: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub fn inbound(event: &SlackPushEventCallback, bot_user: &str) -> Option<Inbound
                     body,
                     mentions_bot: true,
                 },
+                written_at: written_at(&m.origin.ts.0),
             })
         }
         SlackEventCallbackBody::ReactionAdded(r) => {
@@ -64,6 +65,7 @@ pub fn inbound(event: &SlackPushEventCallback, bot_user: &str) -> Option<Inbound
                 kind: InboundKind::Reaction {
                     key: emoji(&r.reaction.0),
                 },
+                written_at: None,
             })
         }
         SlackEventCallbackBody::MemberJoinedChannel(j) => {
@@ -75,7 +77,22 @@ pub fn inbound(event: &SlackPushEventCallback, bot_user: &str) -> Option<Inbound
                 room_id: j.channel.0.clone(),
                 sender: j.user.0.clone(),
                 kind: InboundKind::Joined,
+                written_at: None,
             })
+        }
+        _ => None,
+    }
+}
+
+/// Someone joining (`true`) or leaving (`false`) a channel: `(channel,
+/// user, joined)`, for the channels' kept member lists.
+pub fn membership(event: &SlackPushEventCallback) -> Option<(&str, &str, bool)> {
+    match &event.event {
+        SlackEventCallbackBody::MemberJoinedChannel(j) => {
+            Some((j.channel.0.as_str(), j.user.0.as_str(), true))
+        }
+        SlackEventCallbackBody::MemberLeftChannel(l) => {
+            Some((l.channel.0.as_str(), l.user.0.as_str(), false))
         }
         _ => None,
     }
@@ -118,6 +135,8 @@ pub fn button(event: &SlackInteractionEvent, ack_action: &str) -> Option<Inbound
         room_id: channel,
         sender: user,
         kind,
+        // A press names its question: a press on an earlier one is told so.
+        written_at: None,
     })
 }
 
@@ -179,12 +198,27 @@ fn message(m: &SlackMessageEvent, bot_user: &str) -> Option<Inbound> {
         }
         _ => return None,
     };
+    // An edit's `ts` is the original message's; the edit came later.
+    let written = match kind {
+        InboundKind::Edit { .. } => None,
+        _ => written_at(&m.origin.ts.0),
+    };
     Some(Inbound {
         event_id: message_key(&channel, &m.origin.ts.0),
         room_id: channel,
         sender,
         kind,
+        written_at: written,
     })
+}
+
+/// When a message was written, from its `ts` (`seconds.micros`, by
+/// Slack's clock); `None` if it is not one.
+pub fn written_at(ts: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (secs, micros) = ts.split_once('.').unwrap_or((ts, "0"));
+    let secs: i64 = secs.parse().ok()?;
+    let micros: u32 = format!("{micros:0<6}").get(..6)?.parse().ok()?;
+    chrono::DateTime::from_timestamp(secs, micros * 1000)
 }
 
 /// A reaction's name as the emoji the core knows: ✅ and 👍 acknowledge.
@@ -255,6 +289,11 @@ mod tests {
         assert_eq!(inbound.event_id, "slack:D1/1.000001");
         assert_eq!(inbound.room_id, "D1");
         assert_eq!(inbound.sender, "U1");
+        assert_eq!(
+            inbound.written_at,
+            chrono::DateTime::from_timestamp(1, 1000),
+            "written at its ts"
+        );
         match inbound.kind {
             InboundKind::Text { body, mentions_bot } => {
                 assert_eq!(body, "report & more");

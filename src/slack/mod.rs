@@ -2,26 +2,34 @@
 //! Slack ([`chat`]). Nothing here decides anything about a concern: that is
 //! all in [`crate::bot`].
 //!
-//! - this file: [`run`], the Socket Mode listener and its callbacks. An
-//!   envelope is acknowledged only once its event is kept in the core's
-//!   inbox: a callback that could not keep it fails, so no acknowledgement
-//!   goes and Slack delivers it again.
+//! - this file: [`run`], the Socket Mode listener and its callbacks. Every
+//!   envelope is acknowledged once the core has kept its event in the
+//!   inbox, or dropped it on purpose (not its business, or past the flood
+//!   limit: dropped for good, so a redelivery is dropped too). Only an
+//!   event the store could not keep goes unacknowledged, so that Slack
+//!   delivers it again. An envelope that cannot be read is acknowledged
+//!   and logged by kind alone: it may hold what a reporter wrote.
 //! - [`events`]: Slack events as [`crate::bot::Inbound`]s, pure.
 //! - [`commands`]: `/report`, answered within Slack's 3 seconds with a
 //!   reply only the reporter sees; the report goes on in their DM, or in a
 //!   form ([`form`]: the modal's views, and what a submitted one answers).
 //! - [`people`]: who may report: full members of the workspace only.
+//! - [`roster`]: who is in a channel; the staff channels' lists kept, and
+//!   kept current by `member_joined_channel` and `member_left_channel`.
 //! - [`chat`]: [`Chat`] for Slack; [`render`]: how its messages look.
 //! - [`api`]: the Web API, raw, with its errors, pace and `Retry-After`.
 
 mod api;
 mod chat;
+mod clock;
 mod commands;
 mod events;
 mod form;
 mod people;
 mod render;
+mod roster;
 mod sent;
+mod unreadable;
 
 use crate::bot::probe::CoreProbe;
 use std::sync::{Arc, Weak};
@@ -34,7 +42,7 @@ use slack_morphism::prelude::*;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::bot::{Chat, Core};
+use crate::bot::{Accepted, Chat, Core};
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::health::{self, Metrics};
@@ -49,6 +57,19 @@ const CHECK_WINDOW: Duration = Duration::from_secs(3 * 30);
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// Why a callback left its envelope unacknowledged, so that Slack sends
+/// it again. Only these are logged with their words: anything else that
+/// reaches [`on_error`] comes from slack-morphism, and may carry a body.
+#[derive(Debug, thiserror::Error)]
+enum Unacked {
+    #[error("an event could not be kept (the store failed)")]
+    NotKept,
+    #[error("the bot is stopping")]
+    Stopping,
+    #[error("the adapter's state is missing")]
+    NoState,
+}
+
 /// What the listener's callbacks share. The core is held weakly, so the
 /// listener never keeps it (and its store) alive once `run` has returned.
 struct Adapter {
@@ -62,20 +83,17 @@ struct Adapter {
 
 impl Adapter {
     fn core(&self) -> Result<Arc<Core>, Failure> {
-        self.core.upgrade().ok_or_else(|| "the bot is stopping".into())
+        self.core.upgrade().ok_or_else(|| Unacked::Stopping.into())
     }
 
-    /// Keeps an event in the inbox; an error if it was not kept, so the
-    /// envelope is not acknowledged and Slack sends it again.
+    /// Hands an event to the core; an error only if it could not be kept
+    /// (the store failed), so the envelope is not acknowledged and Slack
+    /// sends it again. One dropped on purpose is acknowledged: sent again,
+    /// it would only be dropped again, or taken late as an answer.
     fn keep(&self, core: &Core, inbound: crate::bot::Inbound) -> Result<(), Failure> {
-        let id = inbound.event_id.clone();
-        core.accept(inbound);
-        match core.store.inbox_known(&id) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                Err("an event was not kept (its sender is sending too fast, or the store failed)".into())
-            }
-            Err(e) => Err(Box::new(e)),
+        match core.accept(inbound) {
+            Accepted::Kept | Accepted::Dropped => Ok(()),
+            Accepted::NotKept => Err(Box::new(Unacked::NotKept)),
         }
     }
 
@@ -94,7 +112,7 @@ async fn adapter(state: &SlackClientEventsUserState) -> Result<Arc<Adapter>, Fai
         .await
         .get_user_state::<Arc<Adapter>>()
         .cloned()
-        .ok_or_else(|| "the adapter's state is missing".into())
+        .ok_or_else(|| Unacked::NoState.into())
 }
 
 async fn on_push(
@@ -103,9 +121,16 @@ async fn on_push(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
     let adapter = adapter(&state).await?;
-    let Some(inbound) = events::inbound(&event, &adapter.bot_user) else {
+    if let Some((channel, user, joined)) = events::membership(&event) {
+        match joined {
+            true => adapter.chat.roster().joined(channel, user),
+            false => adapter.chat.roster().left(channel, user),
+        }
+    }
+    let Some(mut inbound) = events::inbound(&event, &adapter.bot_user) else {
         return Ok(());
     };
+    inbound.written_at = inbound.written_at.map(|at| adapter.chat.clock().to_local(at));
     let core = adapter.core()?;
     // A direct message (`D…`) is only ever between the bot and its sender.
     if inbound.room_id.starts_with('D') {
@@ -213,9 +238,21 @@ async fn form_submitted(
 }
 
 /// A callback that failed is not acknowledged, so Slack sends it again.
+/// Anything slack-morphism reports (an envelope it could not read, a
+/// socket's failure) is logged by its kind and the envelope's type alone:
+/// its text may carry the body, a reporter's words among it.
 fn on_error(err: Failure, _client: Arc<Client>, _state: SlackClientEventsUserState) -> HttpStatusCode {
-    warn!(error = %err, "an envelope was not acknowledged; Slack will send it again");
-    HttpStatusCode::INTERNAL_SERVER_ERROR
+    if let Some(unacked) = err.downcast_ref::<Unacked>() {
+        warn!(error = %unacked, "an envelope was not acknowledged; Slack will send it again");
+        return HttpStatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let (kind, envelope) = unreadable::describe(err.as_ref());
+    warn!(
+        kind,
+        envelope,
+        "Slack sent something the bot could not read, or its connection failed; nothing of it was kept"
+    );
+    HttpStatusCode::OK
 }
 
 /// The Web API client, pointed at `api_url` (Slack, or a stand-in in tests).
@@ -264,12 +301,10 @@ pub async fn run(
     metrics.synced(Utc::now());
 
     let people = Arc::new(people::People::new(api.clone(), team_id));
-    let staff = slack.staff_channels.clone();
     let chat = Arc::new(chat::SlackChat::new(
         api.clone(),
         people.clone(),
         bot_user.clone(),
-        staff,
     ));
     let running = Core::start(
         chat.clone() as Arc<dyn Chat>,

@@ -131,6 +131,8 @@ pub fn scope_for(method: &str, kind: Option<super::world::ChannelKind>) -> Optio
         ("conversations.members" | "conversations.info", Some(Im)) => Some("im:read"),
         ("chat.postMessage" | "chat.update" | "chat.delete", _) => Some("chat:write"),
         ("files.getUploadURLExternal" | "files.completeUploadExternal", _) => Some("files:write"),
+        // docs.slack.dev/reference/methods/files.delete: files:write.
+        ("files.delete", _) => Some("files:write"),
         _ => None,
     }
 }
@@ -147,6 +149,8 @@ pub fn scope_for_event(event: &str, kind: super::world::ChannelKind) -> &'static
         ("reaction_added", _) => "reactions:read",
         ("member_joined_channel", Private) => "groups:read",
         ("member_joined_channel", Public | Im) => "channels:read",
+        ("member_left_channel", Private) => "groups:read",
+        ("member_left_channel", Public | Im) => "channels:read",
         _ => "unknown:scope",
     }
 }

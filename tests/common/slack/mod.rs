@@ -444,6 +444,33 @@ impl SlackStandIn {
         socket::member_joined(&self.shared, &mut st, user, channel, inviter)
     }
 
+    /// `user` leaves `channel`, or is removed; sends `member_left_channel`.
+    pub fn remove_from_channel(&self, user: &str, channel: &str) -> Pushed {
+        let mut st = self.state();
+        socket::member_left(&self.shared, &mut st, user, channel)
+    }
+
+    /// A message `user` wrote in `channel` `ago` before now, delivered only
+    /// now: its `ts` is when it was written, as when Slack sends again an
+    /// event whose delivery failed (Slack retries after about a minute,
+    /// then five).
+    pub fn post_user_message_written_ago(
+        &self,
+        user: &str,
+        channel: &str,
+        text: &str,
+        ago: Duration,
+    ) -> Pushed {
+        let mut st = self.state();
+        let written = std::time::SystemTime::now() - ago;
+        let since = written
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970");
+        let serial = st.next_serial() % 1_000_000;
+        let ts = format!("{}.{:06}", since.as_secs(), serial);
+        socket::user_message_stamped(&self.shared, &mut st, user, channel, text, None, ts)
+    }
+
     /// Waits until a socket is open (the client connected and got `hello`).
     pub async fn wait_for_socket(&self, timeout: Duration) -> bool {
         self.eventually(timeout, |st| {
@@ -547,6 +574,14 @@ impl SlackStandIn {
     pub fn push_event(&self, event: Value) -> Pushed {
         let mut st = self.state();
         socket::raw_event(&self.shared, &mut st, event)
+    }
+
+    /// Sends an envelope of `kind` with `payload` as it is, with no checks
+    /// (a payload Slack might send that the client cannot read). Returns
+    /// its id.
+    pub fn push_envelope(&self, kind: &str, payload: Value) -> String {
+        let mut st = self.state();
+        socket::enqueue(&self.shared, &mut st, kind, payload, None)
     }
 
     /// Sends the event `event_id` again, in a new envelope with the same

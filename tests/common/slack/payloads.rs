@@ -278,6 +278,19 @@ pub fn member_joined_channel_event(
     event
 }
 
+/// From docs.slack.dev/reference/events/member_left_channel: `user`,
+/// `channel`, `channel_type` (`C` public, `G` private), `team`, `event_ts`.
+pub fn member_left_channel_event(user: &str, channel: &Channel, event_ts: &str) -> Value {
+    json!({
+        "type": "member_left_channel",
+        "user": user,
+        "channel": channel.id,
+        "channel_type": if channel.kind == ChannelKind::Public { "C" } else { "G" },
+        "team": TEAM_ID,
+        "event_ts": event_ts,
+    })
+}
+
 /// From docs.slack.dev/reference/interaction-payloads/view-interactions-payload
 /// (`view_submission`: `type`, `team`, `user`, `view` with `state.values`
 /// keyed by `block_id` then `action_id`, `api_app_id`). `token`,

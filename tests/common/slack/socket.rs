@@ -451,6 +451,21 @@ pub fn user_message(
     text: &str,
     thread_ts: Option<&str>,
 ) -> Pushed {
+    let ts = st.world.new_ts();
+    user_message_stamped(shared, st, user, channel_id, text, thread_ts, ts)
+}
+
+/// As [`user_message`], for a message Slack stamped `ts` (a message
+/// written earlier, delivered only now).
+pub fn user_message_stamped(
+    shared: &Shared,
+    st: &mut State,
+    user: &str,
+    channel_id: &str,
+    text: &str,
+    thread_ts: Option<&str>,
+    ts: String,
+) -> Pushed {
     let author = st
         .world
         .user(user)
@@ -465,7 +480,6 @@ pub fn user_message(
         channel.has_member(user),
         "{user} is not in {channel_id}, so cannot write there"
     );
-    let ts = st.world.new_ts();
     let message = Message {
         channel: channel.id.clone(),
         ts: ts.clone(),
@@ -565,6 +579,36 @@ pub fn member_joined(
     let mut pushed = Pushed::default();
     deliver_event(shared, st, "member_joined_channel", &channel, event, &mut pushed);
     pushed
+}
+
+/// `user` leaves `channel_id` (or is removed by someone): Slack sends
+/// `member_left_channel`.
+pub fn member_left(shared: &Shared, st: &mut State, user: &str, channel_id: &str) -> Pushed {
+    let channel = {
+        let channel = st
+            .world
+            .channel_mut(channel_id)
+            .unwrap_or_else(|| panic!("the stand-in has no channel {channel_id}"));
+        channel.members.retain(|m| m != user);
+        channel.clone()
+    };
+    let event_ts = st.world.new_ts();
+    let event = payloads::member_left_channel_event(user, &channel, &event_ts);
+    let mut pushed = Pushed::default();
+    deliver_event(shared, st, "member_left_channel", &channel, event, &mut pushed);
+    pushed
+}
+
+/// A `member_left_channel` for a removal the bot made (conversations.kick),
+/// when world events are on.
+pub fn bot_caused_leave(shared: &Shared, st: &mut State, user: &str, channel: &Channel) {
+    if !st.options.world_events {
+        return;
+    }
+    let event_ts = st.world.new_ts();
+    let event = payloads::member_left_channel_event(user, channel, &event_ts);
+    let mut pushed = Pushed::default();
+    deliver_event(shared, st, "member_left_channel", channel, event, &mut pushed);
 }
 
 /// A `member_joined_channel` for a join the bot caused (invite, or creating

@@ -46,6 +46,7 @@ pub const METHODS: &[&str] = &[
     "chat.delete",
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
+    "files.delete",
     "views.open",
     "views.update",
     "apps.connections.open",
@@ -328,7 +329,7 @@ fn process(
         "conversations.create" => conversations_create(shared, st, params),
         "conversations.invite" => conversations_invite(shared, st, params),
         "conversations.members" => conversations_members(st, params),
-        "conversations.kick" => conversations_kick(st, params),
+        "conversations.kick" => conversations_kick(shared, st, params),
         "conversations.archive" => conversations_archive(st, params),
         "conversations.info" => conversations_info(st, params),
         "chat.postMessage" => chat_post_message(shared, st, params),
@@ -336,6 +337,7 @@ fn process(
         "chat.delete" => chat_delete(st, params),
         "files.getUploadURLExternal" => files_get_upload_url(st, params),
         "files.completeUploadExternal" => files_complete_upload(shared, st, params),
+        "files.delete" => files_delete(st, params),
         "views.open" => views_open(st, params),
         "views.update" => views_update(st, params),
         "apps.connections.open" => Answer::ok(payloads::connections_open(&socket::open_ticket(st))),
@@ -549,7 +551,7 @@ fn conversations_members(st: &State, params: &Params) -> Answer {
     Answer::ok(payloads::members(&channel.members[start..end], &next))
 }
 
-fn conversations_kick(st: &mut State, params: &Params) -> Answer {
+fn conversations_kick(shared: &Shared, st: &mut State, params: &Params) -> Answer {
     let channel = match visible_channel(st, params) {
         Ok(c) => c,
         Err(answer) => return answer,
@@ -572,6 +574,7 @@ fn conversations_kick(st: &mut State, params: &Params) -> Answer {
     if let Some(target) = st.world.channel_mut(&channel.id) {
         target.members.retain(|m| *m != user);
     }
+    socket::bot_caused_leave(shared, st, &user, &channel);
     Answer::ok(payloads::kick())
 }
 
@@ -952,6 +955,39 @@ fn files_complete_upload(shared: &Shared, st: &mut State, params: &Params) -> An
         socket::bot_message(shared, st, &message);
     }
     Answer::ok(payloads::complete_upload(&done))
+}
+
+/// files.delete (docs.slack.dev/reference/methods/files.delete): `file`;
+/// `file_not_found`, `file_deleted`, or `cant_delete_file` for a file the
+/// bot did not upload. The file goes from every conversation, and with it
+/// a message that only shared it; one with words of its own keeps them.
+fn files_delete(st: &mut State, params: &Params) -> Answer {
+    let Some(id) = params.str("file") else {
+        return Answer::error("invalid_arguments");
+    };
+    if st.world.deleted_files.iter().any(|f| f.id == id) {
+        return Answer::error("file_deleted");
+    }
+    let Some(at) = st.world.files.iter().position(|f| f.id == id) else {
+        return Answer::error("file_not_found");
+    };
+    let file = st.world.files.remove(at);
+    st.world.deleted_files.push(file);
+    let mut gone = Vec::new();
+    st.world.messages.retain_mut(|m| {
+        if !m.files.contains(&id) {
+            return true;
+        }
+        m.files.retain(|f| *f != id);
+        let words = m.text.as_deref().is_some_and(|t| !t.is_empty()) || m.blocks.is_some();
+        if !words && m.files.is_empty() {
+            gone.push(m.clone());
+            return false;
+        }
+        true
+    });
+    st.world.deleted_messages.extend(gone);
+    Answer::ok(json!({ "ok": true }))
 }
 
 /// POST to an upload URL: the file's bytes. Slack answers 200 with a plain

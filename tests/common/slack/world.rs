@@ -153,6 +153,8 @@ pub struct World {
     pub messages: Vec<Message>,
     /// Messages removed with chat.delete, in order.
     pub deleted_messages: Vec<Message>,
+    /// Files removed with files.delete, in order.
+    pub deleted_files: Vec<File>,
     pub files: Vec<File>,
     next_id: u64,
     last_ts: (u64, u32),
@@ -220,6 +222,7 @@ impl World {
             channels,
             messages: Vec::new(),
             deleted_messages: Vec::new(),
+            deleted_files: Vec::new(),
             files: Vec::new(),
             next_id: 0,
             last_ts: (0, 0),
