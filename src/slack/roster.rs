@@ -8,6 +8,7 @@
 //! who may read a record is never taken from a list kept for a while.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,9 @@ struct Kept {
 pub struct Roster {
     api: Api,
     kept: Mutex<HashMap<String, Kept>>,
+    /// Counts joins and leaves: a list made while one came in may lack it,
+    /// so it is used once and not kept.
+    changes: AtomicU64,
 }
 
 impl Roster {
@@ -40,6 +44,7 @@ impl Roster {
         Roster {
             api,
             kept: Mutex::new(HashMap::new()),
+            changes: AtomicU64::new(0),
         }
     }
 
@@ -79,8 +84,12 @@ impl Roster {
         if let Some(found) = self.kept_has(channel, user) {
             return Ok(found);
         }
+        let before = self.changes.load(Ordering::SeqCst);
         let members: HashSet<String> = self.list(channel).await?.into_iter().collect();
         let found = members.contains(user);
+        if self.changes.load(Ordering::SeqCst) != before {
+            return Ok(found);
+        }
         self.lock().insert(
             channel.to_string(),
             Kept {
@@ -93,6 +102,7 @@ impl Roster {
 
     /// `member_joined_channel`: `user` is now in `channel`.
     pub fn joined(&self, channel: &str, user: &str) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         if let Some(kept) = self.lock().get_mut(channel) {
             kept.members.insert(user.to_string());
         }
@@ -100,6 +110,7 @@ impl Roster {
 
     /// `member_left_channel`: `user` is no longer in `channel`.
     pub fn left(&self, channel: &str, user: &str) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         if let Some(kept) = self.lock().get_mut(channel) {
             kept.members.remove(user);
         }
