@@ -17,6 +17,8 @@
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
 //! - [`probe`]: what `/healthz` and `/metrics` read, through the core.
+//! - [`roomcheck`]: nobody but leads and deputies in a concern's room,
+//!   checked on every join and before anything is sent there.
 //! - [`rooms`]: the config's staff rooms and leads' room, resolved and
 //!   followed through upgrades.
 
@@ -32,6 +34,7 @@ mod intake;
 mod locks;
 mod paging;
 mod retention;
+mod roomcheck;
 mod rooms;
 mod route;
 
