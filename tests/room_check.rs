@@ -221,7 +221,12 @@ async fn an_outsider_is_removed_even_when_listing_the_room_fails_twice_at_the_jo
 
     let told = w.chat.wait_for_text(&room, REMOVED).await;
     assert!(told.plain.contains(OUTSIDER), "{}", told.plain);
-    assert_eq!(w.chat.faults_left(), 0, "both failures were met\n{}", w.chat.dump());
+    assert_eq!(
+        w.chat.faults_left(),
+        0,
+        "both failures were met\n{}",
+        w.chat.dump()
+    );
     w.wait_outbox_empty().await;
     assert!(
         !w.chat.room(&room).expect("room").is_member(OUTSIDER),
@@ -252,7 +257,11 @@ async fn a_queued_show_never_reaches_an_outsider_invited_meanwhile() {
     );
     w.say(&room, LEAD, "!show");
     w.chat
-        .wait_until("the !show held up", |c| c.failed_calls_of(Op::Send) >= 1, PATIENCE)
+        .wait_until(
+            "the !show held up",
+            |c| c.failed_calls_of(Op::Send) >= 1,
+            PATIENCE,
+        )
         .await;
     w.chat.invite_user(&room, OUTSIDER);
 
@@ -294,7 +303,11 @@ async fn a_queued_show_waits_while_an_outsider_cannot_be_removed() {
     );
     w.say(&room, LEAD, "!show");
     w.chat
-        .wait_until("the !show held up", |c| c.failed_calls_of(Op::Send) >= 1, PATIENCE)
+        .wait_until(
+            "the !show held up",
+            |c| c.failed_calls_of(Op::Send) >= 1,
+            PATIENCE,
+        )
         .await;
     w.chat
         .fail_always_for(Op::Remove, OUTSIDER, ChatError::Refused("not allowed".into()));

@@ -18,14 +18,23 @@ use crate::concern::Reference;
 /// goes into a concern's room (aimed at it, or an answer to a command typed
 /// there), or a check of it, the room is cleared of anyone who is not a lead
 /// or deputy. An error means it may not be clear yet, and the effect waits.
-pub(super) async fn clear_before(core: &Core, effect: &Effect, room: &str, key: &str) -> Result<(), ChatError> {
+pub(super) async fn clear_before(
+    core: &Core,
+    effect: &Effect,
+    room: &str,
+    key: &str,
+) -> Result<(), ChatError> {
     let reference = match effect {
         Effect::Send { target, .. } | Effect::Upload { target, .. } => match target {
             Target::Concern(r) => r.clone(),
             Target::Room(_) => match core.escalation_for_room(room) {
                 Ok(Some(esc)) => esc.reference,
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(ChatError::Transient(format!("could not tell whose room it is: {e:#}"))),
+                Err(e) => {
+                    return Err(ChatError::Transient(format!(
+                        "could not tell whose room it is: {e:#}"
+                    )))
+                }
             },
             Target::Private(_) => return Ok(()),
         },
@@ -49,7 +58,12 @@ impl Core {
     /// lead or deputy now, audits each removal once it is done, and has the
     /// room told who and why. An error means the room may not be clear yet:
     /// whatever was to go there waits and the check is tried again.
-    pub(super) async fn clear_outsiders(&self, reference: &Reference, room: &str, cause: &str) -> Result<(), ChatError> {
+    pub(super) async fn clear_outsiders(
+        &self,
+        reference: &Reference,
+        room: &str,
+        cause: &str,
+    ) -> Result<(), ChatError> {
         let me = self.chat.bot_id();
         let outsiders: Vec<String> = self
             .chat

@@ -57,7 +57,9 @@ pub async fn fill(
                     }
                 }
             }
-            Err(e) => error!(error = %e, "could not read the sync gaps kept in the store; trying again shortly"),
+            Err(e) => {
+                error!(error = %e, "could not read the sync gaps kept in the store; trying again shortly")
+            }
         }
         tokio::select! {
             _ = wake.notified() => {}

@@ -229,7 +229,9 @@ async fn sync_loop(
                 match core.keep_sync_position(SYNC_TOKEN, &response.next_batch, &gaps) {
                     Ok(()) if !gaps.is_empty() => gaps_found.notify_one(),
                     Ok(()) => {}
-                    Err(e) => warn!(error = %e, "could not keep the sync position; events since the last one kept may be fetched again"),
+                    Err(e) => {
+                        warn!(error = %e, "could not keep the sync position; events since the last one kept may be fetched again")
+                    }
                 }
                 token = Some(response.next_batch.clone());
                 synced_once = true;
@@ -273,7 +275,10 @@ fn gaps_left(response: &matrix_sdk::sync::SyncResponse, since: Option<&str>) -> 
     let Some(since) = since else {
         if !limited.is_empty() {
             // Only a bot whose position was kept by an older version.
-            warn!(rooms = limited.len(), "a sync left messages out, but there is no kept position to fetch them from");
+            warn!(
+                rooms = limited.len(),
+                "a sync left messages out, but there is no kept position to fetch them from"
+            );
         }
         return Vec::new();
     };
