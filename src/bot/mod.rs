@@ -3,6 +3,7 @@
 //!
 //! - [`chat`]: the [`Chat`] trait a transport implements, and its typed errors.
 //! - [`compose`]: every message the bot sends, as pure functions.
+//! - [`gaps`]: what a chat's sync skipped, kept until it is fetched.
 //! - [`outbox`]: effects kept with the decisions that cause them, and the
 //!   one delivery loop that carries them out, in order per room, once.
 //! - this file: the [`Core`], the inbox and one worker per sender (ended
@@ -17,11 +18,14 @@
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
 //! - [`probe`]: what `/healthz` and `/metrics` read, through the core.
+//! - [`roomcheck`]: nobody but leads and deputies in a concern's room,
+//!   checked on every join and before anything is sent there.
 //! - [`rooms`]: the config's staff rooms and leads' room, resolved and
 //!   followed through upgrades.
 
 pub mod chat;
 pub mod compose;
+pub mod gaps;
 pub mod outbox;
 pub mod probe;
 
@@ -32,6 +36,7 @@ mod intake;
 mod locks;
 mod paging;
 mod retention;
+mod roomcheck;
 mod rooms;
 mod route;
 
@@ -344,6 +349,9 @@ impl Core {
     /// As [`Core::accept`], for events the chat missed earlier (a sync gap):
     /// they come all at once but were sent over time, so no flood limit.
     pub fn accept_backlog(&self, inbound: Inbound) {
+        if matches!(inbound.kind, InboundKind::Joined) && !self.joined_matters(&inbound) {
+            return;
+        }
         let _ = self.keep_and_queue(inbound);
     }
 

@@ -106,6 +106,11 @@ pub enum Effect {
         message: String,
         reason: String,
     },
+    /// Removes from a concern's room anyone not a lead or deputy, asking
+    /// the chat until it answers (see [`Core::clear_outsiders`]).
+    Check {
+        target: Target,
+    },
 }
 
 impl Effect {
@@ -116,7 +121,8 @@ impl Effect {
             | Effect::Send { target, .. }
             | Effect::Upload { target, .. }
             | Effect::Remove { target, .. }
-            | Effect::Redact { target, .. } => target,
+            | Effect::Redact { target, .. }
+            | Effect::Check { target } => target,
         }
     }
 
@@ -129,7 +135,7 @@ impl Effect {
             Effect::Invite { about, .. } | Effect::Send { about, .. } | Effect::Upload { about, .. } => {
                 about.as_ref()
             }
-            Effect::Redact { .. } | Effect::Remove { .. } => None,
+            Effect::Redact { .. } | Effect::Remove { .. } | Effect::Check { .. } => None,
         }
     }
 
@@ -148,6 +154,7 @@ impl Effect {
             Effect::Upload { .. } => "upload the export".into(),
             Effect::Redact { .. } => "remove a message".into(),
             Effect::Remove { user, .. } => format!("remove {user} from a concern's room"),
+            Effect::Check { .. } => "check who is in the concern's room".into(),
         }
     }
 }
@@ -466,6 +473,11 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
             return Outcome::Retry(Duration::from_secs(1));
         }
     };
+    // Nobody but leads and deputies is in a concern's room when anything
+    // goes there.
+    if let Err(e) = super::roomcheck::clear_before(core, effect, &room, &item.key).await {
+        return classify(e);
+    }
     // Nothing about a concern goes into a room that is not confidential.
     if matches!(effect, Effect::Send { .. } | Effect::Upload { .. })
         && matches!(target, Target::Concern(_) | Target::Private(_))
@@ -478,6 +490,7 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
     }
     match effect {
         Effect::CreateRoom { .. } => unreachable!(),
+        Effect::Check { .. } => Outcome::Done(Batch::new()),
         Effect::Invite { user, .. } => {
             let present = match core.chat.members(&room).await {
                 Ok(m) => m.iter().any(|m| &m.user == user),

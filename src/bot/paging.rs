@@ -210,12 +210,17 @@ impl Core {
 
     /// The concern rooms follow the config: anyone in one (or invited) who
     /// is not a lead or deputy now is removed, with the reason, and the room
-    /// is told who and why. Run at start, as the config may have changed.
+    /// is told who and why. Run at start, as the config may have changed;
+    /// each room is checked through the outbox, so a room the chat cannot
+    /// list yet is checked once it can.
     pub(super) async fn tidy_concern_rooms(&self) -> anyhow::Result<()> {
         let now = Utc::now();
         let mut effects = self.effects(format!("tidy-{}", now.timestamp()));
         for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
-            self.tidy_concern_room(&esc.reference, &mut effects).await?;
+            let target = Target::Concern(esc.reference.clone());
+            if self.room_of(&target)?.is_some() {
+                self.queue_room_check(&mut effects, &format!("{}-check", esc.reference), &esc.reference);
+            }
         }
         if !effects.is_empty() {
             self.commit(Batch::new(), effects)?;
@@ -224,66 +229,16 @@ impl Core {
     }
 
     /// Someone joined a room: if it is a concern's and they are not a lead
-    /// or deputy (someone a lead let in, or who found their way in), they
-    /// are removed at once with the reason, and the room is told.
+    /// or deputy (someone a lead let in, or who found their way in), the
+    /// room is checked at once (see [`Core::clear_outsiders`]): they are
+    /// removed with the reason, and the room is told.
     pub(super) async fn someone_joined(&self, inbound: &Inbound) -> anyhow::Result<()> {
         let Some(esc) = self.escalation_for_room(&inbound.room_id)? else {
             return Ok(());
         };
         let mut effects = self.effects(&inbound.event_id);
-        self.tidy_concern_room(&esc.reference, &mut effects).await?;
-        if !effects.is_empty() {
-            self.commit(Batch::new(), effects)?;
-        }
-        Ok(())
-    }
-
-    /// Removes from one concern's room anyone (in it or invited) who is not
-    /// a lead or deputy now, and tells the room who and why.
-    async fn tidy_concern_room(&self, reference: &Reference, effects: &mut Effects) -> anyhow::Result<()> {
-        let me = self.chat.bot_id();
-        let target = Target::Concern(reference.clone());
-        let Some(room) = self.room_of(&target)? else {
-            return Ok(());
-        };
-        // A room the chat does not know yet is looked at next time.
-        let Ok(members) = self.chat.members(&room).await else {
-            return Ok(());
-        };
-        let gone: Vec<String> = members
-            .into_iter()
-            .map(|m| m.user)
-            .filter(|u| *u != me && !self.config.safeguarding.is_responder(u))
-            .collect();
-        if gone.is_empty() {
-            return Ok(());
-        }
-        let now = Utc::now();
-        for user in &gone {
-            effects.push(
-                &format!("{reference}-remove-{user}"),
-                Effect::Remove {
-                    target: target.clone(),
-                    user: user.clone(),
-                    reason: "Not a Lead or Deputy for Safeguarding in the bot's settings".into(),
-                },
-            );
-            self.store.audit(
-                now,
-                "bot",
-                "removed from a concern's room: not a lead or deputy",
-                Some(reference),
-                user,
-            )?;
-        }
-        effects.send(
-            &format!("{reference}-removed"),
-            target,
-            Message::notice(compose::removed_from_concern_room(&gone)),
-            Remember::Nothing,
-            Some(reference),
-        );
-        info!(reference = %reference, count = gone.len(), "people not leads or deputies removed from a concern's room");
+        self.queue_room_check(&mut effects, "check", &esc.reference);
+        self.commit(Batch::new(), effects)?;
         Ok(())
     }
 

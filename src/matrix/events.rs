@@ -1,27 +1,18 @@
-//! Matrix events as the core's [`Inbound`]s, and the gaps a sync leaves.
-//!
-//! A sync gives at most a timeline's limit of events per room; after an
-//! outage or a burst it says `limited`, and what came before is fetched
-//! here with `/messages`, back to the first event already kept, and handed
-//! to the core oldest first. The core's inbox drops any event it has seen.
+//! Matrix events as the core's [`Inbound`]s: from the sync's event
+//! handlers, and from the history fetched to fill a gap ([`super::gaps`]).
 
-use std::sync::Arc;
-
-use matrix_sdk::room::{MessagesOptions, Room};
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, OriginalSyncRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
 };
-use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent};
+use matrix_sdk::ruma::events::{
+    AnySyncMessageLikeEvent, AnySyncStateEvent, AnySyncTimelineEvent, SyncMessageLikeEvent, SyncStateEvent,
+};
 use matrix_sdk::ruma::UserId;
-use tracing::{info, warn};
 
-use crate::bot::{Core, Inbound, InboundKind};
-
-/// How many pages of `/messages` a gap is filled from, at most.
-const GAP_PAGES: usize = 10;
+use crate::bot::{Inbound, InboundKind};
 
 /// A room message as the core sees it; `None` for the bot's own and for
 /// notices (bots talking).
@@ -116,7 +107,7 @@ fn mentions(content: &RoomMessageEventContent, bot: &UserId) -> bool {
 }
 
 /// Any timeline event the core handles, as an [`Inbound`].
-fn any(ev: AnySyncTimelineEvent, room: &str, bot: &UserId) -> Option<Inbound> {
+pub fn any(ev: AnySyncTimelineEvent, room: &str, bot: &UserId) -> Option<Inbound> {
     match ev {
         AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
             SyncMessageLikeEvent::Original(m),
@@ -127,52 +118,10 @@ fn any(ev: AnySyncTimelineEvent, room: &str, bot: &UserId) -> Option<Inbound> {
         AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomEncrypted(
             SyncMessageLikeEvent::Original(e),
         )) => undecryptable(&e, room, bot),
+        // Someone let into a concern's room while the bot was not looking.
+        AnySyncTimelineEvent::State(AnySyncStateEvent::RoomMember(SyncStateEvent::Original(m))) => {
+            member(&m, room, bot)
+        }
         _ => None,
-    }
-}
-
-/// Fills a gap a sync left in `room`, back from `prev_batch` to the first
-/// event the core already has, and hands what it missed to the core, oldest
-/// first.
-pub async fn fill_gap(
-    core: Arc<Core>,
-    room: Room,
-    prev_batch: Option<String>,
-    bot: matrix_sdk::ruma::OwnedUserId,
-) {
-    let room_id = room.room_id().to_string();
-    let mut from = prev_batch;
-    let mut missed = Vec::new();
-    'pages: for _ in 0..GAP_PAGES {
-        let mut options = MessagesOptions::backward();
-        options.from = from.clone();
-        let page = match room.messages(options).await {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(room = %room_id, error = %e, "could not fetch the messages a sync left out; some may be missed");
-                break;
-            }
-        };
-        for event in &page.chunk {
-            let Ok(ev) = event.raw().deserialize() else {
-                continue;
-            };
-            if core.store.inbox_known(ev.event_id().as_str()).unwrap_or(false) {
-                break 'pages;
-            }
-            if let Some(inbound) = any(ev, &room_id, &bot) {
-                missed.push(inbound);
-            }
-        }
-        match page.end {
-            Some(end) if !page.chunk.is_empty() => from = Some(end),
-            _ => break,
-        }
-    }
-    if !missed.is_empty() {
-        info!(room = %room_id, count = missed.len(), "handling messages a sync left out");
-    }
-    for inbound in missed.into_iter().rev() {
-        core.accept_backlog(inbound);
     }
 }

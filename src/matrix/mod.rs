@@ -8,6 +8,8 @@
 //!   as the homeserver has the message, with backoff only on errors.
 //! - event handlers only turn an event into an [`Inbound`] and hand it to
 //!   [`Core::accept`], which keeps it in the store's inbox before anything else.
+//! - [`gaps`]: what a sync left out, kept in the store with the sync
+//!   position and fetched until it is all in, even across a restart.
 //! - [`chat`]: [`Chat`] for Matrix: sends with transaction ids from the
 //!   outbox's keys, rooms made at most once (a private alias per request),
 //!   errors sorted into [`crate::bot::ChatError`].
@@ -17,6 +19,7 @@
 
 mod chat;
 mod events;
+mod gaps;
 mod session;
 
 use crate::bot::probe::CoreProbe;
@@ -41,6 +44,7 @@ use matrix_sdk::Client;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::bot::gaps::Gap;
 use crate::bot::{Chat, Core};
 use crate::config::Config;
 use crate::flow::Flow;
@@ -91,10 +95,13 @@ pub async fn run(
     if first_login {
         // A new bot skips what was said before it existed; after this, the
         // saved sync position means nothing sent while it is down is missed.
-        client
+        let first = client
             .sync_once(SyncSettings::default())
             .await
             .context("the first sync with the homeserver failed")?;
+        store
+            .put_item(Tree::Settings, SYNC_TOKEN, &first.next_batch)
+            .context("could not keep the first sync position")?;
         metrics.synced(Utc::now());
     }
 
@@ -134,8 +141,18 @@ pub async fn run(
         }
         let _ = stop_tx.send(true);
     });
-    sync_loop(&client, &adapter_bot_id, &core, &watch, &metrics, &mut stop_rx).await;
+    let gaps_found = Arc::new(tokio::sync::Notify::new());
+    let filler = tokio::spawn(gaps::fill(
+        client.clone(),
+        core.clone(),
+        adapter_bot_id.clone(),
+        gaps_found.clone(),
+        stop_rx.clone(),
+    ));
+    sync_loop(&client, &core, &gaps_found, &watch, &metrics, &mut stop_rx).await;
     relay.abort();
+    filler.abort();
+    let _ = filler.await;
     let failed = core.failure().borrow().clone();
 
     info!("shutting down");
@@ -169,8 +186,8 @@ fn sync_filter() -> FilterDefinition {
 /// reporter waiting between questions notices every second.
 async fn sync_loop(
     client: &Client,
-    bot_id: &matrix_sdk::ruma::OwnedUserId,
     core: &Arc<Core>,
+    gaps_found: &tokio::sync::Notify,
     watch: &SelfWatch,
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
@@ -205,12 +222,16 @@ async fn sync_loop(
         match result {
             Ok(response) => {
                 backoff = Duration::from_millis(500);
-                // The handlers have run: every event is in the inbox.
-                if let Err(e) = core
-                    .store
-                    .put_item(Tree::Settings, SYNC_TOKEN, &response.next_batch)
-                {
-                    warn!(error = %e, "could not keep the sync position; events since the last one kept may be fetched again");
+                // The handlers have run: every event is in the inbox. What
+                // the sync left out is kept with the new position, so a
+                // crash before it is fetched does not lose it.
+                let gaps = gaps_left(&response, token.as_deref());
+                match core.keep_sync_position(SYNC_TOKEN, &response.next_batch, &gaps) {
+                    Ok(()) if !gaps.is_empty() => gaps_found.notify_one(),
+                    Ok(()) => {}
+                    Err(e) => {
+                        warn!(error = %e, "could not keep the sync position; events since the last one kept may be fetched again")
+                    }
                 }
                 token = Some(response.next_batch.clone());
                 synced_once = true;
@@ -219,15 +240,6 @@ async fn sync_loop(
                 metrics.synced(now);
                 if let Some((since, away)) = watch.synced(now, metrics) {
                     tell_leads_back(core, since, away);
-                }
-                // A room whose timeline came back cut short: fetch the gap.
-                for (room_id, update) in &response.rooms.joined {
-                    if update.timeline.limited {
-                        if let Some(room) = client.get_room(room_id) {
-                            let prev = update.timeline.prev_batch.clone();
-                            tokio::spawn(events::fill_gap(core.clone(), room, prev, bot_id.clone()));
-                        }
-                    }
                 }
                 let empty = response.rooms.joined.is_empty()
                     && response.rooms.invited.is_empty()
@@ -249,6 +261,31 @@ async fn sync_loop(
             }
         }
     }
+}
+
+/// The rooms whose timeline this sync cut short, as gaps from where the
+/// sync began (`since`) to the first event it gave.
+fn gaps_left(response: &matrix_sdk::sync::SyncResponse, since: Option<&str>) -> Vec<Gap> {
+    let limited: Vec<_> = response
+        .rooms
+        .joined
+        .iter()
+        .filter(|(_, update)| update.timeline.limited)
+        .collect();
+    let Some(since) = since else {
+        if !limited.is_empty() {
+            // Only a bot whose position was kept by an older version.
+            warn!(
+                rooms = limited.len(),
+                "a sync left messages out, but there is no kept position to fetch them from"
+            );
+        }
+        return Vec::new();
+    };
+    limited
+        .into_iter()
+        .map(|(room, update)| Gap::new(room.as_str(), since, update.timeline.prev_batch.clone()))
+        .collect()
 }
 
 /// The self-watch: looks at the clock while the sync loop may be stuck,

@@ -112,6 +112,9 @@ pub struct Posted {
     pub message: Message,
     pub file: Option<File>,
     pub redacted: bool,
+    /// Who was in the room or invited to it when it was posted: who could
+    /// read it.
+    pub shown_to: Vec<String>,
 }
 
 /// A room as the chat holds it.
@@ -453,6 +456,19 @@ impl MemChat {
             .collect()
     }
 
+    /// What the bot posted in a room while `user` was in it or invited.
+    pub fn shown_to(&self, room: &str, user: &str) -> Vec<Message> {
+        self.room(room)
+            .map(|r| {
+                r.posted
+                    .into_iter()
+                    .filter(|p| p.shown_to.iter().any(|u| u == user))
+                    .map(|p| p.message)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// What the bot uploaded to a room.
     pub fn files_in(&self, room: &str) -> Vec<File> {
         self.room(room)
@@ -712,12 +728,15 @@ fn post(
         return Ok(id);
     }
     let id = s.next("$m");
-    s.room_joined(room)?.posted.push(Posted {
+    let r = s.room_joined(room)?;
+    let shown_to = r.members.iter().map(|m| m.user.clone()).collect();
+    r.posted.push(Posted {
         id: id.clone(),
         key: key.to_string(),
         message,
         file,
         redacted: false,
+        shown_to,
     });
     Ok(id)
 }
@@ -870,7 +889,9 @@ impl Chat for MemChat {
                 p.redacted = true;
                 n += 1;
             }
+            let shown_to = r.members.iter().map(|m| m.user.clone()).collect();
             r.posted.push(Posted {
+                shown_to,
                 id,
                 key: format!("clear:{room}"),
                 message: Message {

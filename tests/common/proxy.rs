@@ -79,6 +79,11 @@ pub struct Seen {
     pub page_faults: usize,
     /// Requests the proxy could not carry (upstream unreachable, bad HTTP).
     pub errors: Vec<String>,
+    /// Every request whose path contains this is dropped unanswered (see
+    /// [`FaultProxy::drop_paths_containing`]).
+    pub dropping: Option<String>,
+    /// How many requests were dropped so.
+    pub dropped: usize,
 }
 
 pub struct FaultProxy {
@@ -135,6 +140,17 @@ impl FaultProxy {
 
     pub fn seen(&self) -> Seen {
         self.seen.lock().expect("proxy state").clone()
+    }
+
+    /// From now on, every request whose path contains `part` is read and
+    /// its connection closed without an answer (a network failure, which
+    /// the SDK does not try again), until [`FaultProxy::stop_dropping`].
+    pub fn drop_paths_containing(&self, part: &str) {
+        self.seen.lock().expect("proxy state").dropping = Some(part.to_string());
+    }
+
+    pub fn stop_dropping(&self) {
+        self.seen.lock().expect("proxy state").dropping = None;
     }
 }
 
@@ -365,6 +381,12 @@ async fn serve(client: TcpStream, upstream: &str, fault: Fault, state: &Mutex<Se
         }
         if path == "/_matrix/client/v3/login" && method == "POST" {
             seen.logins += 1;
+        }
+        if seen.dropping.as_deref().is_some_and(|p| path.contains(p)) {
+            seen.dropped += 1;
+            drop(seen);
+            drop(client);
+            return Ok(());
         }
         match &kind {
             Kind::CreateRoom { direct, name } => {
