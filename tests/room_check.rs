@@ -107,6 +107,7 @@ impl World {
             room_id: room.to_string(),
             sender: sender.to_string(),
             kind,
+            written_at: None,
         });
     }
 
