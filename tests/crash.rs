@@ -1555,7 +1555,7 @@ async fn crash_test(seed: u64, work: &Path, started: Instant, findings: Arc<Find
                         "{reference}: !show has {entries} entries of the lead's, {written} were written"
                     ));
                 }
-                if !text.contains(&format!("Acknowledged by {}", lead.user_id)) {
+                if !text.contains(&format!("Acknowledged by {}", lead.name)) {
                     f.lost(format!("{reference}: !show does not say it was acknowledged"));
                 }
                 if let Some(r) = report {

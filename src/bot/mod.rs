@@ -30,6 +30,7 @@ mod flood;
 mod form;
 mod intake;
 mod locks;
+mod names;
 mod paging;
 mod retention;
 mod rooms;
@@ -159,6 +160,8 @@ pub struct Core {
     failed: watch::Sender<Option<String>>,
     /// The chat is ready to send to (see [`Chat::ready_at_start`]).
     synced: watch::Sender<bool>,
+    /// People's names, looked up before a decision needs them.
+    names: names::Names,
 }
 
 /// The core's running tasks; [`Running::stop`] ends them.
@@ -199,6 +202,7 @@ impl Core {
             flood: flood::Limiter::default(),
             failed: watch::channel(None).0,
             synced: watch::channel(ready).0,
+            names: names::Names::default(),
         });
         core.resolve_rooms().await;
         core.index_old_rooms();
@@ -443,6 +447,9 @@ impl Core {
         match work {
             Work::Event(inbound) => {
                 let event_id = inbound.event_id.clone();
+                // Whatever this event leads to may name its sender, or page.
+                self.refresh_name(&inbound.room_id, &inbound.sender).await;
+                self.learn_responder_names().await;
                 let handled = self.handle(&inbound).await;
                 if !matches!(inbound.kind, InboundKind::Joined) {
                     self.flood.handled(&inbound.sender);
@@ -467,6 +474,10 @@ impl Core {
                 self.fail(why);
             }
             Work::CheckUnfinished => {
+                // An unfinished report is passed on named, after a restart too.
+                let room = self.staff_rooms().into_iter().next().unwrap_or_default();
+                self.refresh_name(&room, sender).await;
+                self.learn_responder_names().await;
                 if let Err(e) = self.check_unfinished(sender).await {
                     error!(error = %format!("{e:#}"), "failed to pass on an unfinished report");
                 }
@@ -475,6 +486,7 @@ impl Core {
                 reference,
                 generation,
             } => {
+                self.learn_responder_names().await;
                 if let Err(e) = self.on_deadline(&reference, Some(generation)).await {
                     error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
                     // Try again shortly rather than leave the concern waiting.
@@ -483,6 +495,7 @@ impl Core {
                 }
             }
             Work::Recheck { reference } => {
+                self.learn_responder_names().await;
                 if let Err(e) = self.on_deadline(&reference, None).await {
                     error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
                 }
