@@ -489,7 +489,11 @@ async fn immediate_danger_tells_999_first_and_a_silent_lead_is_covered_by_the_de
     bot.answer_as(DEPUTY, &channel.id, "!ack", "acknowledged by")
         .await;
     let told = bot.wait_said(&dm, "has been acknowledged by", "").await;
-    assert!(text(&told).contains(DEPUTY), "{}", text(&told));
+    assert!(
+        text(&told).contains("dee.deputy") && !text(&told).contains(DEPUTY),
+        "the reporter hears who, by name: {}",
+        text(&told)
+    );
 
     // The report goes on to its record, which follows the page.
     bot.report_from_the_account(&dm, "saffron-kettle-3197").await;
@@ -755,7 +759,11 @@ async fn someone_not_a_lead_let_into_a_concern_channel_is_removed() {
     bot.wait_said(&channel.id, "sable-wren-6120", "").await;
     bot.standin.add_to_channel(STAFF, &channel.id, Some(LEAD));
     let told = bot.wait_said(&channel.id, "I have removed", "").await;
-    assert!(text(&told).contains(STAFF), "{}", text(&told));
+    assert!(
+        text(&told).contains("sam.staff") && !text(&told).contains(STAFF),
+        "{}",
+        text(&told)
+    );
     let after = bot
         .standin
         .eventually(PATIENCE, |st| {
