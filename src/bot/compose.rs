@@ -2,6 +2,8 @@
 //! SDK calls, so every message can be tested as a person would read it.
 //!
 //! Everything a reporter typed is escaped before it goes into HTML.
+//! People are named through [`Person`] alone: by the name people know them
+//! by, never by a chat id.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

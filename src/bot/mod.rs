@@ -16,6 +16,8 @@
 //! - [`casework`]: the leads' commands and the reporter's `!add`.
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
+//! - [`names`]: people's names, looked up before a decision names them
+//!   ([`compose::Person`] says how a name is shown).
 //! - [`probe`]: what `/healthz` and `/metrics` read, through the core.
 //! - [`rooms`]: the config's staff rooms and leads' room, resolved and
 //!   followed through upgrades.

@@ -197,12 +197,15 @@ impl Person {
             .send()
             .await
             .expect("login");
-        // A name people know them by, which is not their id.
+        // A name people know them by, which is not their id, and is theirs
+        // alone (tests tell people apart by what the bot calls them).
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut first = prefix.chars();
         let name = first
             .next()
-            .map(|c| format!("{}{} Tester", c.to_uppercase(), first.as_str()))
-            .unwrap_or_else(|| "Tester".into());
+            .map(|c| format!("{}{} Tester {n}", c.to_uppercase(), first.as_str()))
+            .unwrap_or_else(|| format!("Tester {n}"));
         client
             .account()
             .set_display_name(Some(&name))
