@@ -203,7 +203,7 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
     // Nor is anything shown to the lead while someone else is in the room.
     let refused = say_and_wait(&lead, &bot, &leads_room, "!list", "not the Lead or a Deputy").await;
     assert!(
-        refused.body.contains(&staff.user_id),
+        refused.body.contains(&staff.name) && !refused.body.contains(&staff.user_id),
         "names who is in the way: {}",
         refused.body
     );
@@ -218,7 +218,7 @@ async fn a_lead_records_a_decision_and_closes_and_the_reporter_hears_only_that_i
     let list = say_and_wait(&lead, &bot, &leads_room, "!list", "open concern").await;
     assert!(list.body.contains("SG-0001"), "{}", list.body);
     assert!(
-        list.body.contains(&format!("acknowledged by {}", lead.user_id)),
+        list.body.contains(&format!("acknowledged by {}", lead.name)),
         "{}",
         list.body
     );

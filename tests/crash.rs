@@ -1427,7 +1427,7 @@ async fn crash_test(seed: u64, work: &Path, started: Instant, findings: Arc<Find
     // ---- the staff room: one notice per /report, to whoever sent it.
     let staff_msgs = timeline(&staff[0], &staff_room).await;
     for p in &staff {
-        let name = localpart(&p.user_id);
+        let name = &p.name;
         let requests = staff_msgs
             .iter()
             .filter(|m| m.sender == p.user_id && m.body == "/report")
@@ -1555,7 +1555,7 @@ async fn crash_test(seed: u64, work: &Path, started: Instant, findings: Arc<Find
                         "{reference}: !show has {entries} entries of the lead's, {written} were written"
                     ));
                 }
-                if !text.contains(&format!("Acknowledged by {}", lead.user_id)) {
+                if !text.contains(&format!("Acknowledged by {}", lead.name)) {
                     f.lost(format!("{reference}: !show does not say it was acknowledged"));
                 }
                 if let Some(r) = report {

@@ -24,7 +24,7 @@ fn meta() -> ExportMeta<'static> {
         organisation: "CLAPA",
         tz: London,
         generated_at: at(16, 30),
-        generated_by: "@dsl:example.org",
+        generated_by: "Dee Lead",
     }
 }
 
@@ -93,17 +93,20 @@ fn view(record: ConcernRecord, notes: usize, note_len: usize) -> CaseView {
         "@dsl:example.org",
         at(9, 12),
     );
-    let AckDecision::Acknowledged(esc) =
+    let AckDecision::Acknowledged(mut esc) =
         esc.acknowledge("@dsl:example.org", ["@dsl:example.org"].into_iter(), at(9, 20))
     else {
         panic!("the lead may acknowledge");
     };
+    // The names they had when they reported, were paged and acknowledged.
+    esc.names.insert(record.reporter.clone(), "Sam Reporter".into());
+    esc.names.insert("@dsl:example.org".into(), "Dee Lead".into());
     let lead = "@dsl:example.org";
     let mut casefile = Casefile::new(reference);
     let mut now = at(10, 0);
     let mut add = |kind: EntryKind| {
         now += Duration::minutes(5);
-        casefile = casefile.with_entry(lead, kind, now).0;
+        casefile = casefile.with_entry(lead, kind, now).0.named("Dee Lead");
     };
     add(EntryKind::Note {
         text: "Spoke to the reporter by phone.".into(),
@@ -184,9 +187,8 @@ fn assert_facts(text: &str, format: &str) {
         "Summary",
         "Status:",
         "closed",
-        "Reported by:",
-        "@sam:example.org",
-        "Acknowledged: by @dsl:example.org at 09:20 GMT, 23 November 2026",
+        "Reported by: Sam Reporter",
+        "Acknowledged: by Dee Lead at 09:20 GMT, 23 November 2026",
         "Category: Content: inappropriate or illegal websites",
         "What the reporter said",
         "Is anyone in immediate danger?",
@@ -212,9 +214,15 @@ fn assert_facts(text: &str, format: &str) {
         OUTCOME,
         "online-safety-referral version 3",
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        "16:30 GMT, 23 November 2026 by @dsl:example.org",
+        "16:30 GMT, 23 November 2026 by Dee Lead",
     ] {
         assert!(text.contains(&words(fact)), "{format} lacks {fact:?}:\n{text}");
+    }
+    for id in ["@sam:example.org", "@dsl:example.org", "@dsl"] {
+        assert!(
+            !text.contains(id),
+            "{format} names someone by their chat id {id}:\n{text}"
+        );
     }
 }
 
@@ -336,6 +344,35 @@ fn html_escapes_markup_from_the_record() {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     let md = String::from_utf8(render(&v, Format::Markdown, &meta())).expect("UTF-8");
     assert!(!md.contains("<script>"), "{md}");
+}
+
+/// A concern kept before names were kept with it still exports, and
+/// names people by their user name, not their chat id.
+#[test]
+fn an_export_of_a_concern_kept_before_names_names_people_without_their_ids() {
+    let mut v = view(record(), 0, 0);
+    v.escalation.as_mut().expect("paged").names.clear();
+    for e in &mut v.casefile.entries {
+        e.author_name = None;
+    }
+    for format in [Format::Markdown, Format::Html, Format::Pdf] {
+        let bytes = render(&v, format, &meta());
+        let text = match format {
+            Format::Pdf => pdf_text(&bytes),
+            Format::Html => html_text(&String::from_utf8(bytes).expect("utf-8")),
+            Format::Markdown => String::from_utf8(bytes)
+                .expect("utf-8")
+                .replace("**", "")
+                .replace('\\', ""),
+        };
+        let text = words(&text);
+        assert!(text.contains("Reported by: sam"), "{format:?}: {text}");
+        assert!(text.contains("Acknowledged: by dsl at"), "{format:?}: {text}");
+        assert!(
+            !text.contains("@dsl") && !text.contains("@sam"),
+            "{format:?}: {text}"
+        );
+    }
 }
 
 #[test]

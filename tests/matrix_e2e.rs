@@ -46,8 +46,9 @@ async fn a_report_pages_the_lead_who_acknowledges_with_a_reaction() {
         page.body
     );
     assert!(
-        page.body.contains(&w.staff.user_id),
-        "the page names the reporter"
+        page.body.contains(&w.staff.name) && !page.body.contains(&w.staff.user_id),
+        "the page names the reporter by name: {}",
+        page.body
     );
     let escalation_room = page.room.clone();
     assert_ne!(escalation_room, w.staff_room);
@@ -75,7 +76,7 @@ async fn a_report_pages_the_lead_who_acknowledges_with_a_reaction() {
             w.bot_said(Some(&escalation_room), "acknowledged by"),
         )
         .await;
-    assert!(confirmed.body.contains(&w.lead.user_id));
+    assert!(confirmed.body.contains(&w.lead.name), "{}", confirmed.body);
     let told = w
         .staff
         .wait_for(
@@ -84,7 +85,7 @@ async fn a_report_pages_the_lead_who_acknowledges_with_a_reaction() {
         )
         .await;
     assert!(
-        told.body.contains("SG-0001") && told.body.contains(&w.lead.user_id),
+        told.body.contains("SG-0001") && told.body.contains(&w.lead.name),
         "{}",
         told.body
     );
@@ -154,7 +155,7 @@ async fn the_lead_acknowledges_with_ack_and_a_non_lead_let_in_is_removed() {
         .wait_for("the removal", w.bot_said(Some(&escalation), "I have removed"))
         .await;
     assert!(removed.notice);
-    assert!(removed.body.contains(&w.staff.user_id), "{}", removed.body);
+    assert!(removed.body.contains(&w.staff.name), "{}", removed.body);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let member = w
@@ -187,7 +188,7 @@ async fn the_lead_acknowledges_with_ack_and_a_non_lead_let_in_is_removed() {
             w.bot_said(Some(&escalation), "acknowledged by"),
         )
         .await;
-    assert!(confirmed.body.contains(&w.lead.user_id), "{}", confirmed.body);
+    assert!(confirmed.body.contains(&w.lead.name), "{}", confirmed.body);
     let told = w
         .staff
         .wait_for(
@@ -195,7 +196,7 @@ async fn the_lead_acknowledges_with_ack_and_a_non_lead_let_in_is_removed() {
             w.bot_said(Some(&private), "has been acknowledged by"),
         )
         .await;
-    assert!(told.body.contains(&w.lead.user_id));
+    assert!(told.body.contains(&w.lead.name), "{}", told.body);
 
     // A second acknowledgement changes nothing and says who acknowledged.
     w.lead.say(&escalation, "!ack").await;
@@ -447,7 +448,7 @@ async fn a_silent_lead_is_covered_by_the_deputy_and_the_reporter_hears_who_ackno
         )
         .await;
     assert!(
-        told.body.contains(&w.deputy.user_id),
+        told.body.contains(&w.deputy.name),
         "the reporter hears who acknowledged: {}",
         told.body
     );
@@ -539,4 +540,176 @@ async fn three_long_answers_reach_the_lead_whole_in_parts() {
         said_to_reporter.iter().all(|b| !b.contains("could not save")),
         "nothing claimed it was not saved"
     );
+}
+
+/// What a person sees of a message: its text, and its HTML without the
+/// markup (a pill shows as the name it links).
+fn shown(m: &harness::Received) -> Vec<String> {
+    let mut out = vec![m.body.clone()];
+    if let Some(html) = &m.html {
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        out.push(text);
+    }
+    out
+}
+
+/// Issue 18, point 1: a whole story (a report, the lead paged, the deputy
+/// covering and acknowledging, the reporter told, the lead's note, `!show`,
+/// `!list`, `!rota`, the reminder), and not one message the reporter, the
+/// lead or the deputy receives names anyone by their Matrix id: people are
+/// named by their display names, with a pill in rich text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nobody_is_named_by_their_matrix_id_in_anything_the_reporter_lead_or_deputy_read() {
+    let w = world_with("ack_timeout = \"4s\"\nremind_after = \"8s\"").await;
+    let private = w.start_report("/report").await;
+    w.answer(&private, "no", "child sexual content").await;
+    w.answer(&private, "no", "communicating with a child").await;
+    w.answer(&private, "no", "known person").await;
+    w.answer(&private, "no", "What did you see or hear").await;
+    w.answer_record(&private, "teal-badger-6630").await;
+    w.answer(&private, "send", "recorded as SG-").await;
+
+    let page = w
+        .lead
+        .wait_for("the page", |m| {
+            m.sender == w.bot_id && m.body.contains("SG-0001") && m.body.contains("!ack")
+        })
+        .await;
+    let room = page.room.clone();
+    assert!(page.mentions_me, "the page still rings the lead");
+    assert!(
+        page.body.starts_with(&format!("{}: ", w.lead.name))
+            && page.body.contains(&format!("reported by {}", w.staff.name)),
+        "{}",
+        page.body
+    );
+    let html = page.html.clone().unwrap_or_default();
+    assert!(
+        html.contains(&format!(
+            "<a href=\"https://matrix.to/#/{}\">{}</a>",
+            w.lead.user_id, w.lead.name
+        )),
+        "the lead is a pill showing their name: {html}"
+    );
+    w.lead
+        .wait_for("the record", w.bot_said(Some(&room), "Reported by"))
+        .await;
+
+    // The lead is silent: the deputy is paged, and acknowledges.
+    let deputy_page = w
+        .deputy
+        .wait_for(
+            "the deputy's page",
+            w.bot_said(Some(&room), "not been acknowledged yet"),
+        )
+        .await;
+    assert!(deputy_page.mentions_me, "the deputy's phone rings");
+    w.deputy.say(&room, "!ack").await;
+    w.deputy
+        .wait_for("the confirmation", w.bot_said(Some(&room), "acknowledged by"))
+        .await;
+    let told = w
+        .staff
+        .wait_for(
+            "the reporter told",
+            w.bot_said(Some(&private), "has been acknowledged by"),
+        )
+        .await;
+    assert!(told.body.contains(&w.deputy.name), "{}", told.body);
+
+    // The lead's note, !show, !list and !rota, in the concern's room.
+    w.lead.say(&room, "!note Phoned the parent").await;
+    w.lead
+        .wait_for("the note kept", w.bot_said(Some(&room), "Noted as entry"))
+        .await;
+    w.lead.say(&room, "!show").await;
+    let show = w
+        .lead
+        .wait_for("the record shown", w.bot_said(Some(&room), "Chronology"))
+        .await;
+    for expected in [
+        format!("Reported by {}", w.staff.name),
+        format!("Acknowledged by {}", w.deputy.name),
+        format!("Note (entry 1), {}", w.lead.name),
+    ] {
+        assert!(
+            show.body.contains(&expected),
+            "!show lacks {expected:?}: {}",
+            show.body
+        );
+    }
+    w.lead.say(&room, "!list").await;
+    let list = w
+        .lead
+        .wait_for("the list", w.bot_said(Some(&room), "open concern"))
+        .await;
+    assert!(
+        list.body.contains(&format!("acknowledged by {}", w.deputy.name)),
+        "{}",
+        list.body
+    );
+    w.lead.say(&room, "!rota").await;
+    let rota = w
+        .lead
+        .wait_for("the rota", w.bot_said(Some(&room), "The rota"))
+        .await;
+    assert!(
+        rota.body.contains(&w.lead.name) && rota.body.contains(&w.deputy.name),
+        "{}",
+        rota.body
+    );
+    // Whoever acknowledged is reminded that it is still open.
+    let reminder = w
+        .deputy
+        .wait_for("the reminder", w.bot_said(Some(&room), "is still open"))
+        .await;
+    assert!(reminder.mentions_me, "the reminder rings the deputy");
+    assert!(reminder.body.starts_with(&w.deputy.name), "{}", reminder.body);
+
+    let everyone = [&w.staff, &w.lead, &w.deputy, &w.outsider];
+    let ids: Vec<String> = everyone
+        .iter()
+        .map(|p| p.user_id.clone())
+        .chain([w.bot_id.clone()])
+        .collect();
+    // A user name alone would be an id shown in another way.
+    let localparts: Vec<String> = ids
+        .iter()
+        .filter_map(|id| id.trim_start_matches('@').split(':').next().map(str::to_string))
+        .collect();
+    let mut read = 0;
+    for person in [&w.staff, &w.lead, &w.deputy] {
+        let received: Vec<_> = person
+            .history
+            .lock()
+            .expect("history")
+            .iter()
+            .filter(|m| m.sender == w.bot_id)
+            .cloned()
+            .collect();
+        assert!(received.len() >= 3, "{} received {received:#?}", person.name);
+        for m in &received {
+            for text in shown(m) {
+                read += 1;
+                for id in ids.iter().chain(&localparts) {
+                    assert!(
+                        !text.contains(id.as_str()),
+                        "{} read {id} in: {text}",
+                        person.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(read > 20, "only {read} texts read");
+    w.bot.expect("running").stop().await;
 }

@@ -489,7 +489,11 @@ async fn immediate_danger_tells_999_first_and_a_silent_lead_is_covered_by_the_de
     bot.answer_as(DEPUTY, &channel.id, "!ack", "acknowledged by")
         .await;
     let told = bot.wait_said(&dm, "has been acknowledged by", "").await;
-    assert!(text(&told).contains(DEPUTY), "{}", text(&told));
+    assert!(
+        text(&told).contains("dee.deputy") && !text(&told).contains(DEPUTY),
+        "the reporter hears who, by name: {}",
+        text(&told)
+    );
 
     // The report goes on to its record, which follows the page.
     bot.report_from_the_account(&dm, "saffron-kettle-3197").await;
@@ -951,7 +955,11 @@ async fn someone_not_a_lead_let_into_a_concern_channel_is_removed() {
     bot.wait_said(&channel.id, "sable-wren-6120", "").await;
     bot.standin.add_to_channel(STAFF, &channel.id, Some(LEAD));
     let told = bot.wait_said(&channel.id, "I have removed", "").await;
-    assert!(text(&told).contains(STAFF), "{}", text(&told));
+    assert!(
+        text(&told).contains("sam.staff") && !text(&told).contains(STAFF),
+        "{}",
+        text(&told)
+    );
     let after = bot
         .standin
         .eventually(PATIENCE, |st| {
@@ -1720,4 +1728,117 @@ fn close_long_ago(data: &Path) {
         .put_item(Tree::Casefiles, "SG-0001", &casefile)
         .expect("put");
     store.flush().expect("flush");
+}
+
+/// What Slack shows of a message: its text and its blocks' text, with each
+/// mention (`<@U…>`, which Slack shows as the person's name) taken out.
+fn shown_on_slack(m: &Message) -> Vec<String> {
+    let mut texts = vec![text(m)];
+    if let Some(blocks) = &m.blocks {
+        texts.push(blocks.to_string());
+    }
+    texts.into_iter().map(|t| without_mentions(&t)).collect()
+}
+
+fn without_mentions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("<@") {
+        out.push_str(&rest[..at]);
+        rest = rest[at..].split_once('>').map_or("", |(_, after)| after);
+        out.push_str("(a mention)");
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Issue 18, point 1: a whole story on Slack (a report, the lead paged,
+/// the deputy covering and acknowledging, the reporter told, the lead's
+/// note, `!show`, `!list`, `!rota`, the reminder), and no message the
+/// reporter, the lead or the deputy can read shows anyone's `U…` id: people
+/// are named by name, and mentioned (which Slack shows as their name) only
+/// where the message is meant to ring them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_is_named_by_their_slack_id_in_anything_the_reporter_lead_or_deputy_read() {
+    let bot = Bot::start("ack_timeout = \"3s\"\nremind_after = \"8s\"").await;
+    let dm = bot.report_by_command().await;
+    bot.report_not_urgent(&dm, "teal-badger-6630").await;
+    let channel = bot.concern_channel("sg-0001").await;
+    let page = bot.wait_said(&channel.id, "<@U0LEAD0001>", "").await;
+    assert!(
+        text(&page).starts_with("<@U0LEAD0001>: New safeguarding concern SG-0001, reported by sam.staff."),
+        "the page rings the lead and names the reporter without ringing them: {}",
+        text(&page)
+    );
+    bot.wait_said(&channel.id, "Reported by: sam.staff", "").await;
+
+    // The lead is silent: the deputy is paged, and acknowledges.
+    let again = bot.wait_said(&channel.id, "<@U0DEPUTY01>", &page.ts).await;
+    assert!(text(&again).contains("reported by sam.staff"), "{}", text(&again));
+    bot.answer_as(DEPUTY, &channel.id, "!ack", "acknowledged by dee.deputy")
+        .await;
+    let told = bot.wait_said(&dm, "has been acknowledged by", "").await;
+    assert!(
+        text(&told).contains("has been acknowledged by dee.deputy at"),
+        "the reporter reads who: {}",
+        text(&told)
+    );
+
+    bot.answer_as(LEAD, &channel.id, "!note Phoned the parent", "Noted as entry")
+        .await;
+    let show = bot.answer_as(LEAD, &channel.id, "!show", "Chronology").await;
+    for expected in [
+        "Reported by sam.staff",
+        "Acknowledged by dee.deputy",
+        "Note (entry 1), lee.lead",
+    ] {
+        assert!(
+            text(&show).contains(expected),
+            "!show lacks {expected:?}: {}",
+            text(&show)
+        );
+    }
+    let list = bot.answer_as(LEAD, LEADS_CHANNEL, "!list", "open concern").await;
+    assert!(
+        text(&list).contains("acknowledged by dee.deputy"),
+        "{}",
+        text(&list)
+    );
+    let rota = bot.answer_as(LEAD, LEADS_CHANNEL, "!rota", "The rota").await;
+    assert!(
+        text(&rota).contains("lee.lead") && text(&rota).contains("dee.deputy"),
+        "{}",
+        text(&rota)
+    );
+    let reminder = bot.wait_said(&channel.id, "is still open", &page.ts).await;
+    assert!(
+        text(&reminder).starts_with("<@U0DEPUTY01>: "),
+        "the reminder rings whoever acknowledged: {}",
+        text(&reminder)
+    );
+
+    // Everything the bot said where each of them reads, and the replies to
+    // the reporter's /report.
+    let mut read: Vec<(String, String)> = Vec::new();
+    for (who, channels) in [
+        ("the reporter", vec![dm.clone(), STAFF_CHANNEL.to_string()]),
+        ("the lead", vec![channel.id.clone(), LEADS_CHANNEL.to_string()]),
+        ("the deputy", vec![channel.id.clone(), LEADS_CHANNEL.to_string()]),
+    ] {
+        for c in channels {
+            for m in bot.standin.messages(&c).iter().filter(|m| m.from_bot) {
+                read.extend(shown_on_slack(m).into_iter().map(|t| (who.to_string(), t)));
+            }
+        }
+    }
+    for reply in bot.standin.replies() {
+        read.push(("the reporter".into(), without_mentions(&reply.body.to_string())));
+    }
+    assert!(read.len() > 30, "only {} texts read", read.len());
+    for (who, shown) in &read {
+        for id in [LEAD, DEPUTY, STAFF, slack::BOT_USER_ID] {
+            assert!(!shown.contains(id), "{who} read {id} in: {shown}");
+        }
+    }
+    bot.stop().await;
 }

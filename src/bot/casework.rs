@@ -188,15 +188,18 @@ impl Core {
     async fn audience_problem(&self, room: &str) -> anyhow::Result<Option<String>> {
         let members = self.chat.members(room).await?;
         let me = self.chat.bot_id();
-        let others: Vec<String> = members
+        // Named as last learned: this may run under a concern's lock, where
+        // nothing waits on the chat for a name.
+        let others: Vec<compose::Person> = members
             .into_iter()
             .map(|m| m.user)
             .filter(|u| *u != me && !self.config.safeguarding.is_responder(u))
+            .map(|u| self.person(&u))
             .collect();
         if !others.is_empty() {
             return Ok(Some(format!(
                 "I can't show or change concerns here: this room has people in it who are not the Lead or a Deputy ({}). Nothing has been shown or changed. Use the concern's own room, or your private chat with me.",
-                others.join(", ")
+                compose::names(&others)
             )));
         }
         if !self.chat.is_confidential(room).await? {
@@ -256,7 +259,11 @@ impl Core {
         let mut batch = Batch::new();
         let mut effects = self.effects(&inbound.event_id);
         let mut schedule = Schedule::new();
-        let casefile = applied.casefile.clone().sourced(&inbound.event_id);
+        let casefile = applied
+            .casefile
+            .clone()
+            .sourced(&inbound.event_id)
+            .named(&self.person(&inbound.sender).name);
         self.store
             .stage_item(&mut batch, Tree::Casefiles, &reference.to_string(), &casefile)?;
         let more = self.after_entry(&mut batch, &mut effects, &mut schedule, reference, &applied, now)?;
@@ -387,7 +394,9 @@ impl Core {
                     return Ok(true);
                 }
             };
-        let casefile = casefile.sourced(&inbound.event_id);
+        let casefile = casefile
+            .sourced(&inbound.event_id)
+            .named(&self.person(&inbound.sender).name);
         let mut batch = Batch::new();
         self.store
             .stage_item(&mut batch, Tree::Casefiles, &reference.to_string(), &casefile)?;
@@ -488,11 +497,12 @@ impl Core {
                 .acknowledged
                 .as_ref()
                 .map_or(self.config.safeguarding.lead.clone(), |a| a.by.clone());
+            let who = self.person_in(Some(&esc), &who);
             let text = compose::closed_concern_added_to(reference, &who);
             effects.send(
                 "leadsaddedclosed",
                 target,
-                Message::new(Kind::Ping(vec![who]), Text::plain(text.plain)),
+                Message::new(Kind::Ping(vec![who.id.clone()]), Text::plain(text.plain)).naming(vec![who]),
                 Remember::Nothing,
                 Some(reference),
             );
@@ -523,11 +533,12 @@ impl Core {
             anyhow::bail!("the concern's record is missing from the store");
         };
         let now = Utc::now();
+        let asked_by = self.person(&inbound.sender).name;
         let meta = ExportMeta {
             organisation: &self.config.safeguarding.organisation,
             tz: self.tz(),
             generated_at: now,
-            generated_by: &inbound.sender,
+            generated_by: &asked_by,
         };
         let data = export::render(&view, format, &meta);
         if data.is_empty() {
@@ -537,7 +548,7 @@ impl Core {
             "{} as {}, for {}. It holds special-category personal data: share it only with those who need to know.",
             reference,
             format.label(),
-            inbound.sender
+            asked_by
         );
         let mut effects = self.effects(&inbound.event_id);
         effects.push(

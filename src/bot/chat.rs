@@ -32,6 +32,10 @@ pub struct Message {
     /// (the text spells them out whatever the chat does with these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buttons: Option<crate::conversation::Buttons>,
+    /// The people the text names (by [`super::compose::Person::name`]), so
+    /// a chat that mentions people inline can mention those it pings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<super::compose::Person>,
 }
 
 impl Message {
@@ -41,7 +45,14 @@ impl Message {
             plain: text.plain,
             html: text.html,
             buttons: None,
+            people: Vec::new(),
         }
+    }
+
+    /// The same message, saying whom its text names.
+    pub fn naming(mut self, people: Vec<super::compose::Person>) -> Self {
+        self.people = people;
+        self
     }
 
     pub fn plain(text: Text) -> Self {

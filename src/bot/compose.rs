@@ -2,8 +2,11 @@
 //! SDK calls, so every message can be tested as a person would read it.
 //!
 //! Everything a reporter typed is escaped before it goes into HTML.
+//! People are named through [`Person`] alone: by the name people know them
+//! by, never by a chat id.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::concern::{ConcernRecord, Reference};
 
@@ -33,12 +36,95 @@ fn escape_lines(s: &str) -> String {
     escape(s).replace('\n', "<br>")
 }
 
-fn pill(user: &str) -> String {
-    format!(
-        "<a href=\"https://matrix.to/#/{}\">{}</a>",
-        escape(user),
-        escape(user)
-    )
+/// Someone the bot names in a message: their chat id, to mention them, and
+/// the name people know them by, to show. Every message names people
+/// through this, so how a person is written is decided here alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+}
+
+impl Person {
+    /// `name` as the chat gave it. A chat that knows no name gives the id
+    /// back, which is never shown: see [`Person::known`].
+    pub fn new(id: &str, name: &str) -> Person {
+        Person::known(id, Some(name))
+    }
+
+    /// Someone by the name kept with an entry, if one was (an entry kept
+    /// before names were kept has none). Without a name, a Matrix id shows
+    /// as its user name (`@sam:example.org` as "sam"); any other id (a
+    /// Slack `U…`) means nothing to people, so it shows as a role.
+    pub fn known(id: &str, name: Option<&str>) -> Person {
+        let name = match name.map(str::trim).filter(|n| !n.is_empty() && *n != id) {
+            Some(n) => n.to_string(),
+            None => fallback_name(id),
+        };
+        Person {
+            id: id.to_string(),
+            name,
+        }
+    }
+
+    /// As plain text: the name.
+    pub fn plain(&self) -> String {
+        self.name.clone()
+    }
+
+    /// As HTML: a pill (a link to the person that Matrix clients show as
+    /// them) where the id is a Matrix id, else the name, escaped.
+    pub fn html(&self) -> String {
+        if is_matrix_id(&self.id) {
+            format!(
+                "<a href=\"https://matrix.to/#/{}\">{}</a>",
+                escape(&self.id),
+                escape(&self.name)
+            )
+        } else {
+            escape(&self.name)
+        }
+    }
+}
+
+/// What is shown for someone whose name was never known.
+fn fallback_name(id: &str) -> String {
+    match id.strip_prefix('@').and_then(|rest| rest.split_once(':')) {
+        Some((local, _)) if !local.is_empty() => local.to_string(),
+        _ => "a member of staff (name not recorded)".to_string(),
+    }
+}
+
+fn is_matrix_id(id: &str) -> bool {
+    id.starts_with('@') && id.contains(':')
+}
+
+/// People as a list for plain text: "Ann, Bob".
+pub fn names(people: &[Person]) -> String {
+    people.iter().map(Person::plain).collect::<Vec<_>>().join(", ")
+}
+
+fn names_html(people: &[Person]) -> String {
+    people.iter().map(Person::html).collect::<Vec<_>>().join(", ")
+}
+
+/// `text` for a chat that marks a mention inline (Slack's `<@U…>`, shown
+/// there as the person's name): the first place each of `pinged` is named
+/// becomes `mention(id)`. Only people a message is meant to ring are
+/// mentioned: a name anywhere else stays a name, and rings nobody.
+pub fn with_mentions(
+    text: &str,
+    people: &[Person],
+    pinged: &[String],
+    mention: impl Fn(&str) -> String,
+) -> String {
+    let mut out = text.to_string();
+    for person in people.iter().filter(|p| pinged.contains(&p.id)) {
+        if let Some(at) = out.find(&person.name) {
+            out.replace_range(at..at + person.name.len(), &mention(&person.id));
+        }
+    }
+    out
 }
 
 /// Formats a time for people: UTC is stored, the organisation's zone shown.
@@ -49,35 +135,36 @@ pub fn when(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 /// The page. It may show on a locked phone, so it names the reference, the
 /// urgency and the reporter, and nothing of the concern. `again` marks a
 /// repeat page for a concern nobody has acknowledged yet.
-pub fn page(reference: &Reference, urgent: bool, reporter: &str, who: &[String], again: bool) -> Text {
+pub fn page(reference: &Reference, urgent: bool, reporter: &Person, who: &[Person], again: bool) -> Text {
     let urgency = if urgent {
         "URGENT: someone may be in immediate danger. "
     } else {
         ""
     };
+    let by = reporter.plain();
     let what = if again {
-        format!("Safeguarding concern {reference}, reported by {reporter}, has not been acknowledged yet.")
+        format!("Safeguarding concern {reference}, reported by {by}, has not been acknowledged yet.")
     } else {
-        format!("New safeguarding concern {reference}, reported by {reporter}.")
+        format!("New safeguarding concern {reference}, reported by {by}.")
     };
     let what_html = if again {
         format!(
             "Safeguarding concern <b>{reference}</b>, reported by {}, has not been acknowledged yet.",
-            escape(reporter)
+            reporter.html()
         )
     } else {
         format!(
             "New safeguarding concern <b>{reference}</b>, reported by {}.",
-            escape(reporter)
+            reporter.html()
         )
     };
     let plain = format!(
         "{}: {urgency}{what} Please acknowledge: type !ack here or react with ✅. The record is in this room.",
-        who.join(", ")
+        names(who)
     );
     let html = format!(
         "{}: {}{what_html} Please acknowledge: type <code>!ack</code> here or react with ✅. The record is in this room.",
-        who.iter().map(|w| pill(w)).collect::<Vec<_>>().join(", "),
+        names_html(who),
         if urgent { "<b>URGENT: someone may be in immediate danger.</b> " } else { "" },
     );
     Text {
@@ -103,23 +190,27 @@ pub fn no_answer_yet(reference: &Reference, route: Option<&crate::concern::Route
 }
 
 /// A reminder to whoever acknowledged a concern that is still open.
-pub fn reminder(reference: &Reference, who: &str) -> Text {
+pub fn reminder(reference: &Reference, who: &Person) -> Text {
     Text {
-        plain: format!("{who}: safeguarding concern {reference} is still open. Please record what has been done, or close it."),
+        plain: format!(
+            "{}: safeguarding concern {reference} is still open. Please record what has been done, or close it.",
+            who.plain()
+        ),
         html: Some(format!(
             "{}: safeguarding concern <b>{reference}</b> is still open. Please record what has been done, or close it.",
-            pill(who)
+            who.html()
         )),
     }
 }
 
-/// The full record for the escalation room, with every reporter string escaped.
-pub fn record(r: &ConcernRecord, tz: chrono_tz::Tz) -> Text {
+/// The full record for the escalation room, with every reporter string
+/// escaped. `reporter` is who made it, named.
+pub fn record(r: &ConcernRecord, reporter: &Person, tz: chrono_tz::Tz) -> Text {
     let mut html = format!(
         "<h3>Concern {} ({})</h3>\n<p>Reported by {}. Started {}, recorded {}.<br>Flow: {} version {}.</p>\n",
         r.reference,
         escape(r.status.label()),
-        escape(&r.reporter),
+        reporter.html(),
         when(r.started_at, tz),
         when(r.recorded_at, tz),
         escape(&r.flow_id),
@@ -168,15 +259,20 @@ pub fn record(r: &ConcernRecord, tz: chrono_tz::Tz) -> Text {
     }
     html.push_str("</ul>");
     Text {
-        plain: record_text(r),
+        plain: record_text(r, reporter),
         html: Some(html),
     }
 }
 
 /// The record as plain text for the leads' chat: what was answered, in the
 /// flow's own words; skipped answers left out.
-fn record_text(r: &ConcernRecord) -> String {
-    let mut out = format!("Reference: {}\nStatus: {}\n", r.reference, r.status.label());
+fn record_text(r: &ConcernRecord, reporter: &Person) -> String {
+    let mut out = format!(
+        "Reference: {}\nStatus: {}\nReported by: {}\n",
+        r.reference,
+        r.status.label(),
+        reporter.plain()
+    );
     if r.urgent {
         out.push_str("Urgent: yes, someone may be in immediate danger\n");
     }
@@ -261,13 +357,18 @@ pub fn no_attachments(removed: bool) -> Text {
     ))
 }
 
-pub fn ack_confirmed(reference: &Reference, by: &str, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Text {
-    Text::plain(format!("{reference} acknowledged by {by} at {}.", when(at, tz)))
+pub fn ack_confirmed(reference: &Reference, by: &Person, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Text {
+    Text::plain(format!(
+        "{reference} acknowledged by {} at {}.",
+        by.plain(),
+        when(at, tz)
+    ))
 }
 
-pub fn ack_already(reference: &Reference, by: &str, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Text {
+pub fn ack_already(reference: &Reference, by: &Person, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Text {
     Text::plain(format!(
-        "{reference} was already acknowledged by {by} at {}.",
+        "{reference} was already acknowledged by {} at {}.",
+        by.plain(),
         when(at, tz)
     ))
 }
@@ -276,9 +377,10 @@ pub fn ack_not_allowed() -> Text {
     Text::plain("Only the Lead or a Deputy for Safeguarding can acknowledge a concern. Nothing has changed.")
 }
 
-pub fn reporter_told_ack(reference: &Reference, by: &str, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Text {
+pub fn reporter_told_ack(reference: &Reference, by: &Person, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Text {
     Text::plain(format!(
-        "Your report {reference} has been acknowledged by {by} at {}. They will be in touch if they need more from you.",
+        "Your report {reference} has been acknowledged by {} at {}. They will be in touch if they need more from you.",
+        by.plain(),
         when(at, tz)
     ))
 }
@@ -414,10 +516,10 @@ pub fn unfinished_in_form(reference: &str) -> Text {
 
 /// Said in a concern's room when people no longer leads or deputies are
 /// removed from it.
-pub fn removed_from_concern_room(who: &[String]) -> Text {
+pub fn removed_from_concern_room(who: &[Person]) -> Text {
     Text::plain(format!(
         "I have removed {} from this room: the bot's settings do not name them as the Lead or a Deputy for Safeguarding, so they should not see this concern. If they should, ask whoever runs the bot to add them to its settings.",
-        who.join(", ")
+        names(who)
     ))
 }
 
@@ -480,9 +582,10 @@ pub fn leads_told_addition_without_words(reference: &Reference, entry: u32) -> T
 }
 
 /// Mentions whoever has a closed concern when its reporter adds to it. No detail.
-pub fn closed_concern_added_to(reference: &Reference, who: &str) -> Text {
+pub fn closed_concern_added_to(reference: &Reference, who: &Person) -> Text {
     Text::plain(format!(
-        "{who}: the reporter has added to {reference}, which is closed. Read it above or with !show; send !reopen if it needs more work."
+        "{}: the reporter has added to {reference}, which is closed. Read it above or with !show; send !reopen if it needs more work.",
+        who.plain()
     ))
 }
 
@@ -536,7 +639,11 @@ mod tests {
             ],
             urgent: false,
         };
-        let text = record(&concern, chrono_tz::Europe::London);
+        let text = record(
+            &concern,
+            &Person::new("@sam:example.org", "Sam"),
+            chrono_tz::Europe::London,
+        );
         for shown in [&text.plain, text.html.as_ref().expect("html")] {
             assert!(!shown.contains("skipped"), "{shown}");
             assert!(
@@ -557,15 +664,47 @@ mod tests {
 
     #[test]
     fn the_page_names_reference_urgency_reporter_and_lead_only() {
-        let who = vec!["@dsl:example.org".to_string()];
-        let t = page(&Reference::new(42), true, "@sam:example.org", &who, false);
-        assert!(t.plain.starts_with("@dsl:example.org: URGENT"));
+        let who = vec![Person::new("@dsl:example.org", "Dee <DSL>")];
+        let sam = Person::new("@sam:example.org", "Sam Staff");
+        let t = page(&Reference::new(42), true, &sam, &who, false);
+        assert!(t.plain.starts_with("Dee <DSL>: URGENT"), "{}", t.plain);
+        assert!(t.plain.contains("SG-0042") && t.plain.contains("Sam Staff") && t.plain.contains("!ack"));
         assert!(
-            t.plain.contains("SG-0042") && t.plain.contains("@sam:example.org") && t.plain.contains("!ack")
+            !t.plain.contains("@dsl") && !t.plain.contains("@sam"),
+            "{}",
+            t.plain
         );
-        let again = page(&Reference::new(42), false, "@sam:example.org", &who, true);
+        let html = t.html.expect("html");
+        assert!(
+            html.starts_with("<a href=\"https://matrix.to/#/@dsl:example.org\">Dee &lt;DSL&gt;</a>: "),
+            "a pill, shown as the name: {html}"
+        );
+        let again = page(&Reference::new(42), false, &sam, &who, true);
         assert!(!again.plain.contains("URGENT"));
         assert!(again.plain.contains("not been acknowledged yet"));
+    }
+
+    #[test]
+    fn someone_whose_name_was_never_kept_is_shown_without_a_code() {
+        assert_eq!(Person::known("@sam:example.org", None).plain(), "sam");
+        assert_eq!(
+            Person::known("@sam:example.org", Some("@sam:example.org")).plain(),
+            "sam"
+        );
+        assert_eq!(Person::known("@sam:example.org", Some("  ")).plain(), "sam");
+        let slack = Person::known("U0STAFF001", None);
+        assert!(!slack.plain().contains("U0STAFF001"), "{}", slack.plain());
+        assert_eq!(slack.html(), escape(&slack.plain()), "no link to a Slack id");
+        assert_eq!(Person::known("U0STAFF001", Some("Sam")).plain(), "Sam");
+    }
+
+    #[test]
+    fn only_whom_a_message_rings_is_mentioned() {
+        let people = [Person::new("U1", "Ann"), Person::new("U2", "Bob")];
+        let shown = with_mentions("Ann: from Bob, about Ann", &people, &["U1".into()], |id| {
+            format!("<@{id}>")
+        });
+        assert_eq!(shown, "<@U1>: from Bob, about Ann");
     }
 
     #[test]

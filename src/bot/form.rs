@@ -95,6 +95,9 @@ impl Core {
         let Some(current) = intake::current(&self.store, user)? else {
             return self.form_view(user, String::new());
         };
+        // This answer may page: the page names the reporter and the leads.
+        self.refresh_name("", user).await;
+        self.learn_responder_names().await;
         let _one_at_a_time = self.locks.lock(&current.reference).await;
         let Some(current) = intake::current(&self.store, user)? else {
             return self.form_view(user, String::new());

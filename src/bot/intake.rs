@@ -28,11 +28,11 @@ impl Core {
         let mut effects = self.effects(&inbound.event_id);
         if elsewhere {
             self.ensure_private_chat(&mut effects, reporter).await?;
-            let name = self.chat.display_name(&inbound.room_id, reporter).await;
+            let name = self.learn_name(&inbound.room_id, reporter).await;
             effects.send(
                 "staffnotice",
                 Target::Room(inbound.room_id.clone()),
-                Message::notice(compose::staff_room_notice(&name)),
+                Message::notice(compose::staff_room_notice(&name.plain())),
                 Remember::Nothing,
                 None,
             );
@@ -225,7 +225,7 @@ impl Core {
                     effects.send(
                         &format!("out{i}"),
                         Target::Concern(record.reference.clone()),
-                        Message::notice(compose::record(&record, self.tz())),
+                        Message::notice(compose::record(&record, &self.person(reporter), self.tz())),
                         Remember::Nothing,
                         Some(&record.reference),
                     );

@@ -17,6 +17,8 @@
 //! - [`casework`]: the leads' commands and the reporter's `!add`.
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
+//! - [`names`]: people's names, looked up before a decision names them
+//!   ([`compose::Person`] says how a name is shown).
 //! - [`probe`]: what `/healthz` and `/metrics` read, through the core.
 //! - [`roomcheck`]: nobody but leads and deputies in a concern's room,
 //!   checked on every join and before anything is sent there.
@@ -34,6 +36,7 @@ mod flood;
 mod form;
 mod intake;
 mod locks;
+mod names;
 mod paging;
 mod retention;
 mod roomcheck;
@@ -182,6 +185,8 @@ pub struct Core {
     failed: watch::Sender<Option<String>>,
     /// The chat is ready to send to (see [`Chat::ready_at_start`]).
     synced: watch::Sender<bool>,
+    /// People's names, looked up before a decision needs them.
+    names: names::Names,
 }
 
 /// The core's running tasks; [`Running::stop`] ends them.
@@ -222,6 +227,7 @@ impl Core {
             flood: flood::Limiter::default(),
             failed: watch::channel(None).0,
             synced: watch::channel(ready).0,
+            names: names::Names::default(),
         });
         core.resolve_rooms().await;
         core.index_old_rooms();
@@ -488,6 +494,9 @@ impl Core {
         match work {
             Work::Event(inbound) => {
                 let event_id = inbound.event_id.clone();
+                // Whatever this event leads to may name its sender, or page.
+                self.refresh_name(&inbound.room_id, &inbound.sender).await;
+                self.learn_responder_names().await;
                 let handled = self.handle(&inbound).await;
                 if !matches!(inbound.kind, InboundKind::Joined) {
                     self.flood.handled(&inbound.sender);
@@ -512,6 +521,10 @@ impl Core {
                 self.fail(why);
             }
             Work::CheckUnfinished => {
+                // An unfinished report is passed on named, after a restart too.
+                let room = self.staff_rooms().into_iter().next().unwrap_or_default();
+                self.refresh_name(&room, sender).await;
+                self.learn_responder_names().await;
                 if let Err(e) = self.check_unfinished(sender).await {
                     error!(error = %format!("{e:#}"), "failed to pass on an unfinished report");
                 }
@@ -520,6 +533,7 @@ impl Core {
                 reference,
                 generation,
             } => {
+                self.learn_responder_names().await;
                 if let Err(e) = self.on_deadline(&reference, Some(generation)).await {
                     error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
                     // Try again shortly rather than leave the concern waiting.
@@ -528,6 +542,7 @@ impl Core {
                 }
             }
             Work::Recheck { reference } => {
+                self.learn_responder_names().await;
                 if let Err(e) = self.on_deadline(&reference, None).await {
                     error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
                 }

@@ -246,6 +246,7 @@ pub fn split(message: &Message, max: usize) -> Vec<Message> {
             html: None,
             // The choices go with the question, at the end.
             buttons: if i + 1 == n { message.buttons.clone() } else { None },
+            people: message.people.clone(),
         })
         .collect()
 }
@@ -575,6 +576,7 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
                 plain: format!("{head}\n{piece}"),
                 html: None,
                 buttons: if i + 1 == n { message.buttons.clone() } else { None },
+                people: message.people.clone(),
             };
             match core
                 .chat
@@ -785,6 +787,7 @@ mod tests {
             plain: plain.clone(),
             html,
             buttons: None,
+            people: Vec::new(),
         };
         let parts = split(&m, 4000);
         assert!(parts.len() > 8);

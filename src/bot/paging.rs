@@ -49,7 +49,8 @@ impl Core {
                 },
             },
         );
-        let esc = Escalation::unpaged(reference.clone(), reporter, urgent, "", now);
+        let mut esc = Escalation::unpaged(reference.clone(), reporter, urgent, "", now);
+        self.keep_name(&mut esc, reporter);
         let decision = policy::decide(&esc, &self.policy, &self.rota()?, now);
         self.plan_decision(batch, effects, decision, schedule)
     }
@@ -78,6 +79,9 @@ impl Core {
         // Everyone paged is invited, not only those new to it: someone who
         // declined or left is let back in (an invitation to someone in the
         // room already is as good as done).
+        for user in d.mention() {
+            self.keep_name(&mut esc, &user);
+        }
         let mut invite = d.mention();
         invite.retain(|u| !esc.unreachable.contains(u));
         for user in &invite {
@@ -94,10 +98,12 @@ impl Core {
         // before they joined: the record again, for them, as it stands.
         if !d.page.is_empty() && esc.page_event.is_some() {
             if let Some(record) = self.store.get_concern(&reference)? {
-                let mut text = compose::record(&record, self.tz());
+                let reporter = self.person_in(Some(&esc), &record.reporter);
+                let mut text = compose::record(&record, &reporter, self.tz());
+                let invited: Vec<_> = d.page.iter().map(|u| self.person_in(Some(&esc), u)).collect();
                 let intro = format!(
                     "The record of {reference} as it stands, for {} who {} just been invited:\n",
-                    d.page.join(", "),
+                    compose::names(&invited),
                     if d.page.len() == 1 { "has" } else { "have" }
                 );
                 text.plain = format!("{intro}{}", text.plain);
@@ -119,11 +125,15 @@ impl Core {
         if !mention.is_empty() {
             // A page went out before: the concern is waiting.
             let again = esc.page_event.is_some();
-            let text = compose::page(&reference, esc.urgent, &esc.reporter, &mention, again);
+            let reporter = self.person_in(Some(&esc), &esc.reporter);
+            let who: Vec<_> = mention.iter().map(|u| self.person_in(Some(&esc), u)).collect();
+            let text = compose::page(&reference, esc.urgent, &reporter, &who, again);
+            let mut named = who;
+            named.push(reporter);
             effects.send(
                 &slot("page"),
                 target.clone(),
-                Message::new(Kind::Ping(mention.clone()), text),
+                Message::new(Kind::Ping(mention.clone()), text).naming(named),
                 Remember::Nothing,
                 Some(&reference),
             );
@@ -161,7 +171,14 @@ impl Core {
             effects.send(
                 &slot("remind"),
                 target.clone(),
-                Message::new(Kind::Ping(vec![who.clone()]), compose::reminder(&reference, who)),
+                {
+                    let person = self.person_in(Some(&esc), who);
+                    Message::new(
+                        Kind::Ping(vec![who.clone()]),
+                        compose::reminder(&reference, &person),
+                    )
+                    .naming(vec![person])
+                },
                 Remember::Nothing,
                 Some(&reference),
             );
@@ -332,28 +349,26 @@ impl Core {
                 );
             }
             AckDecision::Already(a) => {
-                let text = compose::ack_already(&esc.reference, &a.by, a.at, self.tz());
+                let by = self.person_in(Some(&esc), &a.by);
+                let text = compose::ack_already(&esc.reference, &by, a.at, self.tz());
                 effects.send("ack", room, Message::notice(text), Remember::Nothing, None);
             }
-            AckDecision::Acknowledged(next) => {
+            AckDecision::Acknowledged(mut next) => {
+                self.keep_name(&mut next, &inbound.sender);
+                let by = self.person_in(Some(&next), &inbound.sender);
                 self.metrics
                     .acknowledged((now - esc.paged_at).to_std().unwrap_or_default());
                 self.store
                     .audit(now, &inbound.sender, "acknowledged", Some(&next.reference), "")?;
                 info!(reference = %next.reference, "concern acknowledged");
-                let text = compose::ack_confirmed(&next.reference, &inbound.sender, now, self.tz());
+                let text = compose::ack_confirmed(&next.reference, &by, now, self.tz());
                 effects.send("ack", room, Message::notice(text), Remember::Nothing, None);
                 // The reporter is told through the outbox: kept with the
                 // acknowledgement, so a crash never loses it.
                 effects.send(
                     "toldreporter",
                     Target::Private(next.reporter.clone()),
-                    Message::plain(compose::reporter_told_ack(
-                        &next.reference,
-                        &inbound.sender,
-                        now,
-                        self.tz(),
-                    )),
+                    Message::plain(compose::reporter_told_ack(&next.reference, &by, now, self.tz())),
                     Remember::CopyOf(next.reference.clone()),
                     Some(&next.reference),
                 );
@@ -402,6 +417,13 @@ impl Core {
                 }
             },
         };
+        // The rota names leads and deputies by their chat ids: shown by name.
+        let mut reply = reply;
+        let mut ids: Vec<&str> = self.config.safeguarding.responders().collect();
+        ids.sort_by_key(|id| std::cmp::Reverse(id.len()));
+        for id in ids {
+            reply = reply.replace(id, &self.person(id).name);
+        }
         let mut effects = self.effects(&inbound.event_id);
         effects.send(
             "rota",

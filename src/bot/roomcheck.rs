@@ -102,13 +102,17 @@ impl Core {
                 .map_err(|e| ChatError::Transient(format!("could not audit a removal: {e}")))?;
         }
         info!(reference = %reference, count = outsiders.len(), "people not leads or deputies removed from a concern's room");
+        let mut named = Vec::new();
+        for user in &outsiders {
+            named.push(self.learn_name(room, user).await);
+        }
         // Told through the outbox, after whatever was waiting; keyed by the
         // moment, as each removal is new (the check never replays one).
         let mut notice = self.effects(format!("{cause}!outsiders-{}", Utc::now().timestamp_millis()));
         notice.send(
             "told",
             Target::Concern(reference.clone()),
-            Message::notice(compose::removed_from_concern_room(&outsiders)),
+            Message::notice(compose::removed_from_concern_room(&named)),
             Remember::Nothing,
             Some(reference),
         );

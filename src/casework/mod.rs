@@ -191,6 +191,10 @@ pub struct Entry {
     pub at: DateTime<Utc>,
     /// Who wrote it: a chat identity.
     pub author: String,
+    /// Their name as it was when they wrote it (entries kept before names
+    /// were kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
     pub kind: EntryKind,
     /// The chat message that made it, so the same message handled again
     /// (a replay after a crash) is recognised and not recorded twice.
@@ -354,6 +358,7 @@ impl Casefile {
             number: self.entries.last().map_or(1, |e| e.number + 1),
             at: now,
             author: author.to_string(),
+            author_name: None,
             kind,
             source: None,
         };
@@ -371,6 +376,14 @@ impl Casefile {
     pub fn sourced(mut self, source: &str) -> Self {
         if let Some(last) = self.entries.last_mut() {
             last.source = Some(source.to_string());
+        }
+        self
+    }
+
+    /// The same casefile with its newest entry's author named as `name`.
+    pub fn named(mut self, name: &str) -> Self {
+        if let Some(last) = self.entries.last_mut() {
+            last.author_name = Some(name.to_string());
         }
         self
     }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{CaseStatus, Casefile, EntryKind};
+use crate::bot::compose::Person;
 use crate::concern::{ConcernRecord, Reference, Status};
 use crate::escalation::{Acknowledgement, Escalation};
 use crate::store::{Store, StoreError, Tree};
@@ -22,7 +23,7 @@ pub struct CaseView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChronologyItem {
     pub at: DateTime<Utc>,
-    /// A chat identity, or "the bot".
+    /// Who, by name as it was then, or "the bot".
     pub who: String,
     /// A short heading: "Report started", "Paged", "Decision" …
     pub heading: String,
@@ -86,6 +87,30 @@ impl CaseView {
         self.escalation.as_ref().and_then(|e| e.acknowledged.as_ref())
     }
 
+    /// Someone named in this concern, by the name kept with it when they
+    /// reported, were paged, acknowledged or wrote an entry (the newest
+    /// kept), else as [`Person::known`] shows someone whose name was never
+    /// kept.
+    pub fn person(&self, id: &str) -> Person {
+        let written = self
+            .casefile
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.author == id && e.author_name.is_some())
+            .and_then(|e| e.author_name.as_deref());
+        let kept = self
+            .escalation
+            .as_ref()
+            .and_then(|e| e.names.get(id))
+            .map(String::as_str);
+        Person::known(id, kept.or(written))
+    }
+
+    fn name(&self, id: &str) -> String {
+        self.person(id).plain()
+    }
+
     /// When the first lead was paged (the start of the time to acknowledge).
     pub fn paged_at(&self) -> Option<DateTime<Utc>> {
         self.escalation.as_ref().map(|e| e.paged_at)
@@ -97,7 +122,7 @@ impl CaseView {
         let r = &self.record;
         let mut items = vec![ChronologyItem {
             at: r.started_at,
-            who: r.reporter.clone(),
+            who: self.name(&r.reporter),
             heading: "Report started".into(),
             text: String::new(),
             number: None,
@@ -110,7 +135,7 @@ impl CaseView {
         };
         items.push(ChronologyItem {
             at: r.recorded_at,
-            who: r.reporter.clone(),
+            who: self.name(&r.reporter),
             heading: recorded.into(),
             text: String::new(),
             number: None,
@@ -121,14 +146,19 @@ impl CaseView {
                     at: esc.paged_at,
                     who: "the bot".into(),
                     heading: if esc.urgent { "Paged (urgent)" } else { "Paged" }.into(),
-                    text: esc.paged.join(", "),
+                    text: esc
+                        .paged
+                        .iter()
+                        .map(|p| self.name(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     number: None,
                 });
             }
             if let Some(a) = &esc.acknowledged {
                 items.push(ChronologyItem {
                     at: a.at,
-                    who: a.by.clone(),
+                    who: self.name(&a.by),
                     heading: "Acknowledged".into(),
                     text: String::new(),
                     number: None,
@@ -138,7 +168,7 @@ impl CaseView {
         for e in &self.casefile.entries {
             items.push(ChronologyItem {
                 at: e.at,
-                who: e.author.clone(),
+                who: Person::known(&e.author, e.author_name.as_deref()).plain(),
                 heading: e.kind.heading().into(),
                 text: e.kind.text(),
                 number: Some(e.number),
@@ -159,11 +189,15 @@ impl CaseView {
         out.push('\n');
         out.push_str(&format!(
             "Reported by {} at {}\n",
-            r.reporter,
+            self.name(&r.reporter),
             when(r.started_at, tz)
         ));
         match self.acknowledged() {
-            Some(a) => out.push_str(&format!("Acknowledged by {} at {}\n", a.by, when(a.at, tz))),
+            Some(a) => out.push_str(&format!(
+                "Acknowledged by {} at {}\n",
+                self.name(&a.by),
+                when(a.at, tz)
+            )),
             None => out.push_str("Not acknowledged yet\n"),
         }
         if let Some((areas, kinds)) = self.casefile.category() {
@@ -203,7 +237,7 @@ impl CaseView {
     /// One line for `!list`.
     pub fn list_line(&self, now: DateTime<Utc>) -> String {
         let ack = match self.acknowledged() {
-            Some(a) => format!("acknowledged by {}", a.by),
+            Some(a) => format!("acknowledged by {}", self.name(&a.by)),
             None => "NOT acknowledged".to_string(),
         };
         format!(
@@ -353,14 +387,17 @@ mod tests {
                 },
                 at(9, 0),
             )
-            .0;
+            .0
+            .named("Dee Lead");
         let items = c.chronology();
         let headings: Vec<&str> = items.iter().map(|i| i.heading.as_str()).collect();
         assert_eq!(headings, ["Report started", "Report submitted", "Note"]);
         assert_eq!(
             chronology_line(&items[2], chrono_tz::Europe::London),
-            "09:00 GMT, 23 November 2026  Note (entry 1), @dsl:x: called"
+            "09:00 GMT, 23 November 2026  Note (entry 1), Dee Lead: called"
         );
+        // The reporter's name was never kept: their user name, not their id.
+        assert_eq!(items[0].who, "sam");
         assert_eq!(age(chrono::Duration::hours(50)), "2 days");
         assert_eq!(age(chrono::Duration::minutes(1)), "1 minute");
     }

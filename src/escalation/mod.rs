@@ -63,6 +63,11 @@ pub struct Escalation {
     /// passed over as if away, so the next one is paged at once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreachable: Vec<String>,
+    /// The names of the reporter and of everyone paged or acknowledging,
+    /// by chat id, as they were then: the record names them so for good.
+    /// Escalations kept before names were kept have none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +132,7 @@ impl Escalation {
             reminded_at: None,
             reopened_at: None,
             unreachable: Vec::new(),
+            names: Default::default(),
         }
     }
 

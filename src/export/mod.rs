@@ -97,8 +97,7 @@ pub struct ExportMeta<'a> {
     /// Every time in the export is shown in this zone.
     pub tz: chrono_tz::Tz,
     pub generated_at: DateTime<Utc>,
-    /// Who asked for the export: a chat id such as "@dsl:example.org", or
-    /// "command line".
+    /// Who asked for the export, by name (never a chat id), or "command line".
     pub generated_by: &'a str,
 }
 

@@ -91,11 +91,14 @@ impl Report {
                 },
             ),
             Block::fact("Report", record.status.label()),
-            Block::fact("Reported by", record.reporter.clone()),
+            Block::fact("Reported by", view.person(&record.reporter).plain()),
             Block::fact("Started", when(record.started_at, meta.tz)),
         ];
         summary.push(match view.acknowledged() {
-            Some(a) => Block::fact("Acknowledged", format!("by {} at {}", a.by, when(a.at, meta.tz))),
+            Some(a) => Block::fact(
+                "Acknowledged",
+                format!("by {} at {}", view.person(&a.by).plain(), when(a.at, meta.tz)),
+            ),
             None => Block::fact("Acknowledged", "not acknowledged"),
         });
         summary.push(Block::fact(

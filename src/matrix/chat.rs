@@ -303,12 +303,26 @@ impl Chat for MatrixChat {
     }
 
     async fn display_name(&self, room: &str, user: &str) -> String {
-        let (Ok(room), Ok(user_id)) = (self.room(room), <&UserId>::try_from(user)) else {
+        let Ok(user_id) = <&UserId>::try_from(user) else {
             return user.to_string();
         };
-        match room.get_member_no_sync(user_id).await {
-            Ok(Some(m)) => m.name().to_string(),
-            _ => user.to_string(),
+        if let Ok(room) = self.room(room) {
+            if let Ok(Some(m)) = room.get_member_no_sync(user_id).await {
+                if let Some(name) = m.display_name() {
+                    return name.to_string();
+                }
+            }
+        }
+        // Not (yet) in that room, as a lead paged for the first time: their
+        // profile names them.
+        match self.client.account().fetch_user_profile_of(user_id).await {
+            Ok(profile) => profile
+                .get("displayname")
+                .and_then(|v| v.as_str())
+                .filter(|n| !n.trim().is_empty())
+                .map_or_else(|| user_id.localpart().to_string(), str::to_string),
+            // The core shows its own stand-in for a name it was not given.
+            Err(_) => user.to_string(),
         }
     }
 

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use super::events::escape;
+use crate::bot::compose::{with_mentions, Person};
 use crate::bot::{Kind, Message};
 
 /// A concern channel's name from the room's name: its last word (the
@@ -30,15 +31,30 @@ pub fn channel_name(name: &str) -> String {
     }
 }
 
-/// The text to post: escaped, with the people a page is for mentioned.
+/// The text to post: escaped, with the people a page is for mentioned
+/// (`<@U…>`, which Slack shows as their name and which rings them). Anyone
+/// else the text names stays a name: a mention would ring them too.
 pub fn slack_text(message: &Message) -> String {
     let mut text = escape(&message.plain);
-    if let Kind::Ping(users) = &message.kind {
+    let Kind::Ping(users) = &message.kind else {
+        return text;
+    };
+    if message.people.is_empty() {
+        // A page queued before messages named people wrote their ids.
         for user in users {
             text = text.replace(user.as_str(), &format!("<@{user}>"));
         }
+        return text;
     }
-    text
+    let people: Vec<Person> = message
+        .people
+        .iter()
+        .map(|p| Person {
+            id: p.id.clone(),
+            name: escape(&p.name),
+        })
+        .collect();
+    with_mentions(&text, &people, users, |id| format!("<@{id}>"))
 }
 
 /// The action id of a page's "Acknowledge" button.
@@ -180,6 +196,7 @@ mod tests {
                     },
                 ],
             }),
+            people: Vec::new(),
         };
         let blocks = blocks(&message).unwrap();
         let blocks = blocks.as_array().unwrap();
@@ -203,16 +220,37 @@ mod tests {
     }
 
     #[test]
-    fn a_page_mentions_only_the_people_it_is_for() {
+    fn a_page_queued_before_names_mentions_only_the_people_it_is_for() {
         let message = Message {
             kind: Kind::Ping(vec!["U0LEAD0001".into()]),
             plain: "U0LEAD0001: New concern SG-0001, reported by U0STAFF001 <b>".into(),
             html: None,
             buttons: None,
+            people: Vec::new(),
         };
         assert_eq!(
             slack_text(&message),
             "<@U0LEAD0001>: New concern SG-0001, reported by U0STAFF001 &lt;b&gt;"
         );
+    }
+
+    #[test]
+    fn a_page_mentions_whom_it_rings_and_names_the_reporter_without_ringing_them() {
+        let lead = Person::new("U0LEAD0001", "Lee <Lead>");
+        let staff = Person::new("U0STAFF001", "Sam Staff");
+        let text = crate::bot::compose::page(
+            &crate::concern::Reference::new(1),
+            false,
+            &staff,
+            std::slice::from_ref(&lead),
+            false,
+        );
+        let message = Message::new(Kind::Ping(vec![lead.id.clone()]), text).naming(vec![lead, staff]);
+        let shown = slack_text(&message);
+        assert!(
+            shown.starts_with("<@U0LEAD0001>: New safeguarding concern SG-0001, reported by Sam Staff."),
+            "{shown}"
+        );
+        assert!(!shown.contains("U0STAFF001"), "{shown}");
     }
 }

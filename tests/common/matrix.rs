@@ -163,6 +163,8 @@ fn deliver(mail: &Mail, r: Received) {
 /// A person with their own Matrix client and encryption.
 pub struct Person {
     pub user_id: String,
+    /// The display name they set, as people see them: "Lead Tester".
+    pub name: String,
     pub client: Client,
     /// Messages not yet taken by `wait_for`.
     pub inbox: Arc<Mutex<Vec<Received>>>,
@@ -195,6 +197,20 @@ impl Person {
             .send()
             .await
             .expect("login");
+        // A name people know them by, which is not their id, and is theirs
+        // alone (tests tell people apart by what the bot calls them).
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut first = prefix.chars();
+        let name = first
+            .next()
+            .map(|c| format!("{}{} Tester {n}", c.to_uppercase(), first.as_str()))
+            .unwrap_or_else(|| format!("Tester {n}"));
+        client
+            .account()
+            .set_display_name(Some(&name))
+            .await
+            .expect("a display name");
         let inbox: Arc<Mutex<Vec<Received>>> = Arc::default();
         let history: Arc<Mutex<Vec<Received>>> = Arc::default();
         let me: OwnedUserId = client.user_id().expect("logged in").to_owned();
@@ -302,6 +318,7 @@ impl Person {
         });
         Person {
             user_id: me.to_string(),
+            name,
             client,
             inbox,
             history,

@@ -210,6 +210,9 @@ pub struct MemChat {
     max_bytes: AtomicUsize,
     /// What the chat really takes (normally the same).
     hard_limit: AtomicUsize,
+    /// People's display names; anyone else's is their id, as a chat gives
+    /// for someone it knows no name for.
+    names: Mutex<HashMap<String, String>>,
 }
 
 impl Default for MemChat {
@@ -218,6 +221,7 @@ impl Default for MemChat {
             state: Mutex::new(State::default()),
             max_bytes: AtomicUsize::new(16_000),
             hard_limit: AtomicUsize::new(16_000),
+            names: Mutex::default(),
         }
     }
 }
@@ -232,6 +236,14 @@ impl MemChat {
     }
 
     // ----- setting up -----
+
+    /// Gives someone a display name.
+    pub fn set_name(&self, user: &str, name: &str) {
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user.to_string(), name.to_string());
+    }
 
     /// Sets the largest message the chat says it takes, and takes.
     pub fn set_max_message_bytes(&self, n: usize) {
@@ -776,6 +788,7 @@ impl Chat for MemChat {
                 plain: file.caption.clone(),
                 html: None,
                 buttons: None,
+                people: Vec::new(),
             };
             post(s, room, key, caption, Some(file.clone()))
         })
@@ -859,7 +872,8 @@ impl Chat for MemChat {
     }
 
     async fn display_name(&self, _room: &str, user: &str) -> String {
-        user.to_string()
+        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        names.get(user).cloned().unwrap_or_else(|| user.to_string())
     }
 
     async fn redact(&self, room: &str, message: &str, _reason: &str) -> Result<(), ChatError> {
@@ -899,6 +913,7 @@ impl Chat for MemChat {
                     plain: notice.to_string(),
                     html: None,
                     buttons: None,
+                    people: Vec::new(),
                 },
                 file: None,
                 redacted: false,
