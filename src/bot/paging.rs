@@ -3,7 +3,6 @@
 //! [`crate::escalation::policy`] decides; this turns each decision into
 //! effects, committed with the escalation's new state.
 
-use chrono::Utc;
 use tracing::{debug, info};
 
 use super::intake::{random_token, Schedule};
@@ -35,7 +34,7 @@ impl Core {
             debug!(reference = %reference, "already paged");
             return Ok(());
         }
-        let now = Utc::now();
+        let now = self.now();
         let target = Target::Concern(reference.clone());
         effects.push(
             &format!("{reference}-room"),
@@ -67,7 +66,7 @@ impl Core {
     ) -> anyhow::Result<()> {
         let mut esc = d.new_state.clone();
         let reference = esc.reference.clone();
-        let now = Utc::now();
+        let now = self.now();
         let g = esc.generation;
         let target = Target::Concern(reference.clone());
         let slot = |what: &str| format!("{reference}-g{g}-{what}");
@@ -77,9 +76,11 @@ impl Core {
         }
         // Everyone paged is invited, not only those new to it: someone who
         // declined or left is let back in (an invitation to someone in the
-        // room already is as good as done).
+        // room already is as good as done). Nobody the config no longer
+        // names a lead or deputy is invited, whenever they were paged.
+        let sg = &self.config.safeguarding;
         let mut invite = d.mention();
-        invite.retain(|u| !esc.unreachable.contains(u));
+        invite.retain(|u| !esc.unreachable.contains(u) && sg.is_responder(u));
         for user in &invite {
             effects.push(
                 &slot(&format!("invite-{user}")),
@@ -92,13 +93,14 @@ impl Core {
         }
         // Someone invited after the record was sent cannot read what came
         // before they joined: the record again, for them, as it stands.
-        if !d.page.is_empty() && esc.page_event.is_some() {
+        let fresh: Vec<String> = d.page.iter().filter(|u| invite.contains(u)).cloned().collect();
+        if !fresh.is_empty() && esc.page_event.is_some() {
             if let Some(record) = self.store.get_concern(&reference)? {
                 let mut text = compose::record(&record, self.tz());
                 let intro = format!(
                     "The record of {reference} as it stands, for {} who {} just been invited:\n",
-                    d.page.join(", "),
-                    if d.page.len() == 1 { "has" } else { "have" }
+                    fresh.join(", "),
+                    if fresh.len() == 1 { "has" } else { "have" }
                 );
                 text.plain = format!("{intro}{}", text.plain);
                 text.html = text
@@ -113,32 +115,37 @@ impl Core {
                 );
             }
         }
-        let mut mention = d.mention();
-        // Nobody who could not be let into the room is paged in it.
-        mention.retain(|u| !esc.unreachable.contains(u));
+        // Nobody who could not be let into the room, or is no longer a lead
+        // or deputy, is paged in it.
+        let mention = invite;
         if !mention.is_empty() {
             // A page went out before: the concern is waiting.
             let again = esc.page_event.is_some();
             let text = compose::page(&reference, esc.urgent, &esc.reporter, &mention, again);
+            let (queued, delivered) = match (d.repage_everyone, esc.urgent) {
+                (true, _) => ("page again queued", "paged again"),
+                (false, true) => ("page queued (urgent)", "paged (urgent)"),
+                (false, false) => ("page queued", "paged"),
+            };
+            // Audited as "paged" by the outbox when it went, not here.
             effects.send(
                 &slot("page"),
                 target.clone(),
                 Message::new(Kind::Ping(mention.clone()), text),
-                Remember::Nothing,
+                Remember::Audited {
+                    action: delivered.into(),
+                    reference: reference.clone(),
+                    detail: mention.join(" "),
+                },
                 Some(&reference),
             );
             self.metrics.page_sent(esc.urgent, again);
             if esc.page_event.is_none() {
                 esc.page_event = Some(slot("page"));
             }
-            let action = match (d.repage_everyone, esc.urgent) {
-                (true, _) => "paged again",
-                (false, true) => "paged (urgent)",
-                (false, false) => "paged",
-            };
             self.store
-                .audit(now, "bot", action, Some(&reference), &mention.join(" "))?;
-            info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = d.repage_everyone, "paged");
+                .audit(now, "bot", queued, Some(&reference), &mention.join(" "))?;
+            info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = d.repage_everyone, "page queued");
         }
         if d.tell_reporter_no_answer {
             let route = self.store.get_concern(&reference)?.and_then(|r| r.route);
@@ -162,10 +169,15 @@ impl Core {
                 &slot("remind"),
                 target.clone(),
                 Message::new(Kind::Ping(vec![who.clone()]), compose::reminder(&reference, who)),
-                Remember::Nothing,
+                Remember::Audited {
+                    action: "reminded".into(),
+                    reference: reference.clone(),
+                    detail: who.clone(),
+                },
                 Some(&reference),
             );
-            self.store.audit(now, "bot", "reminded", Some(&reference), who)?;
+            self.store
+                .audit(now, "bot", "reminder queued", Some(&reference), who)?;
         }
         self.store
             .stage_item(batch, Tree::Escalations, &reference.to_string(), &esc)?;
@@ -191,15 +203,45 @@ impl Core {
                 return Ok(());
             }
             esc.unreachable.push(user.to_string());
+            let mut batch = Batch::new();
+            let mut effects = self.effects(format!("{reference}-unreachable"));
+            // Nobody at all can be let in: the reporter is told now what to
+            // do, as the policy says, not once every repeat has run out.
+            let nobody = self
+                .config
+                .safeguarding
+                .responders()
+                .all(|r| esc.unreachable.iter().any(|u| u == r));
+            if nobody && !esc.reporter_told && esc.acknowledged.is_none() {
+                esc.reporter_told = true;
+                let route = self.store.get_concern(reference)?.and_then(|r| r.route);
+                effects.send(
+                    "reporter",
+                    Target::Private(esc.reporter.clone()),
+                    Message::plain(compose::nobody_reachable(reference, route.as_ref())),
+                    Remember::CopyOf(reference.clone()),
+                    Some(reference),
+                );
+            }
             self.store
-                .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
+                .stage_item(&mut batch, Tree::Escalations, &reference.to_string(), &esc)?;
+            self.commit(batch, effects)?;
             self.store.audit(
-                Utc::now(),
+                self.now(),
                 "bot",
                 "skipped: could not be invited",
                 Some(reference),
                 user,
             )?;
+            if nobody {
+                self.store.audit(
+                    self.now(),
+                    "bot",
+                    "reporter told no lead or deputy could be reached",
+                    Some(reference),
+                    "",
+                )?;
+            }
         }
         let reference = reference.clone();
         let _ = self
@@ -212,7 +254,7 @@ impl Core {
     /// is not a lead or deputy now is removed, with the reason, and the room
     /// is told who and why. Run at start, as the config may have changed.
     pub(super) async fn tidy_concern_rooms(&self) -> anyhow::Result<()> {
-        let now = Utc::now();
+        let now = self.now();
         let mut effects = self.effects(format!("tidy-{}", now.timestamp()));
         for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
             self.tidy_concern_room(&esc.reference, &mut effects).await?;
@@ -258,7 +300,7 @@ impl Core {
         if gone.is_empty() {
             return Ok(());
         }
-        let now = Utc::now();
+        let now = self.now();
         for user in &gone {
             effects.push(
                 &format!("{reference}-remove-{user}"),
@@ -301,7 +343,7 @@ impl Core {
         else {
             return Ok(());
         };
-        let now = Utc::now();
+        let now = self.now();
         let rota = self.rota()?;
         let decision = match generation {
             Some(g) => match policy::on_timer(&esc, g, &self.policy, &rota, now) {
@@ -353,7 +395,7 @@ impl Core {
             .store
             .get_item::<Escalation>(Tree::Escalations, &esc.reference.to_string())?
             .unwrap_or(esc);
-        let now = Utc::now();
+        let now = self.now();
         let room = Target::Room(inbound.room_id.clone());
         let mut batch = Batch::new();
         // One reply slot whatever the decision, so a replay says nothing new.
@@ -415,7 +457,7 @@ impl Core {
     /// `!away`, `!back`, `!cover`, `!rota` from a lead or deputy. Returns
     /// whether the message was one of them (and so has been answered).
     pub(super) async fn rota_command(&self, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
-        let now = Utc::now();
+        let now = self.now();
         let Some(parsed) = rota::parse_command(body, self.tz(), now) else {
             return Ok(false);
         };
