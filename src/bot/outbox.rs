@@ -466,9 +466,9 @@ async fn deliver_queue(
     let mut last_wait = last_wait;
     let lock = || tries.lock().unwrap_or_else(PoisonError::into_inner);
     for item in items {
-        let outcome = match attempt(core, &item).await {
+        let outcome = match attempt_in_time(core, &item).await {
             Outcome::Retry { after, counts: true } => {
-                let verdict = lock().failed(item.seq, core.now());
+                let verdict = lock().failed(item.seq, core.now(), core.metrics.last_sync());
                 match verdict {
                     Verdict::Wait => Outcome::retry(after),
                     Verdict::Warn => {
@@ -509,6 +509,29 @@ async fn deliver_queue(
         last_wait = None;
     }
     None
+}
+
+/// How long one try of an invitation or a removal may take: an SDK that
+/// retries a server error by itself (matrix-sdk does, for up to 15
+/// minutes) must not hold a try, and so the bound, for ever. Only these are
+/// cut short, as trying them again is harmless; a message, a room or a file
+/// cut short might be sent or made twice.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(10);
+
+async fn attempt_in_time(core: &Core, item: &Pending<Effect>) -> Outcome {
+    if !matches!(item.effect, Effect::Invite { .. } | Effect::Remove { .. }) {
+        return attempt(core, item).await;
+    }
+    match tokio::time::timeout(ATTEMPT_LIMIT, attempt(core, item)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            debug!(key = %item.key, "a try took too long; it counts as failed");
+            Outcome::Retry {
+                after: Duration::ZERO,
+                counts: true,
+            }
+        }
+    }
 }
 
 async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {

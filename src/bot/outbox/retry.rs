@@ -83,17 +83,19 @@ impl Tries {
         self.efforts.remove(&seq);
     }
 
-    /// An effect failed in a way that may pass, at `now`.
-    pub fn failed(&mut self, seq: u64, now: DateTime<Utc>) -> Verdict {
-        let last_success = self.last_success;
+    /// An effect failed in a way that may pass, at `now`; the chat was
+    /// last heard from (a sync) at `last_sync`.
+    pub fn failed(&mut self, seq: u64, now: DateTime<Utc>, last_sync: Option<DateTime<Utc>>) -> Verdict {
+        let last_success = self.last_success.max(last_sync);
         let e = self.efforts.entry(seq).or_insert(Effort {
             first: now,
             count: 0,
             warned: false,
         });
         if last_success.is_none_or(|s| s < e.first) {
-            // Nothing has gone through since this began failing: the chat
-            // may be down altogether. Nothing counts until it is seen up.
+            // Nothing has gone through, and the chat has not been heard
+            // from, since this began failing: it may be down altogether.
+            // Nothing counts until it is seen up.
             e.first = now;
             e.count = 0;
             return Verdict::Wait;
@@ -154,11 +156,11 @@ mod tests {
     fn an_effect_failing_while_others_go_is_warned_of_then_given_up() {
         let mut tries = Tries::new(Duration::minutes(5));
         tries.done(1, t(0));
-        assert_eq!(tries.failed(7, t(1)), Verdict::Wait);
+        assert_eq!(tries.failed(7, t(1), None), Verdict::Wait);
         tries.done(2, t(2));
         let mut verdicts = Vec::new();
         for s in (30..=400).step_by(30) {
-            verdicts.push((s, tries.failed(7, t(s))));
+            verdicts.push((s, tries.failed(7, t(s), None)));
         }
         let warn = verdicts
             .iter()
@@ -178,8 +180,8 @@ mod tests {
         let mut tries = Tries::new(Duration::minutes(5));
         tries.done(1, t(0));
         for s in (10..=3600).step_by(10) {
-            assert_eq!(tries.failed(7, t(s)), Verdict::Wait, "at {s}");
-            assert_eq!(tries.failed(8, t(s)), Verdict::Wait, "at {s}");
+            assert_eq!(tries.failed(7, t(s), None), Verdict::Wait, "at {s}");
+            assert_eq!(tries.failed(8, t(s), None), Verdict::Wait, "at {s}");
         }
     }
 }
