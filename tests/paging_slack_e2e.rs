@@ -40,14 +40,22 @@ async fn said(standin: &SlackStandIn, channel: &str, needle: &str) -> Message {
         })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deputies_who_cannot_be_invited_hold_up_no_page_and_are_named_to_the_leads() {
-    common::init_log_capture();
-    let standin = SlackStandIn::start_default().await;
-    // A second member of staff stands in for a deputy whose invitation
-    // fails on every try.
-    standin.fail_invites_of(STAFF_2, "internal_error");
-    let data = tempfile::tempdir().expect("a temporary data directory");
+type Running = (watch::Sender<bool>, tokio::task::JoinHandle<anyhow::Result<()>>);
+
+/// Starts the bot on `standin` with its data in `data`, `lead` and
+/// `deputies`, and more `[safeguarding]` lines.
+async fn start_bot(
+    standin: &SlackStandIn,
+    data: &Path,
+    lead: &str,
+    deputies: &[&str],
+    extra: &str,
+) -> Running {
+    let deputies = deputies
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let text_config = format!(
         r#"
 [slack]
@@ -56,13 +64,11 @@ api_url = "{api}"
 
 [safeguarding]
 organisation = "Test Charity"
-lead = "{LEAD}"
-deputies = ["{DELETED}", "{STAFF_2}", "{DEPUTY}"]
+lead = "{lead}"
+deputies = [{deputies}]
 leads_room = "{LEADS_CHANNEL}"
 retention = "6 years"
-urgent_ack_timeout = "4s"
-ack_timeout = "30s"
-deputies_all_at_once = true
+{extra}
 
 [storage]
 data_dir = "{data}"
@@ -71,7 +77,7 @@ data_dir = "{data}"
 file = "{flow}"
 "#,
         api = standin.api_url(),
-        data = data.path().display(),
+        data = data.display(),
         flow = common::repo_path(common::CLAPA).display(),
     );
     let (bot_token, app_token) = (standin.bot_token(), standin.app_token());
@@ -88,11 +94,23 @@ file = "{flow}"
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(safeguarding_bot::slack::run(config, flow, store, stop_rx));
     assert!(standin.wait_for_socket(PATIENCE).await, "the bot connects");
+    (stop, task)
+}
 
-    // "Yes" to immediate danger: the lead is paged at once.
+async fn stop_bot((stop, task): Running) {
+    let _ = stop.send(true);
+    match tokio::time::timeout(Duration::from_secs(30), task).await {
+        Ok(Ok(Ok(()))) => {}
+        other => panic!("the bot did not stop cleanly: {other:?}"),
+    }
+}
+
+/// An urgent report by the member of staff; returns the concern's channel
+/// (with the lead in it) and the lead's page.
+async fn urgent_report(standin: &SlackStandIn) -> (slack::Channel, Message) {
     standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
     let dm = standin.dm_id(STAFF);
-    said(&standin, &dm, "Is a crime in progress").await;
+    said(standin, &dm, "Is a crime in progress").await;
     standin.post_user_message(STAFF, &dm, "yes");
     let channel = standin
         .eventually(PATIENCE, |st| {
@@ -103,7 +121,29 @@ file = "{flow}"
         })
         .await
         .expect("the concern's channel, with the lead in it");
-    let page = said(&standin, &channel.id, "URGENT").await;
+    let page = said(standin, &channel.id, "URGENT").await;
+    (channel, page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deputies_who_cannot_be_invited_hold_up_no_page_and_are_named_to_the_leads() {
+    common::init_log_capture();
+    let standin = SlackStandIn::start_default().await;
+    // A second member of staff stands in for a deputy whose invitation
+    // fails on every try.
+    standin.fail_invites_of(STAFF_2, "internal_error");
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let (stop, task) = start_bot(
+        &standin,
+        data.path(),
+        LEAD,
+        &[DELETED, STAFF_2, DEPUTY],
+        "urgent_ack_timeout = \"4s\"\nack_timeout = \"30s\"\ndeputies_all_at_once = true",
+    )
+    .await;
+
+    // "Yes" to immediate danger: the lead is paged at once.
+    let (channel, page) = urgent_report(&standin).await;
     assert!(text(&page).contains(&format!("<@{LEAD}>")), "{}", text(&page));
 
     // The lead is silent: at 4 s every deputy is invited and paged; the one
@@ -156,9 +196,53 @@ file = "{flow}"
     );
     assert!(!standin.members(&channel.id).contains(&STAFF_2.to_string()));
 
-    let _ = stop.send(true);
-    match tokio::time::timeout(Duration::from_secs(30), task).await {
-        Ok(Ok(Ok(()))) => {}
-        other => panic!("the bot did not stop cleanly: {other:?}"),
+    stop_bot((stop, task)).await;
+}
+
+/// A lead taken out of the settings (the deputy made lead) while a concern
+/// is still being paged: after the restart they are taken out of the
+/// concern's channel and never invited, paged or mentioned again, and the
+/// others are paged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_removed_from_the_config_is_never_invited_or_paged_again() {
+    common::init_log_capture();
+    let standin = SlackStandIn::start_default().await;
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let extra = "urgent_ack_timeout = \"3s\"\nrepeat_interval = \"4s\"";
+    let running = start_bot(&standin, data.path(), LEAD, &[DEPUTY, STAFF_2], extra).await;
+    let (channel, _page) = urgent_report(&standin).await;
+    said(&standin, &channel.id, &format!("<@{DEPUTY}>")).await;
+    stop_bot(running).await;
+    let before = standin.messages(&channel.id).len();
+
+    let running = start_bot(&standin, data.path(), DEPUTY, &[STAFF_2], extra).await;
+    let paged = standin
+        .eventually(PATIENCE, |st| {
+            st.world
+                .messages
+                .iter()
+                .filter(|m| m.channel == channel.id && m.from_bot)
+                .skip(before)
+                .find(|m| text(m).contains(&format!("<@{STAFF_2}>")))
+                .cloned()
+        })
+        .await;
+    assert!(paged.is_some(), "the other deputy is paged after the restart");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let pages: Vec<String> = standin
+        .messages(&channel.id)
+        .iter()
+        .skip(before)
+        .filter(|m| m.from_bot && text(m).contains("acknowledge"))
+        .map(text)
+        .collect();
+    assert!(pages.len() >= 2, "the repeats go on: {pages:#?}");
+    for p in &pages {
+        assert!(!p.contains(LEAD), "the former lead is mentioned again: {p}");
     }
+    assert!(
+        !standin.members(&channel.id).contains(&LEAD.to_string()),
+        "the former lead is not in the channel"
+    );
+    stop_bot(running).await;
 }
