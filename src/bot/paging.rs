@@ -117,35 +117,8 @@ impl Core {
         }
         // Nobody who could not be let into the room, or is no longer a lead
         // or deputy, is paged in it.
-        let mention = invite;
-        if !mention.is_empty() {
-            // A page went out before: the concern is waiting.
-            let again = esc.page_event.is_some();
-            let text = compose::page(&reference, esc.urgent, &esc.reporter, &mention, again);
-            let (queued, delivered) = match (d.repage_everyone, esc.urgent) {
-                (true, _) => ("page again queued", "paged again"),
-                (false, true) => ("page queued (urgent)", "paged (urgent)"),
-                (false, false) => ("page queued", "paged"),
-            };
-            // Audited as "paged" by the outbox when it went, not here.
-            effects.send(
-                &slot("page"),
-                target.clone(),
-                Message::new(Kind::Ping(mention.clone()), text),
-                Remember::Audited {
-                    action: delivered.into(),
-                    reference: reference.clone(),
-                    detail: mention.join(" "),
-                },
-                Some(&reference),
-            );
-            self.metrics.page_sent(esc.urgent, again);
-            if esc.page_event.is_none() {
-                esc.page_event = Some(slot("page"));
-            }
-            self.store
-                .audit(now, "bot", queued, Some(&reference), &mention.join(" "))?;
-            info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = d.repage_everyone, "page queued");
+        if !invite.is_empty() {
+            self.plan_page_message(effects, &mut esc, &invite, d.repage_everyone, &slot("page"))?;
         }
         if d.tell_reporter_no_answer {
             let route = self.store.get_concern(&reference)?.and_then(|r| r.route);
@@ -184,6 +157,46 @@ impl Core {
         if let Some(entry) = esc.timer_entry() {
             schedule.push(entry);
         }
+        Ok(())
+    }
+
+    /// The page in the concern's room, mentioning `mention`: audited as
+    /// queued now, and as "paged" by the outbox once it went.
+    fn plan_page_message(
+        &self,
+        effects: &mut Effects,
+        esc: &mut Escalation,
+        mention: &[String],
+        repage: bool,
+        slot: &str,
+    ) -> anyhow::Result<()> {
+        let reference = esc.reference.clone();
+        // A page went out before: the concern is waiting.
+        let again = esc.page_event.is_some();
+        let text = compose::page(&reference, esc.urgent, &esc.reporter, mention, again);
+        let (queued, delivered) = match (repage, esc.urgent) {
+            (true, _) => ("page again queued", "paged again"),
+            (false, true) => ("page queued (urgent)", "paged (urgent)"),
+            (false, false) => ("page queued", "paged"),
+        };
+        effects.send(
+            slot,
+            Target::Concern(reference.clone()),
+            Message::new(Kind::Ping(mention.to_vec()), text),
+            Remember::Audited {
+                action: delivered.into(),
+                reference: reference.clone(),
+                detail: mention.join(" "),
+            },
+            Some(&reference),
+        );
+        self.metrics.page_sent(esc.urgent, again);
+        if esc.page_event.is_none() {
+            esc.page_event = Some(slot.to_string());
+        }
+        self.store
+            .audit(self.now(), "bot", queued, Some(&reference), &mention.join(" "))?;
+        info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = repage, "page queued");
         Ok(())
     }
 

@@ -2,9 +2,9 @@
 //! which concern and what, by name; the reporter is told the leads know
 //! only once the leads' notice went, and what to do now when nobody could
 //! be told. Without a leads' room each lead and deputy is told in their
-//! private chat with the bot.
+//! private chat with the bot. And what is audited once an effect went.
 
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::{Effect, Effects, Remember, Target};
 use crate::bot::chat::{ChatError, Message, RoomSpec};
@@ -202,5 +202,29 @@ impl Core {
             batch.append(self.tell_reporter_after_leads(&item.key, &reference, &reporter, false));
         }
         Ok(())
+    }
+
+    /// An effect delivered is written to the audit log if it says so (a page
+    /// is "paged" here, when it went).
+    pub(super) fn audit_delivered(&self, effect: &Effect) {
+        let Effect::Send {
+            remember:
+                Remember::Audited {
+                    action,
+                    reference,
+                    detail,
+                },
+            ..
+        } = effect
+        else {
+            return;
+        };
+        info!(reference = %reference, action = %action, "delivered");
+        if let Err(e) = self
+            .store
+            .audit(self.now(), "bot", action, Some(reference), detail)
+        {
+            error!(reference = %reference, error = %e, "could not audit a page that was delivered");
+        }
     }
 }
