@@ -17,6 +17,7 @@ use common::memchat::{MemChat, Op, BOT, PATIENCE};
 use safeguarding_bot::bot::{ChatError, Core, Inbound, InboundKind, Kind, Message, Running};
 use safeguarding_bot::casework::Casefile;
 use safeguarding_bot::config::{self, Config};
+use safeguarding_bot::escalation::timer::{Clock, SystemClock, TokioClock};
 use safeguarding_bot::escalation::Escalation;
 use safeguarding_bot::flow::{self, Flow};
 use safeguarding_bot::health::Metrics;
@@ -87,6 +88,8 @@ struct World {
     _data: TempDir,
     running: Option<Running>,
     next_event: AtomicU64,
+    /// The core's clock: the system's, or tokio's paused time.
+    clock: Arc<dyn Clock>,
 }
 
 impl World {
@@ -96,6 +99,25 @@ impl World {
 
     /// As [`World::new`], with more `[safeguarding]` lines.
     async fn with(safeguarding_extra: &str) -> World {
+        World::build(safeguarding_extra, Arc::new(SystemClock), |_| {}).await
+    }
+
+    /// As [`World::with`], on a clock that runs with tokio's (paused) time.
+    async fn paused(safeguarding_extra: &str) -> World {
+        World::paused_with(safeguarding_extra, |_| {}).await
+    }
+
+    /// As [`World::paused`], with the config changed by `tweak` first.
+    async fn paused_with(safeguarding_extra: &str, tweak: impl FnOnce(&mut Config)) -> World {
+        let clock = TokioClock::starting_at(chrono::Utc::now());
+        World::build(safeguarding_extra, Arc::new(clock), tweak).await
+    }
+
+    async fn build(
+        safeguarding_extra: &str,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> World {
         let chat = MemChat::new();
         for (id, n) in NAMES {
             chat.set_name(id, n);
@@ -103,7 +125,8 @@ impl World {
         chat.add_room(STAFF_ROOM, &[LEAD, DEPUTY, DEPUTY2, STAFF], true);
         chat.add_room(LEADS_ROOM, &[LEAD, DEPUTY, DEPUTY2], true);
         let data = TempDir::new().expect("tempdir");
-        let config = config(data.path(), safeguarding_extra);
+        let mut config = config(data.path(), safeguarding_extra);
+        tweak(&mut config);
         let flow = flow::load_file(&config.flow.file).expect("the flow loads");
         let mut w = World {
             chat,
@@ -112,6 +135,7 @@ impl World {
             _data: data,
             running: None,
             next_event: AtomicU64::new(1),
+            clock,
         };
         w.start().await;
         w
@@ -124,12 +148,13 @@ impl World {
 
     async fn start(&mut self) {
         assert!(self.running.is_none(), "already running");
-        let running = Core::start(
+        let running = Core::start_with_clock(
             self.chat.clone(),
             self.config.clone(),
             self.flow.clone(),
             self.open_store(),
             Arc::new(Metrics::default()),
+            self.clock.clone(),
         )
         .await
         .expect("the core starts");
@@ -1495,4 +1520,260 @@ async fn a_report_in_a_form_posts_no_answer_and_leaves_the_reference_in_the_priv
         "a new report: {}",
         after.text
     );
+}
+
+// ----- Issue 18, points 2 to 4: no page stuck in silence -----
+
+/// Everyone the bot has paged, in order, as the chat saw the calls that
+/// went through.
+fn pings_for(chat: &MemChat, room: &str, who: &str) -> usize {
+    pings(chat, room)
+        .iter()
+        .filter(|m| matches!(&m.kind, Kind::Ping(people) if people.iter().any(|p| p == who)))
+        .count()
+}
+
+/// Calls that invited `who` (tried, whether they went through or not).
+fn invites_of(chat: &MemChat, who: &str) -> usize {
+    chat.calls()
+        .iter()
+        .filter(|c| c.op == Op::Invite && c.user.as_deref() == Some(who))
+        .count()
+}
+
+/// Lets `d` of simulated time pass (tokio's paused clock, and the core's
+/// clock with it), in steps, so everything due along the way runs.
+async fn pass(d: Duration) {
+    let step = Duration::from_secs(1);
+    let mut gone = Duration::ZERO;
+    while gone < d {
+        tokio::time::sleep(step).await;
+        gone += step;
+    }
+}
+
+/// A deputy whose invitation fails with an error the adapter does not
+/// recognise (a homeserver that does not exist), for 10 simulated minutes:
+/// the other deputy is invited and paged on time beside them, the lead's
+/// repeat pages go on, the leads' room hears it is still failing before
+/// it is given up, then that the deputy could not be invited, and the
+/// invitation is not tried for ever.
+#[tokio::test(start_paused = true)]
+async fn an_invite_failing_with_an_unknown_error_holds_up_no_page_and_is_given_up_in_time() {
+    let mut w = World::paused(
+        "ack_timeout = \"1 minute\"\ndeputies_all_at_once = true\nrepeat_interval = \"3 minutes\"",
+    )
+    .await;
+    w.chat.fail_always_for(
+        Op::Invite,
+        DEPUTY,
+        ChatError::Transient("M_UNKNOWN: no such homeserver".into()),
+    );
+    w.report("slate-wren-6120").await;
+    let (room, page) = w.paged().await;
+    assert_eq!(page.kind, Kind::Ping(vec![LEAD.to_string()]));
+
+    // The lead's minute runs out: both deputies' step. The second deputy
+    // is let in and paged at once, whatever happens to the first.
+    pass(Duration::from_secs(75)).await;
+    assert!(
+        w.chat.room(&room).expect("room").is_member(DEPUTY2),
+        "the other deputy is invited on time\n{}",
+        w.chat.dump()
+    );
+    assert!(
+        pings_for(&w.chat, &room, DEPUTY2) >= 1,
+        "the other deputy is paged on time\n{}",
+        w.chat.dump()
+    );
+
+    // Ten minutes of the first deputy's invitation failing.
+    pass(Duration::from_secs(600)).await;
+    let leads = w.chat.texts_in(LEADS_ROOM);
+    let still = leads.iter().position(|t| t.contains("still trying to invite"));
+    let gave_up = leads
+        .iter()
+        .position(|t| t.contains(&format!("could not invite {DEPUTY}")));
+    assert!(
+        still.is_some(),
+        "the leads hear it is still failing\n{}",
+        w.chat.dump()
+    );
+    assert!(
+        gave_up.is_some(),
+        "the leads hear it was given up\n{}",
+        w.chat.dump()
+    );
+    assert!(still < gave_up, "told before it is given up: {leads:?}");
+    assert!(gave_up.map(|i| leads[i].contains(SG1)) == Some(true), "{leads:?}");
+    assert!(escalation(w.store()).unreachable.iter().any(|u| u == DEPUTY));
+    // The lead's repeat pages went on meanwhile.
+    assert!(
+        pings_for(&w.chat, &room, LEAD) >= 3,
+        "the repeats are not held up\n{}",
+        w.chat.dump()
+    );
+    // Given up: not tried again.
+    let tries = invites_of(&w.chat, DEPUTY);
+    pass(Duration::from_secs(300)).await;
+    assert_eq!(invites_of(&w.chat, DEPUTY), tries, "not tried for ever");
+    w.stop().await;
+}
+
+/// A chat that cannot be reached at all is not one effect failing: for 15
+/// simulated minutes everything fails, nothing is given up, and once the
+/// chat is back the deputies are invited and paged, and nobody is told
+/// that anyone could not be reached.
+#[tokio::test(start_paused = true)]
+async fn a_chat_that_is_down_altogether_gives_nothing_up() {
+    let mut w = World::paused("ack_timeout = \"1 minute\"\ndeputies_all_at_once = true").await;
+    w.report("umber-stoat-1187").await;
+    let (room, _page) = w.paged().await;
+    w.wait_outbox_empty().await;
+    w.chat
+        .fail_everything(ChatError::Transient("connection refused".into()));
+    pass(Duration::from_secs(900)).await;
+    assert!(
+        w.chat.calls().iter().filter(|c| c.result.is_err()).count() >= 5,
+        "the deputies were due, and tried, while the chat was down\n{}",
+        w.chat.dump()
+    );
+    w.chat.clear_faults();
+    pass(Duration::from_secs(120)).await;
+    let concern_room = w.chat.room(&room).expect("room");
+    assert!(
+        concern_room.is_member(DEPUTY) && concern_room.is_member(DEPUTY2),
+        "{}",
+        w.chat.dump()
+    );
+    assert!(pings_for(&w.chat, &room, DEPUTY) >= 1, "{}", w.chat.dump());
+    assert!(escalation(w.store()).unreachable.is_empty());
+    for text in w.chat.texts_in(LEADS_ROOM) {
+        assert!(!text.contains("could not"), "{text}\n{}", w.chat.dump());
+    }
+    w.stop().await;
+}
+
+/// A lead removed from the config (the deputy made lead) while a concern
+/// is still being paged: after the restart they are never invited, paged
+/// or mentioned again, and the new lead and the other deputy are.
+#[tokio::test(start_paused = true)]
+async fn a_lead_removed_from_the_config_is_never_invited_or_paged_again() {
+    let mut w = World::paused("ack_timeout = \"1 minute\"\nrepeat_interval = \"1 minute\"").await;
+    w.report("sable-crane-3304").await;
+    let (room, _page) = w.paged().await;
+    pass(Duration::from_secs(70)).await;
+    assert!(pings_for(&w.chat, &room, DEPUTY) >= 1, "{}", w.chat.dump());
+    w.stop().await;
+
+    w.config.safeguarding.lead = DEPUTY.to_string();
+    w.config.safeguarding.deputies = vec![DEPUTY2.to_string()];
+    let invites_before = invites_of(&w.chat, LEAD);
+    let pings_before = pings_for(&w.chat, &room, LEAD);
+    let messages_before = w.chat.messages_in(&room).len();
+    w.start().await;
+    pass(Duration::from_secs(600)).await;
+    assert_eq!(
+        invites_of(&w.chat, LEAD),
+        invites_before,
+        "the former lead is never invited again\n{}",
+        w.chat.dump()
+    );
+    assert_eq!(pings_for(&w.chat, &room, LEAD), pings_before, "{}", w.chat.dump());
+    for m in w.chat.messages_in(&room).iter().skip(messages_before) {
+        if is_ping(m) {
+            assert!(!m.plain.contains(LEAD), "mentioned again: {}", m.plain);
+        }
+    }
+    assert!(!w.chat.room(&room).expect("room").is_member(LEAD));
+    // The others are still paged.
+    assert!(pings_for(&w.chat, &room, DEPUTY2) >= 1, "{}", w.chat.dump());
+    assert!(!escalation(w.store()).paged.iter().any(|p| p == LEAD));
+    w.stop().await;
+}
+
+/// With no leads' room, a page that cannot be sent for good does not tell
+/// the reporter "the safeguarding leads have been told": nobody was. They
+/// are told what to do now, as the policy says.
+#[tokio::test(start_paused = true)]
+async fn with_no_leads_room_the_reporter_is_not_told_the_leads_know() {
+    let mut w = World::paused_with("", |c| c.safeguarding.leads_room = None).await;
+    w.chat.fail_always_for(
+        Op::Send,
+        LEAD,
+        ChatError::Refused("not allowed to post here".into()),
+    );
+    let private = w.report("teal-mole-5521").await;
+    pass(Duration::from_secs(30)).await;
+    let texts = w.chat.texts_in(&private);
+    assert!(
+        texts.iter().all(|t| !t.contains("leads have been told")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("take action yourself")),
+        "the reporter is told what to do now\n{}",
+        w.chat.dump()
+    );
+    w.stop().await;
+}
+
+/// When no lead or deputy can be let into the concern's room, the reporter
+/// is told at once what to do now, not after every repeat has run out; the
+/// leads' room names each who could not be reached.
+#[tokio::test(start_paused = true)]
+async fn when_nobody_can_be_reached_the_reporter_is_told_what_to_do_now() {
+    let mut w = World::paused("ack_timeout = \"1 hour\"").await;
+    w.chat
+        .fail_always(Op::Invite, ChatError::Refused("not allowed to invite".into()));
+    let private = w.report("plum-egret-8842").await;
+    pass(Duration::from_secs(60)).await;
+    let told = w
+        .chat
+        .texts_in(&private)
+        .into_iter()
+        .filter(|t| t.contains("take action yourself"))
+        .count();
+    assert_eq!(told, 1, "told once, at once\n{}", w.chat.dump());
+    for who in [LEAD, DEPUTY, DEPUTY2] {
+        assert_eq!(
+            w.chat.count_in(LEADS_ROOM, &format!("could not invite {who}")),
+            1,
+            "{}",
+            w.chat.dump()
+        );
+    }
+    w.stop().await;
+}
+
+/// "paged" is audited when the page was delivered, not when it was decided:
+/// while the chat refuses it for a while, the audit says it is queued.
+#[tokio::test(start_paused = true)]
+async fn a_page_is_audited_as_paged_only_once_delivered() {
+    let mut w = World::paused("").await;
+    w.chat
+        .fail_next_pages(ChatError::Transient("timed out".into()), 3);
+    w.report("jade-ibis-2205").await;
+    w.chat
+        .wait_until("a page tried", |c| c.failed_calls_of(Op::Send) >= 1, PATIENCE)
+        .await;
+    let actions = |w: &World| -> Vec<String> {
+        w.store()
+            .audit_entries()
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    };
+    let before = actions(&w);
+    assert!(
+        !before.iter().any(|a| a == "paged"),
+        "not delivered yet: {before:?}"
+    );
+    assert!(before.iter().any(|a| a.contains("queued")), "{before:?}");
+    let (_room, _page) = w.paged().await;
+    w.wait_outbox_empty().await;
+    let after = actions(&w);
+    assert_eq!(after.iter().filter(|a| *a == "paged").count(), 1, "{after:?}");
+    w.stop().await;
 }

@@ -176,16 +176,56 @@ pub fn page(reference: &Reference, urgent: bool, reporter: &Person, who: &[Perso
 /// Told to the reporter when every step of paging has passed with no
 /// acknowledgement: as the policy says, they must act themselves now.
 pub fn no_answer_yet(reference: &Reference, route: Option<&crate::concern::RouteTaken>) -> Text {
-    let act = match route {
+    let act = act_now(route);
+    Text::plain(format!(
+        "No Lead or Deputy for Safeguarding has answered yet about your report {reference}.\n{act}\nIf anyone is in immediate danger, call 999. I will keep trying them and tell you as soon as someone answers."
+    ))
+}
+
+/// What the policy says a reporter does when no lead can be reached.
+fn act_now(route: Option<&crate::concern::RouteTaken>) -> String {
+    match route {
         Some(r) if r.urgent => "If anyone is in immediate danger, call 999 now.".to_string(),
         Some(r) => format!(
             "As our policy says, if the Lead or Deputy is not available, you must take action yourself now: {} ({}).",
             r.title, r.contact
         ),
         None => "As our policy says, if the Lead or Deputy is not available, you must take action yourself now.".to_string(),
-    };
+    }
+}
+
+/// Told to the reporter when no Lead or Deputy could be reached in chat at
+/// all (none could be let into the concern's room, or nothing reached the
+/// leads): nobody knows yet, so they act now, as the policy says.
+pub fn nobody_reachable(reference: &Reference, route: Option<&crate::concern::RouteTaken>) -> Text {
+    let act = act_now(route);
     Text::plain(format!(
-        "No Lead or Deputy for Safeguarding has answered yet about your report {reference}.\n{act}\nIf anyone is in immediate danger, call 999. I will keep trying them and tell you as soon as someone answers."
+        "Your report {reference} is recorded, but I could not reach any Lead or Deputy for Safeguarding in chat, so nobody has been told yet.\n{act}\nIf anyone is in immediate danger, call 999. I will keep trying and tell you as soon as someone answers."
+    ))
+}
+
+/// Told to the leads when someone could not be let into a concern's room
+/// for good: they have not been paged about it; the others are.
+pub fn could_not_invite(reference: &Reference, name: &str, reason: &str) -> Text {
+    Text::plain(format!(
+        "I could not invite {name} to the room for {reference}: {reason}. They have not been paged about it; everyone else is paged as planned. Please make sure they are told, or check their details in the bot's settings."
+    ))
+}
+
+/// Told to the leads when something for a concern could not be done for
+/// good.
+pub fn could_not_do(reference: &Reference, what: &str, reason: &str) -> Text {
+    Text::plain(format!(
+        "I could not {what} for {reference}: {reason}. The concern is recorded; see it with !show {reference}."
+    ))
+}
+
+/// Told to the leads while one thing keeps failing although the chat
+/// works, before it is given up.
+pub fn still_trying(reference: Option<&Reference>, what: &str) -> Text {
+    let about = reference.map(|r| format!(" for {r}")).unwrap_or_default();
+    Text::plain(format!(
+        "I am still trying to {what}{about}, but it keeps failing. Everything else goes on as planned. I will try a little longer, then tell you if I give up."
     ))
 }
 

@@ -59,7 +59,7 @@ pub use route::{is_report_request, is_start_word};
 use crate::concern::Reference;
 use crate::config::Config;
 use crate::escalation::policy::Policy;
-use crate::escalation::timer::{SystemClock, Timer};
+use crate::escalation::timer::{Clock, SystemClock, Timer};
 use crate::escalation::Escalation;
 use crate::flow::Flow;
 use crate::health::Metrics;
@@ -167,6 +167,9 @@ pub struct Core {
     policy: Policy,
     /// Owns every escalation deadline; fires into the queue.
     timer: Timer,
+    /// What time it is, for paging and the outbox: the system's clock, or
+    /// one a test passes in ([`Core::start_with_clock`]).
+    clock: Arc<dyn Clock>,
     /// One lock per concern, held while its state is read, acted on and
     /// written: an acknowledgement, a deadline and the first page never
     /// interleave, so exactly one outcome stands.
@@ -208,6 +211,19 @@ impl Core {
         store: Store,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Running> {
+        Self::start_with_clock(chat, config, flow, store, metrics, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Core::start`], with the time read from `clock` (a test's, under
+    /// paused tokio time), for the deadlines, paging and the outbox.
+    pub async fn start_with_clock(
+        chat: Arc<dyn Chat>,
+        config: Config,
+        flow: Flow,
+        store: Store,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Running> {
         let policy = Policy::from_config(&config.safeguarding);
         let ready = chat.ready_at_start();
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
@@ -219,7 +235,11 @@ impl Core {
             rooms: rooms::ConfigRooms::default(),
             queue: queue_tx,
             policy,
-            timer: Timer::new(SystemClock),
+            timer: Timer::new({
+                let clock = clock.clone();
+                move || clock.now()
+            }),
+            clock,
             locks: locks::Locks::default(),
             starting: tokio::sync::Mutex::new(()),
             metrics,
@@ -282,6 +302,11 @@ impl Core {
 
     pub fn tz(&self) -> chrono_tz::Tz {
         self.config.safeguarding.timezone
+    }
+
+    /// The time now, by the core's clock.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Keeps an event in the inbox, then queues it. An event already seen
@@ -538,7 +563,7 @@ impl Core {
                     error!(reference = %reference, error = %format!("{e:#}"), "failed to escalate");
                     // Try again shortly rather than leave the concern waiting.
                     self.timer
-                        .schedule(reference, Utc::now() + chrono::Duration::seconds(30), generation);
+                        .schedule(reference, self.now() + chrono::Duration::seconds(30), generation);
                 }
             }
             Work::Recheck { reference } => {

@@ -9,23 +9,30 @@
 //!   longer than the chat takes split into numbered parts.
 //! - [`deliver`]: the one delivery loop. Transient failures and rate limits
 //!   are tried again with backoff, surviving restarts; an effect the chat
-//!   refuses for good is dropped and said where someone can act.
+//!   refuses for good is dropped and said where someone can act, and so is
+//!   one that keeps failing while the chat works ([`retry`]). Each person's
+//!   invitation is its own queue, so one that fails holds up nobody else.
+//! - [`notices`]: what is said, and to whom, when an effect fails.
+
+mod notices;
+mod people;
+mod retry;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 use super::chat::{ChatError, File, Kind, Message, RoomSpec};
-use super::compose::Text;
 use super::Core;
 use crate::casework::retention::{self, PostedCopy};
 use crate::concern::Reference;
 use crate::escalation::Escalation;
 use crate::store::{Batch, Pending, Tree};
+use retry::{Tries, Verdict};
 
 /// A room, by its job.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,7 +55,7 @@ impl Target {
         }
     }
 
-    /// Effects for one target are carried out in order, one at a time.
+    /// The room's queue (see [`Effect::queue`]).
     fn queue(&self) -> String {
         self.slot().unwrap_or_else(|| match self {
             Target::Room(id) => format!("room:{id}"),
@@ -66,6 +73,17 @@ pub enum Remember {
     CopyOf(Reference),
     /// A message in this reporter's private chat about their latest report.
     ReporterCopy(String),
+    /// Written to the audit log once delivered (a page is "paged" only
+    /// when it went, not when it was decided).
+    Audited {
+        action: String,
+        reference: Reference,
+        detail: String,
+    },
+    /// The leads were told something for this concern failed: the reporter
+    /// is told the leads know only once this went, and what to do now if it
+    /// cannot go.
+    LeadsTold { reference: Reference, reporter: String },
 }
 
 /// One thing for the chat to do.
@@ -114,6 +132,16 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// Effects in one queue are carried out in order, one at a time: one
+    /// queue per room, and one per person invited to it, so an invitation
+    /// that fails holds up no one else's (see [`retry::held`]).
+    fn queue(&self) -> String {
+        match self {
+            Effect::Invite { target, user, .. } => format!("{}/invite:{user}", target.queue()),
+            other => other.target().queue(),
+        }
+    }
+
     fn target(&self) -> &Target {
         match self {
             Effect::CreateRoom { target, .. }
@@ -139,11 +167,12 @@ impl Effect {
         }
     }
 
-    /// What it was, in words for the leads.
-    fn what(&self) -> String {
+    /// What it was, in words for the leads, naming whoever it was for as
+    /// `name` says.
+    fn what(&self, name: &str) -> String {
         match self {
             Effect::CreateRoom { .. } => "make the concern's room".into(),
-            Effect::Invite { user, .. } => format!("invite {user} to the concern's room"),
+            Effect::Invite { .. } => format!("invite {name} to the concern's room"),
             Effect::Send {
                 message: Message {
                     kind: Kind::Ping(_), ..
@@ -153,7 +182,7 @@ impl Effect {
             Effect::Send { .. } => "send a message".into(),
             Effect::Upload { .. } => "upload the export".into(),
             Effect::Redact { .. } => "remove a message".into(),
-            Effect::Remove { user, .. } => format!("remove {user} from a concern's room"),
+            Effect::Remove { .. } => format!("remove {name} from a concern's room"),
             Effect::Check { .. } => "check who is in the concern's room".into(),
         }
     }
@@ -288,24 +317,46 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
 /// How an attempt ended.
 enum Outcome {
     Done(Batch),
-    /// Try again after this long; later effects for the room wait.
-    Retry(Duration),
+    /// Try again after this long; later effects in the queue wait. `counts`:
+    /// a failure that counts towards giving up (not a rate limit, not our
+    /// own store).
+    Retry {
+        after: Duration,
+        counts: bool,
+    },
     /// The chat refused for good: said to someone, then dropped.
     Failed(ChatError),
+    /// Not for anyone any more (see [`Core::still_for_responders`]).
+    Dropped,
+}
+
+impl Outcome {
+    fn retry(after: Duration) -> Outcome {
+        Outcome::Retry { after, counts: false }
+    }
 }
 
 /// The longest wait between tries of one effect.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// How long what follows an invitation in a room (the page) waits for that
+/// invitation's first try to end (a server far away may take long to fail).
+const SLOW_INVITE: Duration = Duration::from_secs(10);
+
 /// Carries out the outbox until `shutdown`: wakes when effects are staged
-/// ([`Core::wake_outbox`]) and when a wait runs out; one task per room at a
-/// time, so messages arrive in order in each room and one slow room never
-/// holds up another.
+/// ([`Core::wake_outbox`]) and when a wait runs out; one task per queue (a
+/// room, or one person's invitation to it) at a time, so messages arrive in
+/// order in each room and one slow room or person never holds up another.
 pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
-    // Rooms with a task at work: owned by this loop alone, so a room is
+    // Queues with a task at work: owned by this loop alone, so a queue is
     // free again only once its task has said it is done.
     let mut busy: HashSet<String> = HashSet::new();
     let mut waits: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
+    // When each busy queue's task began: an invitation still in its first
+    // try after SLOW_INVITE holds up the page no longer.
+    let mut started: HashMap<String, tokio::time::Instant> = HashMap::new();
+    let bound = retry::give_up_after(core.config.safeguarding.ack_timeout);
+    let tries = Arc::new(Mutex::new(Tries::new(bound)));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Duration>)>();
     let mut tasks = tokio::task::JoinSet::new();
     // Nothing is sent until the chat knows its rooms (after its first sync).
@@ -329,6 +380,7 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         while let Ok(done) = done_rx.try_recv() {
             finished(&mut busy, &mut waits, done);
         }
+        started.retain(|q, _| busy.contains(q));
         let pending = match core.store.outbox_pending::<Effect>() {
             Ok(p) => p,
             Err(e) => {
@@ -337,11 +389,28 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             }
         };
         let now = tokio::time::Instant::now();
-        let mut queues: HashMap<String, Vec<Pending<Effect>>> = HashMap::new();
-        for p in pending {
-            queues.entry(p.effect.target().queue()).or_default().push(p);
-        }
         let mut next_wake: Option<tokio::time::Instant> = None;
+        let mut failing: HashSet<String> = waits.keys().cloned().collect();
+        for (queue, at) in &started {
+            if now >= *at + SLOW_INVITE {
+                failing.insert(queue.clone());
+            } else {
+                let at = *at + SLOW_INVITE;
+                next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
+            }
+        }
+        let held = retry::held(&pending, &failing);
+        let mut queues: HashMap<String, Vec<Pending<Effect>>> = HashMap::new();
+        let mut stopped: HashSet<String> = HashSet::new();
+        for p in pending {
+            let queue = p.effect.queue();
+            // What waits holds up what comes after it in its queue.
+            if stopped.contains(&queue) || held.contains(&p.seq) {
+                stopped.insert(queue);
+                continue;
+            }
+            queues.entry(queue).or_default().push(p);
+        }
         for (queue, items) in queues {
             if busy.contains(&queue) {
                 continue;
@@ -353,9 +422,11 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             busy.insert(queue.clone());
+            started.insert(queue.clone(), now);
             let core = core.clone();
+            let tries = tries.clone();
             let last = waits.get(&queue).map(|(_, d)| *d);
-            // Says the room is done even if the task panics.
+            // Says the queue is done even if the task panics.
             let guard = DoneGuard {
                 tx: done_tx.clone(),
                 queue,
@@ -363,7 +434,7 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             };
             tasks.spawn(async move {
                 let mut guard = guard;
-                guard.wait = deliver_queue(&core, items, last).await;
+                guard.wait = deliver_queue(&core, &tries, items, last).await;
             });
         }
         while tasks.try_join_next().is_some() {}
@@ -380,7 +451,7 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let _ = tokio::time::timeout(Duration::from_secs(10), finish).await;
 }
 
-/// Tells the delivery loop a room's task has ended, however it ended.
+/// Tells the delivery loop a queue's task has ended, however it ended.
 struct DoneGuard {
     tx: tokio::sync::mpsc::UnboundedSender<(String, Option<Duration>)>,
     queue: String,
@@ -393,51 +464,83 @@ impl Drop for DoneGuard {
     }
 }
 
-/// Carries out one room's effects in order. Returns how long to wait before
+/// Carries out one queue's effects in order. Returns how long to wait before
 /// trying the first one left again, if one is left.
 async fn deliver_queue(
     core: &Core,
+    tries: &Mutex<Tries>,
     items: Vec<Pending<Effect>>,
     last_wait: Option<Duration>,
 ) -> Option<Duration> {
     let mut last_wait = last_wait;
+    let lock = || tries.lock().unwrap_or_else(PoisonError::into_inner);
     for item in items {
-        let outcome = attempt(core, &item).await;
+        let outcome = match attempt_in_time(core, &item).await {
+            Outcome::Retry { after, counts: true } => {
+                let verdict = lock().failed(item.seq, core.now(), core.metrics.last_sync());
+                match verdict {
+                    Verdict::Wait => Outcome::retry(after),
+                    Verdict::Warn => {
+                        core.tell_still_failing(&item).await;
+                        Outcome::retry(after)
+                    }
+                    Verdict::GiveUp => Outcome::Failed(ChatError::Transient("it kept failing".into())),
+                }
+            }
+            other => other,
+        };
+        let delivered = matches!(outcome, Outcome::Done(_));
         let then = match outcome {
-            Outcome::Done(then) => then,
-            Outcome::Retry(after) => {
+            Outcome::Done(then) => {
+                lock().done(item.seq, core.now());
+                then
+            }
+            Outcome::Dropped => Batch::new(),
+            Outcome::Retry { after, .. } => {
                 let backoff = last_wait.map_or(Duration::from_millis(500), |d| (d * 2).min(MAX_BACKOFF));
                 let wait = after.max(backoff);
                 debug!(key = %item.key, retry_in = ?wait, "could not carry out an effect yet");
                 return Some(wait);
             }
             Outcome::Failed(why) => {
-                warn!(effect = %item.effect.what(), error = %why, "the chat refused an effect for good; telling someone who can act");
-                if let Effect::Invite {
-                    user,
-                    about: Some(reference),
-                    ..
-                } = &item.effect
-                {
-                    if let Err(e) = core.mark_unreachable(reference, user).await {
-                        error!(reference = %reference, error = %format!("{e:#}"), "could not pass over someone who could not be invited");
-                    }
-                }
-                let mut then = Batch::new();
-                if let Err(e) = core.failure_notices(&item, &why, &mut then) {
-                    error!(error = %e, "could not keep the notice that something failed");
-                }
-                then
+                lock().forget(item.seq);
+                core.given_up(&item, &why).await
             }
         };
         if let Err(e) = core.store.outbox_done(item.seq, &item.key, then) {
             error!(error = %e, "could not mark an effect done; it may be tried again");
             return Some(Duration::from_secs(5));
         }
+        if delivered {
+            core.audit_delivered(&item.effect);
+        }
         // Something went through: the next failure starts its waits afresh.
         last_wait = None;
     }
     None
+}
+
+/// How long one try of an invitation or a removal may take: an SDK that
+/// retries a server error by itself (matrix-sdk does, for up to 15
+/// minutes) must not hold a try, and so the bound, for ever. Only these are
+/// cut short, as trying them again is harmless; a message, a room or a file
+/// cut short might be sent or made twice.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(10);
+
+async fn attempt_in_time(core: &Core, item: &Pending<Effect>) -> Outcome {
+    if !matches!(item.effect, Effect::Invite { .. } | Effect::Remove { .. }) {
+        return attempt(core, item).await;
+    }
+    match tokio::time::timeout(ATTEMPT_LIMIT, attempt(core, item)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            debug!(key = %item.key, "a try took too long; it counts as failed");
+            Outcome::Retry {
+                after: Duration::ZERO,
+                counts: true,
+            }
+        }
+    }
 }
 
 async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
@@ -459,19 +562,26 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
                     Ok(batch) => Outcome::Done(batch),
                     Err(e) => {
                         error!(error = %e, "could not keep a room just made; trying again");
-                        Outcome::Retry(Duration::from_secs(1))
+                        Outcome::retry(Duration::from_secs(1))
                     }
                 }
             }
             Err(e) => classify(e),
         };
     }
+    // Someone no longer a lead or deputy in the config is never let into a
+    // concern's room or paged there, whenever it was decided.
+    let effect = match core.still_for_responders(effect) {
+        Some(effect) => effect,
+        None => return Outcome::Dropped,
+    };
+    let effect = &effect;
     let room = match core.room_of(target) {
         Ok(Some(room)) => room,
         Ok(None) => return Outcome::Failed(ChatError::NotFound("the room was never made".into())),
         Err(e) => {
             error!(error = %e, "could not look up a room");
-            return Outcome::Retry(Duration::from_secs(1));
+            return Outcome::retry(Duration::from_secs(1));
         }
     };
     // Nobody but leads and deputies is in a concern's room when anything
@@ -508,10 +618,7 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
         Effect::Send {
             message, remember, ..
         } => match core.chat.send(&room, message, &item.key).await {
-            Ok(id) => {
-                core.remember(remember, &room, &id).await;
-                Outcome::Done(Batch::new())
-            }
+            Ok(id) => Outcome::Done(core.remember(remember, &room, &id, &item.key).await),
             Err(ChatError::TooLarge) => send_smaller(core, &room, message, remember, &item.key).await,
             Err(e) => classify(e),
         },
@@ -566,6 +673,7 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
         let pieces = split_text(body, max);
         let n = pieces.len();
         let mut first_taken = false;
+        let mut then = Batch::new();
         for (i, piece) in pieces.iter().enumerate() {
             let head = match &label {
                 Some(l) => format!("({l}, piece {} of {n})", i + 1),
@@ -585,14 +693,14 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
             {
                 Ok(id) => {
                     first_taken = true;
-                    core.remember(remember, room, &id).await;
+                    then.append(core.remember(remember, room, &id, key).await);
                 }
                 Err(ChatError::TooLarge) if !first_taken && max > 256 => break,
                 Err(ChatError::TooLarge) => return Outcome::Failed(ChatError::TooLarge),
                 Err(e) => return classify(e),
             }
             if i + 1 == n {
-                return Outcome::Done(Batch::new());
+                return Outcome::Done(then);
             }
         }
         max = (max / 2).max(256);
@@ -602,8 +710,14 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
 
 fn classify(e: ChatError) -> Outcome {
     match e {
-        ChatError::RateLimited(after) => Outcome::Retry(after.unwrap_or(Duration::from_secs(2))),
-        ChatError::Transient(_) => Outcome::Retry(Duration::ZERO),
+        // The chat is there but busy: wait as it says, never give up.
+        ChatError::RateLimited(after) => Outcome::retry(after.unwrap_or(Duration::from_secs(2))),
+        // Anything the adapter does not recognise: tried again, but not for
+        // ever (see retry::Tries).
+        ChatError::Transient(_) => Outcome::Retry {
+            after: Duration::ZERO,
+            counts: true,
+        },
         other => Outcome::Failed(other),
     }
 }
@@ -687,14 +801,15 @@ impl Core {
         Ok(true)
     }
 
-    /// Notes a message just sent where retention will find it.
-    async fn remember(&self, remember: &Remember, room: &str, message: &str) {
+    /// Notes a message just sent where retention will find it, or what it
+    /// leads to; returns what to commit with its being done.
+    async fn remember(&self, remember: &Remember, room: &str, message: &str, key: &str) -> Batch {
         let copy = PostedCopy {
             room: room.to_string(),
             message: message.to_string(),
         };
         match remember {
-            Remember::Nothing => {}
+            Remember::Nothing | Remember::Audited { .. } => {}
             Remember::CopyOf(reference) => {
                 let _one_at_a_time = self.locks.lock(reference).await;
                 if let Err(e) = retention::remember_copies(&self.store, reference, &[copy]) {
@@ -702,66 +817,17 @@ impl Core {
                 }
             }
             Remember::ReporterCopy(reporter) => self.remember_in_private(reporter, copy).await,
-        }
-    }
-
-    /// An effect failed for good: tell the leads which concern and what
-    /// failed, and the reporter that their report is recorded and the lead
-    /// has it, where that is what failed.
-    fn failure_notices(
-        &self,
-        item: &Pending<Effect>,
-        why: &ChatError,
-        batch: &mut Batch,
-    ) -> Result<(), crate::store::StoreError> {
-        let effect = &item.effect;
-        let Some(reference) = effect.about().cloned() else {
-            return Ok(());
-        };
-        // One notice per message however many parts it went in.
-        let cause = item.key.split(['#', '~']).next().unwrap_or(&item.key);
-        let mut notices = Effects::new(format!("{cause}!failed"), self.chat.max_message_bytes());
-        let reason = match why {
-            ChatError::Refused(_) => "the chat refused it",
-            ChatError::NotFound(_) => "the room or person could not be found",
-            ChatError::TooLarge => "it was too large",
-            _ => "the chat could not be reached",
-        };
-        let for_leads = matches!(effect.target(), Target::Concern(_));
-        if let Some(leads) = self.leads_room() {
-            let text = format!(
-                "I could not {} for {reference}: {reason}. The concern is recorded; see it with !show {reference}.",
-                effect.what()
-            );
-            notices.send(
-                "leads",
-                Target::Room(leads),
-                Message::notice(Text::plain(text)),
-                Remember::Nothing,
-                None,
-            );
-        }
-        if for_leads && !matches!(effect, Effect::Invite { .. }) {
-            if let Some(esc) = self
-                .store
-                .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
-            {
-                let text = super::compose::reporter_told_delivery_trouble(&reference);
-                notices.send(
-                    "reporter",
-                    Target::Private(esc.reporter.clone()),
-                    Message::plain(text),
-                    Remember::ReporterCopy(esc.reporter),
-                    Some(&reference),
-                );
+            Remember::LeadsTold { reference, reporter } => {
+                return self.tell_reporter_after_leads(key, reference, reporter, true);
             }
         }
-        notices.stage(&self.store, batch)
+        Batch::new()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::compose::Text;
     use super::*;
 
     #[test]

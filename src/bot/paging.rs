@@ -3,7 +3,6 @@
 //! [`crate::escalation::policy`] decides; this turns each decision into
 //! effects, committed with the escalation's new state.
 
-use chrono::Utc;
 use tracing::{debug, info};
 
 use super::intake::{random_token, Schedule};
@@ -35,7 +34,7 @@ impl Core {
             debug!(reference = %reference, "already paged");
             return Ok(());
         }
-        let now = Utc::now();
+        let now = self.now();
         let target = Target::Concern(reference.clone());
         effects.push(
             &format!("{reference}-room"),
@@ -68,7 +67,7 @@ impl Core {
     ) -> anyhow::Result<()> {
         let mut esc = d.new_state.clone();
         let reference = esc.reference.clone();
-        let now = Utc::now();
+        let now = self.now();
         let g = esc.generation;
         let target = Target::Concern(reference.clone());
         let slot = |what: &str| format!("{reference}-g{g}-{what}");
@@ -78,12 +77,14 @@ impl Core {
         }
         // Everyone paged is invited, not only those new to it: someone who
         // declined or left is let back in (an invitation to someone in the
-        // room already is as good as done).
+        // room already is as good as done). Nobody the config no longer
+        // names a lead or deputy is invited, whenever they were paged.
         for user in d.mention() {
             self.keep_name(&mut esc, &user);
         }
+        let sg = &self.config.safeguarding;
         let mut invite = d.mention();
-        invite.retain(|u| !esc.unreachable.contains(u));
+        invite.retain(|u| !esc.unreachable.contains(u) && sg.is_responder(u));
         for user in &invite {
             effects.push(
                 &slot(&format!("invite-{user}")),
@@ -96,15 +97,16 @@ impl Core {
         }
         // Someone invited after the record was sent cannot read what came
         // before they joined: the record again, for them, as it stands.
-        if !d.page.is_empty() && esc.page_event.is_some() {
+        let fresh: Vec<String> = d.page.iter().filter(|u| invite.contains(u)).cloned().collect();
+        if !fresh.is_empty() && esc.page_event.is_some() {
             if let Some(record) = self.store.get_concern(&reference)? {
                 let reporter = self.person_in(Some(&esc), &record.reporter);
                 let mut text = compose::record(&record, &reporter, self.tz());
-                let invited: Vec<_> = d.page.iter().map(|u| self.person_in(Some(&esc), u)).collect();
+                let invited: Vec<_> = fresh.iter().map(|u| self.person_in(Some(&esc), u)).collect();
                 let intro = format!(
                     "The record of {reference} as it stands, for {} who {} just been invited:\n",
                     compose::names(&invited),
-                    if d.page.len() == 1 { "has" } else { "have" }
+                    if fresh.len() == 1 { "has" } else { "have" }
                 );
                 text.plain = format!("{intro}{}", text.plain);
                 text.html = text
@@ -119,36 +121,10 @@ impl Core {
                 );
             }
         }
-        let mut mention = d.mention();
-        // Nobody who could not be let into the room is paged in it.
-        mention.retain(|u| !esc.unreachable.contains(u));
-        if !mention.is_empty() {
-            // A page went out before: the concern is waiting.
-            let again = esc.page_event.is_some();
-            let reporter = self.person_in(Some(&esc), &esc.reporter);
-            let who: Vec<_> = mention.iter().map(|u| self.person_in(Some(&esc), u)).collect();
-            let text = compose::page(&reference, esc.urgent, &reporter, &who, again);
-            let mut named = who;
-            named.push(reporter);
-            effects.send(
-                &slot("page"),
-                target.clone(),
-                Message::new(Kind::Ping(mention.clone()), text).naming(named),
-                Remember::Nothing,
-                Some(&reference),
-            );
-            self.metrics.page_sent(esc.urgent, again);
-            if esc.page_event.is_none() {
-                esc.page_event = Some(slot("page"));
-            }
-            let action = match (d.repage_everyone, esc.urgent) {
-                (true, _) => "paged again",
-                (false, true) => "paged (urgent)",
-                (false, false) => "paged",
-            };
-            self.store
-                .audit(now, "bot", action, Some(&reference), &mention.join(" "))?;
-            info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = d.repage_everyone, "paged");
+        // Nobody who could not be let into the room, or is no longer a lead
+        // or deputy, is paged in it.
+        if !invite.is_empty() {
+            self.plan_page_message(effects, &mut esc, &invite, d.repage_everyone, &slot("page"))?;
         }
         if d.tell_reporter_no_answer {
             let route = self.store.get_concern(&reference)?.and_then(|r| r.route);
@@ -179,16 +155,65 @@ impl Core {
                     )
                     .naming(vec![person])
                 },
-                Remember::Nothing,
+                Remember::Audited {
+                    action: "reminded".into(),
+                    reference: reference.clone(),
+                    detail: who.clone(),
+                },
                 Some(&reference),
             );
-            self.store.audit(now, "bot", "reminded", Some(&reference), who)?;
+            self.store
+                .audit(now, "bot", "reminder queued", Some(&reference), who)?;
         }
         self.store
             .stage_item(batch, Tree::Escalations, &reference.to_string(), &esc)?;
         if let Some(entry) = esc.timer_entry() {
             schedule.push(entry);
         }
+        Ok(())
+    }
+
+    /// The page in the concern's room, mentioning `mention`: audited as
+    /// queued now, and as "paged" by the outbox once it went.
+    fn plan_page_message(
+        &self,
+        effects: &mut Effects,
+        esc: &mut Escalation,
+        mention: &[String],
+        repage: bool,
+        slot: &str,
+    ) -> anyhow::Result<()> {
+        let reference = esc.reference.clone();
+        // A page went out before: the concern is waiting.
+        let again = esc.page_event.is_some();
+        let reporter = self.person_in(Some(esc), &esc.reporter);
+        let who: Vec<_> = mention.iter().map(|u| self.person_in(Some(esc), u)).collect();
+        let text = compose::page(&reference, esc.urgent, &reporter, &who, again);
+        let mut named = who;
+        named.push(reporter);
+        let (queued, delivered) = match (repage, esc.urgent) {
+            (true, _) => ("page again queued", "paged again"),
+            (false, true) => ("page queued (urgent)", "paged (urgent)"),
+            (false, false) => ("page queued", "paged"),
+        };
+        effects.send(
+            slot,
+            Target::Concern(reference.clone()),
+            Message::new(Kind::Ping(mention.to_vec()), text).naming(named),
+            Remember::Audited {
+                action: delivered.into(),
+                reference: reference.clone(),
+                detail: mention.join(" "),
+            },
+            Some(&reference),
+        );
+        self.metrics.page_sent(esc.urgent, again);
+        if esc.page_event.is_none() {
+            esc.page_event = Some(slot.to_string());
+        }
+        self.store
+            .audit(self.now(), "bot", queued, Some(&reference), &mention.join(" "))?;
+        info!(reference = %reference, urgent = esc.urgent, count = mention.len(), again = repage, "page queued");
         Ok(())
     }
 
@@ -208,15 +233,45 @@ impl Core {
                 return Ok(());
             }
             esc.unreachable.push(user.to_string());
+            let mut batch = Batch::new();
+            let mut effects = self.effects(format!("{reference}-unreachable"));
+            // Nobody at all can be let in: the reporter is told now what to
+            // do, as the policy says, not once every repeat has run out.
+            let nobody = self
+                .config
+                .safeguarding
+                .responders()
+                .all(|r| esc.unreachable.iter().any(|u| u == r));
+            if nobody && !esc.reporter_told && esc.acknowledged.is_none() {
+                esc.reporter_told = true;
+                let route = self.store.get_concern(reference)?.and_then(|r| r.route);
+                effects.send(
+                    "reporter",
+                    Target::Private(esc.reporter.clone()),
+                    Message::plain(compose::nobody_reachable(reference, route.as_ref())),
+                    Remember::CopyOf(reference.clone()),
+                    Some(reference),
+                );
+            }
             self.store
-                .put_item(Tree::Escalations, &reference.to_string(), &esc)?;
+                .stage_item(&mut batch, Tree::Escalations, &reference.to_string(), &esc)?;
+            self.commit(batch, effects)?;
             self.store.audit(
-                Utc::now(),
+                self.now(),
                 "bot",
                 "skipped: could not be invited",
                 Some(reference),
                 user,
             )?;
+            if nobody {
+                self.store.audit(
+                    self.now(),
+                    "bot",
+                    "reporter told no lead or deputy could be reached",
+                    Some(reference),
+                    "",
+                )?;
+            }
         }
         let reference = reference.clone();
         let _ = self
@@ -231,7 +286,7 @@ impl Core {
     /// each room is checked through the outbox, so a room the chat cannot
     /// list yet is checked once it can.
     pub(super) async fn tidy_concern_rooms(&self) -> anyhow::Result<()> {
-        let now = Utc::now();
+        let now = self.now();
         let mut effects = self.effects(format!("tidy-{}", now.timestamp()));
         for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
             let target = Target::Concern(esc.reference.clone());
@@ -273,7 +328,7 @@ impl Core {
         else {
             return Ok(());
         };
-        let now = Utc::now();
+        let now = self.now();
         let rota = self.rota()?;
         let decision = match generation {
             Some(g) => match policy::on_timer(&esc, g, &self.policy, &rota, now) {
@@ -325,7 +380,7 @@ impl Core {
             .store
             .get_item::<Escalation>(Tree::Escalations, &esc.reference.to_string())?
             .unwrap_or(esc);
-        let now = Utc::now();
+        let now = self.now();
         let room = Target::Room(inbound.room_id.clone());
         let mut batch = Batch::new();
         // One reply slot whatever the decision, so a replay says nothing new.
@@ -385,7 +440,7 @@ impl Core {
     /// `!away`, `!back`, `!cover`, `!rota` from a lead or deputy. Returns
     /// whether the message was one of them (and so has been answered).
     pub(super) async fn rota_command(&self, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
-        let now = Utc::now();
+        let now = self.now();
         let Some(parsed) = rota::parse_command(body, self.tz(), now) else {
             return Ok(false);
         };

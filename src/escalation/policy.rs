@@ -484,6 +484,9 @@ pub fn decide(esc: &Escalation, policy: &Policy, rota: &Rota, now: DateTime<Utc>
         tell: false,
     };
     let mut remind = None;
+    // Someone no longer a lead or deputy (removed from the config since) is
+    // never paged or reminded again, however long ago they were paged.
+    w.st.paged.retain(|p| policy.responders().any(|r| r == p));
     if w.st.closed {
         w.st.deadline = None;
     } else if let Some(ack) = w.st.acknowledged.clone() {
@@ -493,7 +496,7 @@ pub fn decide(esc: &Escalation, policy: &Policy, rota: &Rota, now: DateTime<Utc>
             let since = w.st.reopened_at.map_or(ack.at, |r| r.max(ack.at));
             let due = since + chrono_duration(policy.reminder_after);
             if now >= due {
-                remind = Some(ack.by);
+                remind = policy.responders().any(|r| r == ack.by).then_some(ack.by);
                 w.st.reminded_at = Some(now);
             } else {
                 w.st.deadline = Some(due);
@@ -741,6 +744,27 @@ mod tests {
         assert_eq!(due.remind.as_deref(), Some(LEAD));
         let again = decide(&due.new_state, &p, &r, reopen_at + day + mins(1));
         assert!(again.is_quiet() && !again.changed, "once: {again:?}");
+    }
+
+    #[test]
+    fn someone_removed_from_the_policy_is_never_paged_again() {
+        let p = policy(DeputyMode::InOrder);
+        let r = Rota::default();
+        let d = decide(&fresh(), &p, &r, t0());
+        let d = decide(&d.new_state, &p, &r, t0() + mins(10));
+        assert_eq!(d.new_state.paged, vec![LEAD, D1]);
+        // The first deputy is made lead; the old lead is gone.
+        let mut p2 = p.clone();
+        p2.lead = D1.into();
+        p2.deputies = vec![D2.into()];
+        let mut e = d.new_state;
+        for m in [20, 30, 35, 40, 45, 50] {
+            let d = decide(&e, &p2, &r, t0() + mins(m));
+            assert!(!d.mention().iter().any(|u| u == LEAD), "at {m}: {d:?}");
+            assert!(!d.new_state.paged.iter().any(|u| u == LEAD), "at {m}");
+            e = d.new_state;
+        }
+        assert!(e.paged.iter().any(|u| u == D2), "the others are paged: {e:?}");
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub struct Seen {
     pub dropping: Option<String>,
     /// How many requests were dropped so.
     pub dropped: usize,
+    /// Every invitation of this user is refused with the proxy's fault, as
+    /// a homeserver that errs on every try for one person would.
+    pub fail_invites_of: Option<String>,
+    pub invite_faults: usize,
 }
 
 pub struct FaultProxy {
@@ -151,6 +155,11 @@ impl FaultProxy {
 
     pub fn stop_dropping(&self) {
         self.seen.lock().expect("proxy state").dropping = None;
+    }
+
+    /// Every invitation of `user` from now on is refused with the fault.
+    pub fn fail_invites_of(&self, user: &str) {
+        self.seen.lock().expect("proxy state").fail_invites_of = Some(user.to_string());
     }
 }
 
@@ -302,6 +311,9 @@ enum Kind {
         event_type: String,
         txn: String,
     },
+    Invite {
+        user: String,
+    },
     Other,
 }
 
@@ -332,6 +344,14 @@ fn classify(method: &str, target: &str, body: &[u8]) -> Kind {
             direct: json.get("is_direct").and_then(Value::as_bool).unwrap_or(false),
             name: json.get("name").and_then(Value::as_str).map(str::to_string),
         };
+    }
+    if method == "POST" && path.starts_with("/_matrix/client/v3/rooms/") && path.ends_with("/invite") {
+        let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if let Some(user) = json.get("user_id").and_then(Value::as_str) {
+            return Kind::Invite {
+                user: user.to_string(),
+            };
+        }
     }
     if method == "PUT" {
         if let Some(rest) = path.strip_prefix("/_matrix/client/v3/rooms/") {
@@ -428,6 +448,10 @@ async fn serve(client: TcpStream, upstream: &str, fault: Fault, state: &Mutex<Se
                     Some(seen.escalation_sends.len() - 1),
                 )
             }
+            Kind::Invite { user } if seen.fail_invites_of.as_deref() == Some(user.as_str()) => {
+                seen.invite_faults += 1;
+                (Plan::Fault, None)
+            }
             _ => (Plan::Pass, None),
         }
     };
@@ -522,7 +546,7 @@ async fn serve(client: TcpStream, upstream: &str, fault: Fault, state: &Mutex<Se
                 s.status = Some(status);
                 s.event_id = text("event_id");
             }
-            Kind::Other => {}
+            Kind::Invite { .. } | Kind::Other => {}
         }
     }
 

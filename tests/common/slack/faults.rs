@@ -18,6 +18,9 @@ pub struct Faults {
     /// Deliver each of the next this many events twice, with the same
     /// `event_id` in two envelopes.
     pub duplicate_events: u32,
+    /// Per user, the Slack error every `conversations.invite` of them gets
+    /// (someone Slack cannot invite while it invites everyone else).
+    pub invite_errors: HashMap<String, String>,
 }
 
 impl Faults {

@@ -600,6 +600,15 @@ impl SlackStandIn {
         self.state().faults.fail_next(method, times, error);
     }
 
+    /// Every `conversations.invite` of `user` fails with the Slack error
+    /// `error`, until the faults are cleared.
+    pub fn fail_invites_of(&self, user: &str, error: &str) {
+        self.state()
+            .faults
+            .invite_errors
+            .insert(user.to_string(), error.to_string());
+    }
+
     /// The next `times` calls of `method` answer 429 with `Retry-After`.
     pub fn rate_limit_next(&self, method: &str, times: u32, retry_after_secs: u64) {
         self.state()

@@ -469,6 +469,9 @@ fn conversations_invite(shared: &Shared, st: &mut State, params: &Params) -> Ans
     if users.is_empty() {
         return Answer::error("no_user");
     }
+    if let Some(code) = users.iter().find_map(|u| st.faults.invite_errors.get(u)) {
+        return Answer::error(code);
+    }
     let mut failures = Vec::new();
     for user in &users {
         let failure = match st.world.user(user) {
