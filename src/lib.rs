@@ -48,6 +48,7 @@
 pub mod bot;
 pub mod casework;
 pub mod cli;
+pub mod clock;
 pub mod concern;
 pub mod config;
 pub mod conversation;

@@ -1076,7 +1076,15 @@ async fn a_slash_command_reaches_the_listener_and_is_acked_within_three_seconds(
     let seen = Arc::new(Recorder::default());
     let listener = listen(&standin, seen.clone()).await;
 
-    let hellos = seen.hellos.lock().expect("not poisoned").clone();
+    // The socket is open before slack-morphism has read the hello on it.
+    let started = Instant::now();
+    let hellos = loop {
+        let hellos = seen.hellos.lock().expect("not poisoned").clone();
+        if !hellos.is_empty() || started.elapsed() > PATIENCE {
+            break hellos;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(hellos.len(), 1, "slack-morphism read the hello");
     assert_eq!(hellos[0], (slack::APP_ID.to_string(), 1));
 

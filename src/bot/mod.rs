@@ -231,7 +231,7 @@ impl Core {
             chat,
             config,
             flow,
-            store,
+            store: store.with_clock(clock.clone()),
             rooms: rooms::ConfigRooms::default(),
             queue: queue_tx,
             policy,
@@ -762,7 +762,7 @@ async fn sweep_unfinished(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) 
         let after = chrono::Duration::from_std(core.config.safeguarding.unfinished_after)
             .unwrap_or(crate::conversation::ABANDONED_AFTER);
         // Only the reports that are due: not a worker for every reporter.
-        match crate::intake::reporters_due(&core.store, Utc::now(), after) {
+        match crate::intake::reporters_due(&core.store, core.now(), after) {
             Ok(reporters) => {
                 for r in reporters {
                     let _ = core.queue.send((r, Work::CheckUnfinished));
