@@ -32,14 +32,12 @@
 //! the handler timestamps each message as it is decrypted, so there is no
 //! polling in the measurement.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
-#[path = "../tests/common/matrix.rs"]
-mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{bot_account, bot_config, homeserver, BotRun, Homeserver};
+use common::matrix::{bot_account, bot_config, homeserver, BotRun, Homeserver};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoomRequest, RoomPreset};

@@ -7,7 +7,7 @@
 //! staff `@staff:test` who reports, and `@outsider:test`, let into the
 //! concern's room by mistake.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! The bot killed with SIGKILL, again and again, on a real Synapse, while
 //! people use it.
 //!
@@ -27,9 +26,8 @@
 //! The bot's log (and the audit log) stay in `target/tmp/crash-SEED/`;
 //! `SAFEGUARDING_CRASH_BOT_LOG` sets the bot's log filter.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
+use crate::common;
+use crate::common::matrix as harness;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;

@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! The outbox against a homeserver that fails, end to end on a real Synapse.
 //!
 //! The bot talks to Synapse through a fault-injecting proxy
@@ -8,11 +7,9 @@
 //! again and page the lead exactly once, the record must follow, and the
 //! reporter must get their reference and never be told anything false.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
-#[path = "common/proxy.rs"]
-mod proxy;
+use crate::common;
+use crate::common::matrix as harness;
+use crate::common::proxy;
 
 use std::time::{Duration, Instant};
 

@@ -1,11 +1,9 @@
-#![recursion_limit = "256"]
 //! `/healthz` and `/metrics` on a running bot, on a real Synapse: the
 //! counters move when a report is paged and acknowledged, and nothing of
 //! the concern is ever in the metrics.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
+use crate::common;
+use crate::common::matrix as harness;
 
 use std::net::SocketAddr;
 use std::time::Duration;

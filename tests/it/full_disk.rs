@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! A real full disk (issue 11, item 8), on a real Synapse: the bot's store
 //! gets ENOSPC in the middle of a report, and the bot recovers once there is
 //! space again.
@@ -37,9 +36,8 @@
 //! Run with `cargo test --test full_disk -- --nocapture` to see what
 //! happens. The bot's log stays in `target/tmp/full-disk-MS/bot.log`.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
+use crate::common;
+use crate::common::matrix as harness;
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};

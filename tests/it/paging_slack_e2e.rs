@@ -4,9 +4,8 @@
 //! and the other deputy are still paged on time, and the leads' channel
 //! names each one who could not be reached.
 
-mod common;
-#[path = "common/slack/mod.rs"]
-mod slack;
+use crate::common;
+use crate::common::slack;
 
 use std::path::Path;
 use std::time::Duration;

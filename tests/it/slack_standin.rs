@@ -3,8 +3,7 @@
 //! Slack adapter is built on. Where slack-morphism does not show something
 //! (headers, form bodies), a plain HTTP client looks at the raw answer.
 
-#[path = "common/slack/mod.rs"]
-mod slack;
+use crate::common::slack;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

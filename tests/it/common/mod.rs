@@ -1,7 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod matrix;
 pub mod memchat;
+pub mod proxy;
+pub mod slack;
+pub mod world;
 
 use std::sync::{Mutex, OnceLock};
 

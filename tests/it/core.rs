@@ -6,7 +6,7 @@
 //! `@deputy2:test`, a member of staff `@staff:test` who reports, all joined
 //! to the staff room `!staff:test`; the leads' room `!leads:test`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

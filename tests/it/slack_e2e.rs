@@ -4,9 +4,8 @@
 //! they run side by side. They assert what people see: the replies only
 //! the reporter sees, the messages in each channel, who is in it.
 
-mod common;
-#[path = "common/slack/mod.rs"]
-mod slack;
+use crate::common;
+use crate::common::slack;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
