@@ -4,6 +4,11 @@
 //! people on it, the Slack stand-in, the in-memory chat, a fault-injecting
 //! proxy). Run one module's tests with `cargo test --test it slack_e2e::`.
 //!
+//! libtest runs the tests of every module side by side in this one process,
+//! so nothing a test sets up is process-wide: each test makes its own people,
+//! rooms, stand-in, store and data directory, and what its bots log is kept
+//! for it alone (`common::logs`).
+//!
 //! Against the real Synapse: `casework_e2e`, `crash`, `full_disk`,
 //! `health_e2e`, `matrix_e2e`, `messy_rooms_e2e`, `outbox_e2e`,
 //! `paging_e2e`, `sync_gap_e2e`. Against the Slack stand-in: `slack_e2e`,

@@ -28,7 +28,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 struct Bot {
     standin: SlackStandIn,
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: common::logs::BotTask<anyhow::Result<()>>,
     data: tempfile::TempDir,
 }
 
@@ -57,7 +57,7 @@ impl Bot {
         let key = Key::load_or_create(&config.storage.key_file).expect("key");
         let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(safeguarding_bot::slack::run(config, flow, store, stop_rx));
+        let task = common::logs::spawn_bot(safeguarding_bot::slack::run(config, flow, store, stop_rx));
         if !standin.wait_for_socket(PATIENCE).await {
             if task.is_finished() {
                 panic!("the bot stopped: {:?}", task.await);

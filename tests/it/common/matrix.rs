@@ -477,7 +477,7 @@ pub struct BotRun {
     pub config: Config,
     pub data: PathBuf,
     stop: watch::Sender<bool>,
-    task: JoinHandle<anyhow::Result<()>>,
+    task: crate::common::logs::BotTask<anyhow::Result<()>>,
 }
 
 pub struct BotAccount {
@@ -556,10 +556,9 @@ impl BotRun {
         let (stop, stop_rx) = watch::channel(false);
         let data = config.storage.data_dir.clone();
         let run_config = config.clone();
-        let task =
-            tokio::spawn(
-                async move { safeguarding_bot::matrix::run(run_config, flow, store, stop_rx).await },
-            );
+        let task = crate::common::logs::spawn_bot(async move {
+            safeguarding_bot::matrix::run(run_config, flow, store, stop_rx).await
+        });
         BotRun {
             config,
             data,
