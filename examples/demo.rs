@@ -6,7 +6,7 @@
 //! sends the record; the lead reacts ✅ to the page, notes that the post was
 //! removed, records a decision with its reason, and closes it with advice to
 //! the family; the reporter is told it closed. What each types is in
-//! `demo/script.rs`, which `tests/demo_script.rs` walks through the flow.
+//! `demo/script.rs`, which `tests/it/demo_script.rs` walks through the flow.
 //!
 //!   cargo run --example demo [-- ACCOUNTS_ENV]
 //!

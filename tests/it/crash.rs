@@ -22,7 +22,7 @@
 //! stopped with SIGTERM, `safeguarding-bot audit verify` must pass on the
 //! data directory.
 //!
-//! Run with `cargo test --test crash -- --nocapture` to see the figures.
+//! Run with `cargo test --test it crash:: -- --nocapture` to see the figures.
 //! The bot's log (and the audit log) stay in `target/tmp/crash-SEED/`;
 //! `SAFEGUARDING_CRASH_BOT_LOG` sets the bot's log filter.
 

@@ -24,16 +24,15 @@
 //!    and recorded, and the Lead was paged once. Stopped with SIGTERM,
 //!    `safeguarding-bot audit verify` passes.
 //!
-//! A second test, `a_full_disk_met_first_by_healthz_is_reported_at_once_and_recovered_from`
-//! (ignored until the bot is fixed), fills the disk while nobody is talking
-//! to the bot, so that `/healthz` meets it first, then frees space.
+//! A second test, `a_full_disk_met_first_by_healthz_is_reported_at_once_and_recovered_from`,
+//! fills the disk while nobody is talking to the bot, so that `/healthz` meets it first, then frees space.
 //!
 //! Whatever goes wrong is collected as a finding and the story goes on
 //! where it can (if the bot does not exit, it is killed, as an operator
 //! would), so one run shows everything; the test fails at the end if there
 //! is any finding.
 //!
-//! Run with `cargo test --test full_disk -- --nocapture` to see what
+//! Run with `cargo test --test it full_disk:: -- --nocapture` to see what
 //! happens. The bot's log stays in `target/tmp/full-disk-MS/bot.log`.
 
 use crate::common;

@@ -1,6 +1,6 @@
 //! The bot on Slack, end to end: the real adapter (`safeguarding_bot::slack::run`)
 //! over Socket Mode and the Web API, against the Slack stand-in
-//! (tests/common/slack). Each test has its own stand-in, store and bot, so
+//! (tests/it/common/slack). Each test has its own stand-in, store and bot, so
 //! they run side by side. They assert what people see: the replies only
 //! the reporter sees, the messages in each channel, who is in it.
 

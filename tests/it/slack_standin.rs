@@ -1,4 +1,4 @@
-//! The Slack stand-in (tests/common/slack) behaves as Slack does, as seen by
+//! The Slack stand-in (tests/it/common/slack) behaves as Slack does, as seen by
 //! slack-morphism's real client and Socket Mode listener, the library the
 //! Slack adapter is built on. Where slack-morphism does not show something
 //! (headers, form bodies), a plain HTTP client looks at the raw answer.
