@@ -1584,7 +1584,10 @@ async fn checking_staff_asks_about_the_reporter_alone_and_follows_joins_and_leav
     // users.info is asked about the reporter (and, for their names in the
     // page, the lead and deputy paged), each once: never about the staff
     // channel's other members.
-    assert!(lookups.iter().any(|u| u == STAFF), "the reporter is looked up: {lookups:?}");
+    assert!(
+        lookups.iter().any(|u| u == STAFF),
+        "the reporter is looked up: {lookups:?}"
+    );
     assert!(
         lookups.iter().all(|u| !u.starts_with("U0MB")),
         "users.info for the reporter alone, not the channel's members: {lookups:?}"
@@ -1592,7 +1595,11 @@ async fn checking_staff_asks_about_the_reporter_alone_and_follows_joins_and_leav
     let mut once = lookups.clone();
     once.sort();
     once.dedup();
-    assert_eq!(once.len(), lookups.len(), "each person looked up once: {lookups:?}");
+    assert_eq!(
+        once.len(),
+        lookups.len(),
+        "each person looked up once: {lookups:?}"
+    );
     let pages: Vec<_> = calls
         .iter()
         .filter(|c| c.method == "conversations.members" && c.params["channel"] == STAFF_CHANNEL)
