@@ -318,7 +318,12 @@ pub(super) fn random_token() -> String {
     let mut bytes = [0u8; 12];
     if getrandom::getrandom(&mut bytes).is_err() {
         // Unique enough to keep one room per request: the time.
-        return format!("t{}", crate::clock::Clock::now(&crate::clock::SystemClock).timestamp_nanos_opt().unwrap_or_default());
+        return format!(
+            "t{}",
+            crate::clock::Clock::now(&crate::clock::SystemClock)
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+        );
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

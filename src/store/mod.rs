@@ -1208,9 +1208,7 @@ mod tests {
         let store = Store::open(dir.path(), key(1)).unwrap();
         let t = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 23, 9, 0, 0).unwrap();
         for i in 0..3 {
-            store
-                .audit(t, "bot", "test", None, &format!("n{i}"))
-                .unwrap();
+            store.audit(t, "bot", "test", None, &format!("n{i}")).unwrap();
         }
         assert_eq!(store.verify_audit(), Ok(()));
         store.audit.remove(3u64.to_be_bytes()).unwrap();

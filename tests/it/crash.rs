@@ -930,7 +930,15 @@ async fn crash_test(seed: u64, work: &Path, started: Instant, findings: Arc<Find
     for p in [&lead, &s1, &s2] {
         p.wait_for_member(&staff_room, &p.user_id).await;
     }
-    let config = write_config(hs, &account, work, staff_room.as_str(), &lead.user_id, &[&deputy], "");
+    let config = write_config(
+        hs,
+        &account,
+        work,
+        staff_room.as_str(),
+        &lead.user_id,
+        &[&deputy],
+        "",
+    );
     let filter = std::env::var("SAFEGUARDING_CRASH_BOT_LOG").unwrap_or_else(|_| BOT_LOG_FILTER.to_string());
     let mut bot = BotProcess::new("crash test", &config, &work.join("bot.log"), &filter);
     bot.start();

@@ -242,7 +242,15 @@ impl World {
         lead.wait_for_member(&staff_room, &lead.user_id).await;
         let addr = free_address();
         let health = format!("\n[health]\nlisten = \"{addr}\"\n");
-        let config = write_config(hs, &account, work, staff_room.as_str(), &lead.user_id, &[], &health);
+        let config = write_config(
+            hs,
+            &account,
+            work,
+            staff_room.as_str(),
+            &lead.user_id,
+            &[],
+            &health,
+        );
         let flag = work.join("disk-full");
         // While the flag file exists, the store's disk is full; the store's
         // directory is canonical, as the shim compares it with /proc/self/fd's links.
