@@ -264,7 +264,7 @@ async fn report_through_a_failing_homeserver(fault: Fault) {
 
     let log = captured_log();
     assert!(
-        !log.contains("the chat refused an effect for good"),
+        !log.contains("an effect failed for good"),
         "no effect was given up"
     );
     assert!(!log.contains(phrase), "the concern's words are not logged");

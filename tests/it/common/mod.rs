@@ -4,6 +4,7 @@
 pub mod logs;
 pub mod matrix;
 pub mod memchat;
+pub mod person;
 pub mod process;
 pub mod proxy;
 pub mod slack;
