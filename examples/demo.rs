@@ -27,9 +27,7 @@ use matrix_sdk::ruma::events::reaction::ReactionEventContent;
 use matrix_sdk::ruma::events::relation::Annotation;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::MembershipState;
-use matrix_sdk::ruma::events::room::message::{
-    OriginalSyncRoomMessageEvent, RoomMessageEventContent,
-};
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent};
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId, UserId};
 use matrix_sdk::Client;
 use tempfile::TempDir;

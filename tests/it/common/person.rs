@@ -94,10 +94,11 @@ pub async fn create_encrypted_room(client: &Client, name: &str, invite: Vec<Owne
     request.name = Some(name.to_string());
     request.preset = Some(RoomPreset::PrivateChat);
     request.invite = invite;
-    request.initial_state = vec![InitialStateEvent::with_empty_state_key(
-        RoomEncryptionEventContent::with_recommended_defaults(),
-    )
-    .to_raw_any()];
+    request.initial_state =
+        vec![
+            InitialStateEvent::with_empty_state_key(RoomEncryptionEventContent::with_recommended_defaults())
+                .to_raw_any(),
+        ];
     client
         .create_room(request)
         .await
@@ -108,7 +109,11 @@ pub async fn create_encrypted_room(client: &Client, name: &str, invite: Vec<Owne
 /// has any, and whether it is a notice (as the bot sends).
 pub fn text_of(msgtype: &MessageType) -> (String, Option<String>, bool) {
     match msgtype {
-        MessageType::Text(t) => (t.body.clone(), t.formatted.as_ref().map(|f| f.body.clone()), false),
+        MessageType::Text(t) => (
+            t.body.clone(),
+            t.formatted.as_ref().map(|f| f.body.clone()),
+            false,
+        ),
         MessageType::Notice(t) => (t.body.clone(), t.formatted.as_ref().map(|f| f.body.clone()), true),
         other => (other.body().to_string(), None, false),
     }
