@@ -3,7 +3,12 @@
 //! 1,000 open concerns, while 200 reporters answer at once.
 //!
 //! Run with `cargo bench --bench core_load`. It needs no homeserver and
-//! stops by itself (it gives up after [`TOTAL_PATIENCE`]).
+//! stops by itself (it gives up after [`Scale::patience`]).
+//!
+//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! it runs the same phases at a small [`Scale`] in a few seconds: the whole
+//! path, with every check below, to show that it still works. Its figures
+//! are printed but mean little (a debug build, few reporters, no sweep).
 //!
 //! Everything is the real code except the chat: [`Core::start`] with a
 //! config parsed from TOML, the CLAPA flow file, and a sled [`Store`] in a
@@ -27,25 +32,35 @@
 //! - 10,000 reports in progress: for each reporter, `intake::begin_in`
 //!   (a new reference, the conversation at its first question), and the
 //!   private chat kept as the core keeps it (`PrivateRooms` and the rooms
-//!   index); the private room exists in the chat with the bot and the
-//!   reporter joined. Committed 100 reporters to a batch.
+//!   index, both ways); the private room exists in the chat with the bot
+//!   and the reporter joined. Committed 100 reporters to a batch.
 //!
 //! Then the core is started on that store. Measured, in this order:
 //! - **1 reporter alone** (idle core): 5 of the 10,000 in turn, each
 //!   answering the 15 questions of a whole report, from the first question
 //!   to `send`, each answer sent once the bot has replied to the one
 //!   before. The time per message with no queueing, for comparison.
+//! - **disk syncs per answer** (idle core): one more reporter alone
+//!   answers the same 15 questions, waiting after each until everything it
+//!   caused is done (the outbox empty and no disk sync for 200 ms), and
+//!   the disk syncs each answer cost are counted (see [`syncs`]).
 //! - **200 reporters at once** (200 others): each answers the 15 questions
 //!   in the same way, as fast as the bot replies; all 200 start together.
 //!   The last answer submits the report: the lead is paged in a new
 //!   concern's room and the record follows. The CPU time the process used
-//!   meanwhile and the largest outbox seen (sampled every 5 ms) are noted.
+//!   meanwhile, its disk syncs and the largest outbox seen (sampled every
+//!   5 ms) are noted.
 //! - **200 reporters at a human pace** (200 others): the same, with a pause
 //!   of 3 to 5 s (uniform, the same every run) before each answer, about
 //!   50 messages a second between them for about a minute. The sweep for
 //!   reports left unfinished (`sweep_unfinished`) first runs 60 s after the
 //!   core starts, inside this phase: the messages accepted in the 3 s
 //!   after it began are shown apart.
+//!
+//! Checked, at either scale (the bench stops with a panic otherwise): every
+//! reporter gets each reply they wait for and no apology; each report sent
+//! gets its own reference, kept in the store; the lead is paged for each in
+//! a room the core made for it, and nowhere else; the outbox empties.
 //!
 //! Time per message: from just before `core.accept` (which keeps the event
 //! in the inbox, flushed) to the moment the core hands the reply the
@@ -63,7 +78,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use safeguarding_bot::bot::{Chat, ChatError, Core, File, Inbound, InboundKind, Member, Message, RoomSpec};
-use safeguarding_bot::concern::ConcernRecord;
+use safeguarding_bot::concern::{ConcernRecord, Reference};
 use safeguarding_bot::config::{self, Config};
 use safeguarding_bot::conversation::{self, Action, Conversation};
 use safeguarding_bot::escalation::policy::{self, Policy};
@@ -71,23 +86,83 @@ use safeguarding_bot::escalation::rota::Rota;
 use safeguarding_bot::escalation::{AckDecision, Escalation};
 use safeguarding_bot::flow::{self, Flow};
 use safeguarding_bot::health::Metrics;
-use safeguarding_bot::intake;
+use safeguarding_bot::intake::{self, Outgoing};
 use safeguarding_bot::store::{Batch, Key, Store, Tree};
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 
-/// Reports in progress at the start.
-const IN_PROGRESS: usize = 10_000;
-/// Open concerns at the start.
-const OPEN_CONCERNS: usize = 1_000;
-/// Reporters answering at once.
-const AT_ONCE: usize = 200;
+/// How big a run is: the full bench, or the short one that shows it still
+/// works.
+struct Scale {
+    /// Reports in progress at the start.
+    in_progress: usize,
+    /// Open concerns at the start.
+    open_concerns: usize,
+    /// Reports answered by one reporter alone, one after another.
+    alone: usize,
+    /// Reporters answering at once, and again at a human pace.
+    at_once: usize,
+    /// The pause before each answer at a human pace: uniform in this range.
+    pause: (Duration, Duration),
+    /// How long the core is left idle after it starts, before measuring.
+    settle: Duration,
+    /// The longest the whole bench may take.
+    patience: Duration,
+}
+
+/// `cargo bench --bench core_load`.
+const FULL: Scale = Scale {
+    in_progress: 10_000,
+    open_concerns: 1_000,
+    alone: 5,
+    at_once: 200,
+    pause: (Duration::from_secs(3), Duration::from_secs(5)),
+    settle: Duration::from_secs(1),
+    patience: Duration::from_secs(300),
+};
+
+/// Without `--bench`: a few seconds in a debug build. Every phase runs,
+/// with fewer of everyone; the human pace is a hundred times as fast, so
+/// it ends long before the sweep for unfinished reports first runs.
+const SHORT: Scale = Scale {
+    in_progress: 300,
+    open_concerns: 50,
+    alone: 1,
+    at_once: 20,
+    pause: (Duration::from_millis(30), Duration::from_millis(50)),
+    settle: Duration::from_millis(200),
+    patience: Duration::from_secs(120),
+};
+
+impl Scale {
+    /// The reporters of each phase, all different, all of them among the
+    /// reports in progress.
+    fn reporters(&self) -> Reporters {
+        let at_once = 0..self.at_once;
+        let alone = at_once.end..at_once.end + self.alone;
+        let counted = alone.end;
+        let paced = counted + 1..counted + 1 + self.at_once;
+        assert!(paced.end <= self.in_progress, "enough reports in progress");
+        Reporters {
+            at_once,
+            alone,
+            counted,
+            paced,
+        }
+    }
+}
+
+struct Reporters {
+    at_once: std::ops::Range<usize>,
+    alone: std::ops::Range<usize>,
+    counted: usize,
+    paced: std::ops::Range<usize>,
+}
+
 /// Reporters set up per committed batch.
 const PER_BATCH: usize = 100;
 /// The longest any one reply may take before the bench gives up.
 const REPLY_PATIENCE: Duration = Duration::from_secs(60);
-/// The longest the whole bench may take.
-const TOTAL_PATIENCE: Duration = Duration::from_secs(300);
 
 const BOT: &str = "@bot:bench.example";
 const LEAD: &str = "@lead:bench.example";
@@ -117,8 +192,11 @@ const ANSWERS: [(&str, &str); 15] = [
     ("2", "What is your role"),
     ("volunteer", "anything else"),
     ("skip", "Please check your report"),
-    ("send", "recorded as"),
+    ("send", "Your report is recorded as"),
 ];
+
+/// What the page for a new concern says, before its reference.
+const PAGE: &str = "New safeguarding concern ";
 
 fn reporter(i: usize) -> String {
     format!("@r{i}:bench.example")
@@ -183,6 +261,9 @@ struct BenchChat {
     watchers: Mutex<HashMap<String, mpsc::UnboundedSender<Seen>>>,
     sends: AtomicU64,
     rooms_made: AtomicU64,
+    /// Each page (the first, not a repeat) with the room it went to: few
+    /// and short, so kept.
+    pages: Mutex<Vec<(String, String)>>,
 }
 
 impl BenchChat {
@@ -203,6 +284,11 @@ impl BenchChat {
                 sent: HashMap::new(),
             },
         );
+    }
+
+    /// The rooms the core asked the chat to make.
+    fn made(&self) -> std::collections::HashSet<String> {
+        self.lock().by_spec.values().cloned().collect()
     }
 
     /// What the bot sends in `room` from now on.
@@ -242,6 +328,12 @@ impl Chat for BenchChat {
         };
         let at = Instant::now();
         self.sends.fetch_add(1, Ordering::Relaxed);
+        if message.plain.contains(PAGE) {
+            self.pages
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((room.to_string(), message.plain.clone()));
+        }
         if let Some(tx) = self.watchers.lock().unwrap_or_else(|e| e.into_inner()).get(room) {
             let _ = tx.send(Seen {
                 at,
@@ -494,14 +586,14 @@ fn submitted(flow: &Flow) -> (ConcernRecord, Conversation) {
 /// The 1,000 open concerns: record, finished conversation, acknowledged
 /// escalation with its reminder deadline, rooms index, and the room in the
 /// chat.
-fn set_up_concerns(store: &Store, chat: &BenchChat, flow: &Flow, config: &Config) {
+fn set_up_concerns(store: &Store, chat: &BenchChat, flow: &Flow, config: &Config, n: usize) {
     let (template, done) = submitted(flow);
     let policy = Policy::from_config(&config.safeguarding);
     let rota = Rota::default();
     let now = Utc::now();
     let paged_at = now - chrono::Duration::hours(2);
     let mut batch = Batch::new();
-    for i in 0..OPEN_CONCERNS {
+    for i in 0..n {
         let who = past_reporter(i);
         let room = concern_room(i);
         chat.add_room(&room, [LEAD.to_string()]);
@@ -546,28 +638,47 @@ fn set_up_concerns(store: &Store, chat: &BenchChat, flow: &Flow, config: &Config
     store.commit(batch).expect("commit");
 }
 
-/// The 10,000 reports in progress, each at its first question, with its
-/// private chat known and in the chat.
-fn set_up_in_progress(store: &Store, chat: &BenchChat, flow: &Flow) {
+/// The reports in progress, each at its first question, with its private
+/// chat known and in the chat.
+fn set_up_in_progress(store: &Store, chat: &BenchChat, flow: &Flow, n: usize) {
     let now = Utc::now();
     let mut batch = Batch::new();
-    for i in 0..IN_PROGRESS {
+    for i in 0..n {
         let who = reporter(i);
         let room = private_room(i);
         chat.add_room(&room, [who.clone()]);
         let out = intake::begin_in(store, &mut batch, flow, &who, Some(&format!("$start{i}")), now)
             .expect("begin a report");
-        assert_eq!(out.len(), 2, "the introduction and the first question");
+        // What /report would send: the introduction, the first question
+        // and (for a chat that shows them) its choices as buttons. Nothing
+        // for the lead yet.
+        let replies: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                Outgoing::Reply(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            replies.len() >= 2 && replies.iter().any(|r| r.contains("Is a crime in progress")),
+            "the introduction and the first question; begin_in gave {out:?}"
+        );
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, Outgoing::Page { .. } | Outgoing::Record(_))),
+            "a report just begun pages nobody; begin_in gave {out:?}"
+        );
+        // Kept as the outbox keeps a private chat it made: the reporter's
+        // room, and the room's slot in the rooms index both ways.
+        let slot = format!("private:{who}");
         store
             .stage_item(&mut batch, Tree::PrivateRooms, &who, &room)
             .expect("stage the private room");
         store
-            .stage_item(
-                &mut batch,
-                Tree::Rooms,
-                &format!("room:{room}"),
-                &format!("private:{who}"),
-            )
+            .stage_item(&mut batch, Tree::Rooms, &slot, &room)
+            .expect("stage the private room");
+        store
+            .stage_item(&mut batch, Tree::Rooms, &format!("room:{room}"), &slot)
             .expect("stage the private room");
         if (i + 1) % PER_BATCH == 0 {
             store.commit(std::mem::take(&mut batch)).expect("commit");
@@ -583,18 +694,19 @@ fn set_up_in_progress(store: &Store, chat: &BenchChat, flow: &Flow) {
 enum Pace {
     /// Each answer as soon as the reply to the one before is sent.
     AtOnce,
-    /// A pause before each answer (and before the first), uniform in
-    /// `PAUSE_MIN..PAUSE_MAX`, as if reading and typing.
-    Human,
+    /// A pause before each answer (and before the first), uniform in the
+    /// range, as if reading and typing. At the full scale 200 reporters
+    /// answer about 50 times a second between them, and their 15 answers
+    /// take about a minute.
+    Human(Duration, Duration),
+    /// Each answer once everything the one before caused is done, the disk
+    /// syncs of each counted.
+    Counted,
 }
 
-/// The pauses of [`Pace::Human`]: 200 reporters answer about 50 times a
-/// second between them, and their 15 answers take about a minute.
-const PAUSE_MIN: Duration = Duration::from_secs(3);
-const PAUSE_MAX: Duration = Duration::from_secs(5);
-
-/// A pause for reporter `i` before answer `n`, the same every run.
-fn pause(i: usize, n: usize) -> Duration {
+/// A pause for reporter `i` before answer `n` in `min..max`, the same
+/// every run.
+fn pause(i: usize, n: usize, min: Duration, max: Duration) -> Duration {
     // splitmix64
     let mut z = ((i as u64) << 8) | n as u64;
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -602,7 +714,7 @@ fn pause(i: usize, n: usize) -> Duration {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     let fraction = (z >> 11) as f64 / (1u64 << 53) as f64;
-    PAUSE_MIN + (PAUSE_MAX - PAUSE_MIN).mul_f64(fraction)
+    min + (max - min).mul_f64(fraction)
 }
 
 /// One message: when it was accepted and how long until its reply was sent.
@@ -614,24 +726,38 @@ struct Timed {
     submits: bool,
 }
 
+/// One reporter's whole report.
+struct Walked {
+    who: String,
+    timed: Vec<Timed>,
+    /// The reference the last reply gave them.
+    reference: Reference,
+    /// With [`Pace::Counted`], the log writes synced to disk for each
+    /// answer (see [`syncs`]).
+    syncs: Vec<u64>,
+}
+
 /// One reporter's answers, one after another, each once the reply to the
-/// one before has been sent (and, at a human pace, after a pause).
+/// one before has been sent (and as `pace` says).
 async fn walk(
     core: Arc<Core>,
     chat: Arc<BenchChat>,
     i: usize,
     pace: Pace,
     go: Arc<tokio::sync::Barrier>,
-) -> Vec<Timed> {
+) -> Walked {
     let who = reporter(i);
     let room = private_room(i);
     let mut seen = chat.watch(&room);
     go.wait().await;
-    let mut out = Vec::with_capacity(ANSWERS.len());
+    let mut timed = Vec::with_capacity(ANSWERS.len());
+    let mut synced = Vec::new();
+    let mut reference = None;
     for (n, (answer, expect)) in ANSWERS.iter().enumerate() {
-        if let Pace::Human = pace {
-            tokio::time::sleep(pause(i, n)).await;
+        if let Pace::Human(min, max) = pace {
+            tokio::time::sleep(pause(i, n, min, max)).await;
         }
+        let syncs_before = syncs::log_writes();
         let start = Instant::now();
         core.accept(Inbound {
             event_id: format!("$load{i}-{n}"),
@@ -658,30 +784,119 @@ async fn walk(
                 seen.plain
             );
             if seen.plain.contains(expect) {
-                out.push(Timed {
+                let submits = n + 1 == ANSWERS.len();
+                if submits {
+                    reference = Some(reference_in(&seen.plain));
+                }
+                timed.push(Timed {
                     start,
                     took: seen.at - start,
-                    submits: n + 1 == ANSWERS.len(),
+                    submits,
                 });
                 break;
             }
             other.push(seen.plain);
         }
+        if let Pace::Counted = pace {
+            synced.push(settled(&core).await - syncs_before);
+        }
     }
-    out
+    Walked {
+        who,
+        timed,
+        reference: reference.unwrap_or_else(|| panic!("reporter {i} was given no reference")),
+        syncs: synced,
+    }
 }
 
-/// Runs reporters `from..from + n` together; returns every message timed.
-async fn load(core: &Arc<Core>, chat: &Arc<BenchChat>, from: usize, n: usize, pace: Pace) -> Vec<Timed> {
-    let go = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks: Vec<_> = (from..from + n)
+/// The reference in the reply to `send` ("Your report is recorded as
+/// SG-0042, ...").
+fn reference_in(reply: &str) -> Reference {
+    let (_, after) = reply
+        .split_once(ANSWERS[ANSWERS.len() - 1].1)
+        .expect("the reply names the reference");
+    let word = after
+        .split_whitespace()
+        .next()
+        .expect("a reference")
+        .trim_end_matches([',', '.']);
+    word.parse()
+        .unwrap_or_else(|e| panic!("{word:?} in {reply:?} is not a reference: {e}"))
+}
+
+/// Waits until everything the core was doing is done: the outbox empty and
+/// no log write synced for 200 ms. Returns the log writes synced so far.
+async fn settled(core: &Core) -> u64 {
+    const QUIET: Duration = Duration::from_millis(200);
+    let began = Instant::now();
+    let mut last = syncs::log_writes();
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = syncs::log_writes();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= QUIET && core.store.outbox_len() == 0 {
+            return last;
+        }
+        assert!(
+            began.elapsed() < REPLY_PATIENCE,
+            "the core did not settle within {REPLY_PATIENCE:?}"
+        );
+    }
+}
+
+/// Runs `reporters` together; returns each one's walk.
+async fn load(
+    core: &Arc<Core>,
+    chat: &Arc<BenchChat>,
+    reporters: std::ops::Range<usize>,
+    pace: Pace,
+) -> Vec<Walked> {
+    let go = Arc::new(tokio::sync::Barrier::new(reporters.len()));
+    let tasks: Vec<_> = reporters
         .map(|i| tokio::spawn(walk(core.clone(), chat.clone(), i, pace, go.clone())))
         .collect();
     let mut all = Vec::new();
     for t in tasks {
-        all.extend(t.await.expect("a reporter"));
+        all.push(t.await.expect("a reporter"));
     }
     all
+}
+
+fn timed(walked: &[Walked]) -> Vec<Timed> {
+    walked.iter().flat_map(|w| w.timed.iter().copied()).collect()
+}
+
+/// Checks that each report sent was kept and paged: its own reference,
+/// the record in the store under it, and one page naming it, in a room
+/// the core had the chat make. Returns how many were checked.
+fn check_reports(core: &Core, chat: &BenchChat, walked: &[Walked]) -> usize {
+    let made = chat.made();
+    let pages = chat.pages.lock().unwrap_or_else(|e| e.into_inner());
+    let mut references = std::collections::HashSet::new();
+    for w in walked {
+        let r = &w.reference;
+        assert!(references.insert(r.clone()), "{r} was given twice");
+        let record = core
+            .store
+            .get_concern(r)
+            .expect("read the store")
+            .unwrap_or_else(|| panic!("{r}, given to {}, is not in the store", w.who));
+        assert_eq!(record.reporter, w.who, "{r} is {}'s report", w.who);
+        let paged: Vec<&String> = pages
+            .iter()
+            .filter(|(_, text)| text.contains(&format!("{PAGE}{r},")))
+            .map(|(room, _)| room)
+            .collect();
+        assert_eq!(paged.len(), 1, "{r}: one page, in its own room; pages: {paged:?}");
+        assert!(
+            made.contains(paged[0]),
+            "{r} was paged in {}, a room the core did not make",
+            paged[0]
+        );
+    }
+    references.len()
 }
 
 fn row(scenario: &str, times: &[Timed]) -> Row {
@@ -768,20 +983,18 @@ const SWEEP_AFTER: Duration = Duration::from_secs(60);
 /// Messages accepted this long after the sweep starts are counted as during it.
 const SWEEP_WINDOW: Duration = Duration::from_secs(3);
 
-/// Reporters 0..AT_ONCE answer at once; the next ALONE answer alone, one
-/// after another; the AT_ONCE after those at a human pace.
-const ALONE: usize = 5;
-
-async fn bench() -> (Vec<Row>, Vec<String>) {
+async fn bench(scale: &Scale) -> (Vec<Row>, Vec<String>) {
     let mut notes = Vec::new();
     let (rss_empty, _) = memory();
     let dir = TempDir::new().expect("tempdir");
     let config = config(dir.path());
     let flow = flow::load_file(&config.flow.file).expect("the flow loads");
     let chat = Arc::new(BenchChat::default());
-    let staff = (0..IN_PROGRESS)
+    let (in_progress, open_concerns, at_once_n) = (scale.in_progress, scale.open_concerns, scale.at_once);
+    let who = scale.reporters();
+    let staff = (0..in_progress)
         .map(reporter)
-        .chain((0..OPEN_CONCERNS).map(past_reporter))
+        .chain((0..open_concerns).map(past_reporter))
         .chain([LEAD.to_string(), DEPUTY.to_string()]);
     chat.add_room(STAFF_ROOM, staff);
     chat.add_room(LEADS_ROOM, [LEAD.to_string(), DEPUTY.to_string()]);
@@ -789,25 +1002,25 @@ async fn bench() -> (Vec<Row>, Vec<String>) {
     let key = Key::load_or_create(&config.storage.key_file).expect("key");
     let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
     let began = Instant::now();
-    set_up_concerns(&store, &chat, &flow, &config);
+    set_up_concerns(&store, &chat, &flow, &config, open_concerns);
     let concerns_took = began.elapsed();
     let began = Instant::now();
-    set_up_in_progress(&store, &chat, &flow);
+    set_up_in_progress(&store, &chat, &flow, in_progress);
     let progress_took = began.elapsed();
     eprintln!(
-        "core_load: set up {OPEN_CONCERNS} open concerns in {concerns_took:.2?} and {IN_PROGRESS} reports in progress in {progress_took:.2?}, through the store"
+        "core_load: set up {open_concerns} open concerns in {concerns_took:.2?} and {in_progress} reports in progress in {progress_took:.2?}, through the store"
     );
     notes.push(format!(
-        "set-up through the store and intake::begin_in: {OPEN_CONCERNS} open concerns in {:.1} s, {IN_PROGRESS} reports in progress in {:.1} s",
+        "set-up through the store and intake::begin_in: {open_concerns} open concerns in {:.1} s, {in_progress} reports in progress in {:.1} s",
         concerns_took.as_secs_f64(),
         progress_took.as_secs_f64()
     ));
     let began = Instant::now();
-    let in_progress = intake::reporters_in_progress(&store).expect("list").len();
+    let listed_n = intake::reporters_in_progress(&store).expect("list").len();
     let listed = began.elapsed();
-    assert_eq!(in_progress, IN_PROGRESS);
+    assert_eq!(listed_n, in_progress);
     notes.push(format!(
-        "intake::reporters_in_progress (what the sweep for unfinished reports reads every minute, before it queues a check for each): {in_progress} found in {:.0} ms",
+        "intake::reporters_in_progress (what the sweep for unfinished reports reads every minute): {listed_n} found in {:.0} ms",
         ms(listed)
     ));
 
@@ -826,95 +1039,126 @@ async fn bench() -> (Vec<Row>, Vec<String>) {
         "Core::start on that store: {:.0} ms",
         ms(started.elapsed())
     ));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(scale.settle).await;
     let (rss_setup, _) = memory();
     eprintln!("core_load: core started; VmRSS {rss_setup:.1} MiB (empty process {rss_empty:.1} MiB)");
 
     let mut rows = Vec::new();
+    let mut sent = Vec::new();
     let mut alone = Vec::new();
-    for i in AT_ONCE..AT_ONCE + ALONE {
-        alone.extend(load(&core, &chat, i, 1, Pace::AtOnce).await);
+    for i in who.alone.clone() {
+        alone.extend(load(&core, &chat, i..i + 1, Pace::AtOnce).await);
     }
-    let mut alone_row = row(&format!("1 reporter alone ({ALONE} reports in turn)"), &alone);
+    let mut alone_row = row(
+        &format!("1 reporter alone ({} reports in turn)", scale.alone),
+        &timed(&alone),
+    );
     alone_row.per_second = f64::NAN;
     rows.push(alone_row);
+    sent.extend(alone);
     assert!(drained(&core, Duration::from_secs(30)).await, "the outbox drains");
 
-    eprintln!("core_load: {AT_ONCE} reporters answering at once");
+    eprintln!("core_load: 1 reporter alone, counting disk syncs");
+    settled(&core).await;
+    let files_before = syncs::file_syncs();
+    let counted = load(&core, &chat, who.counted..who.counted + 1, Pace::Counted)
+        .await
+        .pop()
+        .expect("the counted reporter");
+    let files = syncs::file_syncs() - files_before;
+    notes.push(syncs_note(&counted.syncs, files));
+    sent.push(counted);
+
+    eprintln!("core_load: {at_once_n} reporters answering at once");
     let sends_before = chat.sends.load(Ordering::Relaxed);
     let made_before = chat.rooms_made.load(Ordering::Relaxed);
     let cpu_before = cpu_time();
+    let syncs_before = syncs::log_writes();
     let (stop_sampling, sampler) = outbox_sampler(core.clone());
     let began = Instant::now();
-    let at_once = load(&core, &chat, 0, AT_ONCE, Pace::AtOnce).await;
+    let walked = load(&core, &chat, who.at_once.clone(), Pace::AtOnce).await;
     let replied = began.elapsed();
     let cpu = cpu_time() - cpu_before;
+    let log_writes = syncs::log_writes() - syncs_before;
     let _ = stop_sampling.send(());
     let outbox_max = sampler.await.expect("sampler");
     let (rss_replied, _) = memory();
+    let at_once = timed(&walked);
+    sent.extend(walked);
     rows.push(row(
-        &format!("{AT_ONCE} reporters at once ({} answers each)", ANSWERS.len()),
+        &format!("{at_once_n} reporters at once ({} answers each)", ANSWERS.len()),
         &at_once,
     ));
     let (submits, others): (Vec<Timed>, Vec<Timed>) = at_once.iter().partition(|t| t.submits);
-    rows.push(row("  of which answers 1-14 (next question)", &others));
-    rows.push(row("  of which answer 15, `send` (pages)", &submits));
+    rows.push(row(
+        &format!("  of which answers 1-{} (next question)", ANSWERS.len() - 1),
+        &others,
+    ));
+    rows.push(row(
+        &format!("  of which answer {}, `send` (pages)", ANSWERS.len()),
+        &submits,
+    ));
     let waited = Instant::now();
     let empty = drained(&core, Duration::from_secs(60)).await;
     notes.push(format!(
-        "{AT_ONCE} at once: {} messages, all replied to in {:.2} s; {:.1} s of CPU (user and system) meanwhile, {:.2} ms per message, on {} CPUs; at most {outbox_max} effects waited in the outbox; the chat took {} sends and made {} rooms",
+        "{at_once_n} at once: {} messages, all replied to in {:.2} s; {:.1} s of CPU (user and system) meanwhile, {:.2} ms per message, on {} CPUs; {log_writes} log writes synced to disk meanwhile ({:.2} a message); at most {outbox_max} effects waited in the outbox; the chat took {} sends and made {} rooms",
         at_once.len(),
         replied.as_secs_f64(),
         cpu.as_secs_f64(),
         ms(cpu) / at_once.len() as f64,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        log_writes as f64 / at_once.len() as f64,
         chat.sends.load(Ordering::Relaxed) - sends_before,
         chat.rooms_made.load(Ordering::Relaxed) - made_before,
     ));
     notes.push(format!(
-        "after their last reply, the outbox (the pages, records and rooms of the {AT_ONCE} new concerns) {} {:.1} s later",
+        "after their last reply, the outbox (the pages, records and rooms of the {at_once_n} new concerns) {} {:.1} s later",
         if empty { "was empty" } else { "was still not empty" },
         waited.elapsed().as_secs_f64()
     ));
 
+    let (pause_min, pause_max) = scale.pause;
     eprintln!(
-        "core_load: {AT_ONCE} reporters at a human pace ({PAUSE_MIN:?} to {PAUSE_MAX:?} before each answer), about a minute"
+        "core_load: {at_once_n} reporters at a human pace ({pause_min:?} to {pause_max:?} before each answer)"
     );
-    let from = AT_ONCE + ALONE;
     let (stop_rss, rss_log) = rss_sampler(started);
-    let paced = load(&core, &chat, from, AT_ONCE, Pace::Human).await;
+    let walked = load(&core, &chat, who.paced.clone(), Pace::Human(pause_min, pause_max)).await;
     let _ = stop_rss.send(());
     let rss_log = rss_log.await.expect("sampler");
-    rows.push(row(&format!("{AT_ONCE} reporters at a human pace"), &paced));
+    let paced = timed(&walked);
+    sent.extend(walked);
+    rows.push(row(&format!("{at_once_n} reporters at a human pace"), &paced));
     let sweep = started + SWEEP_AFTER;
-    let (during, rest): (Vec<Timed>, Vec<Timed>) = paced
-        .iter()
-        .partition(|t| t.start >= sweep && t.start < sweep + SWEEP_WINDOW);
-    let mut during_row = row(
-        &format!(
-            "  of which accepted in the {} s after the sweep began",
-            SWEEP_WINDOW.as_secs()
-        ),
-        &during,
-    );
-    during_row.per_second = f64::NAN;
-    rows.push(during_row);
-    let mut rest_row = row("  of which the rest", &rest);
-    rest_row.per_second = f64::NAN;
-    rows.push(rest_row);
-    let at = |from: Duration, to: Duration| {
-        rss_log
-            .iter()
-            .filter(|(t, _)| *t >= from && *t < to)
-            .map(|(_, rss)| *rss)
-            .fold(f64::NAN, f64::max)
-    };
-    notes.push(format!(
-        "VmRSS around the sweep: {:.1} MiB in the second before it, {:.1} MiB at most in the 5 s after it began",
-        at(SWEEP_AFTER - Duration::from_secs(1), SWEEP_AFTER),
-        at(SWEEP_AFTER, SWEEP_AFTER + Duration::from_secs(5)),
-    ));
     let ended_at = paced.iter().map(|t| t.start + t.took).max().expect("paced");
+    if ended_at > sweep + SWEEP_WINDOW {
+        let (during, rest): (Vec<Timed>, Vec<Timed>) = paced
+            .iter()
+            .partition(|t| t.start >= sweep && t.start < sweep + SWEEP_WINDOW);
+        let mut during_row = row(
+            &format!(
+                "  of which accepted in the {} s after the sweep began",
+                SWEEP_WINDOW.as_secs()
+            ),
+            &during,
+        );
+        during_row.per_second = f64::NAN;
+        rows.push(during_row);
+        let mut rest_row = row("  of which the rest", &rest);
+        rest_row.per_second = f64::NAN;
+        rows.push(rest_row);
+        let at = |from: Duration, to: Duration| {
+            rss_log
+                .iter()
+                .filter(|(t, _)| *t >= from && *t < to)
+                .map(|(_, rss)| *rss)
+                .fold(f64::NAN, f64::max)
+        };
+        notes.push(format!(
+            "VmRSS around the sweep: {:.1} MiB in the second before it, {:.1} MiB at most in the 5 s after it began",
+            at(SWEEP_AFTER - Duration::from_secs(1), SWEEP_AFTER),
+            at(SWEEP_AFTER, SWEEP_AFTER + Duration::from_secs(5)),
+        ));
+    }
     notes.push(format!(
         "the sweep for unfinished reports first runs {} s after the core starts; the human-paced phase ran from {:.1} s to {:.1} s after it",
         SWEEP_AFTER.as_secs(),
@@ -927,19 +1171,25 @@ async fn bench() -> (Vec<Row>, Vec<String>) {
     ));
     let empty = drained(&core, Duration::from_secs(60)).await;
     assert!(empty, "the outbox drains at the end");
+    let checked = check_reports(&core, &chat, &sent);
+    notes.push(format!(
+        "checked: each of the {checked} reports sent has its own reference, its record in the store, and one page in a room made for it"
+    ));
 
     let still = intake::reporters_in_progress(&core.store).expect("list").len();
+    assert_eq!(still, in_progress - checked, "every report sent is finished");
     let escalations = core
         .store
         .items::<Escalation>(Tree::Escalations)
         .expect("escalations")
         .len();
+    assert_eq!(escalations, open_concerns + checked, "one escalation per concern");
     notes.push(format!(
         "at the end: {still} reports in progress, {escalations} escalations kept"
     ));
     let (rss_end, hwm_end) = memory();
     notes.push(format!(
-        "VmRSS: {rss_empty:.1} MiB at the start of the process; {rss_setup:.1} MiB after the set-up (core started, idle); {rss_replied:.1} MiB at the last reply of the {AT_ONCE} at once; {rss_end:.1} MiB at the end (outbox empty); peak (VmHWM) {hwm_end:.1} MiB"
+        "VmRSS: {rss_empty:.1} MiB at the start of the process; {rss_setup:.1} MiB after the set-up (core started, idle); {rss_replied:.1} MiB at the last reply of the {at_once_n} at once; {rss_end:.1} MiB at the end (outbox empty); peak (VmHWM) {hwm_end:.1} MiB"
     ));
 
     tokio::time::timeout(Duration::from_secs(30), running.stop())
@@ -949,9 +1199,30 @@ async fn bench() -> (Vec<Row>, Vec<String>) {
     (rows, notes)
 }
 
+/// What the counted reporter's disk syncs come to, answer by answer.
+fn syncs_note(per_answer: &[u64], file_syncs: u64) -> String {
+    if !syncs::COUNTED {
+        return "disk syncs: not counted on this platform".to_string();
+    }
+    let typed = &per_answer[..per_answer.len() - 1];
+    let mean = typed.iter().sum::<u64>() as f64 / typed.len() as f64;
+    format!(
+        "disk syncs, 1 reporter alone, each answer once the last was done: {mean:.2} log writes synced per typed answer (answers 1-{}: {typed:?}), {} for `send`; besides, sled's own flusher thread called fsync {file_syncs} times meanwhile",
+        typed.len(),
+        per_answer[per_answer.len() - 1],
+    )
+}
+
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    let full = std::env::args().any(|a| a == "--bench");
+    let scale = if full { &FULL } else { &SHORT };
     eprintln!(
-        "core_load: {IN_PROGRESS} reports in progress, {OPEN_CONCERNS} open concerns, {AT_ONCE} reporters answering at once"
+        "core_load: {}{} reports in progress, {} open concerns, {} reporters answering at once",
+        if full { "" } else { "short run (without --bench): " },
+        scale.in_progress,
+        scale.open_concerns,
+        scale.at_once
     );
     // The bot's own runtime has one worker thread per CPU; this is for
     // trying more.
@@ -965,10 +1236,10 @@ fn main() {
     }
     let runtime = builder.enable_all().build().expect("tokio runtime");
     let (rows, notes) = runtime.block_on(async {
-        match tokio::time::timeout(TOTAL_PATIENCE, bench()).await {
+        match tokio::time::timeout(scale.patience, bench(scale)).await {
             Ok(out) => out,
             Err(_) => {
-                eprintln!("core_load: gave up after {TOTAL_PATIENCE:?}");
+                eprintln!("core_load: gave up after {:?}", scale.patience);
                 std::process::exit(1);
             }
         }
@@ -977,5 +1248,90 @@ fn main() {
     for n in notes {
         println!("core_load: {n}");
     }
+    if !full && syncs::COUNTED {
+        assert!(syncs::log_writes() > 0, "the disk syncs were counted");
+    }
     runtime.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// Disk syncs, counted where the process asks the kernel for them.
+///
+/// Every flush of the store ends in sled writing its log buffer and then
+/// `sync_file_range` on the log file, unless that part of the log was
+/// already on disk; sled's own flusher thread also calls `fsync` every
+/// half-second whatever it holds. This bench defines those C functions
+/// (and `fdatasync`) itself: the linker resolves sled's and std's calls to
+/// a definition in the program before the C library's, so each call comes
+/// here, is counted, and goes to the kernel as the raw system call, which
+/// is what the C library's would do. So the store is measured as it is,
+/// without a counter in it.
+///
+/// Only on Linux on x86-64 and arm64, whose system call numbers are here;
+/// elsewhere nothing is counted and [`COUNTED`] is false.
+mod syncs {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static LOG_WRITES: AtomicU64 = AtomicU64::new(0);
+    static FILE_SYNCS: AtomicU64 = AtomicU64::new(0);
+
+    /// `sync_file_range` calls so far: sled's log writes made durable.
+    pub fn log_writes() -> u64 {
+        LOG_WRITES.load(Ordering::Relaxed)
+    }
+
+    /// `fsync` and `fdatasync` calls so far.
+    pub fn file_syncs() -> u64 {
+        FILE_SYNCS.load(Ordering::Relaxed)
+    }
+
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub const COUNTED: bool = true;
+    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    pub const COUNTED: bool = false;
+
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    mod interposed {
+        use super::{FILE_SYNCS, LOG_WRITES};
+        use std::os::raw::{c_int, c_long, c_uint};
+        use std::sync::atomic::Ordering;
+
+        /// fsync, fdatasync, sync_file_range.
+        #[cfg(target_arch = "x86_64")]
+        const SYS: [c_long; 3] = [74, 75, 277];
+        #[cfg(target_arch = "aarch64")]
+        const SYS: [c_long; 3] = [82, 83, 84];
+
+        extern "C" {
+            fn syscall(number: c_long, ...) -> c_long;
+        }
+
+        /// # Safety
+        /// As the C library's `fsync`.
+        #[no_mangle]
+        pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+            FILE_SYNCS.fetch_add(1, Ordering::Relaxed);
+            syscall(SYS[0], fd as c_long) as c_int
+        }
+
+        /// # Safety
+        /// As the C library's `fdatasync`.
+        #[no_mangle]
+        pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+            FILE_SYNCS.fetch_add(1, Ordering::Relaxed);
+            syscall(SYS[1], fd as c_long) as c_int
+        }
+
+        /// # Safety
+        /// As the C library's `sync_file_range`.
+        #[no_mangle]
+        pub unsafe extern "C" fn sync_file_range(
+            fd: c_int,
+            offset: i64,
+            nbytes: i64,
+            flags: c_uint,
+        ) -> c_int {
+            LOG_WRITES.fetch_add(1, Ordering::Relaxed);
+            syscall(SYS[2], fd as c_long, offset, nbytes, flags as c_long) as c_int
+        }
+    }
 }

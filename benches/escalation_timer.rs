@@ -4,6 +4,11 @@
 //! Run with `cargo bench --bench escalation_timer`. It needs no homeserver
 //! and stops by itself in about a minute.
 //!
+//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! it runs the same two phases at a small [`Scale`] in a few seconds, 50
+//! escalations with 1 s steps, to show that the timer and its handler
+//! still work; its figures are printed but mean little.
+//!
 //! Everything is the real thing except the chat transport: a sled
 //! [`Store`] in a temporary directory (key file and all), the real
 //! [`Timer`] on the system clock, and the real [`policy::on_timer`] and
@@ -17,24 +22,28 @@
 //!
 //! The escalations: one policy, lead plus three deputies in order, two
 //! repeats, then paging on until someone acknowledges (nobody does here);
-//! every step is [`STEP`] long. Each escalation is given a past as if a
+//! every step is [`Scale::step`] long. Each escalation is given a past as if a
 //! perfect timer had run it: escalation `i` was raised `i % 8` whole steps
 //! plus a fraction of a step ago, and walked through `decide` at each of
 //! its deadlines up to now. So the 1,000 are spread over every step (lead,
 //! deputies, repeats, paging on), and their next deadlines spread evenly
-//! over the next [`STEP`], about 1,000 / 20 s = 50 firings a second, each
+//! over the next step, about 1,000 / 20 s = 50 firings a second, each
 //! escalation firing again a step after the last.
 //!
 //! - **steady state**: the timer is loaded from the stored escalations'
 //!   `timer_entry()` and run; every firing whose deadline falls in the
-//!   [`STEADY`] window after a [`WARM_UP`] is measured.
+//!   [`Scale::steady`] window after a [`Scale::warm_up`] is measured.
 //! - **restart**: the timer is stopped and the store dropped with 1,000
-//!   deadlines pending, spread over the next step. After [`DOWN`] (half a
+//!   deadlines pending, spread over the next step. After [`Scale::down`] (half a
 //!   step) the store is reopened, a new timer rebuilt with `load()` and
 //!   run, until every entry pending at the restart has fired. Reported
 //!   apart: (a) the entries already overdue when the timer starts, as the
 //!   time from the timer's start to their firing; (b) the entries still in
 //!   the future then, as lateness after their deadline.
+//!
+//! Checked, at either scale (the bench stops with a panic otherwise): no
+//! firing is stale and each moves its escalation on (nobody acknowledges),
+//! and after the restart every entry pending at the stop fires.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,19 +59,48 @@ use safeguarding_bot::escalation::{Escalation, EscalationStep};
 use safeguarding_bot::store::{Key, Store, Tree};
 use tempfile::TempDir;
 
-/// Pending escalations.
-const N: usize = 1_000;
-/// Every step's length: ack timeout (urgent or not) and repeat interval.
-const STEP: Duration = Duration::from_secs(20);
-/// Firings with a deadline this soon after the timer starts are not
-/// measured in steady state (the ones made overdue by storing the 1,000).
-const WARM_UP: Duration = Duration::from_secs(2);
-/// The steady-state window, by deadline.
-const STEADY: Duration = Duration::from_secs(30);
-/// How long the bot is down for the restart: half the deadlines pass.
-const DOWN: Duration = Duration::from_secs(10);
-/// The longest the whole bench may take.
-const TOTAL_PATIENCE: Duration = Duration::from_secs(120);
+/// How big a run is: the full bench, or the short one that shows it still
+/// works.
+struct Scale {
+    /// Pending escalations.
+    n: usize,
+    /// Every step's length: ack timeout (urgent or not) and repeat interval.
+    step: Duration,
+    /// Firings with a deadline this soon after the timer starts are not
+    /// measured in steady state (the ones made overdue by storing them all).
+    warm_up: Duration,
+    /// The steady-state window, by deadline.
+    steady: Duration,
+    /// Firings due this close to the stop are not measured: they may not
+    /// have run yet.
+    margin: Duration,
+    /// How long the bot is down for the restart: half the deadlines pass.
+    down: Duration,
+    /// The longest the whole bench may take.
+    patience: Duration,
+}
+
+/// `cargo bench --bench escalation_timer`.
+const FULL: Scale = Scale {
+    n: 1_000,
+    step: Duration::from_secs(20),
+    warm_up: Duration::from_secs(2),
+    steady: Duration::from_secs(30),
+    margin: Duration::from_millis(500),
+    down: Duration::from_secs(10),
+    patience: Duration::from_secs(120),
+};
+
+/// Without `--bench`: a few seconds, at the same 50 firings a second.
+const SHORT: Scale = Scale {
+    n: 50,
+    step: Duration::from_secs(1),
+    warm_up: Duration::from_millis(200),
+    steady: Duration::from_millis(1_500),
+    margin: Duration::from_millis(100),
+    down: Duration::from_millis(500),
+    patience: Duration::from_secs(60),
+};
 
 /// One firing, as the handler saw it.
 #[derive(Clone)]
@@ -85,10 +123,10 @@ struct Log {
     unchanged: AtomicUsize,
 }
 
-fn policy() -> Policy {
+fn policy(step: Duration) -> Policy {
     Policy {
-        ack_timeout: STEP,
-        urgent_ack_timeout: STEP,
+        ack_timeout: step,
+        urgent_ack_timeout: step,
         deputies: vec![
             "@deputy1:bench.example".into(),
             "@deputy2:bench.example".into(),
@@ -97,7 +135,7 @@ fn policy() -> Policy {
         lead: "@lead:bench.example".into(),
         deputy_mode: DeputyMode::InOrder,
         repeats: 2,
-        repeat_interval: STEP,
+        repeat_interval: step,
         reminder_after: Policy::DEFAULT_REMINDER_AFTER,
     }
 }
@@ -124,10 +162,12 @@ fn open(dir: &std::path::Path) -> Store {
 }
 
 /// Escalation `i`, walked through its past up to `now` (see the module
-/// documentation): its next deadline is in `(now, now + STEP]`.
-fn escalation(i: usize, policy: &Policy, rota: &Rota, now: DateTime<Utc>) -> Escalation {
-    let fraction = chrono(STEP.mul_f64((i as f64 + 0.5) / N as f64));
-    let raised = now - fraction - chrono(STEP) * (i % 8) as i32;
+/// documentation): its next deadline is in `(now, now + step]`, where
+/// `n` are spread.
+fn escalation(i: usize, n: usize, policy: &Policy, rota: &Rota, now: DateTime<Utc>) -> Escalation {
+    let step = policy.repeat_interval;
+    let fraction = chrono(step.mul_f64((i as f64 + 0.5) / n as f64));
+    let raised = now - fraction - chrono(step) * (i % 8) as i32;
     let mut esc = Escalation::unpaged(
         Reference::new(i as u64 + 1),
         "@reporter:bench.example",
@@ -189,8 +229,8 @@ fn fire(
 }
 
 /// Starts the timer task over `store`.
-fn run(store: Arc<Store>, timer: Timer, log: Arc<Log>) -> tokio::task::JoinHandle<()> {
-    let policy = Arc::new(policy());
+fn run(store: Arc<Store>, timer: Timer, log: Arc<Log>, step: Duration) -> tokio::task::JoinHandle<()> {
+    let policy = Arc::new(policy(step));
     let rota = Arc::new(Rota::default());
     let t = timer.clone();
     tokio::spawn(timer.run(move |reference, generation| {
@@ -264,9 +304,10 @@ fn print_table(rows: &[Row]) {
     println!();
 }
 
-async fn bench() -> Vec<Row> {
+async fn bench(scale: &Scale) -> Vec<Row> {
     let dir = TempDir::new().expect("tempdir");
-    let policy = policy();
+    let n = scale.n;
+    let policy = policy(scale.step);
     let rota = Rota::default();
     let mut rows = Vec::new();
 
@@ -275,15 +316,15 @@ async fn bench() -> Vec<Row> {
     let now = Utc::now();
     let stored = Instant::now();
     let mut steps = std::collections::BTreeMap::<&str, usize>::new();
-    for i in 0..N {
-        let esc = escalation(i, &policy, &rota, now);
+    for i in 0..n {
+        let esc = escalation(i, n, &policy, &rota, now);
         *steps.entry(step_name(&esc.step)).or_default() += 1;
         store
             .put_item(Tree::Escalations, &esc.reference.to_string(), &esc)
             .expect("store");
     }
     eprintln!(
-        "escalation_timer: stored {N} escalations in {:.2?}, waiting at {steps:?}",
+        "escalation_timer: stored {n} escalations in {:.2?}, waiting at {steps:?}",
         stored.elapsed()
     );
 
@@ -301,17 +342,17 @@ async fn bench() -> Vec<Row> {
         "escalation_timer: loaded {} entries in {:.2?}; steady state for {:?}",
         timer.pending().len(),
         loaded.elapsed(),
-        WARM_UP + STEADY
+        scale.warm_up + scale.steady
     );
     let log = Arc::new(Log::default());
     let t_run = Utc::now();
-    let task = run(store.clone(), timer.clone(), log.clone());
-    tokio::time::sleep(WARM_UP + STEADY).await;
+    let task = run(store.clone(), timer.clone(), log.clone(), scale.step);
+    tokio::time::sleep(scale.warm_up + scale.steady).await;
     timer.stop();
     task.await.expect("timer task");
     let t_stop = Utc::now();
-    let from = t_run + chrono(WARM_UP);
-    let to = t_stop - chrono::Duration::milliseconds(500);
+    let from = t_run + chrono(scale.warm_up);
+    let to = t_stop - chrono(scale.margin);
     let firings = log.firings.lock().unwrap().clone();
     let steady: Vec<&Firing> = firings
         .iter()
@@ -331,6 +372,17 @@ async fn bench() -> Vec<Row> {
         *by_step.entry(f.step).or_default() += 1;
     }
     eprintln!("escalation_timer: steps that ran out, measured: {by_step:?}");
+    assert!(!steady.is_empty(), "steps ran out in steady state");
+    assert_eq!(
+        log.stale.load(Ordering::Relaxed),
+        0,
+        "no firing is stale: nobody acknowledges"
+    );
+    assert_eq!(
+        log.unchanged.load(Ordering::Relaxed),
+        0,
+        "every firing moves its escalation on"
+    );
     rows.push(Row::new(
         "steady state: lateness after deadline",
         steady.iter().map(|f| ms(f.started - f.deadline)).collect(),
@@ -344,8 +396,11 @@ async fn bench() -> Vec<Row> {
     let pending_at_stop = timer.pending().len();
     drop(timer);
     drop(store);
-    eprintln!("escalation_timer: stopped with {pending_at_stop} pending, store dropped; down for {DOWN:?}");
-    tokio::time::sleep(DOWN).await;
+    eprintln!(
+        "escalation_timer: stopped with {pending_at_stop} pending, store dropped; down for {:?}",
+        scale.down
+    );
+    tokio::time::sleep(scale.down).await;
     let reopened = Instant::now();
     let store = Arc::new(open(dir.path()));
     let opened = reopened.elapsed();
@@ -371,7 +426,12 @@ async fn bench() -> Vec<Row> {
         overdue.len()
     );
     let log = Arc::new(Log::default());
-    let task = run(store.clone(), timer.clone(), log.clone());
+    assert_eq!(
+        entries.len(),
+        n,
+        "each escalation has its deadline after the restart"
+    );
+    let task = run(store.clone(), timer.clone(), log.clone(), scale.step);
     // Until every entry pending at the restart has fired (each fires once:
     // its next step is a whole step later).
     let latest = entries.iter().map(|e| e.1).max().expect("entries");
@@ -407,6 +467,21 @@ async fn bench() -> Vec<Row> {
         log.stale.load(Ordering::Relaxed),
         log.unchanged.load(Ordering::Relaxed)
     );
+    assert_eq!(
+        first.len(),
+        entries.len(),
+        "every entry pending at the restart fired"
+    );
+    assert_eq!(
+        log.stale.load(Ordering::Relaxed),
+        0,
+        "no firing is stale after the restart"
+    );
+    assert_eq!(
+        log.unchanged.load(Ordering::Relaxed),
+        0,
+        "every firing after the restart moves its escalation on"
+    );
     if let Some(f) = late.iter().map(|f| ms(f.started - f.deadline)).reduce(f64::max) {
         eprintln!(
             "escalation_timer: the most overdue entry was {:.1} s past its deadline when it fired",
@@ -435,18 +510,26 @@ async fn bench() -> Vec<Row> {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    let full = std::env::args().any(|a| a == "--bench");
+    let scale = if full { &FULL } else { &SHORT };
     eprintln!(
-        "escalation_timer: {N} escalations, steps of {STEP:?}, steady state {STEADY:?}, down {DOWN:?} for the restart"
+        "escalation_timer: {}{} escalations, steps of {:?}, steady state {:?}, down {:?} for the restart",
+        if full { "" } else { "short run (without --bench): " },
+        scale.n,
+        scale.step,
+        scale.steady,
+        scale.down
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let rows = runtime.block_on(async {
-        match tokio::time::timeout(TOTAL_PATIENCE, bench()).await {
+        match tokio::time::timeout(scale.patience, bench(scale)).await {
             Ok(rows) => rows,
             Err(_) => {
-                eprintln!("escalation_timer: gave up after {TOTAL_PATIENCE:?}");
+                eprintln!("escalation_timer: gave up after {:?}", scale.patience);
                 std::process::exit(1);
             }
         }

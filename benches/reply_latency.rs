@@ -7,6 +7,12 @@
 //! end-to-end tests do). `REPLY_LATENCY_N` sets the number of timed round
 //! trips per scenario (default 30).
 //!
+//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! it is short: 2 timed round trips per scenario after 1 to warm up, and
+//! half a second of flood before timing, the scenarios side by side, to
+//! show that every scenario still works (each round trip waits for its
+//! reply, or the bench fails); its figures are printed but mean little.
+//!
 //! Scenarios, every room end-to-end encrypted:
 //! - our bot: a report in progress; the member of staff answers `help` and
 //!   `hmm` in turn, so the bot asks the first question again each time and
@@ -55,9 +61,32 @@ use tokio::task::JoinHandle;
 const REPLY_PATIENCE: Duration = Duration::from_secs(30);
 /// The longest the whole bench may take.
 const TOTAL_PATIENCE: Duration = Duration::from_secs(300);
+/// Set once, in `main`: a short run (without `--bench`).
+static SHORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn short() -> bool {
+    SHORT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Round trips before timing starts: the first messages in a new encrypted
 /// room also share room keys, which the steady conversation does not.
-const WARM_UP: usize = 3;
+fn warm_up() -> usize {
+    if short() {
+        1
+    } else {
+        3
+    }
+}
+
+/// How long a flood runs before timing starts, so it has passed the burst
+/// the bot takes.
+fn flood_lead() -> Duration {
+    if short() {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(2)
+    }
+}
 
 /// How a client syncs.
 #[derive(Clone, Copy, PartialEq)]
@@ -328,7 +357,7 @@ async fn our_bot(hs: &Homeserver, n: usize) -> Vec<Row> {
 
     let answers = ["help", "hmm"];
     let asks_again = |body: &str| body.contains("Is a crime in progress");
-    for i in 0..WARM_UP {
+    for i in 0..warm_up() {
         staff
             .round_trip(&private, answers[i % 2], &bot_id, asks_again)
             .await;
@@ -395,7 +424,7 @@ async fn while_another_floods(
         .await;
     let flood = Flood::start(flooder, flood_room);
     // Let the flood pass the burst the bot takes before timing.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(flood_lead()).await;
     let answers = ["help", "hmm"];
     let asks_again = |body: &str| body.contains("Is a crime in progress");
     let mut row = Row {
@@ -529,12 +558,12 @@ async fn echo_while_flooded(hs: &Homeserver, n: usize) -> Row {
         )))
         .await
         .expect("the first flood message");
-    for i in 0..WARM_UP {
+    for i in 0..warm_up() {
         let text = format!("ping {i}");
         staff.round_trip(&room, &text, &echo.id, |b| b == text).await;
     }
     let flood = Flood::start(flooder, flood_room);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(flood_lead()).await;
     let mut row = Row {
         scenario: "echo bot, while another floods".into(),
         replies: Vec::new(),
@@ -570,10 +599,10 @@ async fn echo(hs: &Homeserver, n: usize, mode: SyncMode, scenario: &str) -> Row 
         replies: Vec::new(),
         sends: Vec::new(),
     };
-    for i in 0..WARM_UP + n {
+    for i in 0..warm_up() + n {
         let text = format!("ping {i}");
         let (reply, sent) = staff.round_trip(&room, &text, &echo.id, |b| b == text).await;
-        if i >= WARM_UP {
+        if i >= warm_up() {
             row.replies.push(reply);
             row.sends.push(sent);
         }
@@ -583,6 +612,19 @@ async fn echo(hs: &Homeserver, n: usize, mode: SyncMode, scenario: &str) -> Row 
 }
 
 async fn bench(hs: &'static Homeserver, n: usize) -> Vec<Row> {
+    if short() {
+        // Nothing is timed for real in a short run, so the scenarios run
+        // side by side: most of their time is accounts and rooms being set
+        // up on the homeserver.
+        let (mut rows, tight, flooded, sdk) = tokio::join!(
+            our_bot(hs, n),
+            echo(hs, n, SyncMode::Tight, "echo bot, own sync_once loop"),
+            echo_while_flooded(hs, n),
+            echo(hs, n, SyncMode::Sdk, "echo bot, Client::sync"),
+        );
+        rows.extend([tight, flooded, sdk]);
+        return rows;
+    }
     let mut rows = our_bot(hs, n).await;
     rows.push(echo(hs, n, SyncMode::Tight, "echo bot, own sync_once loop").await);
     rows.push(echo_while_flooded(hs, n).await);
@@ -591,15 +633,19 @@ async fn bench(hs: &'static Homeserver, n: usize) -> Vec<Row> {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    let full = std::env::args().any(|a| a == "--bench");
+    SHORT.store(!full, std::sync::atomic::Ordering::Relaxed);
     let n: usize = std::env::var("REPLY_LATENCY_N")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+        .unwrap_or(if full { 30 } else { 2 });
     eprintln!("reply_latency: starting (or finding) the test homeserver on 127.0.0.1");
     let hs = homeserver();
     eprintln!(
-        "reply_latency: {} round trips per scenario after {WARM_UP} to warm up",
-        n
+        "reply_latency: {}{n} round trips per scenario after {} to warm up",
+        if full { "" } else { "short run (without --bench): " },
+        warm_up()
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

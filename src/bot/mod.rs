@@ -400,6 +400,8 @@ impl Core {
     fn keep_and_queue(&self, inbound: Inbound) -> bool {
         match self.store.inbox_push(&inbound.event_id, &inbound) {
             Ok(true) => {
+                // Ids only, never content: lets a lost event be traced.
+                debug!(event = %inbound.event_id, "event kept in the inbox");
                 let key = self.work_key(&inbound);
                 self.queue.send((key, Work::Event(inbound))).is_ok()
             }

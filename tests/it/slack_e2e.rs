@@ -1641,10 +1641,26 @@ async fn checking_staff_asks_about_the_reporter_alone_and_follows_joins_and_leav
     .await;
     assert!(bot.said(&theirs, "Is a crime in progress").is_empty());
     let later = &bot.standin.calls()[before..];
-    assert!(
-        later.iter().filter(|c| c.method == "users.info").count() <= 3,
-        "one lookup per person reporting"
+    let later_lookups: Vec<&str> = later
+        .iter()
+        .filter(|c| c.method == "users.info")
+        .map(|c| c.params["user"].as_str().unwrap_or_default())
+        .collect();
+    // Since the first report: each person reporting (and the lead and
+    // deputy paged then, for their names) looked up once, nobody else.
+    let mut once = later_lookups.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(
+        once.len(),
+        later_lookups.len(),
+        "one lookup per person: {later_lookups:?}"
     );
+    assert!(
+        later_lookups.iter().all(|u| !u.starts_with("U0MB")),
+        "no lookup of the channel's other members: {later_lookups:?}"
+    );
+    assert!(later_lookups.contains(&newcomer) && later_lookups.contains(&STAFF_2));
     bot.stop().await;
 }
 
