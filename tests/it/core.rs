@@ -7,331 +7,15 @@
 //! to the staff room `!staff:test`; the leads' room `!leads:test`.
 
 use crate::common;
+use common::core_world::*;
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::memchat::{MemChat, Op, BOT, PATIENCE};
-use safeguarding_bot::bot::{ChatError, Core, Inbound, InboundKind, Kind, Message, Running};
+use safeguarding_bot::bot::{ChatError, Inbound, InboundKind, Kind, Message};
 use safeguarding_bot::casework::Casefile;
-use safeguarding_bot::config::{self, Config};
-use safeguarding_bot::escalation::timer::{Clock, SystemClock, TokioClock};
 use safeguarding_bot::escalation::Escalation;
-use safeguarding_bot::flow::{self, Flow};
-use safeguarding_bot::health::Metrics;
-use safeguarding_bot::store::{Key, Store, Tree};
-use tempfile::TempDir;
-
-const LEAD: &str = "@lead:test";
-const DEPUTY: &str = "@deputy:test";
-const DEPUTY2: &str = "@deputy2:test";
-const STAFF: &str = "@staff:test";
-const STAFF_ROOM: &str = "!staff:test";
-const LEADS_ROOM: &str = "!leads:test";
-
-/// The name the chat shows for `user`.
-fn name_of(user: &str) -> &'static str {
-    NAMES
-        .iter()
-        .find(|(u, _)| *u == user)
-        .map(|(_, n)| *n)
-        .expect("one of the test's people")
-}
-
-/// The names the chat shows for them.
-const NAMES: [(&str, &str); 4] = [
-    (LEAD, "Lee Lead"),
-    (DEPUTY, "Dee Deputy"),
-    (DEPUTY2, "Dana Deputy"),
-    (STAFF, "Sam Staff"),
-];
-
-fn name(id: &str) -> &'static str {
-    NAMES
-        .iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, n)| *n)
-        .expect("a named person")
-}
-
-/// The reference the first report in a fresh store gets.
-const SG1: &str = "SG-0001";
-
-fn config(data: &Path, extra: &str) -> Config {
-    let text = format!(
-        r#"
-[matrix]
-homeserver_url = "http://127.0.0.1:9"
-user_id = "{BOT}"
-password = "not used"
-staff_rooms = ["{STAFF_ROOM}"]
-
-[safeguarding]
-organisation = "Test Charity"
-lead = "{LEAD}"
-deputies = ["{DEPUTY}", "{DEPUTY2}"]
-retention = "6 years"
-leads_room = "{LEADS_ROOM}"
-{extra}
-
-[storage]
-data_dir = "{data}"
-
-[flow]
-file = "{flow}"
-"#,
-        data = data.display(),
-        flow = common::repo_path(common::CLAPA).display(),
-    );
-    config::parse(&text, "core-test.toml", Path::new("/"), |_| None).expect("the test config is valid")
-}
-
-/// A chat with the staff room and the leads' room, a store in a temporary
-/// folder, and the core running on them.
-struct World {
-    chat: Arc<MemChat>,
-    config: Config,
-    flow: Flow,
-    _data: TempDir,
-    running: Option<Running>,
-    next_event: AtomicU64,
-    /// The core's clock: the system's, or tokio's paused time.
-    clock: Arc<dyn Clock>,
-}
-
-impl World {
-    async fn new() -> World {
-        World::with("").await
-    }
-
-    /// As [`World::new`], with more `[safeguarding]` lines.
-    async fn with(safeguarding_extra: &str) -> World {
-        World::build(safeguarding_extra, Arc::new(SystemClock), |_| {}).await
-    }
-
-    /// As [`World::with`], on a clock that runs with tokio's (paused) time.
-    async fn paused(safeguarding_extra: &str) -> World {
-        World::paused_with(safeguarding_extra, |_| {}).await
-    }
-
-    /// As [`World::paused`], with the config changed by `tweak` first.
-    async fn paused_with(safeguarding_extra: &str, tweak: impl FnOnce(&mut Config)) -> World {
-        let clock = TokioClock::starting_at(chrono::Utc::now());
-        World::build(safeguarding_extra, Arc::new(clock), tweak).await
-    }
-
-    async fn build(
-        safeguarding_extra: &str,
-        clock: Arc<dyn Clock>,
-        tweak: impl FnOnce(&mut Config),
-    ) -> World {
-        let chat = MemChat::new();
-        for (id, n) in NAMES {
-            chat.set_name(id, n);
-        }
-        chat.add_room(STAFF_ROOM, &[LEAD, DEPUTY, DEPUTY2, STAFF], true);
-        chat.add_room(LEADS_ROOM, &[LEAD, DEPUTY, DEPUTY2], true);
-        let data = TempDir::new().expect("tempdir");
-        let mut config = config(data.path(), safeguarding_extra);
-        tweak(&mut config);
-        let flow = flow::load_file(&config.flow.file).expect("the flow loads");
-        let mut w = World {
-            chat,
-            config,
-            flow,
-            _data: data,
-            running: None,
-            next_event: AtomicU64::new(1),
-            clock,
-        };
-        w.start().await;
-        w
-    }
-
-    fn open_store(&self) -> Store {
-        let key = Key::load_or_create(&self.config.storage.key_file).expect("key");
-        Store::open(&self.config.storage.data_dir.join("store"), key).expect("store")
-    }
-
-    async fn start(&mut self) {
-        assert!(self.running.is_none(), "already running");
-        let running = Core::start_with_clock(
-            self.chat.clone(),
-            self.config.clone(),
-            self.flow.clone(),
-            self.open_store(),
-            Arc::new(Metrics::default()),
-            self.clock.clone(),
-        )
-        .await
-        .expect("the core starts");
-        self.running = Some(running);
-    }
-
-    async fn stop(&mut self) {
-        let running = self.running.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(25), running.stop())
-            .await
-            .expect("the core stops in time")
-            .expect("the core stops cleanly");
-    }
-
-    fn core(&self) -> &Arc<Core> {
-        &self.running.as_ref().expect("running").core
-    }
-
-    fn store(&self) -> &Store {
-        &self.core().store
-    }
-
-    /// `sender` says `body` in `room`, as a new event; returns its id.
-    fn say(&self, room: &str, sender: &str, body: &str) -> String {
-        let id = format!("$ev{}:test", self.next_event.fetch_add(1, Ordering::SeqCst));
-        self.say_as(&id, room, sender, body);
-        id
-    }
-
-    /// `sender` says `body` in `room` as the event `event_id` (the same id
-    /// again is the chat handing over the same event again).
-    fn say_as(&self, event_id: &str, room: &str, sender: &str, body: &str) {
-        self.core().accept(Inbound {
-            event_id: event_id.to_string(),
-            room_id: room.to_string(),
-            sender: sender.to_string(),
-            kind: InboundKind::Text {
-                body: body.to_string(),
-                mentions_bot: false,
-            },
-            written_at: None,
-        });
-    }
-
-    /// The member of staff asks in the staff room; returns the private
-    /// chat the questions come in, joined.
-    async fn start_report(&self) -> String {
-        self.say(STAFF_ROOM, STAFF, "/report");
-        let notice = self.chat.wait_for_text(STAFF_ROOM, "private message").await;
-        assert_eq!(notice.kind, Kind::Notice, "the staff-room answer is a notice");
-        assert!(notice.plain.contains("call 999"), "{}", notice.plain);
-        let private = self.chat.wait_for_private_room_of(STAFF).await;
-        self.chat.join(STAFF, &private);
-        self.chat.wait_for_text(&private, "Is a crime in progress").await;
-        private
-    }
-
-    /// The reporter answers in their private chat; waits for the bot's
-    /// message containing `expect` after it.
-    async fn answer(&self, private: &str, text: &str, expect: &str) -> Message {
-        let since = self.chat.messages_in(private).len();
-        self.say(private, STAFF, text);
-        self.chat
-            .wait_for_new(private, since, |m| m.plain.contains(expect), PATIENCE)
-            .await
-    }
-
-    /// Through the CLAPA flow's questions ("no" to each: record only) and
-    /// its record, with these answers to what was seen, when, and who, up
-    /// to the check before sending.
-    async fn answer_to_check(&self, private: &str, what: &str, when: &str, who: &str) {
-        self.answer(private, "no", "child sexual content").await;
-        self.answer(private, "no", "communicating with a child").await;
-        self.answer(private, "no", "known person").await;
-        self.answer(private, "no", "What did you see or hear").await;
-        self.answer(private, what, "their own words").await;
-        self.answer(private, "skip", "When did it happen").await;
-        self.answer(private, when, "Who is involved").await;
-        self.answer(private, who, "Where online").await;
-        self.answer(private, "a group chat, account @someone", "Who else knows")
-            .await;
-        self.answer(private, "skip", "What have you done so far").await;
-        self.answer(private, "skip", "Which area of risk").await;
-        self.answer(private, "2", "What is your role").await;
-        self.answer(private, "volunteer", "anything else").await;
-        self.answer(private, "skip", "Please check your report").await;
-    }
-
-    /// Sends the report; returns the reporter's confirmation.
-    async fn submit(&self, private: &str) -> Message {
-        let done = self.answer(private, "send", "recorded as").await;
-        assert!(done.plain.contains(SG1), "{}", done.plain);
-        done
-    }
-
-    /// A whole report with `phrase` in what was seen; returns the private chat.
-    async fn report(&self, phrase: &str) -> String {
-        let private = self.start_report().await;
-        self.answer_to_check(
-            &private,
-            &format!("I saw {phrase} in a group chat"),
-            "this morning",
-            "a child, about 12",
-        )
-        .await;
-        self.submit(&private).await;
-        private
-    }
-
-    /// The concern's room and the page in it.
-    async fn paged(&self) -> (String, Message) {
-        let room = self.chat.wait_for_group_room().await;
-        let page = self.chat.wait_for(&room, is_ping, PATIENCE).await;
-        (room, page)
-    }
-
-    /// The page and then the record, in the concern's room.
-    async fn paged_with_record(&self, phrase: &str) -> (String, Message, Message) {
-        let (room, page) = self.paged().await;
-        let record = self
-            .chat
-            .wait_for(&room, |m| m.plain.contains(phrase), PATIENCE)
-            .await;
-        (room, page, record)
-    }
-
-    /// No message anywhere apologises for something not saved.
-    fn assert_nothing_lost(&self) {
-        for (room, m) in self.chat.all_messages() {
-            assert!(
-                !m.plain.contains("could not save"),
-                "{room}: {}\n{}",
-                m.plain,
-                self.chat.dump()
-            );
-            assert!(
-                !m.plain.contains("had trouble passing it on"),
-                "{room}: {}\n{}",
-                m.plain,
-                self.chat.dump()
-            );
-            assert!(
-                !without_part_headers(&m.plain).trim().is_empty(),
-                "{room}: a message with nothing in it: {:?}\n{}",
-                m.plain,
-                self.chat.dump()
-            );
-        }
-    }
-
-    /// Waits until everything staged has been carried out.
-    async fn wait_outbox_empty(&self) {
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while self.store().outbox_len() > 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the outbox still holds {} effects\n{}",
-                self.store().outbox_len(),
-                self.chat.dump()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-fn is_ping(m: &Message) -> bool {
-    matches!(m.kind, Kind::Ping(_))
-}
+use safeguarding_bot::store::{Store, Tree};
 
 fn pings(chat: &MemChat, room: &str) -> Vec<Message> {
     chat.messages_in(room).into_iter().filter(is_ping).collect()
@@ -797,18 +481,6 @@ async fn a_long_record_arrives_in_numbered_parts_that_fit() {
     w.assert_nothing_lost();
     w.chat.assert_no_resends();
     w.stop().await;
-}
-
-/// A message's text without its "(part 1 of 3)" lines (a part split again
-/// has two).
-fn without_part_headers(mut text: &str) -> &str {
-    while text.starts_with("(part ") {
-        match text.split_once('\n') {
-            Some((header, rest)) if header.ends_with(')') => text = rest,
-            _ => break,
-        }
-    }
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1602,7 +1274,7 @@ async fn an_invite_failing_with_an_unknown_error_holds_up_no_page_and_is_given_u
     let still = leads.iter().position(|t| t.contains("still trying to invite"));
     let gave_up = leads
         .iter()
-        .position(|t| t.contains(&format!("could not invite {}", name_of(DEPUTY))));
+        .position(|t| t.contains(&format!("could not invite {}", name(DEPUTY))));
     assert!(
         still.is_some(),
         "the leads hear it is still failing\n{}",
@@ -1747,7 +1419,7 @@ async fn when_nobody_can_be_reached_the_reporter_is_told_what_to_do_now() {
     for who in [LEAD, DEPUTY, DEPUTY2] {
         assert_eq!(
             w.chat
-                .count_in(LEADS_ROOM, &format!("could not invite {}", name_of(who))),
+                .count_in(LEADS_ROOM, &format!("could not invite {}", name(who))),
             1,
             "{}",
             w.chat.dump()

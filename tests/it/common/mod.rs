@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod core_world;
 pub mod logs;
 pub mod matrix;
 pub mod memchat;
