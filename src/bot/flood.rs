@@ -3,10 +3,11 @@
 //! for [`QUIET`], and they are told once per flood, so one sender's flood
 //! is answered with a handful of replies and never slows everyone else's.
 //!
-//! Only messages sent before the bot has handled the sender's last one
-//! count: someone who waits for each answer (a person, or a test answering
-//! the moment the question arrives) is in a conversation, not a flood,
-//! however quick they are.
+//! Only messages sent before the bot has begun handling the sender's last
+//! one count: someone who waits for each answer (a person, or a test
+//! answering the moment the question arrives) is in a conversation, not a
+//! flood, however quick they are. The bot starts on a message before its
+//! answer can be sent, so an answer to that answer is always a turn.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -72,7 +73,7 @@ impl Limiter {
         }
         bucket.held = false;
         if bucket.waiting == 0 {
-            // Their last message has been handled: a turn, not a flood.
+            // Their last message is being handled: a turn, not a flood.
             bucket.tokens = tokens;
             bucket.waiting = 1;
             return Verdict::Take;
@@ -87,8 +88,8 @@ impl Limiter {
         Verdict::DropAndTell
     }
 
-    /// A message taken from `sender` has been handled (or dropped after
-    /// all).
+    /// The bot has begun handling a message taken from `sender` (or
+    /// dropped it after all), before anything it leads to is sent.
     pub fn handled(&self, sender: &str) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = buckets.get_mut(sender) {

@@ -524,11 +524,13 @@ impl Core {
                 // Whatever this event leads to may name its sender, or page.
                 self.refresh_name(&inbound.room_id, &inbound.sender).await;
                 self.learn_responder_names().await;
-                let handled = self.handle(&inbound).await;
+                // Counted as handled before it is: the outbox may deliver
+                // the answer before `handle` returns, and a reporter who
+                // answers that at once is taking a turn, not flooding.
                 if !matches!(inbound.kind, InboundKind::Joined) {
                     self.flood.handled(&inbound.sender);
                 }
-                if let Err(e) = handled {
+                if let Err(e) = self.handle(&inbound).await {
                     error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
                     if is_disk_failure(&e) {
                         // The event stays in the inbox and is handled after

@@ -877,6 +877,77 @@ async fn a_flood_from_one_sender_gets_a_handful_of_replies_and_one_notice() {
     );
 }
 
+/// A reporter who answers the moment each question is delivered, before
+/// the bot has finished with their last answer, is in a conversation, not
+/// a flood: through a whole report they are never told their messages come
+/// too fast, and the report is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reporter_answering_the_instant_each_question_arrives_is_not_a_flood() {
+    let w = World::new().await;
+    let private = w.start_report().await;
+    // What the bot asks, and what the reporter says to it at once.
+    let script: Vec<(&str, &str)> = vec![
+        ("child sexual content", "no"),
+        ("communicating with a child", "no"),
+        ("known person", "no"),
+        (
+            "What did you see or hear",
+            "I saw something worrying in a group chat",
+        ),
+        ("their own words", "skip"),
+        ("When did it happen", "this morning"),
+        ("Who is involved", "a child, about 12"),
+        ("Where online", "a group chat"),
+        ("Who else knows", "skip"),
+        ("What have you done so far", "skip"),
+        ("Which area of risk", "2"),
+        ("What is your role", "volunteer"),
+        ("anything else", "skip"),
+        ("Please check your report", "send"),
+    ];
+    let answered = std::sync::Mutex::new(vec![false; script.len()]);
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let core = std::sync::Arc::downgrade(w.core());
+    let room = private.clone();
+    w.chat.on_send(std::sync::Arc::new(move |to: &str, m: &Message| {
+        if to != room {
+            return;
+        }
+        let mut answered = answered.lock().unwrap();
+        let Some(i) = (0..script.len()).find(|i| !answered[*i] && m.plain.contains(script[*i].0)) else {
+            return;
+        };
+        answered[i] = true;
+        let Some(core) = core.upgrade() else { return };
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        core.accept(Inbound {
+            event_id: format!("$instant{n}:test"),
+            room_id: to.to_string(),
+            sender: STAFF.to_string(),
+            kind: InboundKind::Text {
+                body: script[i].1.to_string(),
+                mentions_bot: false,
+            },
+            written_at: None,
+        });
+    }));
+    w.say(&private, STAFF, "no");
+    w.chat
+        .wait_for(
+            &private,
+            |m| m.plain.contains("recorded as") || m.plain.contains("faster than I can take them"),
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(
+        w.chat.count_in(&private, "faster than I can take them"),
+        0,
+        "{}",
+        w.chat.dump()
+    );
+    w.chat.wait_for_text(&private, "recorded as").await;
+}
+
 /// A message the chat could not decrypt is answered once in the private
 /// chat, asking for it again, and is never taken as an answer; in the staff
 /// room it is left alone.

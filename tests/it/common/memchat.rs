@@ -213,7 +213,13 @@ pub struct MemChat {
     /// People's display names; anyone else's is their id, as a chat gives
     /// for someone it knows no name for.
     names: Mutex<HashMap<String, String>>,
+    /// Someone who acts the moment a message is delivered (see
+    /// [`MemChat::on_send`]).
+    on_send: Mutex<Option<OnSend>>,
 }
+
+/// Called with the room and the message, the moment a message is posted.
+pub type OnSend = Arc<dyn Fn(&str, &Message) + Send + Sync>;
 
 impl Default for MemChat {
     fn default() -> Self {
@@ -222,6 +228,7 @@ impl Default for MemChat {
             max_bytes: AtomicUsize::new(16_000),
             hard_limit: AtomicUsize::new(16_000),
             names: Mutex::default(),
+            on_send: Mutex::default(),
         }
     }
 }
@@ -236,6 +243,13 @@ impl MemChat {
     }
 
     // ----- setting up -----
+
+    /// Calls `f` the moment each message is posted, before the bot's send
+    /// returns: someone reading the chat and answering at once, faster
+    /// than any person.
+    pub fn on_send(&self, f: OnSend) {
+        *self.on_send.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
 
     /// Gives someone a display name.
     pub fn set_name(&self, user: &str, name: &str) {
@@ -769,13 +783,18 @@ impl Chat for MemChat {
         call.key = Some(key.to_string());
         call.message = Some(message.clone());
         let limit = self.hard_limit.load(Ordering::SeqCst);
-        self.run(call, |s| {
+        let sent = self.run(call, |s| {
             s.room_joined(room)?;
             if message.size() > limit {
                 return Err(ChatError::TooLarge);
             }
             post(s, room, key, message.clone(), None)
-        })
+        });
+        let hook = self.on_send.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let (Ok(_), Some(hook)) = (&sent, hook) {
+            hook(room, message);
+        }
+        sent
     }
 
     async fn upload(&self, room: &str, file: &File, key: &str) -> Result<String, ChatError> {
