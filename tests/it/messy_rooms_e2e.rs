@@ -431,25 +431,10 @@ async fn a_flood_of_300_messages_gets_a_handful_of_replies() {
     let private = w.start_report("/report").await;
     let before = w.staff.seen_in(&private).len();
     let room = w.staff.room(&private);
-    let send = |i: usize| {
-        let room = room.clone();
-        async move {
-            room.send(
-                matrix_sdk::ruma::events::room::message::RoomMessageEventContent::text_plain(format!(
-                    "help {i}"
-                )),
-            )
-            .await
-            .expect("send");
-        }
-    };
     let started = std::time::Instant::now();
-    // The first alone, so the encryption session is shared before the rest
-    // go twenty at a time.
-    send(0).await;
-    for chunk in (1..300).collect::<Vec<_>>().chunks(20) {
-        futures_util::future::join_all(chunk.iter().map(|i| send(*i))).await;
-    }
+    crate::common::person::send_burst(&room, (0..300).map(|i| format!("help {i}")))
+        .await
+        .expect("the flood is sent");
     let took = started.elapsed();
     w.staff
         .wait_for(

@@ -14,24 +14,12 @@ use matrix_sdk::ruma::RoomId;
 use proxy::{Fault, FaultProxy};
 use tempfile::TempDir;
 
-/// `person` says `n` ordinary lines in `room`: the first alone, so the
-/// encryption session is shared before the rest go twenty at a time.
+/// `person` says `n` ordinary lines in `room`.
 async fn chatter(person: &Person, room: &RoomId, n: usize) {
-    let room = person.room(room);
-    let send = |i: usize| {
-        let room = room.clone();
-        async move {
-            room.send(RoomMessageEventContent::text_plain(format!(
-                "ordinary chat, line {i}: who is bringing the biscuits?"
-            )))
-            .await
-            .expect("a chat line is sent");
-        }
-    };
-    send(0).await;
-    for chunk in (1..n).collect::<Vec<_>>().chunks(20) {
-        futures_util::future::join_all(chunk.iter().map(|i| send(*i))).await;
-    }
+    let lines = (0..n).map(|i| format!("ordinary chat, line {i}: who is bringing the biscuits?"));
+    crate::common::person::send_burst(&person.room(room), lines)
+        .await
+        .expect("the chat lines are sent");
 }
 
 fn first_question<'a>(bot: &'a str) -> impl Fn(&Received) -> bool + 'a {
