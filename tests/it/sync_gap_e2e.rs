@@ -9,7 +9,6 @@ use crate::common::world;
 use std::time::{Duration, Instant};
 
 use harness::{bot_account, homeserver, BotRun, Person, Received};
-use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::RoomId;
 use proxy::{Fault, FaultProxy};
 use tempfile::TempDir;
