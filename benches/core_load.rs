@@ -5,7 +5,7 @@
 //! Run with `cargo bench --bench core_load`. It needs no homeserver and
 //! stops by itself (it gives up after [`Scale::patience`]).
 //!
-//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! Run without `--bench` (as `cargo test --bench '*'` runs it, and CI does)
 //! it runs the same phases at a small [`Scale`] in a few seconds: the whole
 //! path, with every check below, to show that it still works. Its figures
 //! are printed but mean little (a debug build, few reporters, no sweep).
@@ -847,7 +847,12 @@ async fn settled(core: &Core) -> u64 {
 }
 
 /// Runs `reporters` together; returns each one's walk.
-async fn load(core: &Arc<Core>, chat: &Arc<BenchChat>, reporters: std::ops::Range<usize>, pace: Pace) -> Vec<Walked> {
+async fn load(
+    core: &Arc<Core>,
+    chat: &Arc<BenchChat>,
+    reporters: std::ops::Range<usize>,
+    pace: Pace,
+) -> Vec<Walked> {
     let go = Arc::new(tokio::sync::Barrier::new(reporters.len()));
     let tasks: Vec<_> = reporters
         .map(|i| tokio::spawn(walk(core.clone(), chat.clone(), i, pace, go.clone())))
@@ -1209,7 +1214,7 @@ fn syncs_note(per_answer: &[u64], file_syncs: u64) -> String {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    // `cargo bench` passes --bench; `cargo test` passes nothing.
     let full = std::env::args().any(|a| a == "--bench");
     let scale = if full { &FULL } else { &SHORT };
     eprintln!(
@@ -1319,7 +1324,12 @@ mod syncs {
         /// # Safety
         /// As the C library's `sync_file_range`.
         #[no_mangle]
-        pub unsafe extern "C" fn sync_file_range(fd: c_int, offset: i64, nbytes: i64, flags: c_uint) -> c_int {
+        pub unsafe extern "C" fn sync_file_range(
+            fd: c_int,
+            offset: i64,
+            nbytes: i64,
+            flags: c_uint,
+        ) -> c_int {
             LOG_WRITES.fetch_add(1, Ordering::Relaxed);
             syscall(SYS[2], fd as c_long, offset, nbytes, flags as c_long) as c_int
         }

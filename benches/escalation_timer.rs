@@ -4,7 +4,7 @@
 //! Run with `cargo bench --bench escalation_timer`. It needs no homeserver
 //! and stops by itself in about a minute.
 //!
-//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! Run without `--bench` (as `cargo test --bench '*'` runs it, and CI does)
 //! it runs the same two phases at a small [`Scale`] in a few seconds, 50
 //! escalations with 1 s steps, to show that the timer and its handler
 //! still work; its figures are printed but mean little.
@@ -373,7 +373,11 @@ async fn bench(scale: &Scale) -> Vec<Row> {
     }
     eprintln!("escalation_timer: steps that ran out, measured: {by_step:?}");
     assert!(!steady.is_empty(), "steps ran out in steady state");
-    assert_eq!(log.stale.load(Ordering::Relaxed), 0, "no firing is stale: nobody acknowledges");
+    assert_eq!(
+        log.stale.load(Ordering::Relaxed),
+        0,
+        "no firing is stale: nobody acknowledges"
+    );
     assert_eq!(
         log.unchanged.load(Ordering::Relaxed),
         0,
@@ -422,7 +426,11 @@ async fn bench(scale: &Scale) -> Vec<Row> {
         overdue.len()
     );
     let log = Arc::new(Log::default());
-    assert_eq!(entries.len(), n, "each escalation has its deadline after the restart");
+    assert_eq!(
+        entries.len(),
+        n,
+        "each escalation has its deadline after the restart"
+    );
     let task = run(store.clone(), timer.clone(), log.clone(), scale.step);
     // Until every entry pending at the restart has fired (each fires once:
     // its next step is a whole step later).
@@ -464,7 +472,11 @@ async fn bench(scale: &Scale) -> Vec<Row> {
         entries.len(),
         "every entry pending at the restart fired"
     );
-    assert_eq!(log.stale.load(Ordering::Relaxed), 0, "no firing is stale after the restart");
+    assert_eq!(
+        log.stale.load(Ordering::Relaxed),
+        0,
+        "no firing is stale after the restart"
+    );
     assert_eq!(
         log.unchanged.load(Ordering::Relaxed),
         0,
@@ -498,7 +510,7 @@ async fn bench(scale: &Scale) -> Vec<Row> {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    // `cargo bench` passes --bench; `cargo test` passes nothing.
     let full = std::env::args().any(|a| a == "--bench");
     let scale = if full { &FULL } else { &SHORT };
     eprintln!(
