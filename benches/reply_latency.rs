@@ -38,23 +38,19 @@
 //! the handler timestamps each message as it is decrypted, so there is no
 //! polling in the measurement.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
-#[path = "../tests/common/matrix.rs"]
-mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{bot_account, bot_config, homeserver, BotRun, Homeserver};
+use common::matrix::{bot_account, bot_config, homeserver, BotRun, Homeserver};
+use common::person;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::room::Room;
-use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoomRequest, RoomPreset};
-use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
-use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
 };
-use matrix_sdk::ruma::events::InitialStateEvent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use matrix_sdk::Client;
 use tempfile::TempDir;
@@ -129,20 +125,9 @@ impl Drop for Account {
 impl Account {
     async fn new(hs: &Homeserver, prefix: &str, mode: SyncMode, echo: bool) -> Account {
         let (user_id, password) = hs.register(prefix, false).await;
-        let dir = TempDir::new().expect("tempdir");
-        let client = Client::builder()
-            .homeserver_url(&hs.url)
-            .sqlite_store(dir.path(), None)
-            .build()
+        let (client, dir) = person::log_in(&hs.url, &user_id, &password, prefix)
             .await
-            .expect("client");
-        client
-            .matrix_auth()
-            .login_username(&user_id, &password)
-            .initial_device_display_name(prefix)
-            .send()
-            .await
-            .expect("login");
+            .unwrap_or_else(|e| panic!("{e:#}"));
         let id = client.user_id().expect("logged in").to_owned();
         let (tx, arrivals) = mpsc::unbounded_channel();
         {
@@ -179,22 +164,7 @@ impl Account {
                 }
             });
         }
-        client.add_event_handler(
-            |ev: StrippedRoomMemberEvent, room: Room, client: Client| async move {
-                if Some(ev.state_key.as_ref()) == client.user_id()
-                    && ev.content.membership == MembershipState::Invite
-                {
-                    tokio::spawn(async move {
-                        for _ in 0..10 {
-                            if room.join().await.is_ok() {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                    });
-                }
-            },
-        );
+        person::accept_invitations(&client);
         client
             .sync_once(SyncSettings::default())
             .await
@@ -234,15 +204,10 @@ impl Account {
     }
 
     async fn create_encrypted_room(&self, name: &str, invite: &[&UserId]) -> Room {
-        let mut request = CreateRoomRequest::new();
-        request.name = Some(name.to_string());
-        request.preset = Some(RoomPreset::PrivateChat);
-        request.invite = invite.iter().map(|u| (*u).to_owned()).collect();
-        request.initial_state = vec![InitialStateEvent::with_empty_state_key(
-            RoomEncryptionEventContent::with_recommended_defaults(),
-        )
-        .to_raw_any()];
-        self.client.create_room(request).await.expect("create room")
+        let invite = invite.iter().map(|u| (*u).to_owned()).collect();
+        person::create_encrypted_room(&self.client, name, invite)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Waits until `user` has joined the room, as this client sees it.

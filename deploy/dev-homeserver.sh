@@ -121,7 +121,7 @@ ensure_venv() {
 cmd_start() {
     mkdir -p "$DIR"
     chmod 700 "$DIR"
-    # One start at a time per DIR (parallel test binaries may all call start).
+    # One start at a time per DIR (the tests, the benches and the trial may all call start).
     if command -v flock >/dev/null; then
         exec 9>"$DIR/.lock"
         flock 9

@@ -6,7 +6,8 @@
 //! sends the record; the lead reacts ✅ to the page, notes that the post was
 //! removed, records a decision with its reason, and closes it with advice to
 //! the family; the reporter is told it closed. What each types is in
-//! `demo/script.rs`, which `tests/demo_script.rs` walks through the flow.
+//! `demo/script.rs`, which `tests/it/demo_script.rs` walks through the flow.
+//! Its people's Matrix client is the tests' (`tests/it/common/person.rs`).
 //!
 //!   cargo run --example demo [-- ACCOUNTS_ENV]
 //!
@@ -21,20 +22,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use matrix_sdk::config::SyncSettings;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::events::reaction::ReactionEventContent;
 use matrix_sdk::ruma::events::relation::Annotation;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
-use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
-use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
-};
+use matrix_sdk::ruma::events::room::member::MembershipState;
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent};
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId, UserId};
 use matrix_sdk::Client;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
+#[path = "../tests/it/common/person.rs"]
+mod person;
 #[path = "demo/script.rs"]
 mod script;
 
@@ -106,20 +106,7 @@ impl Person {
         label: &'static str,
         since_ms: u64,
     ) -> Result<Person> {
-        let dir = TempDir::new().context("a temporary directory for the client's store")?;
-        let client = Client::builder()
-            .homeserver_url(url)
-            .sqlite_store(dir.path(), None)
-            .build()
-            .await
-            .with_context(|| format!("building the {name}'s Matrix client for {url}"))?;
-        client
-            .matrix_auth()
-            .login_username(user, password)
-            .initial_device_display_name(&format!("demo ({name})"))
-            .send()
-            .await
-            .with_context(|| format!("logging in as {user}"))?;
+        let (client, dir) = person::log_in(url, user, password, &format!("demo ({name})")).await?;
         let inbox: Arc<Mutex<Vec<Msg>>> = Arc::default();
         let print_staff_room = name == "staff";
         let room_label = move |names: &Names, room: &RoomId| -> Option<&'static str> {
@@ -142,11 +129,7 @@ impl Person {
                     if ts < since_ms {
                         return; // from an earlier run
                     }
-                    let body = match &ev.content.msgtype {
-                        MessageType::Text(t) => t.body.clone(),
-                        MessageType::Notice(t) => t.body.clone(),
-                        other => other.body().to_string(),
-                    };
+                    let (body, _, _) = person::text_of(&ev.content.msgtype);
                     if let Some(label) = room_label(&names, room.room_id()) {
                         names.print(label, ev.sender.as_str(), &body);
                     }
@@ -178,37 +161,8 @@ impl Person {
                 }
             });
         }
-        // Accept every invitation, as a person would tap "Accept".
-        client.add_event_handler(
-            |ev: StrippedRoomMemberEvent, room: Room, client: Client| async move {
-                if Some(ev.state_key.as_ref()) == client.user_id()
-                    && ev.content.membership == MembershipState::Invite
-                {
-                    tokio::spawn(async move {
-                        for _ in 0..20 {
-                            if room.join().await.is_ok() {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                    });
-                }
-            },
-        );
-        client
-            .sync_once(SyncSettings::default())
-            .await
-            .with_context(|| format!("the {name}'s first sync"))?;
-        let sync_client = client.clone();
-        let sync = tokio::spawn(async move {
-            let settings = SyncSettings::default().timeout(Duration::from_secs(10));
-            loop {
-                if let Err(e) = sync_client.sync_once(settings.clone()).await {
-                    eprintln!("({name}'s client: sync failed, retrying: {e})");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        });
+        person::accept_invitations(&client);
+        let sync = person::keep_syncing(&client, &format!("the {name}'s client")).await?;
         Ok(Person {
             name,
             client,

@@ -9,6 +9,8 @@
 //! [`bot::Chat`]; the core does everything else through that trait.
 //!
 //! - [`cli`]: the command line, its help and what each subcommand does.
+//! - [`clock`]: where the time comes from; the core and the store read it
+//!   from the clock they are given (the system's, or a test's).
 //! - [`concern`]: the record of a concern and its reference (`SG-0042`).
 //! - [`config`]: the TOML config file, checked into types that can't be wrong.
 //! - [`flow`]: flowcharts as data: the model, the loader that validates a
@@ -48,6 +50,7 @@
 pub mod bot;
 pub mod casework;
 pub mod cli;
+pub mod clock;
 pub mod concern;
 pub mod config;
 pub mod conversation;

@@ -1,5 +1,5 @@
 //! What the demo's people type, and what the bot says back to each (a
-//! phrase of it), shared by `examples/demo.rs` and `tests/demo_script.rs`,
+//! phrase of it), shared by `examples/demo.rs` and `tests/it/demo_script.rs`,
 //! which walks the report through the flowchart so the demo always shows a
 //! case the chart rightly routes to "Record the concern".
 

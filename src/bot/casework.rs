@@ -58,7 +58,7 @@ impl Core {
         let Some(parsed) = command::parse(body) else {
             return Ok(false);
         };
-        let now = Utc::now();
+        let now = self.now();
         let word = body.split_whitespace().next().unwrap_or("").to_lowercase();
         // `!help` while making a report is help with the question asked.
         if place == Place::Private
@@ -240,7 +240,7 @@ impl Core {
                 format!("{reference} has been deleted under the retention period, so nothing was recorded.");
             return self.notice(inbound, &text, "lead");
         }
-        let now = Utc::now();
+        let now = self.now();
         let case = self.casefile(reference)?;
         if let Some(entry) = case.entry_from(&inbound.event_id) {
             info!(reference = %reference, entry = entry.number, "an entry handled again was not recorded twice");
@@ -365,7 +365,7 @@ impl Core {
                 return Ok(true);
             }
         };
-        let now = Utc::now();
+        let now = self.now();
         let theirs = |store: &crate::store::Store| -> anyhow::Result<Option<String>> {
             Ok(store
                 .get_concern(&reference)?
@@ -532,7 +532,7 @@ impl Core {
         let Some(view) = CaseView::load(&self.store, reference)? else {
             anyhow::bail!("the concern's record is missing from the store");
         };
-        let now = Utc::now();
+        let now = self.now();
         let asked_by = self.person(&inbound.sender).name;
         let meta = ExportMeta {
             organisation: &self.config.safeguarding.organisation,

@@ -6,7 +6,6 @@
 //! their private chat: the instruction that comes with an urgent page, and
 //! the confirmation with the reference.
 
-use chrono::Utc;
 use tracing::info;
 
 use super::intake::Schedule;
@@ -68,7 +67,7 @@ impl Core {
             &self.flow,
             user,
             Some(request),
-            Utc::now(),
+            self.now(),
         )?;
         let mut schedule = Schedule::new();
         let text = self.plan_form(&mut batch, &mut effects, user, out, &mut schedule)?;
@@ -126,7 +125,7 @@ impl Core {
             user,
             &answer,
             event,
-            Utc::now(),
+            self.now(),
         )?
         else {
             return self.form_view(user, String::new());

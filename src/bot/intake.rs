@@ -44,7 +44,7 @@ impl Core {
             &self.flow,
             reporter,
             Some(&inbound.event_id),
-            Utc::now(),
+            self.now(),
         )?;
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
@@ -106,7 +106,7 @@ impl Core {
             reporter,
             body,
             &inbound.event_id,
-            Utc::now(),
+            self.now(),
         )?
         else {
             return Ok(false);
@@ -170,7 +170,7 @@ impl Core {
         let _one_at_a_time = self.locks.lock(&current.reference).await;
         let mut batch = Batch::new();
         let Some(out) =
-            intake::check_unfinished_in(&self.store, &mut batch, &self.flow, reporter, Utc::now(), after)?
+            intake::check_unfinished_in(&self.store, &mut batch, &self.flow, reporter, self.now(), after)?
         else {
             return Ok(());
         };
@@ -230,7 +230,7 @@ impl Core {
                         Some(&record.reference),
                     );
                     self.store.audit(
-                        Utc::now(),
+                        self.now(),
                         "bot",
                         "record sent to the escalation room",
                         Some(&record.reference),
@@ -318,7 +318,12 @@ pub(super) fn random_token() -> String {
     let mut bytes = [0u8; 12];
     if getrandom::getrandom(&mut bytes).is_err() {
         // Unique enough to keep one room per request: the time.
-        return format!("t{}", Utc::now().timestamp_nanos_opt().unwrap_or_default());
+        return format!(
+            "t{}",
+            crate::clock::Clock::now(&crate::clock::SystemClock)
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+        );
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -231,7 +231,7 @@ impl Core {
             chat,
             config,
             flow,
-            store,
+            store: store.with_clock(clock.clone()),
             rooms: rooms::ConfigRooms::default(),
             queue: queue_tx,
             policy,
@@ -400,6 +400,8 @@ impl Core {
     fn keep_and_queue(&self, inbound: Inbound) -> bool {
         match self.store.inbox_push(&inbound.event_id, &inbound) {
             Ok(true) => {
+                // Ids only, never content: lets a lost event be traced.
+                debug!(event = %inbound.event_id, "event kept in the inbox");
                 let key = self.work_key(&inbound);
                 self.queue.send((key, Work::Event(inbound))).is_ok()
             }
@@ -762,7 +764,7 @@ async fn sweep_unfinished(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) 
         let after = chrono::Duration::from_std(core.config.safeguarding.unfinished_after)
             .unwrap_or(crate::conversation::ABANDONED_AFTER);
         // Only the reports that are due: not a worker for every reporter.
-        match crate::intake::reporters_due(&core.store, Utc::now(), after) {
+        match crate::intake::reporters_due(&core.store, core.now(), after) {
             Ok(reporters) => {
                 for r in reporters {
                     let _ = core.queue.send((r, Work::CheckUnfinished));

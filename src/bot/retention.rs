@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -49,7 +48,7 @@ pub(super) async fn retention_job(core: Arc<Core>, mut shutdown: watch::Receiver
         }
         if let Err(e) = result {
             let text = "The daily deletion of closed concerns past their retention period did not work today. It will try again tomorrow; ask whoever runs the bot to look at its log.";
-            let _ = core.tell_leads(&format!("retention-failed-{}", Utc::now().date_naive()), text);
+            let _ = core.tell_leads(&format!("retention-failed-{}", core.now().date_naive()), text);
             tracing::error!(error = %format!("{e:#}"), "the daily retention sweep failed; it runs again tomorrow");
         }
     }
@@ -63,12 +62,12 @@ impl Core {
     /// are still to be cleared.
     pub(super) async fn retention_sweep(&self) -> anyhow::Result<bool> {
         let retention = self.config.safeguarding.retention;
-        let due = retention::sweep(&self.store, retention, Utc::now(), true, "bot")
+        let due = retention::sweep(&self.store, retention, self.now(), true, "bot")
             .context("could not read which closed concerns are past their retention period")?;
         let mut deleted = 0;
         for reference in due {
             let _one_at_a_time = self.locks.lock(&reference).await;
-            if retention::delete_if_due(&self.store, &reference, retention, Utc::now(), "bot")
+            if retention::delete_if_due(&self.store, &reference, retention, self.now(), "bot")
                 .with_context(|| format!("could not delete {reference} under the retention period"))?
             {
                 deleted += 1;
@@ -88,7 +87,7 @@ impl Core {
     /// ago than [`REMEMBER_FOR`]: nothing is handed over or tried again
     /// after so long, and the lists would otherwise grow for ever.
     async fn forget_long_handled(&self) {
-        let before = Utc::now() - REMEMBER_FOR;
+        let before = self.now() - REMEMBER_FOR;
         match self.store.inbox_forget_done(before) {
             Ok(0) => {}
             Ok(n) => info!(count = n, "forgot events handled long ago"),

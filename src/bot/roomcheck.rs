@@ -6,7 +6,6 @@
 //! backoff, until it answers; and a message for the room waits behind it,
 //! so nothing about a concern reaches someone who was let in meanwhile.
 
-use chrono::Utc;
 use tracing::{info, warn};
 
 use super::chat::{ChatError, Message};
@@ -93,7 +92,7 @@ impl Core {
             }
             self.store
                 .audit(
-                    Utc::now(),
+                    self.now(),
                     "bot",
                     "removed from a concern's room: not a lead or deputy",
                     Some(reference),
@@ -108,7 +107,7 @@ impl Core {
         }
         // Told through the outbox, after whatever was waiting; keyed by the
         // moment, as each removal is new (the check never replays one).
-        let mut notice = self.effects(format!("{cause}!outsiders-{}", Utc::now().timestamp_millis()));
+        let mut notice = self.effects(format!("{cause}!outsiders-{}", self.now().timestamp_millis()));
         notice.send(
             "told",
             Target::Concern(reference.clone()),

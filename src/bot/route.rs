@@ -277,7 +277,7 @@ impl Core {
             None,
         );
         self.store.audit(
-            chrono::Utc::now(),
+            self.now(),
             &inbound.sender,
             if removable {
                 "attachment removed from a private chat"

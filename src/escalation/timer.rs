@@ -32,51 +32,7 @@ use tokio::sync::Notify;
 
 use crate::concern::Reference;
 
-/// Where the time comes from.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system's clock, `Utc::now()`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// UTC time that follows tokio's clock from a given start, so it advances
-/// with paused tokio time in tests.
-#[derive(Clone, Copy, Debug)]
-pub struct TokioClock {
-    base: DateTime<Utc>,
-    start: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// A clock that reads `base` now and runs with tokio's time from here.
-    pub fn starting_at(base: DateTime<Utc>) -> Self {
-        TokioClock {
-            base,
-            start: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> DateTime<Utc> {
-        let elapsed = tokio::time::Instant::now() - self.start;
-        self.base + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
-    }
-}
-
-impl<F: Fn() -> DateTime<Utc> + Send + Sync + 'static> Clock for F {
-    fn now(&self) -> DateTime<Utc> {
-        self()
-    }
-}
+pub use crate::clock::{Clock, SystemClock, TokioClock};
 
 /// One pending deadline.
 pub type Entry = (DateTime<Utc>, Reference, u64);

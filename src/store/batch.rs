@@ -186,6 +186,7 @@ impl Store {
             &self.outbox,
             &self.outbox_state,
         );
+        let now = self.now().timestamp();
         let result = trees.transaction(|(c0, c1, c2, c3, c4, c5, c6, outbox, state)| {
             let places: [&TransactionalTree; 7] = [c0, c1, c2, c3, c4, c5, c6];
             // Keys staged twice in this one batch: the first stands.
@@ -214,7 +215,7 @@ impl Store {
                     } => {
                         outbox.remove(&seq[..])?;
                         let mut mark = vec![SENT];
-                        mark.extend_from_slice(&Utc::now().timestamp().to_be_bytes());
+                        mark.extend_from_slice(&now.to_be_bytes());
                         mark.extend_from_slice(cause_id);
                         state.insert(key_id.as_slice(), mark)?;
                     }

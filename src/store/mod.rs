@@ -39,7 +39,8 @@ use std::cell::Cell;
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use zeroize::Zeroizing;
 
+use crate::clock::{Clock, SystemClock};
 use crate::concern::{ConcernRecord, Reference};
 
 pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH};
@@ -171,6 +173,12 @@ pub struct Store {
     /// The first write that failed for the disk: sled keeps failing after
     /// one, so the bot must stop and start afresh (see `Core::fail`).
     disk_failed: Mutex<Option<String>>,
+    /// Where the store reads the time (for the marks it stamps itself):
+    /// the system's clock unless [`Store::with_clock`] set another.
+    clock: Arc<dyn Clock>,
+    /// Makes each health check's value new even when the clock stands
+    /// still (a test's paused clock).
+    health_checks: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -315,10 +323,24 @@ impl Store {
             key_source: key.source().to_string(),
             audit_lock: Mutex::new(()),
             disk_failed: Mutex::new(None),
+            clock: Arc::new(SystemClock),
+            health_checks: AtomicU64::new(0),
         };
         drop(key);
         store.check_schema_and_key()?;
         Ok(store)
+    }
+
+    /// The same store, reading the time from `clock` (the core's, so a
+    /// test's clock reaches the marks the store stamps).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, by the store's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The data directory this store is in.
@@ -398,10 +420,12 @@ impl Store {
     pub fn health_check(&self) -> Result<(), StoreError> {
         // A value that changes every time: sled skips writing a value that
         // is already there, and a skipped write would pass on a full disk.
-        let now = Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or_else(|| Utc::now().timestamp())
-            .to_string();
+        let now = self.now();
+        let now = format!(
+            "{}-{}",
+            now.timestamp_nanos_opt().unwrap_or_else(|| now.timestamp()),
+            self.health_checks.fetch_add(1, Ordering::Relaxed)
+        );
         self.meta
             .insert(META_HEALTH_CHECK, now.as_bytes())
             .map_err(|e| self.disk(e))?;
@@ -664,7 +688,7 @@ impl Store {
         let id = self.sealer.identity_digest(event_id);
         let mut done = Vec::with_capacity(9);
         done.push(b'D');
-        done.extend_from_slice(&Utc::now().timestamp().to_be_bytes());
+        done.extend_from_slice(&self.now().timestamp().to_be_bytes());
         let result = (&self.inbox, &self.inbox_state).transaction(|(inbox, inbox_state)| {
             if let Some(state) = inbox_state.get(id)? {
                 if state.first() == Some(&b'P') {
@@ -1182,16 +1206,15 @@ mod tests {
     fn a_missing_last_audit_entry_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), key(1)).unwrap();
+        let t = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 23, 9, 0, 0).unwrap();
         for i in 0..3 {
-            store
-                .audit(Utc::now(), "bot", "test", None, &format!("n{i}"))
-                .unwrap();
+            store.audit(t, "bot", "test", None, &format!("n{i}")).unwrap();
         }
         assert_eq!(store.verify_audit(), Ok(()));
         store.audit.remove(3u64.to_be_bytes()).unwrap();
         assert_eq!(store.verify_audit().unwrap_err().seq, 3);
         // Appending after damage never overwrites, and the break stays visible.
-        let e = store.audit(Utc::now(), "bot", "test", None, "after").unwrap();
+        let e = store.audit(t, "bot", "test", None, "after").unwrap();
         assert_eq!(e.seq, 4);
         assert_eq!(store.verify_audit().unwrap_err().seq, 3);
     }

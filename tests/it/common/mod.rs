@@ -1,9 +1,16 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod logs;
+pub mod matrix;
 pub mod memchat;
+pub mod person;
+pub mod process;
+pub mod proxy;
+pub mod slack;
+pub mod world;
 
-use std::sync::{Mutex, OnceLock};
+pub use logs::{captured_log, init_log_capture};
 
 use std::path::PathBuf;
 
@@ -99,41 +106,6 @@ pub fn answer_record(talk: &mut Talk) {
         };
         talk.say(&answer);
     }
-}
-
-/// Everything the bot (and the SDK) logs in this test process, kept so a
-/// test can search it for words of a concern.
-pub static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct LogWriter;
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Captures logs at debug level for the bot (stricter than production).
-pub fn init_log_capture() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let filter = tracing_subscriber::EnvFilter::new("warn,safeguarding_bot=debug");
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(|| LogWriter)
-            .try_init();
-    });
-}
-
-pub fn captured_log() -> String {
-    String::from_utf8_lossy(&LOG.lock().unwrap_or_else(|e| e.into_inner())).to_string()
 }
 
 /// The store's sled database opened bare, to alter it behind the store's

@@ -23,9 +23,6 @@
 //! Faults ([`faults`]) can be set at any time. Payload shapes come from
 //! Slack's documentation; [`payloads`] says which page each came from.
 //!
-//! Include it in a test binary with
-//! `#[path = "common/slack/mod.rs"] mod slack;`.
-//!
 //! With slack-morphism, point the client at [`SlackStandIn::api_url`] without
 //! its final `/` (slack-morphism joins the base and the method with a `/`),
 //! over a plain-HTTP connector, and give the Socket Mode listener

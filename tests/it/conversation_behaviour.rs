@@ -1,6 +1,6 @@
 //! How the conversation answers what people actually type.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::{answer_record, load, Talk, CLAPA};

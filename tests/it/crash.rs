@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! The bot killed with SIGKILL, again and again, on a real Synapse, while
 //! people use it.
 //!
@@ -23,22 +22,21 @@
 //! stopped with SIGTERM, `safeguarding-bot audit verify` must pass on the
 //! data directory.
 //!
-//! Run with `cargo test --test crash -- --nocapture` to see the figures.
+//! Run with `cargo test --test it crash:: -- --nocapture` to see the figures.
 //! The bot's log (and the audit log) stay in `target/tmp/crash-SEED/`;
 //! `SAFEGUARDING_CRASH_BOT_LOG` sets the bot's log filter.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
+use crate::common::matrix as harness;
+use crate::common::process::{
+    audit, count, first_line, now_ms, output_text, redecrypt, tail, work_dir, write_config, BotProcess,
+    UP_LINE,
+};
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use harness::{bot_account, homeserver, Homeserver, Person, Received};
 use matrix_sdk::room::MessagesOptions;
@@ -52,15 +50,11 @@ const CHAOS_LIMIT: Duration = Duration::from_secs(150);
 const MAX_REPORTS_EACH: usize = 4;
 /// How long anyone waits for one answer from the bot before calling it lost.
 const REPLY_PATIENCE: Duration = Duration::from_secs(60);
-/// How long the bot may take to come up after a start.
-const START_PATIENCE: Duration = Duration::from_secs(45);
 /// The whole test, stuck or not.
 const WHOLE_TEST: Duration = Duration::from_secs(330);
 /// Notes the Lead writes in each concern: at least, and at most.
 const MIN_NOTES: usize = 2;
 const MAX_NOTES: usize = 4;
-/// What the bot logs once its core has started and before it syncs.
-const UP_LINE: &str = "escalation deadlines loaded";
 /// The bot's log: its own debug lines, and when the SDK processed a sync
 /// and called the event handlers (to tell when an event was lost).
 const BOT_LOG_FILTER: &str = "info,safeguarding_bot=debug,matrix_sdk=warn,matrix_sdk::http_client=off,\
@@ -96,13 +90,6 @@ impl Rng {
     fn hex(&mut self) -> String {
         format!("{:08x}", self.next() as u32)
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 /// The first reference (SG-0001) in a text.
@@ -266,7 +253,7 @@ impl Ctx {
             }
             polls += 1;
             if polls % 10 == 0 {
-                redecrypt(p, &self.late_keys).await;
+                self.late_keys.fetch_add(redecrypt(p).await, Ordering::SeqCst);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -307,225 +294,6 @@ impl Ctx {
         }
         None
     }
-}
-
-/// Messages that came undecryptable, decrypted now if their key has come
-/// since (a key may arrive after its message): the history is updated.
-async fn redecrypt(p: &Person, late: &AtomicUsize) {
-    let utd: Vec<(OwnedRoomId, matrix_sdk::ruma::OwnedEventId)> = p
-        .history
-        .lock()
-        .expect("history")
-        .iter()
-        .filter(|m| m.body == "(unable to decrypt)")
-        .map(|m| (m.room.clone(), m.event_id.clone()))
-        .collect();
-    for (room, id) in utd {
-        let Some(r) = p.client.get_room(&room) else {
-            continue;
-        };
-        let Ok(ev) = r.event(&id, None).await else {
-            continue;
-        };
-        let raw = ev.raw();
-        if raw.get_field::<String>("type").ok().flatten().as_deref() != Some("m.room.message") {
-            continue;
-        }
-        let content = raw
-            .get_field::<serde_json::Value>("content")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let body = content["body"].as_str().unwrap_or_default().to_string();
-        late.fetch_add(1, Ordering::SeqCst);
-        for m in p
-            .history
-            .lock()
-            .expect("history")
-            .iter_mut()
-            .filter(|m| m.event_id == id)
-        {
-            m.body = body.clone();
-        }
-    }
-}
-
-// ---------------------------------------------------------------- the bot process
-
-/// The bot as a child process, started again and again on one data directory.
-struct BotProcess {
-    config: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-    started_at: Instant,
-    /// Where this run's lines begin in the log.
-    offset: u64,
-    starts: usize,
-}
-
-impl BotProcess {
-    fn start(&mut self) {
-        assert!(self.child.is_none(), "one bot at a time");
-        self.starts += 1;
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("the bot's log");
-        writeln!(log, "=== crash test: start #{} at {} ===", self.starts, now_ms()).expect("log");
-        self.offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let child = Command::new(env!("CARGO_BIN_EXE_safeguarding-bot"))
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("SAFEGUARDING_BOT_KEY")
-            .env_remove("SAFEGUARDING_BOT_CONFIG")
-            .env_remove("SAFEGUARDING_BOT_MATRIX_PASSWORD")
-            .env(
-                "SAFEGUARDING_BOT_LOG",
-                std::env::var("SAFEGUARDING_CRASH_BOT_LOG").unwrap_or_else(|_| BOT_LOG_FILTER.to_string()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("the bot starts");
-        self.child = Some(child);
-        self.started_at = Instant::now();
-    }
-
-    /// This run's log so far.
-    fn run_log(&self) -> String {
-        let mut f = match std::fs::File::open(&self.log) {
-            Ok(f) => f,
-            Err(_) => return String::new(),
-        };
-        let _ = f.seek(SeekFrom::Start(self.offset));
-        let mut bytes = Vec::new();
-        let _ = f.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// It exited by itself, with this status.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
-    }
-
-    /// Waits until this run's core has started.
-    async fn wait_up(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_PATIENCE;
-        loop {
-            if self.run_log().contains(UP_LINE) {
-                return Ok(());
-            }
-            if let Some(status) = self.exited() {
-                self.child = None;
-                return Err(format!(
-                    "the bot exited by itself ({status}) while starting:\n{}",
-                    tail(&self.run_log(), 3000)
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the bot did not come up within {START_PATIENCE:?}:\n{}",
-                    tail(&self.run_log(), 3000)
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix), then reaped.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Ok(mut log) = OpenOptions::new().append(true).open(&self.log) {
-            let _ = writeln!(log, "=== crash test: SIGKILL at {} ===", now_ms());
-        }
-    }
-
-    /// SIGTERM, as systemd stops it; SIGKILL if it has not stopped in 30 s.
-    async fn stop(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let start = text.len().saturating_sub(n);
-    let mut start = start;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_string()
-}
-
-fn write_config(
-    hs: &Homeserver,
-    bot_user: &str,
-    bot_password: &str,
-    dir: &Path,
-    staff_room: &str,
-    lead: &str,
-    deputy: &str,
-) -> PathBuf {
-    let text = format!(
-        r#"
-[matrix]
-homeserver_url = "{url}"
-user_id = "{bot_user}"
-password = "{bot_password}"
-staff_rooms = ["{staff_room}"]
-
-[safeguarding]
-organisation = "Test Charity"
-lead = "{lead}"
-deputies = ["{deputy}"]
-retention = "6 years"
-# Long enough that no deputy cover or repeat page comes during the test:
-# every page counted is a first page.
-ack_timeout = "1h"
-urgent_ack_timeout = "1h"
-
-[storage]
-data_dir = "{data}"
-
-[flow]
-file = "{flow}"
-"#,
-        url = hs.url,
-        data = dir.join("data").display(),
-        flow = common::repo_path("conversations/online-safety-referral.toml").display(),
-    );
-    let path = dir.join("bot.toml");
-    std::fs::write(&path, text).expect("write the config");
-    path
 }
 
 // ---------------------------------------------------------------- reporters
@@ -1052,11 +820,6 @@ fn repeated(msgs: &[Msg], bot: &str, room_name: &str, findings: &Findings) {
     }
 }
 
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or_default();
-    line.chars().take(140).collect()
-}
-
 /// `!show` in a concern's room: its text, whole, from however many parts.
 async fn show(ctx: &Ctx, lead: &Person, room: &RoomId, reference: &str) -> Option<String> {
     let since = now_ms();
@@ -1105,10 +868,6 @@ async fn show(ctx: &Ctx, lead: &Person, room: &RoomId, reference: &str) -> Optio
     }
 }
 
-fn count(haystack: &str, needle: &str) -> usize {
-    haystack.matches(needle).count()
-}
-
 // ---------------------------------------------------------------- the test
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1118,9 +877,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_sends_nothing_twice() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(now_ms);
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("crash-{seed}"));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).expect("work dir");
+    let work = work_dir(&format!("crash-{seed}"));
     println!(
         "crash test: seed {seed} (SAFEGUARDING_CRASH_SEED={seed} replays the kill times); files in {}",
         work.display()
@@ -1175,21 +932,15 @@ async fn crash_test(seed: u64, work: &Path, started: Instant, findings: Arc<Find
     }
     let config = write_config(
         hs,
-        &account.user_id,
-        &account.password,
+        &account,
         work,
         staff_room.as_str(),
         &lead.user_id,
-        &deputy,
+        &[&deputy],
+        "",
     );
-    let mut bot = BotProcess {
-        config: config.clone(),
-        log: work.join("bot.log"),
-        child: None,
-        started_at: Instant::now(),
-        offset: 0,
-        starts: 0,
-    };
+    let filter = std::env::var("SAFEGUARDING_CRASH_BOT_LOG").unwrap_or_else(|_| BOT_LOG_FILTER.to_string());
+    let mut bot = BotProcess::new("crash test", &config, &work.join("bot.log"), &filter);
     bot.start();
     bot.wait_up().await.unwrap_or_else(|e| panic!("{e}"));
     s0.wait_for_member(&staff_room, &account.user_id).await;
@@ -1604,9 +1355,8 @@ async fn crash_test(seed: u64, work: &Path, started: Instant, findings: Arc<Find
         ));
     }
     // Keys that came after their messages: decrypted now, counted only.
-    redecrypt(&lead, &ctx.late_keys).await;
-    for p in &staff {
-        redecrypt(p, &ctx.late_keys).await;
+    for p in std::iter::once(&lead).chain(&staff) {
+        ctx.late_keys.fetch_add(redecrypt(p).await, Ordering::SeqCst);
     }
 
     // ---- stopped as systemd would, the audit log must hold.
@@ -1614,28 +1364,10 @@ async fn crash_test(seed: u64, work: &Path, started: Instant, findings: Arc<Find
     if !stopped.is_some_and(|s| s.success()) {
         f.other(format!("the bot did not stop cleanly on SIGTERM: {stopped:?}"));
     }
-    let verify = Command::new(env!("CARGO_BIN_EXE_safeguarding-bot"))
-        .args(["audit", "verify", "--config"])
-        .arg(&config)
-        .env_remove("SAFEGUARDING_BOT_KEY")
-        .env_remove("SAFEGUARDING_BOT_CONFIG")
-        .env_remove("SAFEGUARDING_BOT_MATRIX_PASSWORD")
-        .output()
-        .expect("audit verify runs");
-    let verify_out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let verify = audit(&config, "verify");
+    let verify_out = output_text(&verify);
     println!("audit verify: {} {}", verify.status, verify_out.trim());
-    let shown = Command::new(env!("CARGO_BIN_EXE_safeguarding-bot"))
-        .args(["audit", "show", "--config"])
-        .arg(&config)
-        .env_remove("SAFEGUARDING_BOT_KEY")
-        .env_remove("SAFEGUARDING_BOT_CONFIG")
-        .env_remove("SAFEGUARDING_BOT_MATRIX_PASSWORD")
-        .output()
-        .expect("audit show runs");
+    let shown = audit(&config, "show");
     let audit = String::from_utf8_lossy(&shown.stdout).into_owned();
     std::fs::write(work.join("audit.txt"), &audit).expect("keep the audit log");
     for line in audit.lines().filter(|l| l.contains("skipped")) {

@@ -4,8 +4,8 @@
 //! practice: a case the chart rightly routes to "Record the concern", never
 //! a warning sign of grooming answered "no" and closed with advice.
 
-mod common;
-#[path = "../examples/demo/script.rs"]
+use crate::common;
+#[path = "../../examples/demo/script.rs"]
 mod script;
 
 use common::{load, Talk, CLAPA};

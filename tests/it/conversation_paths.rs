@@ -1,7 +1,7 @@
 //! Walks every path through both flows, as a reporter would, and checks what
 //! they are told and what the lead gets.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

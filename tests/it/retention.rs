@@ -2,7 +2,7 @@
 //! period goes, everything about it goes, the deletion is audited without a
 //! word of the concern, and a dry run changes nothing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

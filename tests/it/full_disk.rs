@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! A real full disk (issue 11, item 8), on a real Synapse: the bot's store
 //! gets ENOSPC in the middle of a report, and the bot recovers once there is
 //! space again.
@@ -25,42 +24,38 @@
 //!    and recorded, and the Lead was paged once. Stopped with SIGTERM,
 //!    `safeguarding-bot audit verify` passes.
 //!
-//! A second test, `a_full_disk_met_first_by_healthz_is_reported_at_once_and_recovered_from`
-//! (ignored until the bot is fixed), fills the disk while nobody is talking
-//! to the bot, so that `/healthz` meets it first, then frees space.
+//! A second test, `a_full_disk_met_first_by_healthz_is_reported_at_once_and_recovered_from`,
+//! fills the disk while nobody is talking to the bot, so that `/healthz` meets it first, then frees space.
 //!
 //! Whatever goes wrong is collected as a finding and the story goes on
 //! where it can (if the bot does not exit, it is killed, as an operator
 //! would), so one run shows everything; the test fails at the end if there
 //! is any finding.
 //!
-//! Run with `cargo test --test full_disk -- --nocapture` to see what
+//! Run with `cargo test --test it full_disk:: -- --nocapture` to see what
 //! happens. The bot's log stays in `target/tmp/full-disk-MS/bot.log`.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
+use crate::common;
+use crate::common::matrix as harness;
+use crate::common::process::{
+    audit, count, first_line, free_address, now_ms, output_text, redecrypt, tail, work_dir, write_config,
+    BotProcess, START_PATIENCE,
+};
 
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
 
-use harness::{bot_account, homeserver, Homeserver, Person, Received};
+use harness::{bot_account, homeserver, Person, Received};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 
 /// How long the bot may take to exit once its store cannot be written.
 const EXIT_PATIENCE: Duration = Duration::from_secs(60);
-/// How long the bot may take to come up after a start.
-const START_PATIENCE: Duration = Duration::from_secs(45);
 /// How long anyone waits for one answer from the bot.
 const REPLY_PATIENCE: Duration = Duration::from_secs(60);
 /// The whole test, stuck or not.
 const WHOLE_TEST: Duration = Duration::from_secs(240);
-/// What the bot logs once its core has started and before it syncs.
-const UP_LINE: &str = "escalation deadlines loaded";
 /// What the bot logs, once, when its data directory cannot be written.
 const DISK_LINE: &str = "cannot be written";
 /// The bot's log: its own debug lines (stricter than production, for the
@@ -69,35 +64,6 @@ const BOT_LOG_FILTER: &str = "info,safeguarding_bot=debug,matrix_sdk=warn,matrix
 matrix_sdk_crypto=warn,matrix_sdk_crypto::backups=error,matrix_sdk_base=warn";
 
 // ---------------------------------------------------------------- helpers
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let mut start = text.len().saturating_sub(n);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_string()
-}
-
-fn count(haystack: &str, needle: &str) -> usize {
-    haystack.matches(needle).count()
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or_default()
-}
-
-/// A port on 127.0.0.1 that nothing is listening on just now.
-fn free_address() -> SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    probe.local_addr().expect("address")
-}
 
 /// GET /healthz: the status and body, or `None` if nothing answers.
 async fn healthz(addr: SocketAddr) -> Option<(u16, String)> {
@@ -156,46 +122,6 @@ fn build_shim(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&result.stderr)
     );
     out
-}
-
-/// Messages that came undecryptable, decrypted now if their key has come
-/// since (a key may arrive after its message): the history is updated.
-async fn redecrypt(p: &Person) {
-    let utd: Vec<(OwnedRoomId, matrix_sdk::ruma::OwnedEventId)> = p
-        .history
-        .lock()
-        .expect("history")
-        .iter()
-        .filter(|m| m.body == "(unable to decrypt)")
-        .map(|m| (m.room.clone(), m.event_id.clone()))
-        .collect();
-    for (room, id) in utd {
-        let Some(r) = p.client.get_room(&room) else {
-            continue;
-        };
-        let Ok(ev) = r.event(&id, None).await else {
-            continue;
-        };
-        let raw = ev.raw();
-        if raw.get_field::<String>("type").ok().flatten().as_deref() != Some("m.room.message") {
-            continue;
-        }
-        let content = raw
-            .get_field::<serde_json::Value>("content")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let body = content["body"].as_str().unwrap_or_default().to_string();
-        for m in p
-            .history
-            .lock()
-            .expect("history")
-            .iter_mut()
-            .filter(|m| m.event_id == id)
-        {
-            m.body = body.clone();
-        }
-    }
 }
 
 /// Where to look for the bot's message.
@@ -282,189 +208,6 @@ impl Findings {
     }
 }
 
-// ---------------------------------------------------------------- the bot process
-
-/// The bot as a child process under the ENOSPC shim; killed when dropped.
-struct BotProcess {
-    config: PathBuf,
-    log: PathBuf,
-    shim: PathBuf,
-    /// While this file exists the store's disk is full.
-    flag: PathBuf,
-    /// The store's directory (canonical: the shim compares it with
-    /// /proc/self/fd's links).
-    store: PathBuf,
-    child: Option<Child>,
-    /// Where this run's lines begin in the log.
-    offset: u64,
-    starts: usize,
-}
-
-impl BotProcess {
-    fn start(&mut self) {
-        assert!(self.child.is_none(), "one bot at a time");
-        self.starts += 1;
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("the bot's log");
-        writeln!(
-            log,
-            "=== full disk test: start #{} at {} ===",
-            self.starts,
-            now_ms()
-        )
-        .expect("log");
-        self.offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let child = Command::new(env!("CARGO_BIN_EXE_safeguarding-bot"))
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("SAFEGUARDING_BOT_KEY")
-            .env_remove("SAFEGUARDING_BOT_CONFIG")
-            .env_remove("SAFEGUARDING_BOT_MATRIX_PASSWORD")
-            .env("SAFEGUARDING_BOT_LOG", BOT_LOG_FILTER)
-            .env("LD_PRELOAD", &self.shim)
-            .env("ENOSPC_FLAG", &self.flag)
-            .env("ENOSPC_UNDER", &self.store)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("the bot starts");
-        self.child = Some(child);
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// This run's log so far.
-    fn run_log(&self) -> String {
-        let mut f = match std::fs::File::open(&self.log) {
-            Ok(f) => f,
-            Err(_) => return String::new(),
-        };
-        let _ = f.seek(SeekFrom::Start(self.offset));
-        let mut bytes = Vec::new();
-        let _ = f.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// It exited by itself, with this status (and is reaped).
-    fn exited(&mut self) -> Option<ExitStatus> {
-        let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-        if status.is_some() {
-            self.child = None;
-        }
-        status
-    }
-
-    /// Waits until this run's core has started.
-    async fn wait_up(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_PATIENCE;
-        loop {
-            if self.run_log().contains(UP_LINE) {
-                return Ok(());
-            }
-            if let Some(status) = self.exited() {
-                return Err(format!(
-                    "the bot exited by itself ({status}) while starting:\n{}",
-                    tail(&self.run_log(), 3000)
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the bot did not come up within {START_PATIENCE:?}:\n{}",
-                    tail(&self.run_log(), 3000)
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL, then reaped.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM, as systemd stops it; SIGKILL if it has not stopped in 30 s.
-    async fn stop(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn write_config(
-    hs: &Homeserver,
-    bot_user: &str,
-    bot_password: &str,
-    dir: &Path,
-    staff_room: &str,
-    lead: &str,
-    health: SocketAddr,
-) -> PathBuf {
-    let text = format!(
-        r#"
-[matrix]
-homeserver_url = "{url}"
-user_id = "{bot_user}"
-password = "{bot_password}"
-staff_rooms = ["{staff_room}"]
-
-[safeguarding]
-organisation = "Test Charity"
-lead = "{lead}"
-deputies = []
-retention = "6 years"
-# Long enough that no repeat page comes during the test: the one page
-# counted is the first.
-ack_timeout = "1h"
-urgent_ack_timeout = "1h"
-
-[storage]
-data_dir = "{data}"
-
-[flow]
-file = "{flow}"
-
-[health]
-listen = "{health}"
-"#,
-        url = hs.url,
-        data = dir.join("data").display(),
-        flow = common::repo_path("conversations/online-safety-referral.toml").display(),
-    );
-    let path = dir.join("bot.toml");
-    std::fs::write(&path, text).expect("write the config");
-    path
-}
-
 // ---------------------------------------------------------------- the world
 
 /// A Lead and a member of staff in an encrypted staff room, and the bot,
@@ -498,26 +241,23 @@ impl World {
             .to_owned();
         lead.wait_for_member(&staff_room, &lead.user_id).await;
         let addr = free_address();
+        let health = format!("\n[health]\nlisten = \"{addr}\"\n");
         let config = write_config(
             hs,
-            &account.user_id,
-            &account.password,
+            &account,
             work,
             staff_room.as_str(),
             &lead.user_id,
-            addr,
+            &[],
+            &health,
         );
         let flag = work.join("disk-full");
-        let mut bot = BotProcess {
-            config: config.clone(),
-            log: work.join("bot.log"),
-            shim,
-            flag: flag.clone(),
-            store: work.join("data").join("store"),
-            child: None,
-            offset: 0,
-            starts: 0,
-        };
+        // While the flag file exists, the store's disk is full; the store's
+        // directory is canonical, as the shim compares it with /proc/self/fd's links.
+        let mut bot = BotProcess::new("full disk test", &config, &work.join("bot.log"), BOT_LOG_FILTER)
+            .env("LD_PRELOAD", &shim)
+            .env("ENOSPC_FLAG", &flag)
+            .env("ENOSPC_UNDER", work.join("data").join("store"));
         bot.start();
         bot.wait_up().await.unwrap_or_else(|e| panic!("{e}"));
         staff.wait_for_member(&staff_room, &bot_id).await;
@@ -555,10 +295,7 @@ where
     F: FnOnce(PathBuf) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("full-disk-{name}-{}", now_ms()));
-    std::fs::create_dir_all(&work).expect("work dir");
-    // Canonical: the shim compares it with the links in /proc/self/fd.
-    let work = work.canonicalize().expect("work dir");
+    let work = work_dir(&format!("full-disk-{name}-{}", now_ms()));
     println!("{name}: files in {}", work.display());
     match tokio::time::timeout(WHOLE_TEST, test(work.clone())).await {
         Ok(()) => {
@@ -935,19 +672,8 @@ async fn full_disk_story(work: &Path) {
     if !stopped.is_some_and(|s| s.success()) {
         f.add(format!("the bot did not stop cleanly on SIGTERM: {stopped:?}"));
     }
-    let verify = Command::new(env!("CARGO_BIN_EXE_safeguarding-bot"))
-        .args(["audit", "verify", "--config"])
-        .arg(&config)
-        .env_remove("SAFEGUARDING_BOT_KEY")
-        .env_remove("SAFEGUARDING_BOT_CONFIG")
-        .env_remove("SAFEGUARDING_BOT_MATRIX_PASSWORD")
-        .output()
-        .expect("audit verify runs");
-    let verify_out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let verify = audit(&config, "verify");
+    let verify_out = output_text(&verify);
     if !verify.status.success() {
         f.add(format!(
             "audit verify failed ({}): {}",
@@ -1202,20 +928,12 @@ async fn healthz_first(work: &Path) {
     if !stopped.is_some_and(|s| s.success()) {
         f.add(format!("the bot did not stop cleanly on SIGTERM: {stopped:?}"));
     }
-    let verify = Command::new(env!("CARGO_BIN_EXE_safeguarding-bot"))
-        .args(["audit", "verify", "--config"])
-        .arg(&w.config)
-        .env_remove("SAFEGUARDING_BOT_KEY")
-        .env_remove("SAFEGUARDING_BOT_CONFIG")
-        .env_remove("SAFEGUARDING_BOT_MATRIX_PASSWORD")
-        .output()
-        .expect("audit verify runs");
+    let verify = audit(&w.config, "verify");
     if !verify.status.success() {
         f.add(format!(
-            "audit verify failed ({}): {}{}",
+            "audit verify failed ({}): {}",
             verify.status,
-            String::from_utf8_lossy(&verify.stdout),
-            String::from_utf8_lossy(&verify.stderr)
+            output_text(&verify)
         ));
     }
     println!();

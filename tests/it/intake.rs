@@ -1,6 +1,6 @@
 //! Intake: the conversation joined to a real store on disk.
 
-mod common;
+use crate::common;
 
 use common::{load, t0, CLAPA};
 use safeguarding_bot::concern::{Reference, Status};

@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! Paging on a real Synapse when some of the people to page cannot be
 //! reached: a deputy on a homeserver that does not exist (Synapse refuses
 //! the invitation for good) and one whose invitation fails on every try
@@ -7,11 +6,8 @@
 //! The lead and the other deputy are still paged on time, and the leads'
 //! room names each one who could not be reached.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
-#[path = "common/proxy.rs"]
-mod proxy;
+use crate::common::matrix as harness;
+use crate::common::proxy;
 
 use harness::{bot_account, homeserver, BotRun, Person, Received};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};

@@ -1,7 +1,5 @@
 //! The command line as a lead or an IT volunteer uses it.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 

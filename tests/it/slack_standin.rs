@@ -1,10 +1,9 @@
-//! The Slack stand-in (tests/common/slack) behaves as Slack does, as seen by
+//! The Slack stand-in (tests/it/common/slack) behaves as Slack does, as seen by
 //! slack-morphism's real client and Socket Mode listener, the library the
 //! Slack adapter is built on. Where slack-morphism does not show something
 //! (headers, form bodies), a plain HTTP client looks at the raw answer.
 
-#[path = "common/slack/mod.rs"]
-mod slack;
+use crate::common::slack;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -1076,7 +1075,15 @@ async fn a_slash_command_reaches_the_listener_and_is_acked_within_three_seconds(
     let seen = Arc::new(Recorder::default());
     let listener = listen(&standin, seen.clone()).await;
 
-    let hellos = seen.hellos.lock().expect("not poisoned").clone();
+    // The socket is open before slack-morphism has read the hello on it.
+    let started = Instant::now();
+    let hellos = loop {
+        let hellos = seen.hellos.lock().expect("not poisoned").clone();
+        if !hellos.is_empty() || started.elapsed() > PATIENCE {
+            break hellos;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(hellos.len(), 1, "slack-morphism read the hello");
     assert_eq!(hellos[0], (slack::APP_ID.to_string(), 1));
 

@@ -1,11 +1,10 @@
-#![recursion_limit = "256"]
 //! `/healthz` and `/metrics` on a running bot, on a real Synapse: the
 //! counters move when a report is paged and acknowledged, and nothing of
 //! the concern is ever in the metrics.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
+use crate::common;
+use crate::common::matrix as harness;
+use crate::common::process::free_address;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,12 +13,6 @@ use harness::{bot_account, homeserver, BotRun, Person, Received, PATIENCE};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use tempfile::TempDir;
-
-/// A port on 127.0.0.1 that nothing is listening on just now.
-fn free_address() -> SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    probe.local_addr().expect("address")
-}
 
 /// GET `path`; the status and body, or `None` if nothing answers.
 async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {

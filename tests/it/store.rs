@@ -1,7 +1,7 @@
 //! The store on real files: what survives a restart, what is refused, and
 //! that nothing a reporter said can be found by searching the data directory.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

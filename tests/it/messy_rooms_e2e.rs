@@ -1,14 +1,11 @@
-#![recursion_limit = "256"]
 //! The bot in real, messy Matrix rooms, on a real Synapse: shared and
 //! unencrypted rooms, a homeserver out of reach at start, upgraded rooms,
 //! edits, pictures, messages it cannot decrypt, floods, and a rota changed
 //! under open concerns.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
-#[path = "common/world.rs"]
-mod world;
+use crate::common;
+use crate::common::matrix as harness;
+use crate::common::world;
 
 use common::captured_log;
 use harness::{bot_account, homeserver, BotRun, Person};

@@ -6,7 +6,7 @@
 //! `@deputy2:test`, a member of staff `@staff:test` who reports, all joined
 //! to the staff room `!staff:test`; the leads' room `!leads:test`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,11 @@ const LEADS_ROOM: &str = "!leads:test";
 
 /// The name the chat shows for `user`.
 fn name_of(user: &str) -> &'static str {
-    NAMES.iter().find(|(u, _)| *u == user).map(|(_, n)| *n).expect("one of the test's people")
+    NAMES
+        .iter()
+        .find(|(u, _)| *u == user)
+        .map(|(_, n)| *n)
+        .expect("one of the test's people")
 }
 
 /// The names the chat shows for them.
@@ -1742,7 +1746,8 @@ async fn when_nobody_can_be_reached_the_reporter_is_told_what_to_do_now() {
     assert_eq!(told, 1, "told once, at once\n{}", w.chat.dump());
     for who in [LEAD, DEPUTY, DEPUTY2] {
         assert_eq!(
-            w.chat.count_in(LEADS_ROOM, &format!("could not invite {}", name_of(who))),
+            w.chat
+                .count_in(LEADS_ROOM, &format!("could not invite {}", name_of(who))),
             1,
             "{}",
             w.chat.dump()

@@ -1,11 +1,9 @@
-#![recursion_limit = "256"]
 //! The leads' follow-up in chat, end to end on a real Synapse: notes,
 //! decisions with reasons, the reporter's `!add`, `!show`, `!list`, the
 //! export uploaded as an encrypted file, closing, and need-to-know access.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
+use crate::common;
+use crate::common::matrix as harness;
 
 use common::captured_log;
 use harness::{bot_account, homeserver, BotRun, Person, Received};

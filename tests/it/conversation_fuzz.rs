@@ -1,7 +1,7 @@
 //! Arbitrary messages at every step: the engine never panics, and every
 //! step advances, asks again or explains, always with something to read.
 
-mod common;
+use crate::common;
 
 use common::{load, Talk, CAUK, CLAPA};
 use proptest::prelude::*;

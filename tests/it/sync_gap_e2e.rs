@@ -1,15 +1,10 @@
-#![recursion_limit = "256"]
 //! A sync gap on a real Synapse: what was said while the bot was stopped is
 //! all fetched when it starts again, however much was said, and even if it
 //! stops again before it could fetch it.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
-#[path = "common/proxy.rs"]
-mod proxy;
-#[path = "common/world.rs"]
-mod world;
+use crate::common::matrix as harness;
+use crate::common::proxy;
+use crate::common::world;
 
 use std::time::{Duration, Instant};
 

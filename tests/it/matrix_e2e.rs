@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! The bot in Matrix, end to end, on a real Synapse with real encryption.
 //!
 //! Each test registers its own people (a lead, a deputy, a member of staff,
@@ -6,11 +5,9 @@
 //! can run side by side. The people are matrix-sdk clients with their own
 //! devices and keys.
 
-mod common;
-#[path = "common/matrix.rs"]
-mod harness;
-#[path = "common/world.rs"]
-mod world;
+use crate::common;
+use crate::common::matrix as harness;
+use crate::common::world;
 
 use common::captured_log;
 use harness::{devices_seen_by, BotRun};

@@ -1,9 +1,9 @@
 //! The world of the Matrix end-to-end tests: a lead, a deputy, a member of
 //! staff and an outsider on the real Synapse, an encrypted staff room, and
-//! a bot running. Included with `#[path]` after `common` and `harness`.
+//! a bot running.
 #![allow(dead_code)]
 
-use crate::harness::{self, bot_account, homeserver, BotRun, Person, Received};
+use super::matrix::{self as harness, bot_account, homeserver, BotRun, Person, Received};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use tempfile::TempDir;
 

@@ -4,9 +4,8 @@
 //! and the other deputy are still paged on time, and the leads' channel
 //! names each one who could not be reached.
 
-mod common;
-#[path = "common/slack/mod.rs"]
-mod slack;
+use crate::common;
+use crate::common::slack;
 
 use std::path::Path;
 use std::time::Duration;
@@ -40,7 +39,7 @@ async fn said(standin: &SlackStandIn, channel: &str, needle: &str) -> Message {
         })
 }
 
-type Running = (watch::Sender<bool>, tokio::task::JoinHandle<anyhow::Result<()>>);
+type Running = (watch::Sender<bool>, common::logs::BotTask<anyhow::Result<()>>);
 
 /// Starts the bot on `standin` with its data in `data`, `lead` and
 /// `deputies`, and more `[safeguarding]` lines.
@@ -92,7 +91,7 @@ file = "{flow}"
     let key = Key::load_or_create(&config.storage.key_file).expect("key");
     let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(safeguarding_bot::slack::run(config, flow, store, stop_rx));
+    let task = common::logs::spawn_bot(safeguarding_bot::slack::run(config, flow, store, stop_rx));
     assert!(standin.wait_for_socket(PATIENCE).await, "the bot connects");
     (stop, task)
 }

@@ -6,7 +6,7 @@
 //! 127.0.0.1), once per machine, in `target/test-homeserver`. Each test
 //! registers its own people, so tests never see each other's rooms. The
 //! people are matrix-sdk clients with their own encryption, as a real
-//! member of staff's Element would be.
+//! member of staff's Element would be ([`super::person`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,17 +14,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use matrix_sdk::config::SyncSettings;
 use matrix_sdk::room::Room;
-use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoomRequest, RoomPreset};
 use matrix_sdk::ruma::events::reaction::ReactionEventContent;
 use matrix_sdk::ruma::events::relation::Annotation;
-use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
-use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{
     FileMessageEventContent, MessageType, OriginalSyncRoomMessageEvent, RoomMessageEventContent,
 };
-use matrix_sdk::ruma::events::InitialStateEvent;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use matrix_sdk::Client;
 use safeguarding_bot::config::{self, Config};
@@ -35,7 +31,8 @@ use tempfile::TempDir;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::common::repo_path;
+use super::person;
+use super::repo_path;
 
 /// The test homeserver's port: 18008, or SAFEGUARDING_TEST_PORT.
 pub fn port() -> u16 {
@@ -183,20 +180,9 @@ impl Drop for Person {
 impl Person {
     pub async fn new(hs: &Homeserver, prefix: &str) -> Person {
         let (user_id, password) = hs.register(prefix, false).await;
-        let dir = TempDir::new().expect("tempdir");
-        let client = Client::builder()
-            .homeserver_url(&hs.url)
-            .sqlite_store(dir.path(), None)
-            .build()
+        let (client, dir) = person::log_in(&hs.url, &user_id, &password, prefix)
             .await
-            .expect("client");
-        client
-            .matrix_auth()
-            .login_username(&user_id, &password)
-            .initial_device_display_name(prefix)
-            .send()
-            .await
-            .expect("login");
+            .unwrap_or_else(|e| panic!("{e:#}"));
         // A name people know them by, which is not their id, and is theirs
         // alone (tests tell people apart by what the bot calls them).
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
@@ -221,17 +207,7 @@ impl Person {
                 let mail = mail.clone();
                 let me = me.clone();
                 async move {
-                    let (body, html, notice) = match &ev.content.msgtype {
-                        MessageType::Text(t) => (
-                            t.body.clone(),
-                            t.formatted.as_ref().map(|f| f.body.clone()),
-                            false,
-                        ),
-                        MessageType::Notice(t) => {
-                            (t.body.clone(), t.formatted.as_ref().map(|f| f.body.clone()), true)
-                        }
-                        other => (other.body().to_string(), None, false),
-                    };
+                    let (body, html, notice) = person::text_of(&ev.content.msgtype);
                     let mentions_me = ev
                         .content
                         .mentions
@@ -282,40 +258,10 @@ impl Person {
                 },
             );
         }
-        // People accept every invitation, as a person would tap "Accept".
-        client.add_event_handler(
-            |ev: StrippedRoomMemberEvent, room: Room, client: Client| async move {
-                if Some(ev.state_key.as_ref()) == client.user_id()
-                    && ev.content.membership == MembershipState::Invite
-                {
-                    tokio::spawn(async move {
-                        for _ in 0..10 {
-                            if room.join().await.is_ok() {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                    });
-                }
-            },
-        );
-        client
-            .sync_once(SyncSettings::default())
+        person::accept_invitations(&client);
+        let sync = person::keep_syncing(&client, me.as_str())
             .await
-            .expect("first sync");
-        let sync_client = client.clone();
-        // A person's client keeps syncing whatever happens, and says so when
-        // a sync fails, so a test never waits on a client that quietly stopped.
-        let who = me.to_string();
-        let sync = tokio::spawn(async move {
-            let settings = SyncSettings::default().timeout(Duration::from_secs(10));
-            loop {
-                if let Err(e) = sync_client.sync_once(settings.clone()).await {
-                    eprintln!("{who}: sync failed, retrying: {e}");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        });
+            .unwrap_or_else(|e| panic!("{e:#}"));
         Person {
             user_id: me.to_string(),
             name,
@@ -333,18 +279,13 @@ impl Person {
 
     /// Creates a private encrypted room, inviting these people.
     pub async fn create_encrypted_room(&self, name: &str, invite: &[&str]) -> Room {
-        let mut request = CreateRoomRequest::new();
-        request.name = Some(name.to_string());
-        request.preset = Some(RoomPreset::PrivateChat);
-        request.invite = invite
+        let invite = invite
             .iter()
             .map(|u| OwnedUserId::try_from(*u).expect("user id"))
             .collect();
-        request.initial_state = vec![InitialStateEvent::with_empty_state_key(
-            RoomEncryptionEventContent::with_recommended_defaults(),
-        )
-        .to_raw_any()];
-        self.client.create_room(request).await.expect("create room")
+        person::create_encrypted_room(&self.client, name, invite)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Downloads (and decrypts) a file someone sent.
@@ -477,7 +418,7 @@ pub struct BotRun {
     pub config: Config,
     pub data: PathBuf,
     stop: watch::Sender<bool>,
-    task: JoinHandle<anyhow::Result<()>>,
+    task: crate::common::logs::BotTask<anyhow::Result<()>>,
 }
 
 pub struct BotAccount {
@@ -556,10 +497,9 @@ impl BotRun {
         let (stop, stop_rx) = watch::channel(false);
         let data = config.storage.data_dir.clone();
         let run_config = config.clone();
-        let task =
-            tokio::spawn(
-                async move { safeguarding_bot::matrix::run(run_config, flow, store, stop_rx).await },
-            );
+        let task = crate::common::logs::spawn_bot(async move {
+            safeguarding_bot::matrix::run(run_config, flow, store, stop_rx).await
+        });
         BotRun {
             config,
             data,
