@@ -5,7 +5,7 @@
 //! Run with `cargo bench --bench core_load`. It needs no homeserver and
 //! stops by itself (it gives up after [`Scale::patience`]).
 //!
-//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! Run without `--bench` (as `cargo test --bench '*'` runs it, and CI does)
 //! it runs the same phases at a small [`Scale`] in a few seconds: the whole
 //! path, with every check below, to show that it still works. Its figures
 //! are printed but mean little (a debug build, few reporters, no sweep).
@@ -1214,7 +1214,7 @@ fn syncs_note(per_answer: &[u64], file_syncs: u64) -> String {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    // `cargo bench` passes --bench; `cargo test` passes nothing.
     let full = std::env::args().any(|a| a == "--bench");
     let scale = if full { &FULL } else { &SHORT };
     eprintln!(

@@ -4,7 +4,7 @@
 //! Run with `cargo bench --bench escalation_timer`. It needs no homeserver
 //! and stops by itself in about a minute.
 //!
-//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! Run without `--bench` (as `cargo test --bench '*'` runs it, and CI does)
 //! it runs the same two phases at a small [`Scale`] in a few seconds, 50
 //! escalations with 1 s steps, to show that the timer and its handler
 //! still work; its figures are printed but mean little.
@@ -510,7 +510,7 @@ async fn bench(scale: &Scale) -> Vec<Row> {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    // `cargo bench` passes --bench; `cargo test` passes nothing.
     let full = std::env::args().any(|a| a == "--bench");
     let scale = if full { &FULL } else { &SHORT };
     eprintln!(

@@ -7,7 +7,7 @@
 //! end-to-end tests do). `REPLY_LATENCY_N` sets the number of timed round
 //! trips per scenario (default 30).
 //!
-//! Run without `--bench` (as `cargo test --benches` runs it, and CI does)
+//! Run without `--bench` (as `cargo test --bench '*'` runs it, and CI does)
 //! it is short: 2 timed round trips per scenario after 1 to warm up, and
 //! half a second of flood before timing, the scenarios side by side, to
 //! show that every scenario still works (each round trip waits for its
@@ -516,13 +516,17 @@ impl Flood {
     }
 }
 
-/// The CPU time Synapse's process has used (user and system), from
-/// /proc, found by its command line.
+/// The CPU time the test homeserver's Synapse has used (user and system),
+/// from /proc, found by its command line: this checkout's config, since
+/// other checkouts on the machine may run a Synapse of their own.
 fn synapse_cpu() -> Option<Duration> {
     let ticks_per_second = 100.0; // USER_HZ on Linux
+    let config = common::repo_path("target/test-homeserver/homeserver.yaml");
+    let config = config.to_string_lossy();
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
         let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        if !String::from_utf8_lossy(&cmdline).contains("synapse.app.homeserver") {
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !cmdline.contains("synapse.app.homeserver") || !cmdline.contains(config.as_ref()) {
             return None;
         }
         let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
@@ -627,7 +631,7 @@ async fn bench(hs: &'static Homeserver, n: usize) -> Vec<Row> {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    // `cargo bench` passes --bench; `cargo test` passes nothing.
     let full = std::env::args().any(|a| a == "--bench");
     SHORT.store(!full, std::sync::atomic::Ordering::Relaxed);
     let n: usize = std::env::var("REPLY_LATENCY_N")
