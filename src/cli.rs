@@ -557,8 +557,12 @@ fn run_bot(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
             let _ = stop_tx.send(true);
         });
         match config.transport() {
-            config::Transport::Matrix => crate::matrix::run(config, flow, store, stop_rx).await,
-            config::Transport::Slack => crate::slack::run(config, flow, store, stop_rx).await,
+            config::Transport::Matrix => {
+                crate::bot::host(crate::matrix::Matrix::new(&config), config, flow, store, stop_rx).await
+            }
+            config::Transport::Slack => {
+                crate::bot::host(crate::slack::Slack::new(&config), config, flow, store, stop_rx).await
+            }
         }
     })?;
     Ok(ExitCode::SUCCESS)

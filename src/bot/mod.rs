@@ -34,8 +34,10 @@ pub mod probe;
 mod casework;
 mod flood;
 mod form;
+mod host;
 mod intake;
 mod locks;
+pub(crate) mod memo;
 mod names;
 mod paging;
 mod retention;
@@ -54,6 +56,8 @@ use tracing::{debug, error, info, warn};
 
 pub use chat::{Chat, ChatError, File, Kind, Member, Message, RoomSpec};
 pub use form::{FormAnswer, FormOpen, FormView};
+pub use host::{host, Transport};
+pub use memo::{Memo, MemoError};
 pub use route::{is_report_request, is_start_word};
 
 use crate::concern::Reference;
@@ -307,6 +311,17 @@ impl Core {
     /// The time now, by the core's clock.
     pub fn now(&self) -> chrono::DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Whether `user` has a report in progress (asked, not yet sent or
+    /// passed on).
+    pub fn report_in_progress(&self, user: &str) -> Result<bool, crate::intake::IntakeError> {
+        Ok(crate::intake::current(&self.store, user)?.is_some())
+    }
+
+    /// The adapter's memory: all of the store an adapter may use.
+    pub fn memo(&self) -> Memo<'_> {
+        Memo::new(&self.store)
     }
 
     /// Keeps an event in the inbox, then queues it. An event already seen

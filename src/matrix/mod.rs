@@ -22,7 +22,6 @@ mod events;
 mod gaps;
 mod session;
 
-use crate::bot::probe::CoreProbe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -45,11 +44,9 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::bot::gaps::Gap;
-use crate::bot::{Chat, Core};
+use crate::bot::{Chat, Core, Memo, Transport};
 use crate::config::Config;
-use crate::flow::Flow;
 use crate::health::{self, Metrics, SelfWatch};
-use crate::store::{Store, Tree};
 
 /// Where the bot's own record of its sync position is kept.
 const SYNC_TOKEN: &str = "matrix sync position";
@@ -62,112 +59,105 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 const SYNC_WINDOW: Duration = Duration::from_secs(2 * 30 + 30);
 
 /// What the event handlers share: the core, held weakly so the client
-/// never keeps it (and its store) alive once `run` has returned.
+/// never keeps it (and its store) alive once `serve` has returned.
 struct Adapter {
     core: Weak<Core>,
     bot_id: matrix_sdk::ruma::OwnedUserId,
 }
 
-/// Runs the bot on Matrix until `shutdown` turns true.
-pub async fn run(
+/// The Matrix transport: give it to [`crate::bot::host`] to run the bot on
+/// Matrix.
+pub struct Matrix {
     config: Config,
-    flow: Flow,
-    store: Store,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    // Listen before logging in, so a port already taken stops the bot at once.
-    let metrics = Arc::new(Metrics::default());
-    let probe = Arc::new(CoreProbe::default());
-    let health = health::Health {
-        metrics: metrics.clone(),
-        probe: probe.clone(),
-        sync_window: SYNC_WINDOW,
-    };
-    let health_server = health::listen(config.health.listen, health, shutdown.clone()).await?;
-    let passphrase = store.derived_secret("matrix-sdk-store");
-    let (client, first_login) = session::connect(&config, &passphrase).await?;
-    let bot_id = client
-        .user_id()
-        .context("the bot has no user id after logging in")?
-        .to_owned();
-    info!(user = %bot_id, device = ?client.device_id(), "logged in");
+    client: Option<Client>,
+}
 
-    if first_login {
-        // A new bot skips what was said before it existed; after this, the
-        // saved sync position means nothing sent while it is down is missed.
-        let first = client
-            .sync_once(SyncSettings::default())
-            .await
-            .context("the first sync with the homeserver failed")?;
-        store
-            .put_item(Tree::Settings, SYNC_TOKEN, &first.next_batch)
-            .context("could not keep the first sync position")?;
-        metrics.synced(Utc::now());
-    }
-
-    let unreachable_after = config.health.unreachable_alert_after;
-    let homeserver = config.matrix.homeserver_url.clone();
-    let chat: Arc<dyn Chat> = Arc::new(chat::MatrixChat::new(client.clone()));
-    let running = Core::start(chat, config, flow, store, metrics.clone()).await?;
-    let core = running.core.clone();
-    probe.attach(&core);
-    let adapter_bot_id = bot_id.clone();
-    client.add_event_handler_context(Arc::new(Adapter {
-        core: Arc::downgrade(&core),
-        bot_id,
-    }));
-    client.add_event_handler(on_message);
-    client.add_event_handler(on_reaction);
-    client.add_event_handler(on_undecryptable);
-    client.add_event_handler(on_member);
-    client.add_event_handler(on_invite);
-    client.add_event_handler(on_tombstone);
-
-    let watch = Arc::new(SelfWatch::new(unreachable_after, Utc::now()));
-    let watcher = tokio::spawn(watch_homeserver(
-        watch.clone(),
-        metrics.clone(),
-        homeserver,
-        shutdown.clone(),
-    ));
-    // The core stops the bot if it cannot go on (a full disk): as a stop.
-    let mut failure = core.failure();
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let mut outer = shutdown.clone();
-    let relay = tokio::spawn(async move {
-        tokio::select! {
-            _ = outer.wait_for(|s| *s) => {}
-            _ = failure.wait_for(|f| f.is_some()) => {}
+impl Matrix {
+    pub fn new(config: &Config) -> Matrix {
+        Matrix {
+            config: config.clone(),
+            client: None,
         }
-        let _ = stop_tx.send(true);
-    });
-    let gaps_found = Arc::new(tokio::sync::Notify::new());
-    let filler = tokio::spawn(gaps::fill(
-        client.clone(),
-        core.clone(),
-        adapter_bot_id.clone(),
-        gaps_found.clone(),
-        stop_rx.clone(),
-    ));
-    sync_loop(&client, &core, &gaps_found, &watch, &metrics, &mut stop_rx).await;
-    relay.abort();
-    filler.abort();
-    let _ = filler.await;
-    let failed = core.failure().borrow().clone();
+    }
+}
 
-    info!("shutting down");
-    watcher.abort();
-    let _ = watcher.await;
-    if let Some(server) = health_server {
-        server.abort();
-        let _ = server.await;
+#[async_trait::async_trait]
+impl Transport for Matrix {
+    fn health_window(&self) -> Duration {
+        SYNC_WINDOW
     }
-    drop(core);
-    let stopped = running.stop().await;
-    if let Some(why) = failed {
-        anyhow::bail!("the bot stopped because its data directory could not be written (is the disk full?); free some space and it will carry on where it stopped: {why}");
+
+    async fn connect(&mut self, memo: Memo<'_>, metrics: &Arc<Metrics>) -> anyhow::Result<Arc<dyn Chat>> {
+        let passphrase = memo.secret("matrix-sdk-store");
+        let (client, first_login) = session::connect(&self.config, &passphrase).await?;
+        let bot_id = client
+            .user_id()
+            .context("the bot has no user id after logging in")?
+            .to_owned();
+        info!(user = %bot_id, device = ?client.device_id(), "logged in");
+
+        if first_login {
+            // A new bot skips what was said before it existed; after this, the
+            // saved sync position means nothing sent while it is down is missed.
+            let first = client
+                .sync_once(SyncSettings::default())
+                .await
+                .context("the first sync with the homeserver failed")?;
+            memo.put(SYNC_TOKEN, &first.next_batch)
+                .context("could not keep the first sync position")?;
+            metrics.synced(Utc::now());
+        }
+        self.client = Some(client.clone());
+        Ok(Arc::new(chat::MatrixChat::new(client)))
     }
-    stopped
+
+    async fn serve(
+        self,
+        core: Arc<Core>,
+        metrics: Arc<Metrics>,
+        mut stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let client = self.client.context("serve before connect")?;
+        let bot_id = client
+            .user_id()
+            .context("the bot has no user id after logging in")?
+            .to_owned();
+        client.add_event_handler_context(Arc::new(Adapter {
+            core: Arc::downgrade(&core),
+            bot_id: bot_id.clone(),
+        }));
+        client.add_event_handler(on_message);
+        client.add_event_handler(on_reaction);
+        client.add_event_handler(on_undecryptable);
+        client.add_event_handler(on_member);
+        client.add_event_handler(on_invite);
+        client.add_event_handler(on_tombstone);
+
+        let watch = Arc::new(SelfWatch::new(
+            self.config.health.unreachable_alert_after,
+            Utc::now(),
+        ));
+        let watcher = tokio::spawn(watch_homeserver(
+            watch.clone(),
+            metrics.clone(),
+            self.config.matrix.homeserver_url.clone(),
+            stop.clone(),
+        ));
+        let gaps_found = Arc::new(tokio::sync::Notify::new());
+        let filler = tokio::spawn(gaps::fill(
+            client.clone(),
+            core.clone(),
+            bot_id,
+            gaps_found.clone(),
+            stop.clone(),
+        ));
+        sync_loop(&client, &core, &gaps_found, &watch, &metrics, &mut stop).await;
+        filler.abort();
+        let _ = filler.await;
+        watcher.abort();
+        let _ = watcher.await;
+        Ok(())
+    }
 }
 
 /// What each sync asks for: up to 100 events per room (Synapse's default
@@ -200,7 +190,7 @@ async fn sync_loop(
     // Where the last sync whose events are all in the inbox ended. The SDK
     // keeps its own position before it hands the events over, so a crash in
     // between would skip them; this one moves only once they are kept.
-    let mut token: Option<String> = core.store.get_item(Tree::Settings, SYNC_TOKEN).ok().flatten();
+    let mut token: Option<String> = core.memo().get(SYNC_TOKEN).ok().flatten();
     let mut synced_once = false;
     loop {
         if *shutdown.borrow() {

@@ -1,7 +1,7 @@
 //! [`Chat`] for Slack.
 //!
 //! - A send is made once per outbox key: the `ts` Slack gives is kept
-//!   under the key (in the store's settings) and a send tried again with
+//!   under the key (in the core's [`crate::bot::Memo`]) and a send tried again with
 //!   that key answers it without posting.
 //! - A concern's channel is private, named by its reference alone
 //!   (`sg-0042`); the name asked for is kept under the request's key before
@@ -28,7 +28,6 @@ use super::people::People;
 use super::render::{blocks, channel_name, slack_text};
 use super::roster::Roster;
 use crate::bot::{Chat, ChatError, Core, File, Member, Message, RoomSpec};
-use crate::store::Tree;
 
 /// chat.postMessage takes 40,000 characters of `text`; a character may be
 /// four bytes, and escaping makes `&` five. The core splits longer records.
@@ -40,7 +39,7 @@ const INFO_FRESH_FOR: Duration = Duration::from_secs(60);
 pub struct SlackChat {
     api: Api,
     people: Arc<People>,
-    /// The core, for its store: what was sent under which key, and which
+    /// The core, for its memory (see [`crate::bot::Memo`]): what was sent under which key, and which
     /// channel was made for which request. Set by [`SlackChat::attach`]
     /// before anything is sent ([`Chat::ready_at_start`] says no until then).
     core: OnceLock<Weak<Core>>,
@@ -67,7 +66,7 @@ fn posted_file(file_id: &str) -> String {
     format!("{FILE_PREFIX}{file_id}")
 }
 
-/// Settings keys. Outbox keys may carry anything; the store keys them by
+/// Memory keys. Outbox keys may carry anything; the store keys them by
 /// digest, so they are used as they are.
 /// Whose direct message with the bot a `D…` channel is.
 fn dm_key(dm: &str) -> String {
@@ -102,18 +101,15 @@ impl SlackChat {
         }
     }
 
-    /// Gives the chat the core's store; call before [`Core::chat_synced`].
     /// What was sent under the outbox's `key`, if anything.
     fn sent(&self, key: &str) -> Option<String> {
         let core = self.core()?;
-        super::sent::sent(&core.store, key).ok().flatten()
+        super::sent::sent(core.memo(), key).ok().flatten()
     }
 
     fn note_sent(&self, key: &str, id: &str) {
         let kept = match self.core() {
-            Some(core) => {
-                super::sent::note_sent(&core.store, key, id, chrono::Utc::now()).map_err(|e| e.to_string())
-            }
+            Some(core) => super::sent::note_sent(core.memo(), key, id, core.now()).map_err(|e| e.to_string()),
             None => Err("the bot is stopping".into()),
         };
         if let Err(e) = kept {
@@ -136,6 +132,8 @@ impl SlackChat {
         &self.api
     }
 
+    /// Gives the chat the core (for its memory); call before
+    /// [`Core::chat_synced`].
     pub fn attach(&self, core: &Arc<Core>) {
         let _ = self.core.set(Arc::downgrade(core));
     }
@@ -146,15 +144,12 @@ impl SlackChat {
 
     fn remembered(&self, key: &str) -> Option<String> {
         let core = self.core()?;
-        core.store.get_item::<String>(Tree::Settings, key).ok().flatten()
+        core.memo().get::<String>(key).ok().flatten()
     }
 
     fn remember(&self, key: &str, value: &str) {
         let kept = match self.core() {
-            Some(core) => core
-                .store
-                .put_item(Tree::Settings, key, value)
-                .map_err(|e| e.to_string()),
+            Some(core) => core.memo().put(key, value).map_err(|e| e.to_string()),
             None => Err("the bot is stopping".into()),
         };
         if let Err(e) = kept {
@@ -193,7 +188,7 @@ impl SlackChat {
         if never_cleared(&core, room) {
             return;
         }
-        if let Err(e) = super::sent::note_posted(&core.store, room, ts, chrono::Utc::now()) {
+        if let Err(e) = super::sent::note_posted(core.memo(), room, ts, core.now()) {
             warn!(error = %e, "could not note a message for removal under retention");
         }
     }
@@ -283,7 +278,7 @@ impl Chat for SlackChat {
         let Some(core) = self.core() else {
             return 0;
         };
-        let mut forgotten = match super::sent::forget_sent_before(&core.store, before) {
+        let mut forgotten = match super::sent::forget_sent_before(core.memo(), before) {
             Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "could not forget what was sent long ago; trying again tomorrow");
@@ -294,7 +289,7 @@ impl Chat for SlackChat {
         let mut rooms = core.staff_rooms();
         rooms.extend(core.leads_room());
         for room in rooms {
-            match super::sent::forget_posted(&core.store, &room) {
+            match super::sent::forget_posted(core.memo(), &room) {
                 Ok(n) => forgotten += n,
                 Err(e) => {
                     warn!(error = %e, "could not forget the bot's posts in a channel retention never clears")
@@ -542,7 +537,7 @@ impl Chat for SlackChat {
         // owners and admins only.
         let posted: Vec<String> = self
             .core()
-            .and_then(|core| super::sent::posted(&core.store, room).ok())
+            .and_then(|core| super::sent::posted(core.memo(), room).ok())
             .unwrap_or_default();
         let mut removed = 0;
         for item in &posted {
@@ -574,7 +569,7 @@ impl Chat for SlackChat {
             Err(e) => return Err(classify(e)),
         }
         if let Some(core) = self.core() {
-            let _ = super::sent::forget_posted(&core.store, room);
+            let _ = super::sent::forget_posted(core.memo(), room);
         }
         Ok(removed)
     }

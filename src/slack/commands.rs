@@ -66,9 +66,9 @@ pub async fn report(adapter: &Arc<Adapter>, event: &SlackCommandEvent) -> String
     }
     // Mid-report, a request in the DM would only resume it: point them
     // back to the question instead.
-    match crate::intake::current(&core.store, user) {
-        Ok(Some(_)) => return IN_PROGRESS.to_string(),
-        Ok(None) => {}
+    match core.report_in_progress(user) {
+        Ok(true) => return IN_PROGRESS.to_string(),
+        Ok(false) => {}
         Err(e) => {
             warn!(error = %e, "could not read whether someone has a report in progress");
             return cannot_tell("I couldn't read your report just now");

@@ -31,7 +31,6 @@ mod roster;
 mod sent;
 mod unreadable;
 
-use crate::bot::probe::CoreProbe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -42,11 +41,9 @@ use slack_morphism::prelude::*;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::bot::{Accepted, Chat, Core};
+use crate::bot::{Accepted, Chat, Core, Memo, Transport};
 use crate::config::Config;
-use crate::flow::Flow;
-use crate::health::{self, Metrics};
-use crate::store::Store;
+use crate::health::Metrics;
 use api::{Api, Client};
 
 /// How often Slack is checked to be in reach (`auth.test`), for `/healthz`.
@@ -71,7 +68,7 @@ enum Unacked {
 }
 
 /// What the listener's callbacks share. The core is held weakly, so the
-/// listener never keeps it (and its store) alive once `run` has returned.
+/// listener never keeps it (and its store) alive once `serve` has returned.
 struct Adapter {
     core: Weak<Core>,
     chat: Arc<chat::SlackChat>,
@@ -273,83 +270,97 @@ fn client(api_url: &str) -> anyhow::Result<Arc<Client>> {
     Ok(Arc::new(SlackClient::new(connector)))
 }
 
-/// Runs the bot on Slack until `shutdown` turns true.
-pub async fn run(
+/// The Slack transport: give it to [`crate::bot::host`] to run the bot on
+/// Slack.
+pub struct Slack {
     config: Config,
-    flow: Flow,
-    store: Store,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let slack = config.slack.clone().context("the config has no [slack] table")?;
-    let metrics = Arc::new(Metrics::default());
-    let probe = Arc::new(CoreProbe::default());
-    let health = health::Health {
-        metrics: metrics.clone(),
-        probe: probe.clone(),
-        sync_window: CHECK_WINDOW,
-    };
-    let health_server = health::listen(config.health.listen, health, shutdown.clone()).await?;
+    signed_in: Option<SignedIn>,
+}
 
-    let client = client(&slack.api_url)?;
-    let api = Api::new(client.clone(), &slack.bot_token);
-    let me = api.call("auth.test", json!({})).await.with_context(|| {
-        format!("Slack refused the bot token (auth.test at {}); check SAFEGUARDING_BOT_SLACK_BOT_TOKEN or [slack] bot_token_file", slack.api_url)
-    })?;
-    let bot_user = me["user_id"].as_str().unwrap_or_default().to_string();
-    let team_id = me["team_id"].as_str().unwrap_or_default().to_string();
-    info!(user = %bot_user, team = %team_id, "signed in to Slack");
-    metrics.synced(Utc::now());
+/// What signing in gave, for serving.
+struct SignedIn {
+    client: Arc<Client>,
+    api: Api,
+    chat: Arc<chat::SlackChat>,
+    people: Arc<people::People>,
+    bot_user: String,
+}
 
-    let people = Arc::new(people::People::new(api.clone(), team_id));
-    let chat = Arc::new(chat::SlackChat::new(
-        api.clone(),
-        people.clone(),
-        bot_user.clone(),
-    ));
-    let running = Core::start(
-        chat.clone() as Arc<dyn Chat>,
-        config,
-        flow,
-        store,
-        metrics.clone(),
-    )
-    .await?;
-    let core = running.core.clone();
-    chat.attach(&core);
-    core.chat_synced();
-    probe.attach(&core);
-
-    let adapter = Arc::new(Adapter {
-        core: Arc::downgrade(&core),
-        chat,
-        people,
-        bot_user,
-        intake: slack.intake,
-    });
-    let listener = listen(client, adapter, &slack.app_token).await?;
-    let watcher = tokio::spawn(watch_slack(api, metrics.clone(), shutdown.clone()));
-
-    let mut failure = core.failure();
-    let mut outer = shutdown.clone();
-    tokio::select! {
-        _ = outer.wait_for(|s| *s) => {}
-        _ = failure.wait_for(|f| f.is_some()) => {}
+impl Slack {
+    pub fn new(config: &Config) -> Slack {
+        Slack {
+            config: config.clone(),
+            signed_in: None,
+        }
     }
-    let failed = core.failure().borrow().clone();
-    info!("shutting down");
-    listener.shutdown().await;
-    watcher.abort();
-    let _ = watcher.await;
-    if let Some(server) = health_server {
-        server.abort();
-        let _ = server.await;
+
+    fn settings(&self) -> anyhow::Result<&crate::config::SlackConfig> {
+        self.config
+            .slack
+            .as_ref()
+            .context("the config has no [slack] table")
     }
-    drop(core);
-    let stopped = running.stop().await;
-    if let Some(why) = failed {
-        anyhow::bail!("the bot stopped because its data directory could not be written (is the disk full?); free some space and it will carry on where it stopped: {why}");
+}
+
+#[async_trait::async_trait]
+impl Transport for Slack {
+    fn health_window(&self) -> Duration {
+        CHECK_WINDOW
     }
-    stopped
+
+    async fn connect(&mut self, _memo: Memo<'_>, metrics: &Arc<Metrics>) -> anyhow::Result<Arc<dyn Chat>> {
+        let slack = self.settings()?;
+        let client = client(&slack.api_url)?;
+        let api = Api::new(client.clone(), &slack.bot_token);
+        let me = api.call("auth.test", json!({})).await.with_context(|| {
+            format!("Slack refused the bot token (auth.test at {}); check SAFEGUARDING_BOT_SLACK_BOT_TOKEN or [slack] bot_token_file", slack.api_url)
+        })?;
+        let bot_user = me["user_id"].as_str().unwrap_or_default().to_string();
+        let team_id = me["team_id"].as_str().unwrap_or_default().to_string();
+        info!(user = %bot_user, team = %team_id, "signed in to Slack");
+        metrics.synced(Utc::now());
+
+        let people = Arc::new(people::People::new(api.clone(), team_id));
+        let chat = Arc::new(chat::SlackChat::new(
+            api.clone(),
+            people.clone(),
+            bot_user.clone(),
+        ));
+        self.signed_in = Some(SignedIn {
+            client,
+            api,
+            chat: chat.clone(),
+            people,
+            bot_user,
+        });
+        Ok(chat as Arc<dyn Chat>)
+    }
+
+    async fn serve(
+        self,
+        core: Arc<Core>,
+        metrics: Arc<Metrics>,
+        mut stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let slack = self.settings()?.clone();
+        let signed_in = self.signed_in.context("serve before connect")?;
+        signed_in.chat.attach(&core);
+        core.chat_synced();
+        let adapter = Arc::new(Adapter {
+            core: Arc::downgrade(&core),
+            chat: signed_in.chat,
+            people: signed_in.people,
+            bot_user: signed_in.bot_user,
+            intake: slack.intake,
+        });
+        let listener = listen(signed_in.client, adapter, &slack.app_token).await?;
+        let watcher = tokio::spawn(watch_slack(signed_in.api, metrics, stop.clone()));
+        let _ = stop.wait_for(|s| *s).await;
+        listener.shutdown().await;
+        watcher.abort();
+        let _ = watcher.await;
+        Ok(())
+    }
 }
 
 /// Opens the Socket Mode connection. One socket: slack-morphism's default

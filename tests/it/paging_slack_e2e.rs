@@ -91,7 +91,8 @@ file = "{flow}"
     let key = Key::load_or_create(&config.storage.key_file).expect("key");
     let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
     let (stop, stop_rx) = watch::channel(false);
-    let task = common::logs::spawn_bot(safeguarding_bot::slack::run(config, flow, store, stop_rx));
+    let slack = safeguarding_bot::slack::Slack::new(&config);
+    let task = common::logs::spawn_bot(safeguarding_bot::bot::host(slack, config, flow, store, stop_rx));
     assert!(standin.wait_for_socket(PATIENCE).await, "the bot connects");
     (stop, task)
 }

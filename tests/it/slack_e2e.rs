@@ -1,4 +1,4 @@
-//! The bot on Slack, end to end: the real adapter (`safeguarding_bot::slack::run`)
+//! The bot on Slack, end to end: the real adapter (`safeguarding_bot::slack::Slack`, run by `bot::host`)
 //! over Socket Mode and the Web API, against the Slack stand-in
 //! (tests/it/common/slack). Each test has its own stand-in, store and bot, so
 //! they run side by side. They assert what people see: the replies only
@@ -57,7 +57,8 @@ impl Bot {
         let key = Key::load_or_create(&config.storage.key_file).expect("key");
         let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
         let (stop, stop_rx) = watch::channel(false);
-        let task = common::logs::spawn_bot(safeguarding_bot::slack::run(config, flow, store, stop_rx));
+        let slack = safeguarding_bot::slack::Slack::new(&config);
+        let task = common::logs::spawn_bot(safeguarding_bot::bot::host(slack, config, flow, store, stop_rx));
         if !standin.wait_for_socket(PATIENCE).await {
             if task.is_finished() {
                 panic!("the bot stopped: {:?}", task.await);

@@ -498,7 +498,8 @@ impl BotRun {
         let data = config.storage.data_dir.clone();
         let run_config = config.clone();
         let task = crate::common::logs::spawn_bot(async move {
-            safeguarding_bot::matrix::run(run_config, flow, store, stop_rx).await
+            let matrix = safeguarding_bot::matrix::Matrix::new(&run_config);
+            safeguarding_bot::bot::host(matrix, run_config, flow, store, stop_rx).await
         });
         BotRun {
             config,

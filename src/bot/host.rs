@@ -1,0 +1,91 @@
+//! One lifecycle for every chat. [`host`] opens the health listener, lets
+//! the [`Transport`] sign in, starts the core on the chat it gives, lets
+//! the transport take the chat's events to the core until a stop (or until
+//! the core cannot go on, as on a full disk), then stops everything in
+//! order. A transport only translates: it never sees the store, only the
+//! [`Memo`] it is handed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::info;
+
+use super::probe::CoreProbe;
+use super::{Chat, Core, Memo};
+use crate::config::Config;
+use crate::flow::Flow;
+use crate::health::{self, Metrics};
+use crate::store::Store;
+
+/// A chat the bot can live in (Matrix, Slack): see the module's
+/// documentation.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sized + 'static {
+    /// How long `/healthz` says ok since the chat was last seen in reach.
+    fn health_window(&self) -> Duration;
+
+    /// Signs in to the chat; returns the [`Chat`] the core will send
+    /// through. `memo` is the transport's memory, before the core starts.
+    async fn connect(&mut self, memo: Memo<'_>, metrics: &Arc<Metrics>) -> anyhow::Result<Arc<dyn Chat>>;
+
+    /// Takes the chat's events to `core` until `stop` turns true, then
+    /// stops listening and returns.
+    async fn serve(
+        self,
+        core: Arc<Core>,
+        metrics: Arc<Metrics>,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<()>;
+}
+
+/// Runs the bot on `transport` until `shutdown` turns true.
+pub async fn host(
+    mut transport: impl Transport,
+    config: Config,
+    flow: Flow,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    // Listen before signing in, so a port already taken stops the bot at once.
+    let metrics = Arc::new(Metrics::default());
+    let probe = Arc::new(CoreProbe::default());
+    let health = health::Health {
+        metrics: metrics.clone(),
+        probe: probe.clone(),
+        sync_window: transport.health_window(),
+    };
+    let health_server = health::listen(config.health.listen, health, shutdown.clone()).await?;
+
+    let chat = transport.connect(Memo::new(&store), &metrics).await?;
+    let running = Core::start(chat, config, flow, store, metrics.clone()).await?;
+    let core = running.core.clone();
+    probe.attach(&core);
+
+    // The core stops the bot if it cannot go on (a full disk): as a stop.
+    let mut failure = core.failure();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut outer = shutdown.clone();
+    let relay = tokio::spawn(async move {
+        tokio::select! {
+            _ = outer.wait_for(|s| *s) => {}
+            _ = failure.wait_for(|f| f.is_some()) => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let served = transport.serve(core.clone(), metrics, stop_rx).await;
+    relay.abort();
+    let failed = core.failure().borrow().clone();
+
+    info!("shutting down");
+    if let Some(server) = health_server {
+        server.abort();
+        let _ = server.await;
+    }
+    drop(core);
+    let stopped = running.stop().await;
+    if let Some(why) = failed {
+        anyhow::bail!("the bot stopped because its data directory could not be written (is the disk full?); free some space and it will carry on where it stopped: {why}");
+    }
+    served.and(stopped)
+}
