@@ -50,7 +50,12 @@ impl Store {
                     "its schema version {found} cannot be brought up to {target}: no way from version {version} is known"
                 ))
             })?;
-            tracing::info!(from = version, to = version + 1, what = step.what, "upgrading the data directory");
+            tracing::info!(
+                from = version,
+                to = version + 1,
+                what = step.what,
+                "upgrading the data directory"
+            );
             (step.run)(self)?;
             // Each step's writes are on disk before the next reads them.
             self.flush()?;
@@ -107,7 +112,10 @@ mod tests {
 
     fn count(store: &Store, name: &str) -> Result<(), StoreError> {
         let n = runs(store, name) + 1;
-        store.meta.insert(name, &n.to_be_bytes()).map_err(|e| store.disk(e))?;
+        store
+            .meta
+            .insert(name, &n.to_be_bytes())
+            .map_err(|e| store.disk(e))?;
         Ok(())
     }
 
