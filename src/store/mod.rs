@@ -16,6 +16,10 @@
 //! | `inboxseq_event`        | arrival order, big-endian u64    | event id and event as JSON, encrypted   |
 //! | `eventid_inboxstate`    | keyed digest of the event id     | `P` + arrival seq (pending) or `D` + unix seconds (done) |
 //!
+//! A data directory written by an older safeguarding-bot (a lower
+//! `schema_version`) is brought up to [`SCHEMA_VERSION`] once, when it is
+//! opened (see `migrate`); one written by a newer one is refused.
+//!
 //! Everything that holds a reporter's words or a chat identity is encrypted
 //! with XChaCha20-Poly1305 (see `crypto`), each value bound to its tree and
 //! key, so nobody can find a phrase from a concern by searching the data
@@ -34,6 +38,7 @@ mod audit;
 mod batch;
 mod crypto;
 mod key;
+mod migrate;
 
 use std::cell::Cell;
 use std::fs::DirBuilder;
@@ -390,7 +395,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        if found != SCHEMA_VERSION {
+        if found < migrate::OLDEST {
             return Err(self.damaged(&format!(
                 "its schema version {found} is not one any safeguarding-bot has written"
             )));
@@ -402,7 +407,8 @@ impl Store {
             .map_err(|e| self.disk(e))?
             .ok_or_else(|| self.damaged("its key check value is missing"))?;
         match self.sealer.open(TREE_META, META_KEY_CHECK, &check) {
-            Ok(plain) if plain == KEY_CHECK_TEXT => Ok(()),
+            // An older version is brought up to this one, once.
+            Ok(plain) if plain == KEY_CHECK_TEXT => self.migrate(found),
             _ => Err(StoreError::WrongKey {
                 dir: self.dir.clone(),
                 key_source: self.key_source.clone(),

@@ -14,7 +14,8 @@
 //! `paging_e2e`, `sync_gap_e2e`. Against the Slack stand-in: `slack_e2e`,
 //! `paging_slack_e2e` (and `slack_standin`, the stand-in itself checked
 //! against slack-morphism). The rest run the core, the store or the command
-//! line on their own.
+//! line on their own; `upgrade` runs them on a data directory the last
+//! release wrote.
 #![recursion_limit = "256"]
 
 mod common;
@@ -46,3 +47,4 @@ mod slack_standin;
 mod stats;
 mod store;
 mod sync_gap_e2e;
+mod upgrade;

@@ -139,6 +139,33 @@ impl World {
         w
     }
 
+    /// The core on a data directory made before, `data_dir` inside `tmp`
+    /// (the upgrade test's fixture, unpacked), and a chat the caller set up
+    /// as it was. Event ids start at `first_event`, past those the data
+    /// directory remembers as handled.
+    pub async fn on_data(
+        chat: Arc<MemChat>,
+        tmp: TempDir,
+        data_dir: &Path,
+        safeguarding_extra: &str,
+        clock: Arc<dyn Clock>,
+        first_event: u64,
+    ) -> World {
+        let config = config(data_dir, safeguarding_extra);
+        let flow = flow::load_file(&config.flow.file).expect("the flow loads");
+        let mut w = World {
+            chat,
+            config,
+            flow,
+            _data: tmp,
+            running: None,
+            next_event: AtomicU64::new(first_event),
+            clock,
+        };
+        w.start().await;
+        w
+    }
+
     pub fn open_store(&self) -> Store {
         let key = Key::load_or_create(&self.config.storage.key_file).expect("key");
         Store::open(&self.config.storage.data_dir.join("store"), key).expect("store")

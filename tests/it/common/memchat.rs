@@ -297,6 +297,27 @@ impl MemChat {
         s.order.push(id.to_string());
     }
 
+    /// A room as another run of the chat left it (the upgrade test's
+    /// fixture): kept as it was, its creation key known, and ids handed out
+    /// from now on never one it used.
+    pub fn restore_room(&self, room: Room) {
+        let mut s = self.lock();
+        let number = |id: &str| -> u64 {
+            let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+            digits.parse().unwrap_or(0)
+        };
+        let used = std::iter::once(number(&room.id))
+            .chain(room.posted.iter().map(|p| number(&p.id)))
+            .max()
+            .unwrap_or(0);
+        s.next_id = s.next_id.max(used);
+        if let Some(spec) = &room.spec {
+            s.by_spec.insert(spec.key.clone(), room.id.clone());
+        }
+        s.order.push(room.id.clone());
+        s.rooms.insert(room.id.clone(), room);
+    }
+
     /// Another name for a room, for `resolve_room`.
     pub fn add_alias(&self, alias: &str, id: &str) {
         self.lock().aliases.insert(alias.to_string(), id.to_string());
