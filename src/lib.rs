@@ -34,6 +34,10 @@
 //!   sweep; every message it sends ([`bot::compose`]); the durable outbox
 //!   ([`bot::outbox`]) that carries out each effect once, in order per room,
 //!   kept in the same commit as the decision that caused it.
+//!   [`bot::host`] runs either chat with one lifecycle: a transport
+//!   ([`bot::Transport`]) signs in, hands the core a [`bot::Chat`], and
+//!   takes the chat's events in until a stop; it never sees the store,
+//!   only the small memory the core hands it ([`bot::Memo`]).
 //! - [`matrix`]: the Matrix adapter (matrix-sdk): the session, the sync
 //!   loop, events in, and [`bot::Chat`] for Matrix. No casework, paging,
 //!   retention or notices.
