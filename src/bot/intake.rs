@@ -69,7 +69,7 @@ impl Core {
     ) -> anyhow::Result<bool> {
         let reporter = inbound.sender.as_str();
         let Some(current) = intake::current(&self.store, reporter)? else {
-            return Ok(false);
+            return self.sent_the_last_report(inbound, reporter);
         };
         let reference = current.reference.clone();
         // The concern's lock: its page and record are decided here.
@@ -77,7 +77,7 @@ impl Core {
         if let Some(press) = &pressed {
             // Checked under the lock: a form's answer may have moved it on.
             let Some(current) = intake::current(&self.store, reporter)? else {
-                return Ok(false);
+                return self.sent_the_last_report(inbound, reporter);
             };
             if crate::conversation::question_key(&current) != press.question {
                 let prompt = crate::conversation::prompt(&self.flow, &current);
@@ -138,6 +138,20 @@ impl Core {
             error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
         }
         Ok(true)
+    }
+
+    /// Whether `inbound` is the answer that finished the reporter's last
+    /// report, handled again: the bot stopped (a kill) after the decision
+    /// and its effects were kept, before the answer was marked handled. What
+    /// it led to goes out from the outbox, once; it is not a message with no
+    /// report in progress, so nothing more is said.
+    fn sent_the_last_report(&self, inbound: &Inbound, reporter: &str) -> anyhow::Result<bool> {
+        let again = intake::latest(&self.store, reporter)?
+            .is_some_and(|c| c.last_message.as_deref() == Some(inbound.event_id.as_str()));
+        if again {
+            info!(event = %inbound.event_id, "the answer that finished a report was handled again; nothing more to do");
+        }
+        Ok(again)
     }
 
     /// Whether `inbound` was written before the question now asked (a

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::encryption::EncryptionSettings;
+use matrix_sdk::store::StateStoreDataKey;
 use matrix_sdk::Client;
 use tracing::info;
 
@@ -28,26 +29,7 @@ fn session_file(data_dir: &Path) -> PathBuf {
 pub async fn connect(config: &Config, passphrase: &str) -> anyhow::Result<(Client, bool)> {
     let dir = config.storage.data_dir.join("matrix");
     fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let client = Client::builder()
-        .homeserver_url(&config.matrix.homeserver_url)
-        // Keep to the configured address: a login answer's well-known URL
-        // may be the public one, out of reach from where the bot runs.
-        .respect_login_well_known(false)
-        .sqlite_store(dir.join("sdk"), Some(passphrase))
-        .with_encryption_settings(EncryptionSettings {
-            // Clients that exclude unverified devices still encrypt for a
-            // device its own identity has signed.
-            auto_enable_cross_signing: true,
-            ..Default::default()
-        })
-        .build()
-        .await
-        .with_context(|| {
-            format!(
-                "could not set up the Matrix client for {}",
-                config.matrix.homeserver_url
-            )
-        })?;
+    let client = build(&config.matrix.homeserver_url, &dir.join("sdk"), passphrase).await?;
 
     let path = session_file(&config.storage.data_dir);
     let first_login = !path.exists();
@@ -59,10 +41,7 @@ pub async fn connect(config: &Config, passphrase: &str) -> anyhow::Result<(Clien
                 path.display()
             )
         })?;
-        client
-            .restore_session(session)
-            .await
-            .context("could not restore the saved Matrix session")?;
+        restore(&client, session).await?;
         info!("restored the saved Matrix session");
     } else {
         client
@@ -88,6 +67,47 @@ pub async fn connect(config: &Config, passphrase: &str) -> anyhow::Result<(Clien
     Ok((client, first_login))
 }
 
+/// The client, with the SDK's state and crypto stores under `store`.
+async fn build(homeserver: &str, store: &Path, passphrase: &str) -> anyhow::Result<Client> {
+    Client::builder()
+        .homeserver_url(homeserver)
+        // Keep to the configured address: a login answer's well-known URL
+        // may be the public one, out of reach from where the bot runs.
+        .respect_login_well_known(false)
+        .sqlite_store(store, Some(passphrase))
+        .with_encryption_settings(EncryptionSettings {
+            // Clients that exclude unverified devices still encrypt for a
+            // device its own identity has signed.
+            auto_enable_cross_signing: true,
+            ..Default::default()
+        })
+        .build()
+        .await
+        .with_context(|| format!("could not set up the Matrix client for {homeserver}"))
+}
+
+/// Restores a saved session, without the SDK's own sync position.
+///
+/// The SDK keeps where its last sync ended before it hands that sync's
+/// events to the handlers, and drops any later answer that ends at the same
+/// place as "the same sync response twice". The bot syncs from its own
+/// position, kept only once the events are in the inbox: after a kill
+/// between the two, the sync done again ends where the SDK's position is
+/// (if nothing newer was said meanwhile), and the SDK would drop it, and
+/// with it the events never handed over. Without a position of its own
+/// the SDK hands over everything the bot's position brings.
+async fn restore(client: &Client, session: MatrixSession) -> anyhow::Result<()> {
+    client
+        .state_store()
+        .remove_kv_data(StateStoreDataKey::SyncToken)
+        .await
+        .context("could not clear the Matrix client's own sync position")?;
+    client
+        .restore_session(session)
+        .await
+        .context("could not restore the saved Matrix session")
+}
+
 fn save_session(path: &Path, session: &MatrixSession) -> anyhow::Result<()> {
     let text = serde_json::to_string(session).context("could not serialise the session")?;
     let tmp = path.with_extension("json.tmp");
@@ -102,4 +122,122 @@ fn save_session(path: &Path, session: &MatrixSession) -> anyhow::Result<()> {
     f.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::http::{header, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    use axum::Router;
+    use matrix_sdk::config::SyncSettings;
+    use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+    use serde_json::json;
+
+    /// What the homeserver answers: one sync, from `s1` to `s2`, bringing
+    /// one message; any other sync brings nothing; the keys taken.
+    async fn answer(uri: Uri) -> impl IntoResponse {
+        let query = uri.query().unwrap_or("");
+        let (status, body) = match uri.path() {
+            "/_matrix/client/versions" => (StatusCode::OK, json!({ "versions": ["v1.11"] })),
+            "/_matrix/client/v3/sync" if query.split('&').any(|p| p == "since=s1") => (
+                StatusCode::OK,
+                json!({
+                    "next_batch": "s2",
+                    "rooms": { "join": { "!chat:localhost": { "timeline": {
+                        "limited": false,
+                        "prev_batch": "p1",
+                        "events": [{
+                            "type": "m.room.message",
+                            "event_id": "$answer:localhost",
+                            "sender": "@reporter:localhost",
+                            "origin_server_ts": 1,
+                            "content": { "msgtype": "m.text", "body": "yes" }
+                        }]
+                    } } } }
+                }),
+            ),
+            "/_matrix/client/v3/sync" => (StatusCode::OK, json!({ "next_batch": "s2" })),
+            "/_matrix/client/v3/keys/upload" => (
+                StatusCode::OK,
+                json!({ "one_time_key_counts": { "signed_curve25519": 50 } }),
+            ),
+            "/_matrix/client/v3/keys/query" => (StatusCode::OK, json!({ "device_keys": {} })),
+            _ => (
+                StatusCode::NOT_FOUND,
+                json!({ "errcode": "M_UNRECOGNIZED", "error": "not in this test" }),
+            ),
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+    }
+
+    async fn homeserver() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let app = Router::new().fallback(answer);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// The bot killed after the SDK kept where a sync ended but before the
+    /// handlers had its events (and before the bot kept its own position):
+    /// started again, the sync from the bot's position must hand the events
+    /// over, though it ends where the SDK had got to.
+    #[tokio::test]
+    async fn a_sync_done_again_after_a_kill_hands_its_events_over() {
+        let url = homeserver().await;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = dir.path().join("sdk");
+        let session: MatrixSession = serde_json::from_value(json!({
+            "user_id": "@bot:localhost",
+            "device_id": "BOTDEVICE",
+            "access_token": "secret",
+        }))
+        .expect("a session");
+        let from_kept = SyncSettings::default().token("s1").timeout(Duration::ZERO);
+
+        // The run that was killed: the SDK kept s2; nothing was handled.
+        {
+            let client = build(&url, &store, "passphrase").await.expect("a client");
+            restore(&client, session.clone()).await.expect("restored");
+            client.sync_once(from_kept.clone()).await.expect("a sync");
+            let kept = client
+                .state_store()
+                .get_kv_data(StateStoreDataKey::SyncToken)
+                .await
+                .expect("the SDK's store")
+                .and_then(|v| v.into_sync_token());
+            assert_eq!(kept.as_deref(), Some("s2"));
+        }
+
+        // Started again on the same stores, from the bot's own position.
+        let client = build(&url, &store, "passphrase").await.expect("a client");
+        restore(&client, session).await.expect("restored");
+        let handed = Arc::new(AtomicUsize::new(0));
+        let count = handed.clone();
+        client.add_event_handler(move |_: OriginalSyncRoomMessageEvent| {
+            let count = count.clone();
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let response = client.sync_once(from_kept).await.expect("the sync again");
+        assert_eq!(response.next_batch, "s2");
+        assert_eq!(
+            handed.load(Ordering::SeqCst),
+            1,
+            "the message the killed run never handled was dropped as a sync seen before"
+        );
+    }
 }

@@ -1530,3 +1530,70 @@ async fn a_page_is_audited_as_paged_only_once_delivered() {
     assert_eq!(after.iter().filter(|a| *a == "paged").count(), 1, "{after:?}");
     w.stop().await;
 }
+
+/// The answer that sent a report, handled again after the bot was killed
+/// between keeping what it decided and marking it handled: its effects were
+/// kept with the decision and go out once, and nothing more is said (it is
+/// not taken as a message with no report in progress, "how to start").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_answer_that_sent_a_report_handled_again_after_a_kill_says_nothing_more() {
+    let mut w = World::new().await;
+    let private = w.start_report().await;
+    w.answer_to_check(&private, "I saw ochre-vole-5521", "today", "a child")
+        .await;
+    let since = w.chat.messages_in(&private).len();
+    let send = w.say(&private, STAFF, "send");
+    w.chat
+        .wait_for_new(&private, since, |m| m.plain.contains("recorded as"), PATIENCE)
+        .await;
+    w.wait_outbox_empty().await;
+    w.stop().await;
+
+    // As the kill left it: the report sent, the answer still in the inbox.
+    {
+        let store = w.open_store();
+        store
+            .inbox_forget_done(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            .expect("the done ids forgotten");
+        let again = Inbound {
+            event_id: send.clone(),
+            room_id: private.clone(),
+            sender: STAFF.to_string(),
+            kind: InboundKind::Text {
+                body: "send".into(),
+                mentions_bot: false,
+            },
+            written_at: None,
+        };
+        assert!(store.inbox_push(&send, &again).expect("kept"), "pending again");
+    }
+    w.start().await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !w
+        .store()
+        .inbox_pending::<Inbound>()
+        .expect("the inbox")
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer was never handled again"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    w.wait_outbox_empty().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        w.chat.count_in(&private, "To report a safeguarding concern"),
+        0,
+        "{}",
+        w.chat.dump()
+    );
+    assert_eq!(
+        w.chat.count_in(&private, "recorded as SG-"),
+        1,
+        "{}",
+        w.chat.dump()
+    );
+    w.stop().await;
+}
