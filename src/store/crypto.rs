@@ -35,7 +35,10 @@ pub(crate) enum CryptoError {
 
 pub(crate) struct Sealer {
     cipher: XChaCha20Poly1305,
-    identity_key: Key,
+    /// The HMAC keyed with the identity sub-key, ready to be cloned: keying
+    /// an HMAC costs two SHA-256 blocks, and every record looked up by an
+    /// identity digest paid them (16% of the core's time under load).
+    identity_mac: Hmac<Sha256>,
     secrets_key: Key,
 }
 
@@ -45,9 +48,11 @@ impl Sealer {
         let identity_key = derive(key, LABEL_IDENTITY);
         let secrets_key = derive(key, LABEL_SECRETS);
         let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(enc.bytes()));
+        let identity_mac = <Hmac<Sha256> as Mac>::new_from_slice(identity_key.bytes())
+            .expect("HMAC accepts a key of any length");
         Sealer {
             cipher,
-            identity_key,
+            identity_mac,
             secrets_key,
         }
     }
@@ -89,8 +94,7 @@ impl Sealer {
     /// the same identity always gives the same 32 bytes, and without the
     /// store key nobody can tell which identity it was, or test a guess.
     pub(crate) fn identity_digest(&self, identity: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.identity_key.bytes())
-            .expect("HMAC accepts a key of any length");
+        let mut mac = self.identity_mac.clone();
         mac.update(identity.as_bytes());
         mac.finalize().into_bytes().into()
     }
