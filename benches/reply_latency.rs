@@ -405,10 +405,12 @@ async fn while_another_floods(
         .expect("invite the flooder");
     staff.wait_for_member(staff_room.room_id(), &flooder.id).await;
     let staff_room_id = staff_room.room_id().to_owned();
+    // Their own client must have synced the join too: until then it holds
+    // the room as invited and refuses to send (a CI run failed so).
+    let flooder_id = flooder.id.clone();
     flooder
-        .client
-        .get_room(&staff_room_id)
-        .expect("the flooder is in the staff room")
+        .wait_for_member(&staff_room_id, &flooder_id)
+        .await
         .send(RoomMessageEventContent::text_plain("/report"))
         .await
         .expect("send /report");
