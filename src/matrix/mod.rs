@@ -69,14 +69,15 @@ struct Adapter {
 /// Matrix.
 pub struct Matrix {
     config: Config,
-    client: Option<Client>,
+    /// The client and the bot's own id, once signed in.
+    signed_in: Option<(Client, matrix_sdk::ruma::OwnedUserId)>,
 }
 
 impl Matrix {
     pub fn new(config: &Config) -> Matrix {
         Matrix {
             config: config.clone(),
-            client: None,
+            signed_in: None,
         }
     }
 }
@@ -107,7 +108,7 @@ impl Transport for Matrix {
                 .context("could not keep the first sync position")?;
             metrics.synced(Utc::now());
         }
-        self.client = Some(client.clone());
+        self.signed_in = Some((client.clone(), bot_id));
         Ok(Arc::new(chat::MatrixChat::new(client)))
     }
 
@@ -117,11 +118,7 @@ impl Transport for Matrix {
         metrics: Arc<Metrics>,
         mut stop: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let client = self.client.context("serve before connect")?;
-        let bot_id = client
-            .user_id()
-            .context("the bot has no user id after logging in")?
-            .to_owned();
+        let (client, bot_id) = self.signed_in.context("serve before connect")?;
         client.add_event_handler_context(Arc::new(Adapter {
             core: Arc::downgrade(&core),
             bot_id: bot_id.clone(),
