@@ -48,6 +48,8 @@
 //! - [`health`]: the optional `/healthz` and `/metrics` listener (axum on
 //!   hyper), the counters behind it (prometheus-client, OpenMetrics text),
 //!   and the self-watch that notices when the homeserver is out of reach.
+//! - [`notify`]: pages outside the chat: SMS and email, the [`notify::Notifier`]
+//!   that sends them, and the replies that come back.
 //! - [`rehearse`]: walks a flow in the terminal with the same engine, so a
 //!   lead can try a policy change before deploying it.
 
@@ -64,6 +66,7 @@ pub mod flow;
 pub mod health;
 pub mod intake;
 pub mod matrix;
+pub mod notify;
 pub mod rehearse;
 pub mod slack;
 pub mod store;

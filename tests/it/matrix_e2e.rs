@@ -345,7 +345,8 @@ async fn someone_not_in_a_staff_room_is_refused_with_the_public_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unfinished_report_reaches_the_lead_marked_incomplete() {
-    let w = world_with("unfinished_after = \"3s\"").await;
+    // Long enough that two answers under a loaded CI machine come in before it.
+    let w = world_with("unfinished_after = \"8s\"").await;
     let private = w.start_report("/report").await;
     w.answer(&private, "no", "child sexual content").await;
     w.answer(&private, "yes", "Internet Watch Foundation").await;
