@@ -450,7 +450,11 @@ pub fn parse(
     };
     // The webhooks are served by the HTTP listener, so [sms] needs to know
     // whether there is one; a bad address is reported under [health].
-    let will_listen = raw.health.listen.as_deref().and_then(|t| t.trim().parse::<SocketAddr>().ok());
+    let will_listen = raw
+        .health
+        .listen
+        .as_deref()
+        .and_then(|t| t.trim().parse::<SocketAddr>().ok());
     let sms = raw
         .sms
         .and_then(|s| crate::notify::config::check_sms(s, base, &env, will_listen, &mut problem));

@@ -72,7 +72,12 @@ pub async fn listen_with(
     } else {
         tracing::info!(address = %addr, "serving /healthz and /metrics");
     }
-    Ok(Some(tokio::spawn(serve_with(listener, Arc::new(health), extra, shutdown))))
+    Ok(Some(tokio::spawn(serve_with(
+        listener,
+        Arc::new(health),
+        extra,
+        shutdown,
+    ))))
 }
 
 /// The routes: `GET` (and so `HEAD`) `/healthz` and `/metrics`, and

@@ -189,7 +189,10 @@ pub fn check_sms(
             format!("\"{account_sid}\" is not a Twilio account SID; copy the Account SID from the Twilio console: AC followed by 32 letters and digits"),
         );
     }
-    let sender = match (raw.from.as_deref().map(str::trim), raw.messaging_service_sid.as_deref().map(str::trim)) {
+    let sender = match (
+        raw.from.as_deref().map(str::trim),
+        raw.messaging_service_sid.as_deref().map(str::trim),
+    ) {
         (Some(from), None) => match sender(from) {
             Ok(s) => Some(s),
             Err(message) => {
@@ -374,7 +377,12 @@ pub fn check_email(
         problem(key, message);
     };
     let host = raw.host.trim().to_string();
-    if host.is_empty() || host.contains("://") || host.contains('/') || host.contains(' ') || host.contains(':') {
+    if host.is_empty()
+        || host.contains("://")
+        || host.contains('/')
+        || host.contains(' ')
+        || host.contains(':')
+    {
         bad(
             "[email] host",
             format!("\"{host}\" is not a mail server's name; write the name alone, like \"smtp.example.org\", and the port in port"),
@@ -554,9 +562,7 @@ fn secret(
 
 /// `AC…` or `MG…`: the prefix and 32 hexadecimal digits.
 fn is_sid(sid: &str, prefix: &str) -> bool {
-    sid.len() == 34
-        && sid.starts_with(prefix)
-        && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
+    sid.len() == 34 && sid.starts_with(prefix) && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `[sms] from`: a phone number, a short code, or an alphanumeric sender ID.
@@ -583,7 +589,9 @@ fn sender(from: &str) -> Result<Sender, String> {
 /// local relay): anything else would send secrets in the clear.
 fn web_address_problem(url: &str) -> Option<String> {
     let Ok(parsed) = reqwest::Url::parse(url) else {
-        return Some(format!("\"{url}\" is not a web address; write it like \"https://bot.example.org\""));
+        return Some(format!(
+            "\"{url}\" is not a web address; write it like \"https://bot.example.org\""
+        ));
     };
     let local = matches!(
         parsed.host_str(),
@@ -595,7 +603,9 @@ fn web_address_problem(url: &str) -> Option<String> {
         "http" => Some(format!(
             "\"{url}\" is plain http; use https:// (plain http is accepted only for 127.0.0.1, for testing)"
         )),
-        _ => Some(format!("\"{url}\" is not a web address; write it like \"https://bot.example.org\"")),
+        _ => Some(format!(
+            "\"{url}\" is not a web address; write it like \"https://bot.example.org\""
+        )),
     }
 }
 
@@ -648,14 +658,23 @@ mod tests {
             listen,
         )
         .expect("ok");
-        assert_eq!(c.sms_webhook_url().as_deref(), Some("https://bot.example.org/twilio/sms"));
+        assert_eq!(
+            c.sms_webhook_url().as_deref(),
+            Some("https://bot.example.org/twilio/sms")
+        );
         assert_eq!(
             c.status_webhook_url().as_deref(),
             Some("https://bot.example.org/twilio/status")
         );
         let problems = sms("from = \"+447700900001\"\nreplies = \"webhook\"", None).unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("[health] listen")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("[sms] public_url")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("[health] listen")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("[sms] public_url")),
+            "{problems:?}"
+        );
         let plain = sms(
             "from = \"+447700900001\"\nreplies = \"webhook\"\npublic_url = \"http://bot.example.org\"",
             listen,
@@ -666,11 +685,7 @@ mod tests {
 
     #[test]
     fn an_alphanumeric_sender_is_taken_with_a_warning_and_polls_another_number() {
-        let c = sms(
-            "from = \"Charity\"\nreply_number = \"+447700900002\"",
-            None,
-        )
-        .expect("ok");
+        let c = sms("from = \"Charity\"\nreply_number = \"+447700900002\"", None).expect("ok");
         let warnings = c.warnings();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("cannot reply"), "{warnings:?}");
@@ -689,7 +704,10 @@ mod tests {
             problems.push(format!("{k}: {m}"))
         });
         assert!(checked.is_none());
-        let keys: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or("")).collect();
+        let keys: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(""))
+            .collect();
         assert_eq!(
             keys,
             [
@@ -758,7 +776,10 @@ mod tests {
             &|_| None,
         )
         .unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or("")).collect();
+        let keys: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(""))
+            .collect();
         assert_eq!(
             keys,
             [

@@ -29,7 +29,9 @@ pub struct Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("from", &self.from).finish_non_exhaustive()
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,11 +87,12 @@ pub fn build(from: &Mailbox, email: &Email) -> Result<Message, NotifyError> {
             "the message id \"{id}\" is not of the form key@host"
         )));
     }
-    let to: Mailbox = email
-        .to
-        .as_str()
-        .parse()
-        .map_err(|e| bad(format!("{} is not an address the mail server can take: {e}", email.to)))?;
+    let to: Mailbox = email.to.as_str().parse().map_err(|e| {
+        bad(format!(
+            "{} is not an address the mail server can take: {e}",
+            email.to
+        ))
+    })?;
     Message::builder()
         .from(from.clone())
         .to(to)
@@ -110,7 +113,9 @@ fn smtp_error(e: lettre::transport::smtp::Error) -> NotifyError {
     } else if e.is_tls() {
         NotifyError::Refused {
             code: None,
-            reason: format!("the mail server's TLS could not be checked (its certificate, or [email] tls and port): {e}"),
+            reason: format!(
+                "the mail server's TLS could not be checked (its certificate, or [email] tls and port): {e}"
+            ),
         }
     } else if e.is_client() {
         NotifyError::Refused {
@@ -140,14 +145,21 @@ mod tests {
         let from: Mailbox = "Safeguarding bot <bot@example.org>".parse().expect("mailbox");
         let message = build(&from, &email()).expect("built");
         let text = String::from_utf8(message.formatted()).expect("utf-8");
-        assert!(text.contains("Message-ID: <page-sg-0042-lead-1@safeguarding.example.org>"), "{text}");
+        assert!(
+            text.contains("Message-ID: <page-sg-0042-lead-1@safeguarding.example.org>"),
+            "{text}"
+        );
         assert!(text.contains("Content-Type: text/plain; charset=utf-8"), "{text}");
         assert!(text.contains("To: dsl@example.org"), "{text}");
         assert!(text.contains("Acknowledge in the chat."), "{text}");
         // The same page built again is the same message, as far as a reader
         // or a mail server's deduplication can tell.
         let again = String::from_utf8(build(&from, &email()).expect("built").formatted()).expect("utf-8");
-        let id = |t: &str| t.lines().find(|l| l.starts_with("Message-ID")).map(str::to_string);
+        let id = |t: &str| {
+            t.lines()
+                .find(|l| l.starts_with("Message-ID"))
+                .map(str::to_string)
+        };
         assert_eq!(id(&text), id(&again));
     }
 
@@ -157,7 +169,10 @@ mod tests {
         for bad in ["", "no-at-sign", "<a@b>", "a b@c"] {
             let mut e = email();
             e.message_id = bad.into();
-            assert!(matches!(build(&from, &e), Err(NotifyError::Refused { .. })), "{bad}");
+            assert!(
+                matches!(build(&from, &e), Err(NotifyError::Refused { .. })),
+                "{bad}"
+            );
         }
     }
 }

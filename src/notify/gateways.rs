@@ -88,13 +88,19 @@ mod tests {
             to: "+447700900123".to_string().try_into().expect("phone"),
             body: "SG-0042".into(),
         };
-        assert!(matches!(none.send_sms(&sms).await, Err(NotifyError::Refused { code: None, .. })));
+        assert!(matches!(
+            none.send_sms(&sms).await,
+            Err(NotifyError::Refused { code: None, .. })
+        ));
         let email = Email {
             to: "dsl@example.org".to_string().try_into().expect("address"),
             subject: "s".into(),
             body: "b".into(),
             message_id: "k@h".into(),
         };
-        assert!(matches!(none.send_email(&email).await, Err(NotifyError::Refused { .. })));
+        assert!(matches!(
+            none.send_email(&email).await,
+            Err(NotifyError::Refused { .. })
+        ));
     }
 }

@@ -104,7 +104,13 @@ pub fn webhook_routes(
 impl Hooks {
     /// The request's parameters, if it is signed for `url` and this
     /// account; otherwise the answer to give.
-    fn check(&self, path: &str, url: &str, headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, Response> {
+    fn check(
+        &self,
+        path: &str,
+        url: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, Response> {
         let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
         let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
         let why = if signature.is_none() {
@@ -156,7 +162,10 @@ async fn inbound_sms(State(hooks): State<Arc<Hooks>>, headers: HeaderMap, body: 
     };
     let Ok(from) = Phone::try_from(from.to_string()) else {
         // Not a phone (an alphanumeric sender): no lead or deputy.
-        debug!(sid, "an SMS from something that is not a phone number was ignored");
+        debug!(
+            sid,
+            "an SMS from something that is not a phone number was ignored"
+        );
         return twiml();
     };
     let reply = SmsReply {
@@ -177,7 +186,10 @@ async fn status_callback(State(hooks): State<Arc<Hooks>>, headers: HeaderMap, bo
         Err(answer) => return answer,
     };
     let (Some(sid), Some(status)) = (param(&params, "MessageSid"), param(&params, "MessageStatus")) else {
-        return plain(StatusCode::BAD_REQUEST, "MessageSid and MessageStatus are needed\n");
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "MessageSid and MessageStatus are needed\n",
+        );
     };
     let status = SmsStatus {
         sid: sid.to_string(),
@@ -204,7 +216,12 @@ fn twiml() -> Response {
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// How far back the poller looks: replies sent while the bot was
@@ -241,14 +258,20 @@ impl Poller {
     /// The poller `[sms]` asks for, in the polling mode; `None` otherwise.
     pub fn from_config(sms: &SmsConfig, client: &TwilioClient, now: DateTime<Utc>) -> Option<Self> {
         match &sms.replies {
-            Replies::Poll { number, interval } => Some(Poller::new(client.clone(), number.clone(), *interval, now)),
+            Replies::Poll { number, interval } => {
+                Some(Poller::new(client.clone(), number.clone(), *interval, now))
+            }
             Replies::Webhook { .. } => None,
         }
     }
 
     /// Lists once and hands each reply not handed on before to `events`,
     /// oldest first. Returns how many were handed on.
-    pub async fn poll_once(&mut self, now: DateTime<Utc>, events: &mpsc::Sender<SmsEvent>) -> Result<usize, NotifyError> {
+    pub async fn poll_once(
+        &mut self,
+        now: DateTime<Utc>,
+        events: &mpsc::Sender<SmsEvent>,
+    ) -> Result<usize, NotifyError> {
         let mut listed = self.client.list_inbound(&self.number, self.since).await?;
         listed.reverse();
         let mut handed = 0;
@@ -369,7 +392,13 @@ mod tests {
         for (k, v) in pairs {
             s.append_pair(k, v);
         }
-        (s.finish(), pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        (
+            s.finish(),
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[tokio::test]
@@ -397,15 +426,26 @@ mod tests {
         }
         // Signed for the listener's own address, not the public one.
         let wrong_url = signature("tok", "http://127.0.0.1:9184/twilio/sms", &params);
-        assert_eq!(call(&router, "/twilio/sms", Some(&wrong_url), body.clone()).await.0, 403);
+        assert_eq!(
+            call(&router, "/twilio/sms", Some(&wrong_url), body.clone())
+                .await
+                .0,
+            403
+        );
         assert_eq!(call(&router, "/twilio/sms", None, body.clone()).await.0, 403);
         let tampered = body.replace("4821", "4822");
         assert_eq!(call(&router, "/twilio/sms", Some(&good), tampered).await.0, 403);
         assert!(rx.try_recv().is_err(), "nothing forged is handed on");
-        let whys: Vec<RefusedWhy> = std::iter::from_fn(|| refused_rx.try_recv().ok()).map(|r| r.why).collect();
+        let whys: Vec<RefusedWhy> = std::iter::from_fn(|| refused_rx.try_recv().ok())
+            .map(|r| r.why)
+            .collect();
         assert_eq!(
             whys,
-            [RefusedWhy::BadSignature, RefusedWhy::MissingSignature, RefusedWhy::BadSignature]
+            [
+                RefusedWhy::BadSignature,
+                RefusedWhy::MissingSignature,
+                RefusedWhy::BadSignature
+            ]
         );
     }
 

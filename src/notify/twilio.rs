@@ -196,7 +196,11 @@ impl TwilioClient {
     ///
     /// Twilio filters `DateSent>=` by day (GMT); the time within the day is
     /// filtered here.
-    pub async fn list_inbound(&self, to: &Phone, since: DateTime<Utc>) -> Result<Vec<ListedMessage>, NotifyError> {
+    pub async fn list_inbound(
+        &self,
+        to: &Phone,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ListedMessage>, NotifyError> {
         let mut url = reqwest::Url::parse(&self.messages_url())
             .map_err(|e| NotifyError::Later(format!("the Twilio address is not valid: {e}")))?;
         url.query_pairs_mut()
@@ -268,7 +272,8 @@ impl TwilioClient {
             format!(
                 "{}{}",
                 self.account.api_url,
-                next.strip_prefix(base.path().trim_end_matches('/')).unwrap_or(next)
+                next.strip_prefix(base.path().trim_end_matches('/'))
+                    .unwrap_or(next)
             )
         };
         reqwest::Url::parse(&joined)
@@ -343,12 +348,18 @@ fn refusal(status: reqwest::StatusCode, body: &[u8]) -> NotifyError {
 /// given it, followed by each parameter's name and value, sorted by name
 /// (and, for a name given twice, by value), with nothing between.
 pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(signed_mac(auth_token, url, params).finalize().into_bytes())
+    base64::engine::general_purpose::STANDARD
+        .encode(signed_mac(auth_token, url, params).finalize().into_bytes())
 }
 
 /// Whether `header` is the signature of this request, compared in constant
 /// time. A missing or malformed header is not.
-pub fn verify_signature(auth_token: &str, url: &str, params: &[(String, String)], header: Option<&str>) -> bool {
+pub fn verify_signature(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+    header: Option<&str>,
+) -> bool {
     let Some(given) = header
         .map(str::trim)
         .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
@@ -361,7 +372,8 @@ pub fn verify_signature(auth_token: &str, url: &str, params: &[(String, String)]
 fn signed_mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes a key of any length");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
         mac.update(name.as_bytes());
@@ -416,7 +428,12 @@ mod tests {
         let good = signature("12345", url, &params);
         assert!(verify_signature("12345", url, &params, Some(&good)));
         assert!(!verify_signature("54321", url, &params, Some(&good)));
-        assert!(!verify_signature("12345", "https://mycompany.com/other", &params, Some(&good)));
+        assert!(!verify_signature(
+            "12345",
+            "https://mycompany.com/other",
+            &params,
+            Some(&good)
+        ));
         let changed = pairs(&[("Body", "4822"), ("From", "+447700900123")]);
         assert!(!verify_signature("12345", url, &changed, Some(&good)));
         let added = pairs(&[("Body", "4821"), ("From", "+447700900123"), ("X", "")]);
@@ -424,7 +441,12 @@ mod tests {
         assert!(!verify_signature("12345", url, &params, None));
         assert!(!verify_signature("12345", url, &params, Some("")));
         assert!(!verify_signature("12345", url, &params, Some("not base64!")));
-        assert!(!verify_signature("12345", url, &params, Some(&good[..good.len() - 4])));
+        assert!(!verify_signature(
+            "12345",
+            url,
+            &params,
+            Some(&good[..good.len() - 4])
+        ));
     }
 
     #[test]
@@ -438,13 +460,28 @@ mod tests {
             reqwest::StatusCode::UNAUTHORIZED,
             br#"{"code": 20003, "message": "Authenticate", "status": 401}"#,
         );
-        assert!(matches!(auth, NotifyError::Refused { code: Some(20003), .. }), "{auth:?}");
+        assert!(
+            matches!(
+                auth,
+                NotifyError::Refused {
+                    code: Some(20003),
+                    ..
+                }
+            ),
+            "{auth:?}"
+        );
         for status in [429u16, 500, 502, 503] {
-            let e = refusal(reqwest::StatusCode::from_u16(status).expect("status"), b"<html>busy</html>");
+            let e = refusal(
+                reqwest::StatusCode::from_u16(status).expect("status"),
+                b"<html>busy</html>",
+            );
             assert!(matches!(e, NotifyError::Later(_)), "{status}: {e:?}");
         }
         let bare = refusal(reqwest::StatusCode::NOT_FOUND, b"");
-        assert!(matches!(bare, NotifyError::Refused { code: None, .. }), "{bare:?}");
+        assert!(
+            matches!(bare, NotifyError::Refused { code: None, .. }),
+            "{bare:?}"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::Duration;
 use chrono::Utc;
 use safeguarding_bot::concern::Status;
 use safeguarding_bot::health::{self, Health, Metrics, Probe};
-use safeguarding_bot::notify::config::{EmailConfig, ExtraCa, Replies, Secret, SmsConfig, SmtpLogin, SmtpTls};
+use safeguarding_bot::notify::config::{
+    EmailConfig, ExtraCa, Replies, Secret, SmsConfig, SmtpLogin, SmtpTls,
+};
 use safeguarding_bot::notify::email::Mailer;
 use safeguarding_bot::notify::inbound::{webhook_routes, Poller, RefusedWhy, EMPTY_TWIML};
 use safeguarding_bot::notify::twilio::{AuthToken, Sender, TwilioAccount, TwilioClient};
@@ -54,19 +56,28 @@ async fn an_sms_reaches_twilio_with_the_documented_form() {
     let gateways = Gateways::new(Some(client), None);
     assert!(gateways.has_sms() && !gateways.has_email());
     let accepted = gateways
-        .send_sms(&sms("Safeguarding: SG-0042 needs you. Reply 4821 to acknowledge."))
+        .send_sms(&sms(
+            "Safeguarding: SG-0042 needs you. Reply 4821 to acknowledge.",
+        ))
         .await
         .expect("sent");
     let sent = standin.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(accepted.sid, sent[0].sid);
-    assert!(accepted.sid.starts_with("SM") && accepted.sid.len() == 34, "{}", accepted.sid);
+    assert!(
+        accepted.sid.starts_with("SM") && accepted.sid.len() == 34,
+        "{}",
+        accepted.sid
+    );
     let mut form = sent[0].form.clone();
     form.sort();
     assert_eq!(
         form,
         [
-            ("Body", "Safeguarding: SG-0042 needs you. Reply 4821 to acknowledge."),
+            (
+                "Body",
+                "Safeguarding: SG-0042 needs you. Reply 4821 to acknowledge."
+            ),
             ("From", BOT_NUMBER),
             ("StatusCallback", "https://bot.example.org/twilio/status"),
             ("To", LEAD),
@@ -102,13 +113,26 @@ async fn twilio_refusals_and_failures_are_told_apart() {
 
     let wrong = TwilioClient::new(account(&standin, "not-the-token"), None).expect("client");
     let e = wrong.send(&sms("SG-0042")).await.unwrap_err();
-    assert!(matches!(e, NotifyError::Refused { code: Some(20003), .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            NotifyError::Refused {
+                code: Some(20003),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(!e.is_stop());
 
     // A gateway that does not answer at all: later.
     let mut gone = account(&standin, &standin.auth_token);
     gone.api_url = "http://127.0.0.1:9".into();
-    let e = TwilioClient::new(gone, None).expect("client").send(&sms("x")).await.unwrap_err();
+    let e = TwilioClient::new(gone, None)
+        .expect("client")
+        .send(&sms("x"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, NotifyError::Later(_)), "{e:?}");
     assert!(standin.sent().is_empty(), "nothing was taken");
 }
@@ -162,7 +186,10 @@ async fn webhooks_on_the_listener_take_signed_replies_and_statuses_and_nothing_f
     assert_eq!((status, answer.as_str()), (200, EMPTY_TWIML));
     match events.recv().await {
         Some(SmsEvent::Reply(r)) => {
-            assert_eq!((r.sid.as_str(), r.from.as_str(), r.body.as_str()), (sid.as_str(), LEAD, "ack 4821"))
+            assert_eq!(
+                (r.sid.as_str(), r.from.as_str(), r.body.as_str()),
+                (sid.as_str(), LEAD, "ack 4821")
+            )
         }
         other => panic!("expected the reply, got {other:?}"),
     }
@@ -186,7 +213,9 @@ async fn webhooks_on_the_listener_take_signed_replies_and_statuses_and_nothing_f
     altered.iter_mut().find(|(k, _)| k == "Body").expect("Body").1 = "9999".into();
     assert_eq!(post_form(&url, &altered, Some(&good)).await.0, 403);
     assert!(events.try_recv().is_err(), "nothing forged reached the core");
-    let whys: Vec<RefusedWhy> = std::iter::from_fn(|| refused.try_recv().ok()).map(|r| r.why).collect();
+    let whys: Vec<RefusedWhy> = std::iter::from_fn(|| refused.try_recv().ok())
+        .map(|r| r.why)
+        .collect();
     assert_eq!(whys.len(), 5, "{whys:?}");
     assert_eq!(whys[0], RefusedWhy::MissingSignature);
 
@@ -214,10 +243,20 @@ async fn webhooks_on_the_listener_take_signed_replies_and_statuses_and_nothing_f
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let signature = sign(&standin.auth_token, &sent[0].status_callback.clone().expect("callback"), &status_params);
+    let signature = sign(
+        &standin.auth_token,
+        &sent[0].status_callback.clone().expect("callback"),
+        &status_params,
+    );
     status_params.reverse();
     assert_eq!(
-        post_form(&format!("{local}/twilio/status"), &status_params, Some(&signature)).await.0,
+        post_form(
+            &format!("{local}/twilio/status"),
+            &status_params,
+            Some(&signature)
+        )
+        .await
+        .0,
         200
     );
     match events.recv().await {
@@ -255,10 +294,18 @@ async fn the_stand_in_posts_a_signed_status_callback_itself() {
     });
     let gateways = Gateways::from_config(Some(&config), None).expect("gateways");
     let accepted = gateways.send_sms(&sms("SG-0042")).await.expect("sent");
-    assert_eq!(standin.send_status(&accepted.sid, "undelivered", Some(30005)).await, 200);
+    assert_eq!(
+        standin
+            .send_status(&accepted.sid, "undelivered", Some(30005))
+            .await,
+        200
+    );
     match events.recv().await {
         Some(SmsEvent::Status(s)) => {
-            assert_eq!((s.sid.as_str(), s.status.as_str(), s.error_code), (accepted.sid.as_str(), "undelivered", Some(30005)));
+            assert_eq!(
+                (s.sid.as_str(), s.status.as_str(), s.error_code),
+                (accepted.sid.as_str(), "undelivered", Some(30005))
+            );
             assert!(s.failed());
         }
         other => panic!("expected the status, got {other:?}"),
@@ -280,7 +327,12 @@ async fn polling_takes_each_reply_once_across_pages() {
     // More than one page (the bot asks for 50 a page).
     let mut sids = Vec::new();
     for i in 0..60 {
-        sids.push(standin.add_inbound(LEAD, BOT_NUMBER, &format!("reply {i}"), now - chrono::Duration::seconds(120 - i)));
+        sids.push(standin.add_inbound(
+            LEAD,
+            BOT_NUMBER,
+            &format!("reply {i}"),
+            now - chrono::Duration::seconds(120 - i),
+        ));
     }
     assert_eq!(poller.poll_once(now, &tx).await.expect("listed"), 60);
     assert!(standin.list_requests() >= 2, "followed next_page_uri");
@@ -295,7 +347,13 @@ async fn polling_takes_each_reply_once_across_pages() {
     // Polled again: nothing new is handed on twice; a new reply is.
     assert_eq!(poller.poll_once(now, &tx).await.expect("listed"), 0);
     let new = standin.add_inbound(LEAD, BOT_NUMBER, "4821", now + chrono::Duration::seconds(1));
-    assert_eq!(poller.poll_once(now + chrono::Duration::seconds(5), &tx).await.expect("listed"), 1);
+    assert_eq!(
+        poller
+            .poll_once(now + chrono::Duration::seconds(5), &tx)
+            .await
+            .expect("listed"),
+        1
+    );
     match rx.try_recv() {
         Ok(SmsEvent::Reply(r)) => assert_eq!((r.sid, r.body), (new, "4821".to_string())),
         other => panic!("{other:?}"),
@@ -310,7 +368,10 @@ async fn polling_takes_each_reply_once_across_pages() {
         Duration::from_secs(5),
         now,
     );
-    assert!(matches!(bad.poll_once(now, &tx).await, Err(NotifyError::Refused { .. })));
+    assert!(matches!(
+        bad.poll_once(now, &tx).await,
+        Err(NotifyError::Refused { .. })
+    ));
 
     // The poller as a task, stopped by its shutdown signal.
     let client = TwilioClient::new(account(&standin, &standin.auth_token), None).expect("client");
@@ -329,7 +390,10 @@ async fn polling_takes_each_reply_once_across_pages() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(rx2.try_recv().is_err(), "polled again, nothing twice");
     stop.send(true).expect("stop");
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops").expect("no panic");
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .expect("no panic");
 }
 
 fn email_config(server: &SmtpServer, password: &str, tls: SmtpTls) -> EmailConfig {
@@ -360,7 +424,9 @@ fn page_email() -> Email {
 
 #[tokio::test]
 async fn email_goes_over_starttls_with_auth_and_keeps_its_message_id() {
-    let server = tokio::task::spawn_blocking(|| SmtpServer::start("starttls")).await.expect("started");
+    let server = tokio::task::spawn_blocking(|| SmtpServer::start("starttls"))
+        .await
+        .expect("started");
     let config = email_config(&server, &server.password.clone(), SmtpTls::StartTls);
     let gateways = Gateways::from_config(None, Some(&config)).expect("gateways");
     assert!(gateways.has_email() && !gateways.has_sms());
@@ -373,8 +439,17 @@ async fn email_goes_over_starttls_with_auth_and_keeps_its_message_id() {
         assert_eq!(m.meta["tls"], true, "{}", m.meta);
         assert_eq!(m.meta["authenticated"], true, "{}", m.meta);
         assert_eq!(m.meta["rcpt_tos"][0], "dsl@example.org");
-        assert!(m.raw.contains("Message-ID: <page-sg-0042-lead-1@safeguarding-bot>"), "{}", m.raw);
-        assert!(m.raw.contains("Content-Type: text/plain; charset=utf-8"), "{}", m.raw);
+        assert!(
+            m.raw
+                .contains("Message-ID: <page-sg-0042-lead-1@safeguarding-bot>"),
+            "{}",
+            m.raw
+        );
+        assert!(
+            m.raw.contains("Content-Type: text/plain; charset=utf-8"),
+            "{}",
+            m.raw
+        );
         assert!(m.raw.contains("Subject: Safeguarding page: SG-0042"), "{}", m.raw);
         assert!(m.raw.contains("reply 4821 to the SMS"), "{}", m.raw);
     }
@@ -382,9 +457,15 @@ async fn email_goes_over_starttls_with_auth_and_keeps_its_message_id() {
 
 #[tokio::test]
 async fn email_over_implicit_tls_arrives_too() {
-    let server = tokio::task::spawn_blocking(|| SmtpServer::start("tls")).await.expect("started");
+    let server = tokio::task::spawn_blocking(|| SmtpServer::start("tls"))
+        .await
+        .expect("started");
     let config = email_config(&server, &server.password.clone(), SmtpTls::Implicit);
-    Mailer::new(&config).expect("mailer").send(&page_email()).await.expect("sent");
+    Mailer::new(&config)
+        .expect("mailer")
+        .send(&page_email())
+        .await
+        .expect("sent");
     let got = server.wait_for(1).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].meta["tls"], true);
@@ -392,16 +473,26 @@ async fn email_over_implicit_tls_arrives_too() {
 
 #[tokio::test]
 async fn a_refusing_mail_server_is_refused_and_an_unreachable_one_is_later() {
-    let server = tokio::task::spawn_blocking(|| SmtpServer::start("starttls")).await.expect("started");
+    let server = tokio::task::spawn_blocking(|| SmtpServer::start("starttls"))
+        .await
+        .expect("started");
     let wrong = email_config(&server, "not-the-password", SmtpTls::StartTls);
-    let e = Mailer::new(&wrong).expect("mailer").send(&page_email()).await.unwrap_err();
+    let e = Mailer::new(&wrong)
+        .expect("mailer")
+        .send(&page_email())
+        .await
+        .unwrap_err();
     assert!(matches!(e, NotifyError::Refused { code: Some(535), .. }), "{e:?}");
 
     // Without the CA, the server's certificate is not trusted: refused
     // (trying again will not help until the config changes).
     let mut untrusted = email_config(&server, &server.password.clone(), SmtpTls::StartTls);
     untrusted.ca = None;
-    let e = Mailer::new(&untrusted).expect("mailer").send(&page_email()).await.unwrap_err();
+    let e = Mailer::new(&untrusted)
+        .expect("mailer")
+        .send(&page_email())
+        .await
+        .unwrap_err();
     assert!(matches!(e, NotifyError::Refused { .. }), "{e:?}");
 
     let mut gone = email_config(&server, &server.password.clone(), SmtpTls::StartTls);
@@ -409,7 +500,11 @@ async fn a_refusing_mail_server_is_refused_and_an_unreachable_one_is_later() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let e = Mailer::new(&gone).expect("mailer").send(&page_email()).await.unwrap_err();
+    let e = Mailer::new(&gone)
+        .expect("mailer")
+        .send(&page_email())
+        .await
+        .unwrap_err();
     assert!(matches!(e, NotifyError::Later(_)), "{e:?}");
     assert!(server.received().is_empty(), "nothing was delivered");
 }
@@ -463,9 +558,22 @@ fn the_config_check_names_every_sms_and_email_problem_and_warns_of_a_sender_that
     };
     let c = config::parse(&good, "bot.toml", Path::new("/etc/sg"), env).expect("valid");
     let summary = safeguarding_bot::notify::config::summary(&c);
-    assert!(summary[0].starts_with("SMS: through https://api.twilio.com"), "{summary:?}");
-    assert!(summary.iter().any(|l| l.starts_with("warning: [sms] from: \"Charity\" is an alphanumeric sender ID")), "{summary:?}");
-    assert!(summary.iter().any(|l| l.starts_with("email: through smtp.example.org:587 (STARTTLS), signing in as bot")), "{summary:?}");
+    assert!(
+        summary[0].starts_with("SMS: through https://api.twilio.com"),
+        "{summary:?}"
+    );
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("warning: [sms] from: \"Charity\" is an alphanumeric sender ID")),
+        "{summary:?}"
+    );
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("email: through smtp.example.org:587 (STARTTLS), signing in as bot")),
+        "{summary:?}"
+    );
     assert!(!format!("{c:?}").contains("tok\""), "the token is never printed");
 
     // The store commands need neither secret.

@@ -31,8 +31,9 @@ def free_port():
 
 
 class Keep:
-    def __init__(self, directory):
+    def __init__(self, directory, implicit_tls=False):
         self.directory = directory
+        self.implicit_tls = implicit_tls
         self.count = 0
         self.lock = threading.Lock()
 
@@ -43,7 +44,7 @@ class Keep:
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "tls": session.ssl is not None,
+            "tls": self.implicit_tls or session.ssl is not None,
             "authenticated": bool(session.authenticated),
         }
         for ext, data in (("eml", envelope.original_content), ("json", json.dumps(meta).encode())):
@@ -72,10 +73,17 @@ def main():
         return AuthResult(success=ok)
 
     port = free_port()
-    common = dict(auth_required=True, authenticator=authenticator, auth_require_tls=True)
+    common = dict(auth_required=True, authenticator=authenticator)
     if mode == "tls":
+        # TLS from the first byte: aiosmtpd's auth_require_tls knows only
+        # STARTTLS, and here everything is already encrypted.
         controller = Controller(
-            Keep(directory), hostname="127.0.0.1", port=port, ssl_context=context, **common
+            Keep(directory, implicit_tls=True),
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=context,
+            auth_require_tls=False,
+            **common,
         )
     else:
         controller = Controller(
@@ -84,6 +92,7 @@ def main():
             port=port,
             tls_context=context,
             require_starttls=True,
+            auth_require_tls=True,
             **common,
         )
     controller.start()

@@ -46,7 +46,10 @@ fn python() -> &'static PathBuf {
             .stderr(Stdio::inherit())
             .output()
             .expect("bash runs");
-        assert!(out.status.success(), "the test SMTP server's packages did not install");
+        assert!(
+            out.status.success(),
+            "the test SMTP server's packages did not install"
+        );
         PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
     })
 }

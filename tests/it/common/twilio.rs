@@ -80,7 +80,10 @@ fn rfc2822(d: DateTime<Utc>) -> String {
 fn new_sid() -> String {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).expect("random");
-    format!("SM{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "SM{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn is_e164(n: &str) -> bool {
@@ -140,13 +143,22 @@ impl TwilioStandIn {
 
     /// `number` replied STOP: Twilio refuses to send to it (21610).
     pub fn stop(&self, number: &str) {
-        self.state.lock().expect("lock").stopped.insert(number.to_string());
+        self.state
+            .lock()
+            .expect("lock")
+            .stopped
+            .insert(number.to_string());
     }
 
     /// The SMS sent through the API, oldest first.
     pub fn sent(&self) -> Vec<Stored> {
         let state = self.state.lock().expect("lock");
-        state.messages.iter().filter(|m| m.direction == "outbound-api").cloned().collect()
+        state
+            .messages
+            .iter()
+            .filter(|m| m.direction == "outbound-api")
+            .cloned()
+            .collect()
     }
 
     pub fn list_requests(&self) -> usize {
@@ -203,7 +215,14 @@ impl TwilioStandIn {
     /// An SMS arrives and Twilio posts it to `webhook` (signed for
     /// `signed_url`, the address Twilio was given). Returns the sid, the
     /// HTTP status and the answer's body.
-    pub async fn post_inbound(&self, webhook: &str, signed_url: &str, from: &str, to: &str, body: &str) -> (String, u16, String) {
+    pub async fn post_inbound(
+        &self,
+        webhook: &str,
+        signed_url: &str,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> (String, u16, String) {
         let sid = self.add_inbound(from, to, body, Utc::now());
         let params = self.inbound_params(&sid, from, to, body);
         let signature = sign(&self.auth_token, signed_url, &params);
@@ -216,11 +235,17 @@ impl TwilioStandIn {
     pub async fn send_status(&self, sid: &str, status: &str, error_code: Option<u32>) -> u16 {
         let message = {
             let mut state = self.state.lock().expect("lock");
-            let m = state.messages.iter_mut().find(|m| m.sid == sid).expect("a message the stand-in sent");
+            let m = state
+                .messages
+                .iter_mut()
+                .find(|m| m.sid == sid)
+                .expect("a message the stand-in sent");
             m.status = status.to_string();
             m.clone()
         };
-        let callback = message.status_callback.expect("the message was sent with a StatusCallback");
+        let callback = message
+            .status_callback
+            .expect("the message was sent with a StatusCallback");
         let mut params: Vec<(String, String)> = [
             ("AccountSid", self.account_sid.as_str()),
             ("ApiVersion", "2010-04-01"),
@@ -351,7 +376,12 @@ fn handle(
         };
         let answer = message_json(account, &m);
         state.messages.push(m);
-        return (StatusCode::CREATED, [("content-type", "application/json")], answer.to_string()).into_response();
+        return (
+            StatusCode::CREATED,
+            [("content-type", "application/json")],
+            answer.to_string(),
+        )
+            .into_response();
     }
     if method == Method::GET {
         let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -360,7 +390,10 @@ fn handle(
         let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let date = |k: &str| get(k).and_then(|d| NaiveDate::parse_from_str(d.get(..10)?, "%Y-%m-%d").ok());
         let (on_or_after, on_or_before) = (date("DateSent>"), date("DateSent<"));
-        let page_size: usize = get("PageSize").and_then(|p| p.parse().ok()).unwrap_or(50).clamp(1, 1000);
+        let page_size: usize = get("PageSize")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(50)
+            .clamp(1, 1000);
         let page: usize = get("Page").and_then(|p| p.parse().ok()).unwrap_or(0);
         let mut state = state.lock().expect("lock");
         state.list_requests += 1;
@@ -383,19 +416,15 @@ fn handle(
             .map(|m| message_json(account, m))
             .collect();
         let base = format!("/2010-04-01/Accounts/{account}/Messages.json");
-        let mut keep: Vec<(String, String)> =
-            query.iter().filter(|(k, _)| k != "Page" && k != "PageToken").cloned().collect();
-        let page_uri = |n: usize| {
-            keep.retain(|(k, _)| k != "Page" && k != "PageToken");
-            keep.push(("Page".into(), n.to_string()));
-            keep.push(("PageToken".into(), format!("PA{n}")));
+        let next = (start + page_size < matching.len()).then(|| {
             let mut s = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in &keep {
+            for (k, v) in query.iter().filter(|(k, _)| k != "Page" && k != "PageToken") {
                 s.append_pair(k, v);
             }
+            s.append_pair("Page", &(page + 1).to_string());
+            s.append_pair("PageToken", &format!("PA{}", page + 1));
             format!("{base}?{}", s.finish())
-        };
-        let next = (start + page_size < matching.len()).then(|| page_uri(page + 1));
+        });
         let answer = json!({
             "first_page_uri": format!("{base}?PageSize={page_size}&Page=0"),
             "end": start + messages.len().saturating_sub(1),
@@ -407,7 +436,12 @@ fn handle(
             "next_page_uri": next,
             "page": page,
         });
-        return (StatusCode::OK, [("content-type", "application/json")], answer.to_string()).into_response();
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            answer.to_string(),
+        )
+            .into_response();
     }
     error(405, 20004, "Method not allowed")
 }
