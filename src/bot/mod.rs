@@ -290,22 +290,22 @@ impl Core {
 
     /// Starts the core's tasks, each named and supervised (see [`supervise`]):
     /// the timer, the outbox, the sweeps, and the one-off room check.
-    fn spawn_tasks(
-        self: &Arc<Self>,
-        stop_rx: &watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    fn spawn_tasks(self: &Arc<Self>, stop_rx: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let core = self;
         let queue = self.queue.clone();
-        let timer = core.timer.clone().run(move |reference: Reference, generation: u64| {
-            let _ = queue.send((
-                escalation_key(&reference),
-                Work::Deadline {
-                    reference,
-                    generation,
-                },
-            ));
-            std::future::ready(())
-        });
+        let timer = core
+            .timer
+            .clone()
+            .run(move |reference: Reference, generation: u64| {
+                let _ = queue.send((
+                    escalation_key(&reference),
+                    Work::Deadline {
+                        reference,
+                        generation,
+                    },
+                ));
+                std::future::ready(())
+            });
         let tidy = core.clone();
         let weak = Arc::downgrade(core);
         vec![
