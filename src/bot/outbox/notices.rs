@@ -49,9 +49,10 @@ impl Core {
         let name = self.person_named(&item.effect).await;
         let text = compose::still_trying(item.effect.about(), &item.effect.what(&name));
         let mut notices = self.effects(format!("{}!trouble", cause_of(&item.key)));
-        let result = self
-            .alert_leads(&mut notices, text, Remember::Nothing)
-            .and_then(|_| self.commit(Batch::new(), notices));
+        let result = match self.alert_leads(&mut notices, text, Remember::Nothing) {
+            Ok(_) => self.commit(Batch::new(), notices).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = result {
             error!(error = %format!("{e:#}"), "could not keep the notice that something keeps failing");
         }
