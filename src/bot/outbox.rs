@@ -531,7 +531,13 @@ async fn deliver_queue(
                 (core.given_up(&item, &why).await, HashMap::new())
             }
         };
-        let marked = core.store.outbox_done(item.seq, &item.key, then);
+        // A message sent again under its key after a crash is the same
+        // message to the chat: its mark need not wait for the disk. A room
+        // made again would be another room: its mark does.
+        let marked = match (&item.effect, delivered) {
+            (Effect::Send { .. }, true) => core.store.outbox_sent(item.seq, &item.key, then),
+            _ => core.store.outbox_done(item.seq, &item.key, then),
+        };
         drop(held);
         if let Err(e) = marked {
             error!(error = %e, "could not mark an effect done; it may be tried again");

@@ -664,21 +664,34 @@ impl Store {
 
     /// Marks an effect carried out, with whatever it led to (`then`, such as
     /// the id of a room it created), in one write: from now on its key is
-    /// known as sent and it is never sent again.
-    ///
-    /// Not waited for (see [`Store::commit_unsynced`]): a crash in the
-    /// moment before it reaches the disk has the effect carried out again
-    /// after the restart, under the same key, which the chat takes as the
-    /// same one (a Matrix transaction id; Slack's sent marks, kept before
-    /// this). That moment was there before too, between the chat's answer
-    /// and this mark; it is now up to half a second long.
-    pub fn outbox_done(&self, seq: u64, key: &str, mut then: Batch) -> Result<(), StoreError> {
+    /// known as sent and it is never sent again. Flushed to disk before it
+    /// returns.
+    pub fn outbox_done(&self, seq: u64, key: &str, then: Batch) -> Result<(), StoreError> {
+        let batch = self.done_batch(seq, key, then);
+        self.commit(batch)
+    }
+
+    /// As [`Store::outbox_done`], not waited for (see
+    /// [`Store::commit_unsynced`]): only for an effect that, carried out
+    /// again under the same key after a crash, the chat takes as the same
+    /// one (a message: a Matrix transaction id, Slack's sent marks kept
+    /// before this), and whose `then` it gives back the same (the message's
+    /// id, remembered again). A crash in the moment before this reaches the
+    /// disk has it carried out again; that moment was there before too,
+    /// between the chat's answer and the mark, and is now up to half a
+    /// second long.
+    pub fn outbox_sent(&self, seq: u64, key: &str, then: Batch) -> Result<(), StoreError> {
+        let batch = self.done_batch(seq, key, then);
+        self.commit_unsynced(batch)
+    }
+
+    fn done_batch(&self, seq: u64, key: &str, mut then: Batch) -> Batch {
         then.ops.push(Op::Done {
             key_id: self.sealer.identity_digest(key).to_vec(),
             seq: seq.to_be_bytes(),
             cause_id: self.sealer.identity_digest(cause_of(key)),
         });
-        self.commit_unsynced(then)
+        then
     }
 
     /// Forgets the sent marks of effects carried out before `before` whose

@@ -9,6 +9,7 @@
 //! |                         | `reference_counter`              | last reference issued, big-endian u64   |
 //! |                         | `audit_head`                     | newest audit entry's seq and hash, encrypted |
 //! |                         | `health_check`                   | unix seconds of the last health check, in clear |
+//! |                         | `pending_commit`                 | a batch being committed, whole, encrypted (there only while it is written; see `batch`) |
 //! | `reference_concern`     | reference number, big-endian u64 | [`ConcernRecord`] as JSON, encrypted    |
 //! | `conversationkey_state` | keyed digest of the key string   | the key string and state as JSON, encrypted |
 //! | `audit_seq_entry`       | seq, big-endian u64              | [`AuditEntry`] as JSON, encrypted       |
@@ -27,8 +28,12 @@
 //! keys make sled's order the numeric order.
 //!
 //! Every write that the caller may report as done (a concern, a
-//! conversation's state, a reference, an audit entry) is flushed to disk
-//! before the method returns.
+//! conversation's state, a reference, an audit entry, a commit) is flushed
+//! to disk before the method returns, in a flush shared with every writer
+//! waiting at the time (`flusher`). Three writes are not waited for, and
+//! say so: an event kept in the inbox ([`Store::inbox_push`], on disk
+//! before the chat is told it arrived), an effect marked carried out
+//! ([`Store::outbox_sent`]) and [`Store::commit_unsynced`].
 //!
 //! Error messages never quote stored content or chat identities: they name
 //! the data directory or key file, the reference or audit sequence number,
