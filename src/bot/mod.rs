@@ -507,12 +507,21 @@ impl Core {
     /// the decision and the end of its event reach the disk together.
     pub async fn commit_final(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
         effects.stage(&self.store, &mut batch)?;
-        let _ = HANDLING.try_with(|h| {
-            if !h.done.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                self.store.stage_inbox_done(&mut batch, &h.event_id);
-            }
-        });
+        let marks = HANDLING
+            .try_with(|h| {
+                let first = !h.done.load(std::sync::atomic::Ordering::Relaxed);
+                if first {
+                    self.store.stage_inbox_done(&mut batch, &h.event_id);
+                }
+                first
+            })
+            .unwrap_or(false);
         self.store.commit_async(batch).await?;
+        if marks {
+            // Only once it is kept: a commit that failed leaves the event
+            // for the worker to mark (or to keep, for a failed disk).
+            let _ = HANDLING.try_with(|h| h.done.store(true, std::sync::atomic::Ordering::Relaxed));
+        }
         self.outbox_wake.notify_one();
         Ok(())
     }

@@ -514,7 +514,7 @@ async fn deliver_queue(
             other => other,
         };
         let delivered = matches!(outcome, Outcome::Done(_));
-        let (then, held) = match outcome {
+        let (mut then, held) = match outcome {
             Outcome::Done(then) => {
                 lock().done(item.seq, core.now());
                 (then.batch, then.held)
@@ -531,20 +531,23 @@ async fn deliver_queue(
                 (core.given_up(&item, &why).await, HashMap::new())
             }
         };
+        if delivered {
+            // In the same write as its mark: the audit log says a page went
+            // exactly when the outbox knows it went.
+            core.stage_audit_delivered(&mut then, &item.effect);
+        }
         // A message sent again under its key after a crash is the same
-        // message to the chat: its mark need not wait for the disk. A room
-        // made again would be another room: its mark does.
+        // message to the chat: its mark need not wait for the disk (sent
+        // again, it is marked, and audited, then). A room made again would
+        // be another room: its mark does.
         let marked = match (&item.effect, delivered) {
-            (Effect::Send { .. }, true) => core.store.outbox_sent(item.seq, &item.key, then),
-            _ => core.store.outbox_done(item.seq, &item.key, then),
+            (Effect::Send { .. }, true) => core.store.outbox_sent(item.seq, &item.key, then).await,
+            _ => core.store.outbox_done_async(item.seq, &item.key, then).await,
         };
         drop(held);
         if let Err(e) = marked {
             error!(error = %e, "could not mark an effect done; it may be tried again");
             return Some(Duration::from_secs(5));
-        }
-        if delivered {
-            core.audit_delivered(&item.effect);
         }
         // Something went through: the next failure starts its waits afresh.
         last_wait = None;

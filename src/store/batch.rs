@@ -144,6 +144,11 @@ enum Op {
     },
     /// An audit entry, numbered and chained at commit.
     Audit(AuditDraft),
+    /// An audit entry numbered and chained, under the write lock, before
+    /// the batch is kept whole: what [`Op::Audit`] becomes at commit, so a
+    /// batch made again after a crash writes the very same entry (and
+    /// finds it there already if it was written), never a second one.
+    AuditEntry(AuditEntry),
 }
 
 /// An audit entry before it has its place in the log.
@@ -344,9 +349,10 @@ impl Store {
 
     /// Makes a batch's writes (see the module's notes); returns the ticket
     /// to wait for, and the audit entries it wrote.
-    fn write(&self, batch: Batch) -> Result<(u64, Vec<AuditEntry>), StoreError> {
+    fn write(&self, mut batch: Batch) -> Result<(u64, Vec<AuditEntry>), StoreError> {
         let now = self.now().timestamp();
         let _one_at_a_time = self.write_lock();
+        self.number_audit_entries(&mut batch.ops)?;
         let whole = batch.ops.iter().map(Op::writes).sum::<usize>() > 1;
         if whole {
             let plain = Zeroizing::new(encode(&batch.ops, now));
@@ -356,11 +362,47 @@ impl Store {
                 .insert(META_PENDING_COMMIT, sealed)
                 .map_err(|e| self.disk(e))?;
         }
+        // Known as not yet on disk before the outbox can see them.
+        let effects: Vec<u64> = batch
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Effect { seq, .. } => Some(u64::from_be_bytes(*seq)),
+                _ => None,
+            })
+            .collect();
+        if !effects.is_empty() {
+            self.fresh_effects_lock()
+                .extend(effects.iter().map(|seq| (*seq, u64::MAX)));
+        }
         let audited = self.apply(&batch.ops, now)?;
         if whole {
             self.meta.remove(META_PENDING_COMMIT).map_err(|e| self.disk(e))?;
         }
-        Ok((self.flusher.wrote(), audited))
+        let ticket = self.flusher.wrote();
+        if !effects.is_empty() {
+            for (seq, covered_by) in self.fresh_effects_lock().iter_mut() {
+                if *covered_by == u64::MAX && effects.contains(seq) {
+                    *covered_by = ticket;
+                }
+            }
+        }
+        Ok((ticket, audited))
+    }
+
+    fn fresh_effects_lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, u64)>> {
+        self.fresh_effects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The effects written whose commit may not be on disk yet; forgets
+    /// those that are.
+    fn effects_not_yet_durable(&self) -> std::collections::HashSet<u64> {
+        let durable = self.flusher.durable();
+        let mut fresh = self.fresh_effects_lock();
+        fresh.retain(|(_, covered_by)| *covered_by > durable);
+        fresh.iter().map(|(seq, _)| *seq).collect()
     }
 
     /// Makes again the writes of a batch kept whole but perhaps not all
@@ -440,7 +482,20 @@ impl Store {
                     self.inbox_state.insert(&id[..], done).map_err(disk)?;
                 }
                 Op::AddToList { place, key, items } => self.add_to_list(*place, key, items)?,
-                Op::Audit(draft) => audited.push(self.append_audit(draft)?),
+                Op::Audit(draft) => {
+                    // Only from a batch kept before entries were numbered
+                    // at commit; `write` numbers every draft first.
+                    let mut entries = vec![Op::Audit(draft.clone())];
+                    self.number_audit_entries(&mut entries)?;
+                    if let Some(Op::AuditEntry(entry)) = entries.pop() {
+                        self.append_audit(&entry)?;
+                        audited.push(entry);
+                    }
+                }
+                Op::AuditEntry(entry) => {
+                    self.append_audit(entry)?;
+                    audited.push(entry.clone());
+                }
             }
         }
         Ok(audited)
@@ -510,10 +565,16 @@ impl Store {
         Ok(())
     }
 
-    /// The write of [`Op::Audit`]: the entry after the newest one, chained
-    /// to it, and the log's head moved to it. An existing entry is never
-    /// overwritten (see [`Store::audit`]).
-    fn append_audit(&self, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+    /// Turns each [`Op::Audit`] draft into the entry it will be: the next
+    /// number after the newest entry (or the one before it in this batch),
+    /// chained to it. Call under the write lock. An existing entry is
+    /// never overwritten: if the log has been damaged, the new entry still
+    /// goes after the highest sequence number present, and
+    /// [`Store::verify_audit`] reports the damage.
+    fn number_audit_entries(&self, ops: &mut [Op]) -> Result<(), StoreError> {
+        if !ops.iter().any(|op| matches!(op, Op::Audit(_))) {
+            return Ok(());
+        }
         let head = self.audit_head()?;
         let last_key = self
             .audit
@@ -521,29 +582,52 @@ impl Store {
             .map_err(|e| self.disk(e))?
             .and_then(|(k, _)| super::be_u64(&k))
             .unwrap_or(0);
-        let head_seq = head.as_ref().map_or(0, |h| h.seq);
-        let seq = head_seq
-            .max(last_key)
-            .checked_add(1)
-            .ok_or_else(|| self.damaged("its audit log sequence number is at its limit"))?;
-        let prev_hash = head.map_or_else(|| GENESIS_HASH.to_string(), |h| h.hash);
-        let mut entry = AuditEntry {
-            seq,
-            at: draft.at,
-            actor: draft.actor.clone(),
-            action: draft.action.clone(),
-            reference: draft.reference.clone(),
-            detail: draft.detail.clone(),
-            prev_hash,
-            hash: String::new(),
-        };
-        entry.hash = entry.compute_hash();
+        let mut seq = head.as_ref().map_or(0, |h| h.seq).max(last_key);
+        let mut prev_hash = head.map_or_else(|| GENESIS_HASH.to_string(), |h| h.hash);
+        for op in ops.iter_mut() {
+            let Op::Audit(draft) = op else { continue };
+            seq = seq
+                .checked_add(1)
+                .ok_or_else(|| self.damaged("its audit log sequence number is at its limit"))?;
+            let mut entry = AuditEntry {
+                seq,
+                at: draft.at,
+                actor: draft.actor.clone(),
+                action: draft.action.clone(),
+                reference: draft.reference.clone(),
+                detail: draft.detail.clone(),
+                prev_hash: std::mem::take(&mut prev_hash),
+                hash: String::new(),
+            };
+            entry.hash = entry.compute_hash();
+            prev_hash = entry.hash.clone();
+            *op = Op::AuditEntry(entry);
+        }
+        Ok(())
+    }
+
+    /// The write of [`Op::AuditEntry`]: the entry, and the log's head moved
+    /// to it. The same entry there already is a batch made again after a
+    /// crash: it stands, and the head is moved to it if it was not yet.
+    /// Another entry under its number is damage, and is not overwritten.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let seq = entry.seq;
         let what = format!("audit log entry {seq}");
         let key = seq.to_be_bytes();
-        if self.audit.get(key).map_err(|e| self.disk(e))?.is_some() {
-            return Err(self.damaged(&format!("audit log entry {seq} already exists")));
+        if let Some(sealed) = self.audit.get(key).map_err(|e| self.disk(e))? {
+            let kept: AuditEntry = self
+                .open_sealed(TREE_AUDIT, &key, &sealed, &what)
+                .and_then(|plain| self.decode(&what, &plain))?;
+            if kept.hash != entry.hash {
+                return Err(self.damaged(&format!("audit log entry {seq} already exists")));
+            }
+            if self.audit_head()?.is_some_and(|h| h.seq >= seq) {
+                return Ok(());
+            }
+        } else {
+            let sealed_entry = self.seal(TREE_AUDIT, &key, &self.encode(&what, entry)?, &what)?;
+            self.audit.insert(key, sealed_entry).map_err(|e| self.disk(e))?;
         }
-        let sealed_entry = self.seal(TREE_AUDIT, &key, &self.encode(&what, &entry)?, &what)?;
         let new_head = AuditHead {
             seq,
             hash: entry.hash.clone(),
@@ -554,11 +638,10 @@ impl Store {
             &self.encode("the audit log head", &new_head)?,
             "the audit log head",
         )?;
-        self.audit.insert(key, sealed_entry).map_err(|e| self.disk(e))?;
         self.meta
             .insert(META_AUDIT_HEAD, sealed_head)
             .map_err(|e| self.disk(e))?;
-        Ok(entry)
+        Ok(())
     }
 
     /// Appends an entry to the audit log with the next sequence number,
@@ -638,16 +721,28 @@ impl Store {
     }
 
     /// Every effect waiting to be sent, oldest first.
+    ///
+    /// Only effects whose commit is on disk: one still being written or
+    /// waiting for its flush is left out until then (its commit wakes the
+    /// outbox when it is on disk), so nothing is carried out that a crash
+    /// could still take back.
     pub fn outbox_pending<T: DeserializeOwned>(&self) -> Result<Vec<Pending<T>>, StoreError> {
         let what = "a message or action waiting to be sent";
         let mut out = Vec::new();
-        for item in self.outbox.iter() {
+        let items: Vec<_> = self.outbox.iter().collect();
+        // Read after the outbox: an effect seen there is known here if its
+        // commit is not on disk yet (it is listed before it is written).
+        let not_yet = self.effects_not_yet_durable();
+        for item in items {
             let (seq, sealed) = item.map_err(|e| self.disk(e))?;
             let plain = self.open_sealed(TREE_OUTBOX, &seq, &sealed, what)?;
             let kept: KeyedIn<T> = self.decode(what, &plain)?;
             let Some(n) = super::be_u64(&seq) else {
                 return Err(self.damaged("an outbox entry is kept under a malformed key"));
             };
+            if not_yet.contains(&n) {
+                continue;
+            }
             out.push(Pending {
                 seq: n,
                 key: kept.key,
@@ -671,6 +766,13 @@ impl Store {
         self.commit(batch)
     }
 
+    /// As [`Store::outbox_done`], waiting for the disk without holding a
+    /// thread (see [`Store::commit_async`]).
+    pub async fn outbox_done_async(&self, seq: u64, key: &str, then: Batch) -> Result<(), StoreError> {
+        let batch = self.done_batch(seq, key, then);
+        self.commit_async(batch).await
+    }
+
     /// As [`Store::outbox_done`], not waited for (see
     /// [`Store::commit_unsynced`]): only for an effect that, carried out
     /// again under the same key after a crash, the chat takes as the same
@@ -678,10 +780,17 @@ impl Store {
     /// before this), and whose `then` it gives back the same (the message's
     /// id, remembered again). A crash in the moment before this reaches the
     /// disk has it carried out again; that moment was there before too,
-    /// between the chat's answer and the mark, and is now up to half a
-    /// second long.
-    pub fn outbox_sent(&self, seq: u64, key: &str, then: Batch) -> Result<(), StoreError> {
+    /// between the chat's answer and the mark, and is now longer (see
+    /// [`Store::commit_unsynced`]).
+    ///
+    /// If `then` stages effects of its own (the reporter told once the
+    /// leads have been), it is waited for like [`Store::outbox_done`]:
+    /// those are carried out only once on disk.
+    pub async fn outbox_sent(&self, seq: u64, key: &str, then: Batch) -> Result<(), StoreError> {
         let batch = self.done_batch(seq, key, then);
+        if batch.ops.iter().any(|op| matches!(op, Op::Effect { .. })) {
+            return self.commit_async(batch).await;
+        }
         self.commit_unsynced(batch)
     }
 
@@ -820,6 +929,10 @@ fn encode(ops: &[Op], now: i64) -> Vec<u8> {
                 w.u8(8);
                 w.bytes(&serde_json::to_vec(draft).unwrap_or_default());
             }
+            Op::AuditEntry(entry) => {
+                w.u8(9);
+                w.bytes(&serde_json::to_vec(entry).unwrap_or_default());
+            }
         }
     }
     w.0
@@ -869,6 +982,7 @@ fn decode(bytes: &[u8]) -> Option<(Vec<Op>, i64)> {
                 items: r.bytes()?.to_vec(),
             },
             8 => Op::Audit(serde_json::from_slice(r.bytes()?).ok()?),
+            9 => Op::AuditEntry(serde_json::from_slice(r.bytes()?).ok()?),
             _ => return None,
         };
         ops.push(op);
@@ -989,6 +1103,85 @@ mod tests {
         let store = Store::open(dir.path(), key()).unwrap();
         assert_eq!(store.outbox_pending::<String>().unwrap().len(), 1);
         assert_eq!(store.audit_entries().unwrap().len(), 1);
+    }
+
+    /// A batch kept whole whose audit entry was written before the crash
+    /// (its head moved, or not yet) is made again without a second entry:
+    /// the log holds the decision once, and its chain holds.
+    #[test]
+    fn an_audit_entry_written_before_a_crash_is_not_written_again() {
+        for head_moved in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let store = Store::open(dir.path(), key()).unwrap();
+                store.audit(store.now(), "bot", "before", None, "").unwrap();
+                let mut batch = Batch::new();
+                store.stage_effect(&mut batch, "$ev1/page", &"a page").unwrap();
+                store.stage_audit(&mut batch, store.now(), "bot", "paged", None, "the lead");
+                // As `write` leaves it when the crash comes after the entry.
+                let _one_at_a_time = store.write_lock();
+                let mut ops = batch.ops;
+                store.number_audit_entries(&mut ops).unwrap();
+                let now = store.now().timestamp();
+                let sealed = store
+                    .seal(TREE_META, META_PENDING_COMMIT, &encode(&ops, now), "test")
+                    .unwrap();
+                store.meta.insert(META_PENDING_COMMIT, sealed).unwrap();
+                if head_moved {
+                    store.apply(&ops, now).unwrap();
+                } else {
+                    let Some(Op::AuditEntry(entry)) = ops.iter().find(|op| matches!(op, Op::AuditEntry(_)))
+                    else {
+                        panic!("numbered");
+                    };
+                    let k = entry.seq.to_be_bytes();
+                    let plain = store.encode("test", entry).unwrap();
+                    let sealed = store.seal(TREE_AUDIT, &k, &plain, "test").unwrap();
+                    store.audit.insert(k, sealed).unwrap();
+                }
+                store.db.flush().unwrap();
+            }
+            let store = Store::open(dir.path(), key()).unwrap();
+            let actions: Vec<String> = store
+                .audit_entries()
+                .unwrap()
+                .into_iter()
+                .map(|e| e.action)
+                .collect();
+            assert_eq!(actions, ["before", "paged"], "head moved: {head_moved}");
+            assert_eq!(store.verify_audit(), Ok(()));
+            assert_eq!(store.outbox_pending::<String>().unwrap().len(), 1);
+            // The next entry follows it.
+            store.audit(store.now(), "bot", "after", None, "").unwrap();
+            assert_eq!(store.audit_entries().unwrap().len(), 3);
+            assert_eq!(store.verify_audit(), Ok(()));
+        }
+    }
+
+    /// An effect is not handed to the outbox until its commit is on disk:
+    /// carried out before, a crash could undo its cause (and a room made
+    /// for it would be made again).
+    #[test]
+    fn an_effect_waits_in_the_outbox_until_its_commit_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), key()).unwrap();
+        let mut batch = Batch::new();
+        store.stage_effect(&mut batch, "$ev1/room", &"make a room").unwrap();
+        store
+            .stage_conversation(&mut batch, "reporter:@sam:example.org", &1u8)
+            .unwrap();
+        // Written, not yet flushed (as a commit is while its flush runs).
+        store.write(batch).unwrap();
+        assert!(store.outbox_pending::<String>().unwrap().is_empty());
+        assert_eq!(store.outbox_len(), 1);
+        store.flush().unwrap();
+        let pending = store.outbox_pending::<String>().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].key, "$ev1/room");
+        // Found after a restart too (nothing there is fresh).
+        drop(store);
+        let store = Store::open(dir.path(), key()).unwrap();
+        assert_eq!(store.outbox_pending::<String>().unwrap().len(), 1);
     }
 
     /// Two additions to one list committed at once both stand.

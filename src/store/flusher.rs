@@ -92,6 +92,11 @@ impl Flusher {
             .unwrap_or_else(|e| Err(format!("waiting for the disk failed: {e}")))
     }
 
+    /// Every ticket up to this one is on disk.
+    pub(crate) fn durable(&self) -> u64 {
+        self.shared.lock().durable
+    }
+
     /// How many flush rounds have run.
     pub(crate) fn rounds(&self) -> u64 {
         self.shared.rounds.load(Ordering::Relaxed)

@@ -184,6 +184,11 @@ pub struct Store {
     /// Makes the writes durable, sharing each flush among every writer
     /// waiting at the time (see `flusher`).
     flusher: Flusher,
+    /// Effects written but perhaps not yet on disk: (outbox seq, the
+    /// flusher's ticket that covers it, or `u64::MAX` while it is being
+    /// written). [`Store::outbox_pending`] leaves them out, so nothing is
+    /// carried out whose cause a crash could still undo.
+    fresh_effects: Mutex<Vec<(u64, u64)>>,
     /// The first write that failed for the disk: sled keeps failing after
     /// one, so the bot must stop and start afresh (see `Core::fail`).
     disk_failed: Mutex<Option<String>>,
@@ -338,6 +343,7 @@ impl Store {
             key_source: key.source().to_string(),
             writes: Mutex::new(()),
             flusher,
+            fresh_effects: Mutex::new(Vec::new()),
             disk_failed: Mutex::new(None),
             clock: Arc::new(SystemClock),
             health_checks: AtomicU64::new(0),

@@ -206,8 +206,9 @@ impl Core {
     }
 
     /// An effect delivered is written to the audit log if it says so (a page
-    /// is "paged" here, when it went).
-    pub(super) fn audit_delivered(&self, effect: &Effect) {
+    /// is "paged" here, when it went): staged in `then`, the write that
+    /// marks it sent.
+    pub(super) fn stage_audit_delivered(&self, then: &mut Batch, effect: &Effect) {
         let Effect::Send {
             remember:
                 Remember::Audited {
@@ -221,11 +222,7 @@ impl Core {
             return;
         };
         info!(reference = %reference, action = %action, "delivered");
-        if let Err(e) = self
-            .store
-            .audit(self.now(), "bot", action, Some(reference), detail)
-        {
-            error!(reference = %reference, error = %e, "could not audit a page that was delivered");
-        }
+        self.store
+            .stage_audit(then, self.now(), "bot", action, Some(reference), detail);
     }
 }
