@@ -336,8 +336,8 @@ impl Store {
     }
 
     /// Writes everything staged at once, without waiting for the disk: it
-    /// is on disk with the next flush anyone waits for, or within half a
-    /// second (sled's own flush), whichever is first. For what may be done
+    /// is on disk with the next flush anyone waits for, or within two
+    /// seconds (the flusher's own, see `flusher::LAZY`), whichever is first. For what may be done
     /// again harmlessly after a crash, such as marking an effect carried
     /// out that the chat itself would not carry out twice.
     pub fn commit_unsynced(&self, batch: Batch) -> Result<(), StoreError> {
@@ -1166,7 +1166,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), key()).unwrap();
         let mut batch = Batch::new();
-        store.stage_effect(&mut batch, "$ev1/room", &"make a room").unwrap();
+        store
+            .stage_effect(&mut batch, "$ev1/room", &"make a room")
+            .unwrap();
         store
             .stage_conversation(&mut batch, "reporter:@sam:example.org", &1u8)
             .unwrap();

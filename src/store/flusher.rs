@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+/// The longest a write nobody waits for stays in memory only (when no
+/// flush is asked for meanwhile).
+pub(crate) const LAZY: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct State {
     /// The newest ticket someone waits for.
     requested: u64,
@@ -139,15 +143,47 @@ impl Shared {
 
     /// The flushing thread: a round whenever a ticket not yet on disk is
     /// asked for, until the store closes (sled flushes once more then).
+    /// Writes nobody waits for (see `Store::commit_unsynced`) go with the
+    /// next round anyone asks for, or after [`LAZY`] without one: sled's
+    /// own timed flush is off (see `open_sled`), so an idle store makes no
+    /// disk syncs, and a write not waited for does not cost one of its own
+    /// while others follow it.
     fn run(&self, db: &sled::Db) {
         loop {
             {
-                let state = self
-                    .wake
-                    .wait_while(self.lock(), |s| !s.stop && s.requested <= s.durable)
-                    .unwrap_or_else(PoisonError::into_inner);
-                if state.stop {
-                    return;
+                let mut state = self.lock();
+                // Since when writes nobody asked for have waited.
+                let mut unasked_since: Option<std::time::Instant> = None;
+                loop {
+                    if state.stop {
+                        return;
+                    }
+                    if state.requested > state.durable {
+                        break;
+                    }
+                    if self.written.load(Ordering::SeqCst) <= state.durable {
+                        // A write does not wake this thread (that would
+                        // cost every write a lock): it looks again in a
+                        // while, so a write not waited for is on disk
+                        // within twice LAZY.
+                        unasked_since = None;
+                        state = self
+                            .wake
+                            .wait_timeout(state, LAZY)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                        continue;
+                    }
+                    let since = *unasked_since.get_or_insert_with(std::time::Instant::now);
+                    let left = LAZY.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    state = self
+                        .wake
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
                 }
             }
             // Every write with a ticket up to here is in sled's memory: the

@@ -254,7 +254,9 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(dir).open() {
+        // No timed flush of sled's own: the store's flusher makes every
+        // write durable, the ones not waited for within a second.
+        match sled::Config::new().path(dir).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if is_lock_held(&e) => {
                 if Instant::now() >= deadline {
