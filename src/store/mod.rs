@@ -33,7 +33,10 @@
 //! waiting at the time (`flusher`). Three writes are not waited for, and
 //! say so: an event kept in the inbox ([`Store::inbox_push`], on disk
 //! before the chat is told it arrived), an effect marked carried out
-//! ([`Store::outbox_sent`]) and [`Store::commit_unsynced`].
+//! ([`Store::outbox_sent`]) and [`Store::commit_unsynced`]; they reach
+//! the disk with the next flush, or within two seconds. An effect is
+//! handed to the outbox only once its commit is on disk
+//! ([`Store::outbox_pending`]).
 //!
 //! Error messages never quote stored content or chat identities: they name
 //! the data directory or key file, the reference or audit sequence number,
