@@ -44,6 +44,7 @@ mod retention;
 mod roomcheck;
 mod rooms;
 mod route;
+mod supervise;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub use form::{FormAnswer, FormOpen, FormView};
 pub use host::{host, Transport};
 pub use memo::{Memo, MemoError};
 pub use route::{is_report_request, is_start_word};
+pub use supervise::Failure;
 
 use crate::concern::Reference;
 use crate::config::Config;
@@ -131,6 +133,20 @@ pub enum InboundKind {
     },
 }
 
+tokio::task_local! {
+    /// The event a worker is handling.
+    static HANDLING: Handling;
+}
+
+/// The event a worker is handling. A handler whose decision is one commit,
+/// its last, makes it with [`Core::commit_final`], which marks the event
+/// handled in the same write; otherwise it is marked handled, in a write
+/// of its own, after the handler returns.
+struct Handling {
+    event_id: String,
+    done: std::sync::atomic::AtomicBool,
+}
+
 /// Work for one sender's worker.
 enum Work {
     Event(Inbound),
@@ -189,7 +205,7 @@ pub struct Core {
     /// How fast each sender's messages are taken.
     flood: flood::Limiter,
     /// Why the core cannot go on, once it cannot (see [`Core::fail`]).
-    failed: watch::Sender<Option<String>>,
+    failed: watch::Sender<Option<Failure>>,
     /// The chat is ready to send to (see [`Chat::ready_at_start`]).
     synced: watch::Sender<bool>,
     /// People's names, looked up before a decision needs them.
@@ -256,9 +272,25 @@ impl Core {
         core.resolve_rooms().await;
         core.index_old_rooms();
         let (stop, stop_rx) = watch::channel(false);
-        let dispatcher = tokio::spawn(dispatch(core.clone(), queue_rx, stop_rx.clone()));
+        let dispatcher = core.supervised(
+            "dispatcher",
+            dispatch(core.clone(), queue_rx, stop_rx.clone()),
+            &stop_rx,
+        );
         core.replay_inbox();
-        let pending: Vec<_> = core
+        core.load_deadlines()?;
+        let tasks = core.spawn_tasks(&stop_rx);
+        Ok(Running {
+            core,
+            stop,
+            tasks,
+            dispatcher,
+        })
+    }
+
+    /// Loads every escalation deadline kept in the store into the timer.
+    fn load_deadlines(&self) -> anyhow::Result<()> {
+        let pending: Vec<_> = self
             .store
             .items::<Escalation>(Tree::Escalations)
             .map_err(|e| anyhow::anyhow!("could not read the escalations: {e}"))?
@@ -266,42 +298,63 @@ impl Core {
             .filter_map(|(_, e)| e.timer_entry())
             .collect();
         info!(count = pending.len(), "escalation deadlines loaded");
-        core.timer.load(pending);
-        let queue = core.queue.clone();
-        let timer = tokio::spawn(
-            core.timer
-                .clone()
-                .run(move |reference: Reference, generation: u64| {
-                    let _ = queue.send((
-                        escalation_key(&reference),
-                        Work::Deadline {
-                            reference,
-                            generation,
-                        },
-                    ));
-                    std::future::ready(())
-                }),
-        );
+        self.timer.load(pending);
+        Ok(())
+    }
+
+    /// Starts the core's tasks, each named and supervised (see [`supervise`]):
+    /// the timer, the outbox, the sweeps, and the one-off room check.
+    fn spawn_tasks(self: &Arc<Self>, stop_rx: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let core = self;
+        let queue = self.queue.clone();
+        let timer = core
+            .timer
+            .clone()
+            .run(move |reference: Reference, generation: u64| {
+                let _ = queue.send((
+                    escalation_key(&reference),
+                    Work::Deadline {
+                        reference,
+                        generation,
+                    },
+                ));
+                std::future::ready(())
+            });
         let tidy = core.clone();
-        let tasks = vec![
-            tokio::spawn(async move {
-                if let Err(e) = tidy.tidy_concern_rooms().await {
-                    error!(error = %format!("{e:#}"), "could not check who is in the concerns' rooms");
-                }
-            }),
-            timer,
-            tokio::spawn(outbox::deliver(core.clone(), stop_rx.clone())),
-            tokio::spawn(sweep_unfinished(core.clone(), stop_rx.clone())),
-            tokio::spawn(retention::retention_job(core.clone(), stop_rx.clone())),
-            tokio::spawn(watch_disk(core.clone(), stop_rx.clone())),
-            tokio::spawn(rooms::keep_resolving(core.clone(), stop_rx)),
-        ];
-        Ok(Running {
-            core,
-            stop,
-            tasks,
-            dispatcher,
-        })
+        let weak = Arc::downgrade(core);
+        vec![
+            supervise::spawn_once(
+                "room check",
+                async move {
+                    if let Err(e) = tidy.tidy_concern_rooms().await {
+                        error!(error = %format!("{e:#}"), "could not check who is in the concerns' rooms");
+                    }
+                },
+                move |f| {
+                    if let Some(core) = weak.upgrade() {
+                        core.fail_with(f)
+                    }
+                },
+            ),
+            core.supervised("timer", timer, stop_rx),
+            core.supervised("outbox", outbox::deliver(core.clone(), stop_rx.clone()), stop_rx),
+            core.supervised(
+                "unfinished-report sweep",
+                sweep_unfinished(core.clone(), stop_rx.clone()),
+                stop_rx,
+            ),
+            core.supervised(
+                "retention job",
+                retention::retention_job(core.clone(), stop_rx.clone()),
+                stop_rx,
+            ),
+            core.supervised("disk watch", watch_disk(core.clone(), stop_rx.clone()), stop_rx),
+            core.supervised(
+                "room lookup",
+                rooms::keep_resolving(core.clone(), stop_rx.clone()),
+                stop_rx,
+            ),
+        ]
     }
 
     pub fn tz(&self) -> chrono_tz::Tz {
@@ -324,10 +377,34 @@ impl Core {
         Memo::new(&self.store)
     }
 
+    /// As [`Core::accept`], and on disk when it returns: for a chat that
+    /// acknowledges each event as it is handed over (Slack). An event that
+    /// could not be made durable is [`Accepted::NotKept`], for the chat to
+    /// send again.
+    pub fn accept_kept(&self, inbound: Inbound) -> Accepted {
+        let accepted = self.accept(inbound);
+        if accepted == Accepted::NotKept {
+            return accepted;
+        }
+        match self.store.flush() {
+            Ok(()) => accepted,
+            Err(e) => {
+                error!(error = %e, "could not keep an event on disk");
+                Accepted::NotKept
+            }
+        }
+    }
+
     /// Keeps an event in the inbox, then queues it. An event already seen
     /// (a resync, a replay) is not handled twice. One sender's flood is cut
     /// short (see [`flood`]): past a burst their messages are not handled,
     /// and they are told once.
+    ///
+    /// Kept in the store's memory, not yet on disk: it is on disk once any
+    /// flush that begins after this returns has ended (the commit that
+    /// keeps the chat's sync position, or [`Core::accept_kept`]). Only then
+    /// may the chat be told it was received. The commit that handles it
+    /// usually flushes it first, in the same flush.
     pub fn accept(&self, inbound: Inbound) -> Accepted {
         if matches!(inbound.kind, InboundKind::Joined) && !self.joined_matters(&inbound) {
             // Rooms' members come and go, and come again after a restart:
@@ -455,8 +532,42 @@ impl Core {
     }
 
     /// Commits a decision's writes and its effects at once, then wakes the
-    /// outbox. Nothing is sent unless everything was kept.
-    pub fn commit(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
+    /// outbox. Nothing is sent unless everything was kept. Waits for the
+    /// disk in a flush shared with every commit made meanwhile.
+    pub async fn commit(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
+        effects.stage(&self.store, &mut batch)?;
+        self.store.commit_async(batch).await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// As [`Core::commit`], for a handler's last commit: the event being
+    /// handled (see [`Handling`]) is marked handled in the same write, so
+    /// the decision and the end of its event reach the disk together.
+    pub async fn commit_final(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
+        effects.stage(&self.store, &mut batch)?;
+        let marks = HANDLING
+            .try_with(|h| {
+                let first = !h.done.load(std::sync::atomic::Ordering::Relaxed);
+                if first {
+                    self.store.stage_inbox_done(&mut batch, &h.event_id);
+                }
+                first
+            })
+            .unwrap_or(false);
+        self.store.commit_async(batch).await?;
+        if marks {
+            // Only once it is kept: a commit that failed leaves the event
+            // for the worker to mark (or to keep, for a failed disk).
+            let _ = HANDLING.try_with(|h| h.done.store(true, std::sync::atomic::Ordering::Relaxed));
+        }
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// As [`Core::commit`], holding this thread while the disk is waited
+    /// for: for the few decisions made outside an async function.
+    pub fn commit_blocking(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
         effects.stage(&self.store, &mut batch)?;
         self.store.commit(batch)?;
         self.outbox_wake.notify_one();
@@ -545,7 +656,18 @@ impl Core {
                 if !matches!(inbound.kind, InboundKind::Joined) {
                     self.flood.handled(&inbound.sender);
                 }
-                if let Err(e) = self.handle(&inbound).await {
+                let handling = Handling {
+                    event_id: event_id.clone(),
+                    done: std::sync::atomic::AtomicBool::new(false),
+                };
+                let (handled, done) = HANDLING
+                    .scope(handling, async {
+                        let handled = self.handle(&inbound).await;
+                        let done = HANDLING.with(|h| h.done.load(std::sync::atomic::Ordering::Relaxed));
+                        (handled, done)
+                    })
+                    .await;
+                if let Err(e) = handled {
                     error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
                     if is_disk_failure(&e) {
                         // The event stays in the inbox and is handled after
@@ -555,6 +677,9 @@ impl Core {
                         return;
                     }
                     self.apologise(&inbound, false).await;
+                }
+                if done {
+                    return;
                 }
                 if let Err(e) = self.store.inbox_done(&event_id) {
                     error!(event = %event_id, error = %e, "could not mark an event handled");
@@ -601,8 +726,35 @@ impl Core {
     fn fail(&self, why: String) {
         if self.failed.borrow().is_none() {
             error!("the data directory cannot be written (is the disk full?); the bot stops so that it starts afresh once there is space: {why}");
-            let _ = self.failed.send(Some(why));
         }
+        self.fail_with(Failure::Disk(why));
+    }
+
+    /// The core cannot go on: the first reason is kept, and the bot stops.
+    fn fail_with(&self, failure: Failure) {
+        self.failed.send_if_modified(|f| {
+            let first = f.is_none();
+            if first {
+                *f = Some(failure);
+            }
+            first
+        });
+    }
+
+    /// Spawns one of the core's tasks, named, to run until the bot stops;
+    /// if it ends before that or panics, the bot stops (see [`supervise`]).
+    fn supervised(
+        self: &Arc<Self>,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+        stopping: &watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        supervise::spawn(name, task, stopping.clone(), move |f| {
+            if let Some(core) = weak.upgrade() {
+                core.fail_with(f)
+            }
+        })
     }
 
     /// The chat has synced since it started: the outbox may send.
@@ -621,7 +773,7 @@ impl Core {
     }
 
     /// Turns to `Some(why)` when the core cannot go on (see [`Core::fail`]).
-    pub fn failure(&self) -> watch::Receiver<Option<String>> {
+    pub fn failure(&self) -> watch::Receiver<Option<Failure>> {
         self.failed.subscribe()
     }
 
@@ -638,7 +790,7 @@ impl Core {
             outbox::Remember::Nothing,
             None,
         );
-        self.commit(Batch::new(), effects)?;
+        self.commit_blocking(Batch::new(), effects)?;
         Ok(true)
     }
 }
@@ -681,6 +833,16 @@ fn is_disk_failure(e: &anyhow::Error) -> bool {
 /// Stops the bot once any write has failed for the disk, wherever it was
 /// (a health check, the sync position, a deadline, the outbox): sled
 /// refuses every write after one, so only a restart recovers.
+/// A worker that panicked is logged (not what it was handling, which may be
+/// a report); the event stays in the inbox, handled again at the next start.
+fn log_worker_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            error!("a worker handling one person's messages failed (a panic; the log above says where); the message it had stays in the inbox and is handled again when the bot next starts");
+        }
+    }
+}
+
 async fn watch_disk(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Some(why) = core.store.disk_failure() {
@@ -711,7 +873,9 @@ async fn dispatch(
             },
             _ = shutdown.changed() => break,
         };
-        while tasks.try_join_next().is_some() {}
+        while let Some(ended) = tasks.try_join_next() {
+            log_worker_panic(ended);
+        }
         let mut work = Some(work);
         if let Some(tx) = workers.get(&sender) {
             // A worker that has just ended refuses it: start another.
