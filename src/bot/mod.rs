@@ -45,6 +45,7 @@ mod roomcheck;
 mod rooms;
 mod route;
 mod supervise;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
