@@ -72,13 +72,18 @@ impl Core {
         paged: &[String],
         effects: &mut Effects,
     ) -> anyhow::Result<()> {
-        let Some(notifier) = self.notifier.clone() else {
-            return Ok(());
-        };
         let sg = &self.config.safeguarding;
-        if sg.outside.contacts.is_empty() {
-            return Ok(());
-        }
+        let notifier = match self.notifier.clone() {
+            Some(n) if !sg.outside.contacts.is_empty() => n,
+            // Nothing can be sent: no deadline of ours may stay set (one
+            // kept from a run that could send would fire for ever).
+            _ => {
+                if esc.outside.deadline.take().is_some() {
+                    esc.generation += 1;
+                }
+                return Ok(());
+            }
+        };
         let now = self.now();
         let before = esc.outside.clone();
         for who in paged {
@@ -225,7 +230,7 @@ impl Core {
         let who = contact.who.clone();
         let mut effects = self.effects(&inbound.event_id);
         match outside::parse_reply(body) {
-            Reply::Stop => return self.sms_stopped(&who, from, &inbound.event_id),
+            Reply::Stop => return self.sms_stopped(&who, from, &inbound.event_id).await,
             Reply::Start => return self.sms_started(&who, from),
             Reply::Other => {
                 self.store.audit(now, &who, "SMS reply without a code", None, sid)?;
@@ -292,7 +297,7 @@ impl Core {
     /// `who`'s number refuses SMS (they replied STOP): no more SMS to it;
     /// the leads' room is told, content-free, and they get an email if
     /// they have an address. Once per number until START.
-    fn sms_stopped(&self, who: &str, phone: &Phone, cause: &str) -> anyhow::Result<()> {
+    async fn sms_stopped(&self, who: &str, phone: &Phone, cause: &str) -> anyhow::Result<()> {
         let mut stopped = self.stopped_numbers()?;
         if !stopped.insert(phone.clone()) {
             return Ok(());
@@ -352,7 +357,8 @@ impl Core {
             .audit(self.now(), "bot", "SMS page failed", Some(&page.reference), &detail)?;
         if status.error_code == Some(NotifyError::STOPPED) {
             if let Some(phone) = self.config.safeguarding.outside.contact(&page.who).and_then(|c| c.mobile.clone()) {
-                self.sms_stopped(&page.who, &phone, &format!("status-{}", status.sid))?;
+                self.sms_stopped(&page.who, &phone, &format!("status-{}", status.sid))
+                    .await?;
             }
         }
         self.page_step_failed(&page, Some(key)).await
@@ -410,7 +416,7 @@ impl Core {
     }
 
     /// `who`'s number refuses SMS, as a delivery found out.
-    pub(super) fn delivery_stopped(&self, who: &str, phone: &Phone, cause: &str) -> anyhow::Result<()> {
-        self.sms_stopped(who, phone, cause)
+    pub(super) async fn delivery_stopped(&self, who: &str, phone: &Phone, cause: &str) -> anyhow::Result<()> {
+        self.sms_stopped(who, phone, cause).await
     }
 }

@@ -234,6 +234,9 @@ pub fn check(
         if contacts.iter().any(|k| k.who == who) {
             problem(KEY, format!("\"{who}\" has two contact entries; put their mobile, email and rules in one"));
         }
+        // A number or address given but wrong is said once, not again for
+        // every rule that would use it.
+        let (has_mobile, has_email) = (c.mobile.is_some(), c.email.is_some());
         let mobile = c.mobile.and_then(|m| {
             Phone::try_from(m.trim().to_string())
                 .map_err(|e| problem(KEY, format!("{who}'s mobile: {e}")))
@@ -249,7 +252,7 @@ pub fn check(
                 .map_err(|e| problem(KEY, format!("{who}'s email: {e}")))
                 .ok()
         });
-        if mobile.is_none() && email.is_none() {
+        if !has_mobile && !has_email {
             problem(KEY, format!("\"{who}\" has neither a mobile nor an email; give one, or remove this contact"));
         }
         let mut rules_of = |list: &Option<Vec<String>>, which: &str| -> Option<Vec<Step>> {
@@ -259,8 +262,8 @@ pub fn check(
                 match parse_rule(text) {
                     Ok(Some(step)) => {
                         let missing = match step.method {
-                            Method::Sms if mobile.is_none() => Some("a mobile (mobile = \"+447700900123\")"),
-                            Method::Email if email.is_none() => Some("an email address (email = \"dsl@example.org\")"),
+                            Method::Sms if !has_mobile => Some("a mobile (mobile = \"+447700900123\")"),
+                            Method::Email if !has_email => Some("an email address (email = \"dsl@example.org\")"),
                             _ => None,
                         };
                         if let Some(what) = missing {
@@ -426,6 +429,56 @@ mod tests {
             raw("@dep:x", Some("+447700900123"), None, None),
         ]);
         assert!(problems.iter().any(|p| p.contains("two people")), "{problems:?}");
+    }
+
+    const CONFIG: &str = r#"
+[matrix]
+homeserver_url = "http://127.0.0.1:8008/"
+user_id = "@safeguarding:example.org"
+password = "secret"
+staff_rooms = ["!abc:example.org"]
+
+[safeguarding]
+organisation = "Example Charity"
+lead = "@dsl:example.org"
+deputies = ["@deputy:example.org"]
+retention = "6 years"
+sms_per_hour = 3
+quiet_hours = "22:00-07:00"
+
+[[safeguarding.contact]]
+who = "@dsl:example.org"
+mobile = "+447700900123"
+email = "dsl@example.org"
+rules = ["chat", "email", "sms after 2m"]
+
+[[safeguarding.contact]]
+who = "@deputy:example.org"
+email = "deputy@example.org"
+
+[storage]
+data_dir = "/var/lib/safeguarding-bot"
+
+[flow]
+file = "conversations/online-safety-referral.toml"
+"#;
+
+    #[test]
+    fn the_config_takes_contacts_and_check_config_names_what_is_wrong() {
+        let c = crate::config::parse(CONFIG, "bot.toml", std::path::Path::new("/"), |_| None).expect("valid");
+        let out = &c.safeguarding.outside;
+        assert_eq!(out.sms_per_hour, 3);
+        assert!(out.quiet_hours.is_some());
+        assert_eq!(out.contacts.len(), 2);
+        assert_eq!(out.contact("@deputy:example.org").unwrap().rules.len(), 1);
+        let bad = CONFIG
+            .replace("+447700900123", "07700 900123")
+            .replace("@deputy:example.org\"\nemail", "@volunteer:example.org\"\nemail");
+        let e = crate::config::parse(&bad, "bot.toml", std::path::Path::new("/"), |_| None).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("bot.toml has 2 problem(s)"), "{text}");
+        assert!(text.contains("[[safeguarding.contact]]: @dsl:example.org's mobile"), "{text}");
+        assert!(text.contains("\"@volunteer:example.org\" is not the lead or a deputy"), "{text}");
     }
 
     #[test]

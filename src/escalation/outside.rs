@@ -273,8 +273,10 @@ pub fn failed(state: &Outside, config: &OutsideConfig, urgent: bool, who: &str, 
     let Some(method) = steps.get(step).map(|s| s.method) else {
         return next;
     };
-    person.failed.insert(method);
-    hurry_next(person, steps, step, method);
+    // Told twice (a status seen again, a retry after a crash): once.
+    if person.failed.insert(method) {
+        hurry_next(person, steps, step, method);
+    }
     next
 }
 

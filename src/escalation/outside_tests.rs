@@ -160,6 +160,18 @@ fn a_failed_sms_brings_the_email_forward() {
 }
 
 #[test]
+fn a_failure_told_twice_moves_on_once() {
+    let env = Env::new(vec![step(Method::Sms, 0), step(Method::Email, 30), step(Method::Email, 60)]);
+    let d = env.at(&paged(), t0());
+    let once = failed(&d.state, &env.config, false, DSL, 0);
+    let d = env.at(&once, t0() + mins(1));
+    assert_eq!(methods(&d), vec![Method::Email]);
+    let twice = failed(&d.state, &env.config, false, DSL, 0);
+    assert_eq!(twice, d.state, "nothing more is brought forward");
+    assert!(env.at(&twice, t0() + mins(2)).send.is_empty());
+}
+
+#[test]
 fn after_stop_no_sms_and_the_email_comes_forward() {
     let mut env = Env::new(vec![step(Method::Sms, 0), step(Method::Sms, 5), step(Method::Email, 30)]);
     env.stopped.insert(Phone::try_from("+447700900123".to_string()).unwrap());

@@ -131,7 +131,7 @@ impl Core {
                     .audit(self.now(), "bot", &format!("{word} refused"), reference, detail.trim_start_matches(": "));
                 warn!("{word} refused for good");
                 if let (true, Effect::Sms { sms, .. }, Some(p)) = (refused.is_stop(), &item.effect, page) {
-                    if let Err(e) = self.delivery_stopped(&p.who, &sms.to, &item.key) {
+                    if let Err(e) = self.delivery_stopped(&p.who, &sms.to, &item.key).await {
                         error!(error = %format!("{e:#}"), "could not note that a number refuses SMS");
                     }
                 }
