@@ -197,11 +197,10 @@ impl Core {
             },
             written_at: None,
         };
-        if self.keep_and_queue(inbound) {
-            return Accepted::Kept;
-        }
-        match self.store.inbox_known(&event_id) {
-            Ok(true) => Accepted::Kept,
+        let kept = self.keep_and_queue(inbound) || matches!(self.store.inbox_known(&event_id), Ok(true));
+        // On disk before the gateway is told it was received.
+        match (kept, self.store.flush()) {
+            (true, Ok(())) => Accepted::Kept,
             _ => Accepted::NotKept,
         }
     }
