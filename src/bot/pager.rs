@@ -121,7 +121,8 @@ impl Core {
         let d = outside::decide(&esc.outside, &sit);
         for (n, why) in &d.passed {
             let action = format!("{} page not sent: {}", n.method.word(), why.why());
-            self.store.audit(now, "bot", &action, Some(&esc.reference), &n.who)?;
+            self.store
+                .audit(now, "bot", &action, Some(&esc.reference), &n.who)?;
         }
         for n in &d.send {
             self.stage_notice(esc, n, effects)?;
@@ -170,9 +171,14 @@ impl Core {
             }
             _ => return Ok(()),
         };
-        effects.push_as(&format!("{reference}-outside"), &format!("{}-{}", n.who, n.step), effect);
+        effects.push_as(
+            &format!("{reference}-outside"),
+            &format!("{}-{}", n.who, n.step),
+            effect,
+        );
         let action = format!("{} page queued", n.method.word());
-        self.store.audit(self.now(), "bot", &action, Some(reference), &n.who)?;
+        self.store
+            .audit(self.now(), "bot", &action, Some(reference), &n.who)?;
         Ok(())
     }
 
@@ -182,9 +188,13 @@ impl Core {
     pub fn sms_reply(&self, reply: SmsReply) -> Accepted {
         let event_id = format!("sms:{}", reply.sid);
         if self.store.inbox_known(&event_id).unwrap_or(false) {
-            let _ = self
-                .store
-                .audit(self.now(), "sms", "SMS reply ignored: handled before", None, &reply.sid);
+            let _ = self.store.audit(
+                self.now(),
+                "sms",
+                "SMS reply ignored: handled before",
+                None,
+                &reply.sid,
+            );
             return Accepted::Kept;
         }
         let inbound = Inbound {
@@ -217,12 +227,22 @@ impl Core {
     /// `!ack` does; STOP and START are noted; anything else changes
     /// nothing. A number that is no lead's or deputy's gets no answer at
     /// all (it would tell a stranger the number is the bot's).
-    pub(super) async fn sms_reply_in(&self, inbound: &Inbound, from: &Phone, body: &str) -> anyhow::Result<()> {
+    pub(super) async fn sms_reply_in(
+        &self,
+        inbound: &Inbound,
+        from: &Phone,
+        body: &str,
+    ) -> anyhow::Result<()> {
         let now = self.now();
         let sid = inbound.event_id.trim_start_matches("sms:");
         let Some(contact) = self.config.safeguarding.outside.by_mobile(from) else {
-            self.store
-                .audit(now, "sms", "SMS reply refused: unknown number", None, &format!("{sid} from {from}"))?;
+            self.store.audit(
+                now,
+                "sms",
+                "SMS reply refused: unknown number",
+                None,
+                &format!("{sid} from {from}"),
+            )?;
             warn!("an SMS came from a number that is no lead's or deputy's; nothing changed");
             return Ok(());
         };
@@ -232,7 +252,8 @@ impl Core {
             Reply::Stop => return self.sms_stopped(&who, from, &inbound.event_id).await,
             Reply::Start => return self.sms_started(&who, from),
             Reply::Other => {
-                self.store.audit(now, &who, "SMS reply without a code", None, sid)?;
+                self.store
+                    .audit(now, &who, "SMS reply without a code", None, sid)?;
                 self.answer_sms(&mut effects, from, compose::outside::sms_no_code());
             }
             Reply::Code(code) => return self.sms_code(inbound, &who, from, &code).await,
@@ -284,8 +305,13 @@ impl Core {
                 self.answer_sms(&mut effects, from, text);
             }
             AckDecision::NotAllowed => {
-                self.store
-                    .audit(now, who, "SMS reply refused: not a lead or deputy", Some(&reference), sid)?;
+                self.store.audit(
+                    now,
+                    who,
+                    "SMS reply refused: not a lead or deputy",
+                    Some(&reference),
+                    sid,
+                )?;
             }
         }
         self.commit(batch, effects)?;
@@ -303,12 +329,19 @@ impl Core {
         }
         let now = self.now();
         let mut batch = Batch::new();
-        self.store.stage_item(&mut batch, Tree::Settings, STOPPED, &stopped)?;
+        self.store
+            .stage_item(&mut batch, Tree::Settings, STOPPED, &stopped)?;
         let mut effects = self.effects(format!("{cause}-stop"));
         let name = self.person(who).name;
         if let Some(room) = self.leads_room() {
             let text = compose::Text::plain(compose::outside::leads_sms_stopped(&name));
-            effects.send("leads", Target::Room(room), Message::notice(text), Remember::Nothing, None);
+            effects.send(
+                "leads",
+                Target::Room(room),
+                Message::notice(text),
+                Remember::Nothing,
+                None,
+            );
         }
         let contact = self.config.safeguarding.outside.contact(who);
         let can_email = self.notifier.as_ref().is_some_and(|n| n.has_email());
@@ -322,7 +355,8 @@ impl Core {
             };
             effects.push("email", Effect::Email { email, page: None });
         }
-        self.store.audit(now, who, "SMS stopped: they replied STOP", None, "")?;
+        self.store
+            .audit(now, who, "SMS stopped: they replied STOP", None, "")?;
         info!("someone's number refuses SMS pages now (STOP)");
         self.commit(batch, effects)
     }
@@ -332,7 +366,8 @@ impl Core {
         let mut stopped = self.stopped_numbers()?;
         if stopped.remove(phone) {
             self.store.put_item(Tree::Settings, STOPPED, &stopped)?;
-            self.store.audit(self.now(), who, "SMS started again: they replied START", None, "")?;
+            self.store
+                .audit(self.now(), who, "SMS started again: they replied START", None, "")?;
         }
         Ok(())
     }
@@ -350,12 +385,26 @@ impl Core {
             debug!("a failed status for an SMS that is no page, or was handled");
             return Ok(());
         };
-        let code = status.error_code.map(|c| format!(", error {c}")).unwrap_or_default();
+        let code = status
+            .error_code
+            .map(|c| format!(", error {c}"))
+            .unwrap_or_default();
         let detail = format!("{} ({}{code})", page.who, status.status);
-        self.store
-            .audit(self.now(), "bot", "SMS page failed", Some(&page.reference), &detail)?;
+        self.store.audit(
+            self.now(),
+            "bot",
+            "SMS page failed",
+            Some(&page.reference),
+            &detail,
+        )?;
         if status.error_code == Some(NotifyError::STOPPED) {
-            if let Some(phone) = self.config.safeguarding.outside.contact(&page.who).and_then(|c| c.mobile.clone()) {
+            if let Some(phone) = self
+                .config
+                .safeguarding
+                .outside
+                .contact(&page.who)
+                .and_then(|c| c.mobile.clone())
+            {
                 self.sms_stopped(&page.who, &phone, &format!("status-{}", status.sid))
                     .await?;
             }
@@ -366,7 +415,11 @@ impl Core {
     /// A page by SMS or email that will not go: its method is not tried
     /// again for this concern and the person's next method goes now.
     /// `forget` is a setting to remove in the same commit.
-    pub(super) async fn page_step_failed(&self, page: &PageStep, forget: Option<String>) -> anyhow::Result<()> {
+    pub(super) async fn page_step_failed(
+        &self,
+        page: &PageStep,
+        forget: Option<String>,
+    ) -> anyhow::Result<()> {
         let reference = &page.reference;
         let _one_at_a_time = self.locks.lock(reference).await;
         let Some(mut esc) = self
@@ -398,7 +451,9 @@ impl Core {
 
     /// The SMS the gateway took for a page, kept so its status finds it.
     pub(super) fn stage_sent(&self, batch: &mut Batch, sid: &str, page: &PageStep) -> anyhow::Result<()> {
-        Ok(self.store.stage_item(batch, Tree::Settings, &sent_key(sid), page)?)
+        Ok(self
+            .store
+            .stage_item(batch, Tree::Settings, &sent_key(sid), page)?)
     }
 
     /// Whether a page for `reference` should still go: not once it is

@@ -457,7 +457,13 @@ impl Core {
             .audit(now, ack.who, "acknowledged", Some(&next.reference), ack.how)?;
         info!(reference = %next.reference, "concern acknowledged");
         let text = compose::ack_confirmed(&next.reference, &by, now, self.tz());
-        effects.send("ack", ack.confirm_in, Message::notice(text), Remember::Nothing, None);
+        effects.send(
+            "ack",
+            ack.confirm_in,
+            Message::notice(text),
+            Remember::Nothing,
+            None,
+        );
         // The reporter is told through the outbox: kept with the
         // acknowledgement, so a crash never loses it.
         effects.send(

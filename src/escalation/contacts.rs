@@ -114,7 +114,11 @@ impl QuietHours {
         for _ in 0..4 {
             if let Some(t) = tz.from_local_datetime(&at).earliest() {
                 let t = t.with_timezone(&Utc);
-                return Some(if t > now { t } else { now + chrono::Duration::minutes(1) });
+                return Some(if t > now {
+                    t
+                } else {
+                    now + chrono::Duration::minutes(1)
+                });
             }
             at += chrono::Duration::minutes(30);
         }
@@ -171,7 +175,9 @@ pub struct RawContact {
 /// Reads one rule; `None` for `chat`, which needs nothing done.
 pub fn parse_rule(text: &str) -> Result<Option<Step>, String> {
     let lower = text.trim().to_lowercase();
-    let (word, rest) = lower.split_once(char::is_whitespace).unwrap_or((lower.as_str(), ""));
+    let (word, rest) = lower
+        .split_once(char::is_whitespace)
+        .unwrap_or((lower.as_str(), ""));
     let method = match word {
         "chat" => None,
         "email" | "e-mail" => Some(Method::Email),
@@ -192,7 +198,10 @@ pub fn parse_rule(text: &str) -> Result<Option<Step>, String> {
                 ));
             };
             humantime::parse_duration(length.trim()).map_err(|_| {
-                format!("\"{text}\": \"{}\" is not a length of time; write it like \"2m\" or \"1h\"", length.trim())
+                format!(
+                    "\"{text}\": \"{}\" is not a length of time; write it like \"2m\" or \"1h\"",
+                    length.trim()
+                )
             })?
         }
     };
@@ -208,7 +217,9 @@ pub fn parse_quiet_hours(text: &str) -> Result<QuietHours, String> {
     let time = |s: &str| NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| bad());
     let (start, end) = (time(a)?, time(b)?);
     if start == end {
-        return Err(format!("\"{text}\" starts and ends at the same time; give two different times, or leave quiet_hours out"));
+        return Err(format!(
+            "\"{text}\" starts and ends at the same time; give two different times, or leave quiet_hours out"
+        ));
     }
     Ok(QuietHours { start, end })
 }
@@ -232,7 +243,10 @@ pub fn check(
             problem(KEY, format!("\"{who}\" is not the lead or a deputy; a contact is only for someone named in lead or deputies (check the spelling)"));
         }
         if contacts.iter().any(|k| k.who == who) {
-            problem(KEY, format!("\"{who}\" has two contact entries; put their mobile, email and rules in one"));
+            problem(
+                KEY,
+                format!("\"{who}\" has two contact entries; put their mobile, email and rules in one"),
+            );
         }
         // A number or address given but wrong is said once, not again for
         // every rule that would use it.
@@ -253,32 +267,14 @@ pub fn check(
                 .ok()
         });
         if !has_mobile && !has_email {
-            problem(KEY, format!("\"{who}\" has neither a mobile nor an email; give one, or remove this contact"));
+            problem(
+                KEY,
+                format!("\"{who}\" has neither a mobile nor an email; give one, or remove this contact"),
+            );
         }
-        let mut rules_of = |list: &Option<Vec<String>>, which: &str| -> Option<Vec<Step>> {
-            let list = list.as_ref()?;
-            let mut steps = Vec::new();
-            for text in list {
-                match parse_rule(text) {
-                    Ok(Some(step)) => {
-                        let missing = match step.method {
-                            Method::Sms if !has_mobile => Some("a mobile (mobile = \"+447700900123\")"),
-                            Method::Email if !has_email => Some("an email address (email = \"dsl@example.org\")"),
-                            _ => None,
-                        };
-                        if let Some(what) = missing {
-                            problem(KEY, format!("{who}'s {which} \"{text}\" needs {what}; add it, or remove the rule"));
-                        }
-                        steps.push(step);
-                    }
-                    Ok(None) => {}
-                    Err(e) => problem(KEY, format!("{who}'s {which}: {e}")),
-                }
-            }
-            Some(steps)
-        };
-        let rules = rules_of(&c.rules, "rule");
-        let urgent = rules_of(&c.urgent_rules, "urgent rule");
+        let has = (has_mobile, has_email);
+        let rules = rules_of(c.rules.as_deref(), &who, "rule", has, problem);
+        let urgent = rules_of(c.urgent_rules.as_deref(), &who, "urgent rule", has, problem);
         let (rules, urgent_rules) = default_rules(rules, urgent, mobile.is_some(), email.is_some());
         contacts.push(Contact {
             who,
@@ -290,7 +286,10 @@ pub fn check(
     }
     let sms_per_hour = sms_per_hour.unwrap_or(DEFAULT_SMS_PER_HOUR);
     if sms_per_hour == 0 {
-        problem("[safeguarding] sms_per_hour", "is 0, so no SMS could ever be sent; give at least 1, or remove the SMS rules".into());
+        problem(
+            "[safeguarding] sms_per_hour",
+            "is 0, so no SMS could ever be sent; give at least 1, or remove the SMS rules".into(),
+        );
     }
     let quiet_hours = quiet_hours.and_then(|q| {
         parse_quiet_hours(q)
@@ -302,6 +301,40 @@ pub fn check(
         sms_per_hour,
         quiet_hours,
     }
+}
+
+/// One list of rules, read; each that needs a number or address the
+/// person was not given (`has`: mobile, email) is named.
+fn rules_of(
+    list: Option<&[String]>,
+    who: &str,
+    which: &str,
+    (has_mobile, has_email): (bool, bool),
+    problem: &mut impl FnMut(&str, String),
+) -> Option<Vec<Step>> {
+    const KEY: &str = "[[safeguarding.contact]]";
+    let mut steps = Vec::new();
+    for text in list? {
+        match parse_rule(text) {
+            Ok(Some(step)) => {
+                let missing = match step.method {
+                    Method::Sms if !has_mobile => Some("a mobile (mobile = \"+447700900123\")"),
+                    Method::Email if !has_email => Some("an email address (email = \"dsl@example.org\")"),
+                    _ => None,
+                };
+                if let Some(what) = missing {
+                    problem(
+                        KEY,
+                        format!("{who}'s {which} \"{text}\" needs {what}; add it, or remove the rule"),
+                    );
+                }
+                steps.push(step);
+            }
+            Ok(None) => {}
+            Err(e) => problem(KEY, format!("{who}'s {which}: {e}")),
+        }
+    }
+    Some(steps)
 }
 
 /// The rules not given: email at once and SMS after two minutes, of what
@@ -381,12 +414,19 @@ mod tests {
         );
         assert!(parse_rule("pigeon").unwrap_err().contains("chat, email or sms"));
         assert!(parse_rule("sms in 2m").unwrap_err().contains("after"));
-        assert!(parse_rule("sms after soon").unwrap_err().contains("not a length of time"));
+        assert!(parse_rule("sms after soon")
+            .unwrap_err()
+            .contains("not a length of time"));
     }
 
     #[test]
     fn a_number_and_an_address_alone_get_the_default_rules() {
-        let (c, problems) = run(vec![raw("@dsl:x", Some("+447700900123"), Some("dsl@example.org"), None)]);
+        let (c, problems) = run(vec![raw(
+            "@dsl:x",
+            Some("+447700900123"),
+            Some("dsl@example.org"),
+            None,
+        )]);
         assert!(problems.is_empty(), "{problems:?}");
         let dsl = c.contact("@dsl:x").unwrap();
         assert_eq!(
@@ -411,12 +451,23 @@ mod tests {
     fn every_problem_is_named_with_what_to_do() {
         let (_, problems) = run(vec![
             raw("@someone:x", Some("07700900123"), None, None),
-            raw("@dsl:x", None, Some("dsl@example.org"), Some(&["chat", "sms after 2m"])),
+            raw(
+                "@dsl:x",
+                None,
+                Some("dsl@example.org"),
+                Some(&["chat", "sms after 2m"]),
+            ),
             raw("@dep:x", None, None, Some(&["fax"])),
         ]);
         let all = problems.join("\n");
-        assert!(all.contains("\"@someone:x\" is not the lead or a deputy"), "{all}");
-        assert!(all.contains("+447700900123"), "a bad number says how to write it: {all}");
+        assert!(
+            all.contains("\"@someone:x\" is not the lead or a deputy"),
+            "{all}"
+        );
+        assert!(
+            all.contains("+447700900123"),
+            "a bad number says how to write it: {all}"
+        );
         assert!(all.contains("\"sms after 2m\" needs a mobile"), "{all}");
         assert!(all.contains("neither a mobile nor an email"), "{all}");
         assert!(all.contains("\"fax\" is not a rule"), "{all}");
@@ -477,17 +528,30 @@ file = "conversations/online-safety-referral.toml"
         let e = crate::config::parse(&bad, "bot.toml", std::path::Path::new("/"), |_| None).unwrap_err();
         let text = e.to_string();
         assert!(text.contains("bot.toml has 2 problem(s)"), "{text}");
-        assert!(text.contains("[[safeguarding.contact]]: @dsl:example.org's mobile"), "{text}");
-        assert!(text.contains("\"@volunteer:example.org\" is not the lead or a deputy"), "{text}");
+        assert!(
+            text.contains("[[safeguarding.contact]]: @dsl:example.org's mobile"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"@volunteer:example.org\" is not the lead or a deputy"),
+            "{text}"
+        );
     }
 
     #[test]
     fn quiet_hours_over_midnight_end_the_next_morning() {
         let q = parse_quiet_hours("22:00-07:00").unwrap();
         let tz = chrono_tz::Europe::London;
-        let at = |h, m| tz.with_ymd_and_hms(2026, 12, 7, h, m, 0).unwrap().with_timezone(&Utc);
+        let at = |h, m| {
+            tz.with_ymd_and_hms(2026, 12, 7, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
         assert_eq!(q.end_after(at(21, 59), tz), None);
-        assert_eq!(q.end_after(at(23, 0), tz), Some(at(7, 0) + chrono::Duration::days(1)));
+        assert_eq!(
+            q.end_after(at(23, 0), tz),
+            Some(at(7, 0) + chrono::Duration::days(1))
+        );
         assert_eq!(q.end_after(at(6, 30), tz), Some(at(7, 0)));
         assert_eq!(q.end_after(at(7, 0), tz), None);
         assert!(parse_quiet_hours("10pm to 7am").is_err());

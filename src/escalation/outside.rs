@@ -90,7 +90,10 @@ impl Passed {
     /// Whether the person was not reached by it and the next method
     /// should be tried at once.
     fn unreachable(self) -> bool {
-        matches!(self, Passed::Failed | Passed::Stopped | Passed::NoGateway | Passed::NoAddress)
+        matches!(
+            self,
+            Passed::Failed | Passed::Stopped | Passed::NoGateway | Passed::NoAddress
+        )
     }
 }
 
@@ -187,8 +190,9 @@ fn held_until(person: &Person, sit: &Situation) -> Option<DateTime<Utc>> {
 /// Brings forward the first step after `from`, not decided, by a method
 /// other than `method`.
 fn hurry_next(person: &mut Person, steps: &[Step], from: usize, method: Method) {
-    let next = (from + 1..steps.len())
-        .find(|j| !person.done.contains(j) && steps[*j].method != method && !person.failed.contains(&steps[*j].method));
+    let next = (from + 1..steps.len()).find(|j| {
+        !person.done.contains(j) && steps[*j].method != method && !person.failed.contains(&steps[*j].method)
+    });
     if let Some(j) = next {
         person.hurried.insert(j);
     }
@@ -202,7 +206,9 @@ pub fn decide(state: &Outside, sit: &Situation) -> Decision {
     let mut deadline: Option<DateTime<Utc>> = None;
     let mut later = |at: DateTime<Utc>| deadline = Some(deadline.map_or(at, |d| d.min(at)));
     for (who, person) in next.people.iter_mut() {
-        let Some(contact) = sit.config.contact(who) else { continue };
+        let Some(contact) = sit.config.contact(who) else {
+            continue;
+        };
         let steps = contact.steps(sit.urgent);
         for (i, step) in steps.iter().enumerate() {
             if person.done.contains(&i) {

@@ -28,7 +28,13 @@ fn config(rules: Vec<Step>) -> OutsideConfig {
             who: DSL.into(),
             mobile: Some(Phone::try_from("+447700900123".to_string()).unwrap()),
             email: Some(crate::notify::EmailAddress::try_from("dsl@example.org".to_string()).unwrap()),
-            urgent_rules: rules.iter().map(|s| Step { after: Duration::ZERO, ..*s }).collect(),
+            urgent_rules: rules
+                .iter()
+                .map(|s| Step {
+                    after: Duration::ZERO,
+                    ..*s
+                })
+                .collect(),
             rules,
         }],
         sms_per_hour: 4,
@@ -161,7 +167,11 @@ fn a_failed_sms_brings_the_email_forward() {
 
 #[test]
 fn a_failure_told_twice_moves_on_once() {
-    let env = Env::new(vec![step(Method::Sms, 0), step(Method::Email, 30), step(Method::Email, 60)]);
+    let env = Env::new(vec![
+        step(Method::Sms, 0),
+        step(Method::Email, 30),
+        step(Method::Email, 60),
+    ]);
     let d = env.at(&paged(), t0());
     let once = failed(&d.state, &env.config, false, DSL, 0);
     let d = env.at(&once, t0() + mins(1));
@@ -173,8 +183,13 @@ fn a_failure_told_twice_moves_on_once() {
 
 #[test]
 fn after_stop_no_sms_and_the_email_comes_forward() {
-    let mut env = Env::new(vec![step(Method::Sms, 0), step(Method::Sms, 5), step(Method::Email, 30)]);
-    env.stopped.insert(Phone::try_from("+447700900123".to_string()).unwrap());
+    let mut env = Env::new(vec![
+        step(Method::Sms, 0),
+        step(Method::Sms, 5),
+        step(Method::Email, 30),
+    ]);
+    env.stopped
+        .insert(Phone::try_from("+447700900123".to_string()).unwrap());
     let d = env.at(&paged(), t0());
     assert_eq!(methods(&d), vec![Method::Email]);
     let d = env.at(&d.state, t0() + mins(10));

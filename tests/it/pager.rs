@@ -26,7 +26,9 @@ fn lead_contact(rules: &str) -> String {
 }
 
 fn deputy_contact() -> String {
-    format!("\n[[safeguarding.contact]]\nwho = \"{DEPUTY}\"\nmobile = \"{DEPUTY_MOBILE}\"\nrules = [\"sms\"]\n")
+    format!(
+        "\n[[safeguarding.contact]]\nwho = \"{DEPUTY}\"\nmobile = \"{DEPUTY_MOBILE}\"\nrules = [\"sms\"]\n"
+    )
 }
 
 async fn world(settings: &str, contacts: &str) -> (World, Arc<Recorder>) {
@@ -67,7 +69,10 @@ fn audited(w: &World, action: &str) -> usize {
 
 fn assert_says_nothing_of(rec: &Recorder, phrase: &str) {
     for text in rec.all_text() {
-        assert!(!text.contains(phrase), "a page outside the chat holds the concern: {text}");
+        assert!(
+            !text.contains(phrase),
+            "a page outside the chat holds the concern: {text}"
+        );
         assert!(!text.contains("a child, about 12"), "{text}");
     }
 }
@@ -85,7 +90,10 @@ async fn the_lead_who_ignores_the_chat_acknowledges_by_replying_with_the_sms_cod
     rec.wait_until("the email at once", |r| r.emails_to(LEAD_EMAIL).len() == 1)
         .await;
     let email = &rec.emails_to(LEAD_EMAIL)[0];
-    assert!(email.subject.contains(SG1) && email.body.contains("!ack"), "{email:?}");
+    assert!(
+        email.subject.contains(SG1) && email.body.contains("!ack"),
+        "{email:?}"
+    );
     assert!(rec.sms().is_empty(), "no SMS before two minutes");
 
     pass(Duration::from_secs(125)).await;
@@ -97,20 +105,30 @@ async fn the_lead_who_ignores_the_chat_acknowledges_by_replying_with_the_sms_cod
     assert_eq!(code.len(), 4, "{sms}");
     assert!(email.body.contains(&format!("reply {code}")), "{}", email.body);
 
-    w.core().sms_reply(reply("SMa1", LEAD_MOBILE, &format!(" ACK {code} ")));
+    w.core()
+        .sms_reply(reply("SMa1", LEAD_MOBILE, &format!(" ACK {code} ")));
     w.chat
-        .wait_for(&private, |m| m.plain.contains("acknowledged by Lee Lead"), PATIENCE)
+        .wait_for(
+            &private,
+            |m| m.plain.contains("acknowledged by Lee Lead"),
+            PATIENCE,
+        )
         .await;
     w.chat
         .wait_for(&room, |m| m.plain.contains("acknowledged by Lee Lead"), PATIENCE)
         .await;
-    rec.wait_until("the thank-you", |r| r.sms_to(LEAD_MOBILE).len() == 2).await;
+    rec.wait_until("the thank-you", |r| r.sms_to(LEAD_MOBILE).len() == 2)
+        .await;
     assert!(rec.sms_to(LEAD_MOBILE)[1].contains("acknowledged by you"));
 
     pass(Duration::from_secs(30 * 60)).await;
     w.wait_outbox_empty().await;
     assert!(
-        w.chat.messages_in(&room).iter().filter(|m| is_ping(m)).all(|m| !m.plain.contains(name(DEPUTY))),
+        w.chat
+            .messages_in(&room)
+            .iter()
+            .filter(|m| is_ping(m))
+            .all(|m| !m.plain.contains(name(DEPUTY))),
         "no deputy is paged:\n{}",
         w.chat.dump()
     );
@@ -133,37 +151,54 @@ async fn codes_that_are_not_current_or_not_theirs_change_nothing() {
     let (mut w, rec) = world("ack_timeout = \"1 minute\"", &contacts).await;
     let private = w.report("umber-wren-4410").await;
     w.paged().await;
-    rec.wait_until("the lead's SMS", |r| r.sms_to(LEAD_MOBILE).len() == 1).await;
+    rec.wait_until("the lead's SMS", |r| r.sms_to(LEAD_MOBILE).len() == 1)
+        .await;
     let lead_code = code_in(&rec.sms_to(LEAD_MOBILE)[0]);
     pass(Duration::from_secs(70)).await;
-    rec.wait_until("the deputy's SMS", |r| r.sms_to(DEPUTY_MOBILE).len() == 1).await;
+    rec.wait_until("the deputy's SMS", |r| r.sms_to(DEPUTY_MOBILE).len() == 1)
+        .await;
     let deputy_code = code_in(&rec.sms_to(DEPUTY_MOBILE)[0]);
 
     w.core().sms_reply(reply("SMx1", STRANGER, &lead_code));
     let wrong = format!("{:04}", (lead_code.parse::<u32>().unwrap() + 1) % 10_000);
-    let wrong = if wrong == deputy_code { format!("{:04}", (lead_code.parse::<u32>().unwrap() + 2) % 10_000) } else { wrong };
+    let wrong = if wrong == deputy_code {
+        format!("{:04}", (lead_code.parse::<u32>().unwrap() + 2) % 10_000)
+    } else {
+        wrong
+    };
     w.core().sms_reply(reply("SMx2", LEAD_MOBILE, &wrong));
     if deputy_code != lead_code {
         w.core().sms_reply(reply("SMx3", DEPUTY_MOBILE, &lead_code));
     }
-    rec.wait_until("the answers", |r| r.sms_to(LEAD_MOBILE).len() == 2).await;
+    rec.wait_until("the answers", |r| r.sms_to(LEAD_MOBILE).len() == 2)
+        .await;
     pass(Duration::from_secs(2)).await;
     w.wait_outbox_empty().await;
     assert!(rec.sms_to(LEAD_MOBILE)[1].contains("not current"));
     assert!(rec.sms_to(STRANGER).is_empty(), "a stranger is never answered");
     assert_eq!(audited(&w, "SMS reply refused: unknown number"), 1);
     assert!(audited(&w, "SMS reply refused: code not current") >= 1);
-    assert_eq!(w.chat.count_in(&private, "acknowledged by"), 0, "nothing acknowledged");
+    assert_eq!(
+        w.chat.count_in(&private, "acknowledged by"),
+        0,
+        "nothing acknowledged"
+    );
 
     w.core().sms_reply(reply("SMok", LEAD_MOBILE, &lead_code));
     w.chat
-        .wait_for(&private, |m| m.plain.contains("acknowledged by Lee Lead"), PATIENCE)
+        .wait_for(
+            &private,
+            |m| m.plain.contains("acknowledged by Lee Lead"),
+            PATIENCE,
+        )
         .await;
     // The same reply handed over again, and the deputy's code after the lead.
     w.core().sms_reply(reply("SMok", LEAD_MOBILE, &lead_code));
     w.core().sms_reply(reply("SMd1", DEPUTY_MOBILE, &deputy_code));
     rec.wait_until("the deputy told", |r| {
-        r.sms_to(DEPUTY_MOBILE).iter().any(|s| s.contains("already acknowledged by Lee Lead"))
+        r.sms_to(DEPUTY_MOBILE)
+            .iter()
+            .any(|s| s.contains("already acknowledged by Lee Lead"))
     })
     .await;
     pass(Duration::from_secs(2)).await;
@@ -179,19 +214,28 @@ async fn codes_that_are_not_current_or_not_theirs_change_nothing() {
 /// `undelivered`. Each is audited.
 #[tokio::test(start_paused = true)]
 async fn a_refused_or_undelivered_sms_moves_on_to_email_at_once() {
-    let (mut w, rec) = world("", &lead_contact("rules = [\"chat\", \"sms\", \"email after 30m\"]")).await;
+    let (mut w, rec) = world(
+        "",
+        &lead_contact("rules = [\"chat\", \"sms\", \"email after 30m\"]"),
+    )
+    .await;
     rec.refuse_sms(Some(NotifyError::Refused {
         code: Some(21211),
         reason: "not a valid number".into(),
     }));
     w.report("teal-marten-0091").await;
     w.paged().await;
-    rec.wait_until("the email, at once", |r| r.emails_to(LEAD_EMAIL).len() == 1).await;
+    rec.wait_until("the email, at once", |r| r.emails_to(LEAD_EMAIL).len() == 1)
+        .await;
     assert_eq!(audited(&w, "SMS refused"), 1);
     assert!(rec.sms().is_empty());
     w.stop().await;
 
-    let (mut w, rec) = world("", &lead_contact("rules = [\"chat\", \"sms\", \"email after 30m\"]")).await;
+    let (mut w, rec) = world(
+        "",
+        &lead_contact("rules = [\"chat\", \"sms\", \"email after 30m\"]"),
+    )
+    .await;
     w.report("teal-marten-0092").await;
     w.paged().await;
     rec.wait_until("the SMS", |r| r.sms().len() == 1).await;
@@ -205,7 +249,8 @@ async fn a_refused_or_undelivered_sms_moves_on_to_email_at_once() {
     };
     w.core().sms_status(status.clone()).await.expect("taken");
     w.core().sms_status(status).await.expect("taken twice");
-    rec.wait_until("the email, at once", |r| r.emails_to(LEAD_EMAIL).len() == 1).await;
+    rec.wait_until("the email, at once", |r| r.emails_to(LEAD_EMAIL).len() == 1)
+        .await;
     pass(Duration::from_secs(5)).await;
     assert_eq!(rec.emails().len(), 1);
     assert_eq!(audited(&w, "SMS page failed"), 1);
@@ -223,8 +268,11 @@ async fn after_stop_no_more_sms_the_leads_are_told_and_the_person_emailed() {
     }));
     w.report("coral-stoat-3321").await;
     w.paged().await;
-    w.chat.wait_for(LEADS_ROOM, |m| m.plain.contains("replied STOP"), PATIENCE).await;
-    rec.wait_until("the email", |r| r.emails_to(LEAD_EMAIL).len() == 1).await;
+    w.chat
+        .wait_for(LEADS_ROOM, |m| m.plain.contains("replied STOP"), PATIENCE)
+        .await;
+    rec.wait_until("the email", |r| r.emails_to(LEAD_EMAIL).len() == 1)
+        .await;
     assert!(rec.emails()[0].body.contains("START"));
     pass(Duration::from_secs(120)).await;
     w.wait_outbox_empty().await;
@@ -240,12 +288,19 @@ async fn someone_away_gets_no_sms_or_email() {
     let (mut w, rec) = world("", &lead_contact("")).await;
     let reply = w.say(LEADS_ROOM, LEAD, "!away for 3 days");
     let _ = reply;
-    w.chat.wait_for(LEADS_ROOM, |m| m.plain.contains("away"), PATIENCE).await;
+    w.chat
+        .wait_for(LEADS_ROOM, |m| m.plain.contains("away"), PATIENCE)
+        .await;
     w.report("olive-newt-8812").await;
     w.paged().await;
     pass(Duration::from_secs(5 * 60)).await;
     w.wait_outbox_empty().await;
-    assert!(rec.sms().is_empty() && rec.emails().is_empty(), "{:?} {:?}", rec.sms(), rec.emails());
+    assert!(
+        rec.sms().is_empty() && rec.emails().is_empty(),
+        "{:?} {:?}",
+        rec.sms(),
+        rec.emails()
+    );
     w.stop().await;
 }
 
@@ -261,7 +316,11 @@ async fn no_more_than_the_cap_of_sms_in_an_hour() {
     assert_eq!(rec.sms_to(LEAD_MOBILE).len(), 2);
     pass(Duration::from_secs(55 * 60)).await;
     w.wait_outbox_empty().await;
-    assert_eq!(rec.sms_to(LEAD_MOBILE).len(), 4, "the rest once the hour has gone");
+    assert_eq!(
+        rec.sms_to(LEAD_MOBILE).len(),
+        4,
+        "the rest once the hour has gone"
+    );
     w.stop().await;
 }
 
@@ -282,7 +341,8 @@ async fn quiet_hours_hold_a_non_urgent_sms_until_they_end() {
     pass(Duration::from_secs(20 * 60)).await;
     assert!(rec.sms().is_empty(), "held in quiet hours");
     pass(Duration::from_secs(15 * 60)).await;
-    rec.wait_until("the SMS once they end", |r| r.sms().len() == 1).await;
+    rec.wait_until("the SMS once they end", |r| r.sms().len() == 1)
+        .await;
     w.stop().await;
 }
 
@@ -298,7 +358,8 @@ async fn a_pending_sms_survives_a_restart_and_goes_once() {
     pass(Duration::from_secs(6 * 60)).await;
     assert!(rec.sms().is_empty());
     w.start().await;
-    rec.wait_until("the SMS after the restart", |r| r.sms().len() == 1).await;
+    rec.wait_until("the SMS after the restart", |r| r.sms().len() == 1)
+        .await;
     pass(Duration::from_secs(10 * 60)).await;
     w.wait_outbox_empty().await;
     assert_eq!(rec.sms_to(LEAD_MOBILE).len(), 1, "once");

@@ -69,7 +69,10 @@ pub fn sms_acknowledged(reference: &Reference) -> String {
 
 /// The answer to a code for a concern someone else acknowledged first.
 pub fn sms_already(reference: &Reference, by: &str, at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    format!("{reference} was already acknowledged by {by} at {}. Nothing more to do here.", when(at, tz))
+    format!(
+        "{reference} was already acknowledged by {by} at {}. Nothing more to do here.",
+        when(at, tz)
+    )
 }
 
 /// The answer to a code that is not current for this person.
@@ -122,7 +125,10 @@ mod tests {
     fn an_email_says_how_to_acknowledge_in_chat_and_by_sms() {
         let (subject, body) = email_page("Test Charity", &Reference::new(7), true, Some("4821"), "Slack");
         assert!(subject.contains("URGENT") && subject.contains("SG-0007"));
-        assert!(body.contains("!ack") && body.contains("reply 4821") && body.contains("Slack"), "{body}");
+        assert!(
+            body.contains("!ack") && body.contains("reply 4821") && body.contains("Slack"),
+            "{body}"
+        );
         let (_, body) = email_page("Test Charity", &Reference::new(7), false, None, "Slack");
         assert!(!body.contains("SMS") && !body.contains("URGENT"), "{body}");
     }

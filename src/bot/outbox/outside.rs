@@ -58,25 +58,46 @@ impl Core {
             }
         }
         let result = match &item.effect {
-            Effect::Sms { sms, page } => return self.send_sms(notifier.as_ref(), item, sms, page.as_ref()).await,
+            Effect::Sms { sms, page } => {
+                return self.send_sms(notifier.as_ref(), item, sms, page.as_ref()).await
+            }
             Effect::Email { email, .. } => notifier.send_email(email).await,
             _ => return Outcome::Dropped,
         };
         match result {
             Ok(()) => {
-                audit(if page.is_some() { "paged by email" } else { "email sent" });
+                audit(if page.is_some() {
+                    "paged by email"
+                } else {
+                    "email sent"
+                });
                 Outcome::Done(Batch::new())
             }
             Err(e) => self.not_sent(item, page, e).await,
         }
     }
 
-    async fn send_sms(&self, notifier: &dyn Notifier, item: &Pending<Effect>, sms: &Sms, page: Option<&PageStep>) -> Outcome {
+    async fn send_sms(
+        &self,
+        notifier: &dyn Notifier,
+        item: &Pending<Effect>,
+        sms: &Sms,
+        page: Option<&PageStep>,
+    ) -> Outcome {
         let (reference, who) = page.map_or((None, ""), |p| (Some(&p.reference), p.who.as_str()));
         let mark = inflight_key(&item.key);
-        if matches!(self.store.get_item::<DateTime<Utc>>(Tree::Settings, &mark), Ok(Some(_))) {
+        if matches!(
+            self.store.get_item::<DateTime<Utc>>(Tree::Settings, &mark),
+            Ok(Some(_))
+        ) {
             warn!("an SMS may have gone before a restart; sending it again, so it may arrive twice");
-            let _ = self.store.audit(self.now(), "bot", "SMS tried again after a restart: it may arrive twice", reference, who);
+            let _ = self.store.audit(
+                self.now(),
+                "bot",
+                "SMS tried again after a restart: it may arrive twice",
+                reference,
+                who,
+            );
         }
         if let Err(e) = self.store.put_item(Tree::Settings, &mark, &self.now()) {
             error!(error = %e, "could not mark an SMS in flight; not sending it yet");
@@ -92,7 +113,11 @@ impl Core {
                         error!(error = %format!("{e:#}"), "could not keep which page an SMS was");
                     }
                 }
-                let action = if page.is_some() { "paged by SMS" } else { "SMS sent" };
+                let action = if page.is_some() {
+                    "paged by SMS"
+                } else {
+                    "SMS sent"
+                };
                 let _ = self.store.audit(self.now(), "bot", action, reference, who);
                 info!("SMS taken by the gateway");
                 Outcome::Done(then)
@@ -111,13 +136,21 @@ impl Core {
     /// refused for good, audited and the person moved on to their next
     /// method (and SMS to their number stopped, for STOP).
     async fn not_sent(&self, item: &Pending<Effect>, page: Option<&PageStep>, e: NotifyError) -> Outcome {
-        let word = if matches!(item.effect, Effect::Sms { .. }) { "SMS" } else { "email" };
+        let word = if matches!(item.effect, Effect::Sms { .. }) {
+            "SMS"
+        } else {
+            "email"
+        };
         let (reference, who) = page.map_or((None, ""), |p| (Some(&p.reference), p.who.as_str()));
         match e {
             NotifyError::Later(why) => {
-                let _ = self
-                    .store
-                    .audit(self.now(), "bot", &format!("{word} not sent yet: will try again"), reference, who);
+                let _ = self.store.audit(
+                    self.now(),
+                    "bot",
+                    &format!("{word} not sent yet: will try again"),
+                    reference,
+                    who,
+                );
                 info!(reason = %why, "{word} not taken now; trying again");
                 Outcome::Retry {
                     after: LATER,
@@ -126,9 +159,13 @@ impl Core {
             }
             refused => {
                 let detail = format!("{who}: {refused}");
-                let _ = self
-                    .store
-                    .audit(self.now(), "bot", &format!("{word} refused"), reference, detail.trim_start_matches(": "));
+                let _ = self.store.audit(
+                    self.now(),
+                    "bot",
+                    &format!("{word} refused"),
+                    reference,
+                    detail.trim_start_matches(": "),
+                );
                 warn!("{word} refused for good");
                 if let (true, Effect::Sms { sms, .. }, Some(p)) = (refused.is_stop(), &item.effect, page) {
                     if let Err(e) = self.delivery_stopped(&p.who, &sms.to, &item.key).await {
@@ -151,7 +188,16 @@ impl Core {
             Effect::Sms { page, .. } | Effect::Email { page, .. } => page.clone(),
             _ => None,
         };
-        let _ = self.not_sent(item, page.as_ref(), NotifyError::Refused { code: None, reason: why.to_string() }).await;
+        let _ = self
+            .not_sent(
+                item,
+                page.as_ref(),
+                NotifyError::Refused {
+                    code: None,
+                    reason: why.to_string(),
+                },
+            )
+            .await;
         Batch::new()
     }
 }

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use super::memchat::{MemChat, BOT, PATIENCE};
 use safeguarding_bot::bot::{Core, Inbound, InboundKind, Kind, Message, Running, Setup};
-use safeguarding_bot::notify::Notifier;
 use safeguarding_bot::config::{self, Config};
 use safeguarding_bot::escalation::timer::{Clock, SystemClock, TokioClock};
 use safeguarding_bot::flow::{self, Flow};
 use safeguarding_bot::health::Metrics;
+use safeguarding_bot::notify::Notifier;
 use safeguarding_bot::store::{Key, Store};
 use tempfile::TempDir;
 
@@ -125,7 +125,11 @@ impl World {
     }
 
     /// As [`World::build`], not started yet.
-    fn build_stopped(safeguarding_extra: &str, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut Config)) -> World {
+    fn build_stopped(
+        safeguarding_extra: &str,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> World {
         let chat = MemChat::new();
         for (id, n) in NAMES {
             chat.set_name(id, n);

@@ -43,7 +43,10 @@ impl Recorder {
     }
 
     pub fn emails_to(&self, to: &str) -> Vec<Email> {
-        self.emails().into_iter().filter(|e| e.to.as_str() == to).collect()
+        self.emails()
+            .into_iter()
+            .filter(|e| e.to.as_str() == to)
+            .collect()
     }
 
     pub fn sms_tried(&self) -> u64 {
