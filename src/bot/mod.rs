@@ -59,7 +59,7 @@ use tracing::{debug, error, info, warn};
 
 pub use chat::{Chat, ChatError, File, Kind, Member, Message, RoomSpec};
 pub use form::{FormAnswer, FormOpen, FormView};
-pub use host::{host, Transport};
+pub use host::{host, host_with, Transport};
 pub use memo::{Memo, MemoError};
 pub use route::{is_report_request, is_start_word};
 

@@ -365,3 +365,39 @@ async fn a_pending_sms_survives_a_restart_and_goes_once() {
     assert_eq!(rec.sms_to(LEAD_MOBILE).len(), 1, "once");
     w.stop().await;
 }
+
+/// Contacts in the config but nothing to send with: the chat page goes as
+/// it always did, the lead acknowledges in the chat, and nothing breaks.
+#[tokio::test(start_paused = true)]
+async fn contacts_without_a_notifier_change_nothing_in_the_chat() {
+    let mut w = World::paused(&lead_contact("")).await;
+    let private = w.report("hazel-dormouse-2468").await;
+    let (room, _page) = w.paged().await;
+    pass(Duration::from_secs(5 * 60)).await;
+    w.say(&room, LEAD, "!ack");
+    w.chat
+        .wait_for(
+            &private,
+            |m| m.plain.contains("acknowledged by Lee Lead"),
+            PATIENCE,
+        )
+        .await;
+    w.wait_outbox_empty().await;
+    assert_eq!(audited(&w, "SMS page queued"), 0);
+    w.assert_nothing_lost();
+    w.stop().await;
+}
+
+/// An urgent concern texts the lead at once, beside the email.
+#[tokio::test(start_paused = true)]
+async fn an_urgent_concern_texts_at_once() {
+    let (mut w, rec) = world("", &lead_contact("")).await;
+    let private = w.start_report().await;
+    w.answer(&private, "yes", "999").await;
+    rec.wait_until("the SMS at once", |r| r.sms_to(LEAD_MOBILE).len() == 1)
+        .await;
+    assert!(rec.sms_to(LEAD_MOBILE)[0].contains("URGENT"));
+    rec.wait_until("and the email", |r| r.emails_to(LEAD_EMAIL).len() == 1)
+        .await;
+    w.stop().await;
+}
