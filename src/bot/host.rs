@@ -100,8 +100,8 @@ pub async fn host_with(
     }
     drop(core);
     let stopped = running.stop().await;
-    if let Some(why) = failed {
-        anyhow::bail!("the bot stopped because its data directory could not be written (is the disk full?); free some space and it will carry on where it stopped: {why}");
+    if let Some(failure) = failed {
+        anyhow::bail!("{}", failure.explain());
     }
     served.and(stopped)
 }

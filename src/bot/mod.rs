@@ -47,6 +47,7 @@ mod retention;
 mod roomcheck;
 mod rooms;
 mod route;
+mod supervise;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub use form::{FormAnswer, FormOpen, FormView};
 pub use host::{host, host_with, Transport};
 pub use memo::{Memo, MemoError};
 pub use route::{is_report_request, is_start_word};
+pub use supervise::Failure;
 
 use crate::concern::Reference;
 use crate::config::Config;
@@ -198,7 +200,7 @@ pub struct Core {
     /// How fast each sender's messages are taken.
     flood: flood::Limiter,
     /// Why the core cannot go on, once it cannot (see [`Core::fail`]).
-    failed: watch::Sender<Option<String>>,
+    failed: watch::Sender<Option<Failure>>,
     /// The chat is ready to send to (see [`Chat::ready_at_start`]).
     synced: watch::Sender<bool>,
     /// People's names, looked up before a decision needs them.
@@ -303,9 +305,25 @@ impl Core {
         core.resolve_rooms().await;
         core.index_old_rooms();
         let (stop, stop_rx) = watch::channel(false);
-        let dispatcher = tokio::spawn(dispatch(core.clone(), queue_rx, stop_rx.clone()));
+        let dispatcher = core.supervised(
+            "dispatcher",
+            dispatch(core.clone(), queue_rx, stop_rx.clone()),
+            &stop_rx,
+        );
         core.replay_inbox();
-        let pending: Vec<_> = core
+        core.load_deadlines()?;
+        let tasks = core.spawn_tasks(&stop_rx);
+        Ok(Running {
+            core,
+            stop,
+            tasks,
+            dispatcher,
+        })
+    }
+
+    /// Loads every escalation deadline kept in the store into the timer.
+    fn load_deadlines(&self) -> anyhow::Result<()> {
+        let pending: Vec<_> = self
             .store
             .items::<Escalation>(Tree::Escalations)
             .map_err(|e| anyhow::anyhow!("could not read the escalations: {e}"))?
@@ -313,42 +331,63 @@ impl Core {
             .filter_map(|(_, e)| e.timer_entry())
             .collect();
         info!(count = pending.len(), "escalation deadlines loaded");
-        core.timer.load(pending);
-        let queue = core.queue.clone();
-        let timer = tokio::spawn(
-            core.timer
-                .clone()
-                .run(move |reference: Reference, generation: u64| {
-                    let _ = queue.send((
-                        escalation_key(&reference),
-                        Work::Deadline {
-                            reference,
-                            generation,
-                        },
-                    ));
-                    std::future::ready(())
-                }),
-        );
+        self.timer.load(pending);
+        Ok(())
+    }
+
+    /// Starts the core's tasks, each named and supervised (see [`supervise`]):
+    /// the timer, the outbox, the sweeps, and the one-off room check.
+    fn spawn_tasks(
+        self: &Arc<Self>,
+        stop_rx: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let core = self;
+        let queue = self.queue.clone();
+        let timer = core.timer.clone().run(move |reference: Reference, generation: u64| {
+            let _ = queue.send((
+                escalation_key(&reference),
+                Work::Deadline {
+                    reference,
+                    generation,
+                },
+            ));
+            std::future::ready(())
+        });
         let tidy = core.clone();
-        let tasks = vec![
-            tokio::spawn(async move {
-                if let Err(e) = tidy.tidy_concern_rooms().await {
-                    error!(error = %format!("{e:#}"), "could not check who is in the concerns' rooms");
-                }
-            }),
-            timer,
-            tokio::spawn(outbox::deliver(core.clone(), stop_rx.clone())),
-            tokio::spawn(sweep_unfinished(core.clone(), stop_rx.clone())),
-            tokio::spawn(retention::retention_job(core.clone(), stop_rx.clone())),
-            tokio::spawn(watch_disk(core.clone(), stop_rx.clone())),
-            tokio::spawn(rooms::keep_resolving(core.clone(), stop_rx)),
-        ];
-        Ok(Running {
-            core,
-            stop,
-            tasks,
-            dispatcher,
-        })
+        let weak = Arc::downgrade(core);
+        vec![
+            supervise::spawn_once(
+                "room check",
+                async move {
+                    if let Err(e) = tidy.tidy_concern_rooms().await {
+                        error!(error = %format!("{e:#}"), "could not check who is in the concerns' rooms");
+                    }
+                },
+                move |f| {
+                    if let Some(core) = weak.upgrade() {
+                        core.fail_with(f)
+                    }
+                },
+            ),
+            core.supervised("timer", timer, stop_rx),
+            core.supervised("outbox", outbox::deliver(core.clone(), stop_rx.clone()), stop_rx),
+            core.supervised(
+                "unfinished-report sweep",
+                sweep_unfinished(core.clone(), stop_rx.clone()),
+                stop_rx,
+            ),
+            core.supervised(
+                "retention job",
+                retention::retention_job(core.clone(), stop_rx.clone()),
+                stop_rx,
+            ),
+            core.supervised("disk watch", watch_disk(core.clone(), stop_rx.clone()), stop_rx),
+            core.supervised(
+                "room lookup",
+                rooms::keep_resolving(core.clone(), stop_rx.clone()),
+                stop_rx,
+            ),
+        ]
     }
 
     pub fn tz(&self) -> chrono_tz::Tz {
@@ -651,8 +690,35 @@ impl Core {
     fn fail(&self, why: String) {
         if self.failed.borrow().is_none() {
             error!("the data directory cannot be written (is the disk full?); the bot stops so that it starts afresh once there is space: {why}");
-            let _ = self.failed.send(Some(why));
         }
+        self.fail_with(Failure::Disk(why));
+    }
+
+    /// The core cannot go on: the first reason is kept, and the bot stops.
+    fn fail_with(&self, failure: Failure) {
+        self.failed.send_if_modified(|f| {
+            let first = f.is_none();
+            if first {
+                *f = Some(failure);
+            }
+            first
+        });
+    }
+
+    /// Spawns one of the core's tasks, named, to run until the bot stops;
+    /// if it ends before that or panics, the bot stops (see [`supervise`]).
+    fn supervised(
+        self: &Arc<Self>,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+        stopping: &watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        supervise::spawn(name, task, stopping.clone(), move |f| {
+            if let Some(core) = weak.upgrade() {
+                core.fail_with(f)
+            }
+        })
     }
 
     /// The chat has synced since it started: the outbox may send.
@@ -671,7 +737,7 @@ impl Core {
     }
 
     /// Turns to `Some(why)` when the core cannot go on (see [`Core::fail`]).
-    pub fn failure(&self) -> watch::Receiver<Option<String>> {
+    pub fn failure(&self) -> watch::Receiver<Option<Failure>> {
         self.failed.subscribe()
     }
 
@@ -731,6 +797,16 @@ fn is_disk_failure(e: &anyhow::Error) -> bool {
 /// Stops the bot once any write has failed for the disk, wherever it was
 /// (a health check, the sync position, a deadline, the outbox): sled
 /// refuses every write after one, so only a restart recovers.
+/// A worker that panicked is logged (not what it was handling, which may be
+/// a report); the event stays in the inbox, handled again at the next start.
+fn log_worker_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            error!("a worker handling one person's messages failed (a panic; the log above says where); the message it had stays in the inbox and is handled again when the bot next starts");
+        }
+    }
+}
+
 async fn watch_disk(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Some(why) = core.store.disk_failure() {
@@ -761,7 +837,9 @@ async fn dispatch(
             },
             _ = shutdown.changed() => break,
         };
-        while tasks.try_join_next().is_some() {}
+        while let Some(ended) = tasks.try_join_next() {
+            log_worker_panic(ended);
+        }
         let mut work = Some(work);
         if let Some(tx) = workers.get(&sender) {
             // A worker that has just ended refuses it: start another.
