@@ -759,7 +759,9 @@ async fn walk(
         }
         let syncs_before = syncs::log_writes();
         let start = Instant::now();
-        core.accept(Inbound {
+        // As a chat adapter does: the event on disk before it is
+        // acknowledged (Slack; Matrix keeps its sync position instead).
+        core.accept_kept(Inbound {
             event_id: format!("$load{i}-{n}"),
             room_id: room.clone(),
             sender: who.clone(),

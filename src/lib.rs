@@ -19,7 +19,9 @@
 //!   returning the new state and the actions to carry out.
 //! - [`store`]: sled on disk: concerns encrypted at rest, conversations in
 //!   progress, the append-only audit log, the schema version, the outbox,
-//!   and [`store::Batch`]: writes committed in one transaction.
+//!   and [`store::Batch`]: writes committed at once (kept whole until
+//!   all are made, so a crash leaves all or none), waiting for a flush
+//!   shared with every commit waiting at the time (group commit).
 //! - [`intake`]: the conversation joined to the store, for any transport:
 //!   what to keep, then what to send.
 //! - [`escalation`]: who was paged for a concern and who acknowledged; pure

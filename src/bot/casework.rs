@@ -283,7 +283,7 @@ impl Core {
             Some(reference),
             &what,
         )?;
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         self.set_deadlines(schedule);
         info!(reference = %reference, entry = applied.entry.number, "casefile entry added");
         Ok(())
@@ -417,7 +417,7 @@ impl Core {
             Some(&reference),
             &format!("entry {}", entry.number),
         )?;
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         // Their words, in their private room: removed with the concern.
         let copy = retention::PostedCopy {
             room: inbound.room_id.clone(),
@@ -571,7 +571,7 @@ impl Core {
             Some(reference),
             &format!("{} to the concern's room", format.label()),
         )?;
-        self.commit(Batch::new(), effects)?;
+        self.commit_blocking(Batch::new(), effects)?;
         info!(reference = %reference, "concern export queued for its room");
         Ok(())
     }
@@ -595,6 +595,6 @@ impl Core {
             remember,
             copy_of,
         );
-        self.commit(Batch::new(), effects)
+        self.commit_blocking(Batch::new(), effects)
     }
 }

@@ -71,7 +71,7 @@ impl Core {
         )?;
         let mut schedule = Schedule::new();
         let text = self.plan_form(&mut batch, &mut effects, user, out, &mut schedule)?;
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         drop(one_start_at_a_time);
         self.set_deadlines(schedule);
         info!("report started or resumed in a form");
@@ -133,7 +133,7 @@ impl Core {
         let mut effects = self.effects(event);
         let mut schedule = Schedule::new();
         let text = self.plan_form(&mut batch, &mut effects, user, out, &mut schedule)?;
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         self.set_deadlines(schedule);
         // Kept: whatever goes wrong now, the form must not say otherwise.
         Ok(self.form_view(user, text).unwrap_or_else(|e| {

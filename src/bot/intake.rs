@@ -48,7 +48,7 @@ impl Core {
         )?;
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
-        self.commit(batch, effects)?;
+        self.commit_final(batch, effects).await?;
         drop(one_start_at_a_time);
         self.set_deadlines(schedule);
         info!("report started or resumed in a private chat");
@@ -91,7 +91,7 @@ impl Core {
                     Remember::ReporterCopy(reporter.to_string()),
                     None,
                 );
-                self.commit(Batch::new(), effects)?;
+                self.commit_final(Batch::new(), effects).await?;
                 return Ok(true);
             }
         }
@@ -123,20 +123,17 @@ impl Core {
         }
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
-        self.commit(batch, effects)?;
+        if pressed.is_none() {
+            // Their answer is part of the report: removed with it. Kept in
+            // the same commit, under the concern's lock (held here).
+            let copy = PostedCopy {
+                room: inbound.room_id.clone(),
+                message: inbound.event_id.clone(),
+            };
+            retention::stage_reporter_copies(&self.store, &mut batch, reporter, &reference, &[copy])?;
+        }
+        self.commit_final(batch, effects).await?;
         self.set_deadlines(schedule);
-        if pressed.is_some() {
-            // Nothing they sent: the echo above is the bot's, remembered.
-            return Ok(true);
-        }
-        // Their answer is part of the report: removed with it.
-        let copy = PostedCopy {
-            room: inbound.room_id.clone(),
-            message: inbound.event_id.clone(),
-        };
-        if let Err(e) = retention::remember_reporter_copies(&self.store, reporter, &reference, &[copy]) {
-            error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
-        }
         Ok(true)
     }
 
@@ -192,7 +189,7 @@ impl Core {
         let mut effects = self.effects(format!("unfinished:{}", current.reference));
         let mut schedule = Schedule::new();
         self.plan_outgoing(&mut batch, &mut effects, reporter, out, &mut schedule)?;
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         self.set_deadlines(schedule);
         Ok(())
     }
@@ -243,13 +240,14 @@ impl Core {
                         Remember::Nothing,
                         Some(&record.reference),
                     );
-                    self.store.audit(
+                    self.store.stage_audit(
+                        batch,
                         self.now(),
                         "bot",
                         "record sent to the escalation room",
                         Some(&record.reference),
                         record.status.label(),
-                    )?;
+                    );
                 }
             }
         }
@@ -299,10 +297,17 @@ impl Core {
         }
     }
 
-    /// Remembers a message in a reporter's private chat as part of their
-    /// latest report, to be removed when that concern is deleted under
-    /// retention. A failure is logged: the conversation goes on.
-    pub(super) async fn remember_in_private(&self, reporter: &str, copy: PostedCopy) {
+    /// Stages remembering a message in a reporter's private chat as part of
+    /// their latest report, to be removed when that concern is deleted
+    /// under retention, in `then`, with the concern's lock to hold until it
+    /// is written, so a deletion in between is seen (the conversation goes
+    /// with the concern). A failure is logged: the conversation goes on.
+    pub(super) async fn remember_in_private(
+        &self,
+        then: &mut super::outbox::Then,
+        reporter: &str,
+        copy: PostedCopy,
+    ) {
         let reference = match intake::reference_of(&self.store, reporter) {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -311,10 +316,13 @@ impl Core {
                 return;
             }
         };
-        // Under the lock retention deletes under, so a deletion in between
-        // is seen (the conversation goes with the concern).
-        let _one_at_a_time = self.locks.lock(&reference).await;
-        if let Err(e) = retention::remember_reporter_copies(&self.store, reporter, &reference, &[copy]) {
+        if !then.held.contains_key(&reference) {
+            let held = self.locks.lock(&reference).await;
+            then.held.insert(reference.clone(), held);
+        }
+        if let Err(e) =
+            retention::stage_reporter_copies(&self.store, &mut then.batch, reporter, &reference, &[copy])
+        {
             error!(reference = %reference, error = %e, "a private message could not be remembered for removal under retention");
         }
     }

@@ -142,6 +142,20 @@ pub enum InboundKind {
     },
 }
 
+tokio::task_local! {
+    /// The event a worker is handling.
+    static HANDLING: Handling;
+}
+
+/// The event a worker is handling. A handler whose decision is one commit,
+/// its last, makes it with [`Core::commit_final`], which marks the event
+/// handled in the same write; otherwise it is marked handled, in a write
+/// of its own, after the handler returns.
+struct Handling {
+    event_id: String,
+    done: std::sync::atomic::AtomicBool,
+}
+
 /// Work for one sender's worker.
 enum Work {
     Event(Inbound),
@@ -337,22 +351,22 @@ impl Core {
 
     /// Starts the core's tasks, each named and supervised (see [`supervise`]):
     /// the timer, the outbox, the sweeps, and the one-off room check.
-    fn spawn_tasks(
-        self: &Arc<Self>,
-        stop_rx: &watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    fn spawn_tasks(self: &Arc<Self>, stop_rx: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let core = self;
         let queue = self.queue.clone();
-        let timer = core.timer.clone().run(move |reference: Reference, generation: u64| {
-            let _ = queue.send((
-                escalation_key(&reference),
-                Work::Deadline {
-                    reference,
-                    generation,
-                },
-            ));
-            std::future::ready(())
-        });
+        let timer = core
+            .timer
+            .clone()
+            .run(move |reference: Reference, generation: u64| {
+                let _ = queue.send((
+                    escalation_key(&reference),
+                    Work::Deadline {
+                        reference,
+                        generation,
+                    },
+                ));
+                std::future::ready(())
+            });
         let tidy = core.clone();
         let weak = Arc::downgrade(core);
         vec![
@@ -410,10 +424,34 @@ impl Core {
         Memo::new(&self.store)
     }
 
+    /// As [`Core::accept`], and on disk when it returns: for a chat that
+    /// acknowledges each event as it is handed over (Slack). An event that
+    /// could not be made durable is [`Accepted::NotKept`], for the chat to
+    /// send again.
+    pub fn accept_kept(&self, inbound: Inbound) -> Accepted {
+        let accepted = self.accept(inbound);
+        if accepted == Accepted::NotKept {
+            return accepted;
+        }
+        match self.store.flush() {
+            Ok(()) => accepted,
+            Err(e) => {
+                error!(error = %e, "could not keep an event on disk");
+                Accepted::NotKept
+            }
+        }
+    }
+
     /// Keeps an event in the inbox, then queues it. An event already seen
     /// (a resync, a replay) is not handled twice. One sender's flood is cut
     /// short (see [`flood`]): past a burst their messages are not handled,
     /// and they are told once.
+    ///
+    /// Kept in the store's memory, not yet on disk: it is on disk once any
+    /// flush that begins after this returns has ended (the commit that
+    /// keeps the chat's sync position, or [`Core::accept_kept`]). Only then
+    /// may the chat be told it was received. The commit that handles it
+    /// usually flushes it first, in the same flush.
     pub fn accept(&self, inbound: Inbound) -> Accepted {
         if matches!(inbound.kind, InboundKind::Joined) && !self.joined_matters(&inbound) {
             // Rooms' members come and go, and come again after a restart:
@@ -541,8 +579,42 @@ impl Core {
     }
 
     /// Commits a decision's writes and its effects at once, then wakes the
-    /// outbox. Nothing is sent unless everything was kept.
-    pub fn commit(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
+    /// outbox. Nothing is sent unless everything was kept. Waits for the
+    /// disk in a flush shared with every commit made meanwhile.
+    pub async fn commit(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
+        effects.stage(&self.store, &mut batch)?;
+        self.store.commit_async(batch).await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// As [`Core::commit`], for a handler's last commit: the event being
+    /// handled (see [`Handling`]) is marked handled in the same write, so
+    /// the decision and the end of its event reach the disk together.
+    pub async fn commit_final(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
+        effects.stage(&self.store, &mut batch)?;
+        let marks = HANDLING
+            .try_with(|h| {
+                let first = !h.done.load(std::sync::atomic::Ordering::Relaxed);
+                if first {
+                    self.store.stage_inbox_done(&mut batch, &h.event_id);
+                }
+                first
+            })
+            .unwrap_or(false);
+        self.store.commit_async(batch).await?;
+        if marks {
+            // Only once it is kept: a commit that failed leaves the event
+            // for the worker to mark (or to keep, for a failed disk).
+            let _ = HANDLING.try_with(|h| h.done.store(true, std::sync::atomic::Ordering::Relaxed));
+        }
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// As [`Core::commit`], holding this thread while the disk is waited
+    /// for: for the few decisions made outside an async function.
+    pub fn commit_blocking(&self, mut batch: Batch, effects: Effects) -> anyhow::Result<()> {
         effects.stage(&self.store, &mut batch)?;
         self.store.commit(batch)?;
         self.outbox_wake.notify_one();
@@ -634,7 +706,18 @@ impl Core {
                 if !matches!(inbound.kind, InboundKind::Joined) {
                     self.flood.handled(&inbound.sender);
                 }
-                if let Err(e) = self.handle(&inbound).await {
+                let handling = Handling {
+                    event_id: event_id.clone(),
+                    done: std::sync::atomic::AtomicBool::new(false),
+                };
+                let (handled, done) = HANDLING
+                    .scope(handling, async {
+                        let handled = self.handle(&inbound).await;
+                        let done = HANDLING.with(|h| h.done.load(std::sync::atomic::Ordering::Relaxed));
+                        (handled, done)
+                    })
+                    .await;
+                if let Err(e) = handled {
                     error!(event = %event_id, error = %format!("{e:#}"), "failed to handle an event");
                     if is_disk_failure(&e) {
                         // The event stays in the inbox and is handled after
@@ -644,6 +727,9 @@ impl Core {
                         return;
                     }
                     self.apologise(&inbound, false).await;
+                }
+                if done {
+                    return;
                 }
                 if let Err(e) = self.store.inbox_done(&event_id) {
                     error!(event = %event_id, error = %e, "could not mark an event handled");
@@ -754,7 +840,7 @@ impl Core {
             outbox::Remember::Nothing,
             None,
         );
-        self.commit(Batch::new(), effects)?;
+        self.commit_blocking(Batch::new(), effects)?;
         Ok(true)
     }
 }

@@ -356,9 +356,26 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
     parts
 }
 
+/// What to write once an effect is carried out, and the concerns' locks
+/// to hold until it is written.
+pub(super) struct Then {
+    pub(super) batch: Batch,
+    /// Each concern's lock, held once.
+    pub(super) held: HashMap<Reference, tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Then {
+    fn new() -> Then {
+        Then {
+            batch: Batch::new(),
+            held: HashMap::new(),
+        }
+    }
+}
+
 /// How an attempt ended.
 pub(super) enum Outcome {
-    Done(Batch),
+    Done(Then),
     /// Try again after this long; later effects in the queue wait. `counts`:
     /// a failure that counts towards giving up (not a rate limit, not our
     /// own store).
@@ -373,6 +390,13 @@ pub(super) enum Outcome {
 }
 
 impl Outcome {
+    pub(super) fn done(batch: Batch) -> Outcome {
+        Outcome::Done(Then {
+            batch,
+            held: HashMap::new(),
+        })
+    }
+
     pub(super) fn retry(after: Duration) -> Outcome {
         Outcome::Retry { after, counts: false }
     }
@@ -532,12 +556,12 @@ async fn deliver_queue(
             other => other,
         };
         let delivered = matches!(outcome, Outcome::Done(_));
-        let then = match outcome {
+        let (mut then, held) = match outcome {
             Outcome::Done(then) => {
                 lock().done(item.seq, core.now());
-                then
+                (then.batch, then.held)
             }
-            Outcome::Dropped => Batch::new(),
+            Outcome::Dropped => (Batch::new(), HashMap::new()),
             Outcome::Retry { after, .. } => {
                 let backoff = last_wait.map_or(Duration::from_millis(500), |d| (d * 2).min(MAX_BACKOFF));
                 let wait = after.max(backoff);
@@ -546,19 +570,33 @@ async fn deliver_queue(
             }
             Outcome::Failed(why) if item.effect.is_notification() => {
                 lock().forget(item.seq);
-                core.notification_given_up(&item, &why.to_string()).await
+                (
+                    core.notification_given_up(&item, &why.to_string()).await,
+                    HashMap::new(),
+                )
             }
             Outcome::Failed(why) => {
                 lock().forget(item.seq);
-                core.given_up(&item, &why).await
+                (core.given_up(&item, &why).await, HashMap::new())
             }
         };
-        if let Err(e) = core.store.outbox_done(item.seq, &item.key, then) {
+        if delivered {
+            // In the same write as its mark: the audit log says a page went
+            // exactly when the outbox knows it went.
+            core.stage_audit_delivered(&mut then, &item.effect);
+        }
+        // A message sent again under its key after a crash is the same
+        // message to the chat: its mark need not wait for the disk (sent
+        // again, it is marked, and audited, then). A room made again would
+        // be another room: its mark does.
+        let marked = match (&item.effect, delivered) {
+            (Effect::Send { .. }, true) => core.store.outbox_sent(item.seq, &item.key, then).await,
+            _ => core.store.outbox_done_async(item.seq, &item.key, then).await,
+        };
+        drop(held);
+        if let Err(e) = marked {
             error!(error = %e, "could not mark an effect done; it may be tried again");
             return Some(Duration::from_secs(5));
-        }
-        if delivered {
-            core.audit_delivered(&item.effect);
         }
         // Something went through: the next failure starts its waits afresh.
         last_wait = None;
@@ -600,14 +638,14 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
             if core.chat.is_joined(&room).await.unwrap_or(false)
                 && room_still_theirs(core, target, &room).await
             {
-                return Outcome::Done(Batch::new());
+                return Outcome::done(Batch::new());
             }
         }
         return match core.chat.create_room(spec).await {
             Ok(room) => {
                 info!(slot = ?target.slot(), "made a room");
                 match core.stage_room(target, &room).await {
-                    Ok(batch) => Outcome::Done(batch),
+                    Ok(batch) => Outcome::done(batch),
                     Err(e) => {
                         error!(error = %e, "could not keep a room just made; trying again");
                         Outcome::retry(Duration::from_secs(1))
@@ -649,29 +687,33 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
     }
     match effect {
         Effect::CreateRoom { .. } | Effect::Sms { .. } | Effect::Email { .. } => unreachable!(),
-        Effect::Check { .. } => Outcome::Done(Batch::new()),
+        Effect::Check { .. } => Outcome::done(Batch::new()),
         Effect::Invite { user, .. } => {
             let present = match core.chat.members(&room).await {
                 Ok(m) => m.iter().any(|m| &m.user == user),
                 Err(e) => return classify(e),
             };
             if present {
-                return Outcome::Done(Batch::new());
+                return Outcome::done(Batch::new());
             }
             match core.chat.invite(&room, user).await {
-                Ok(()) => Outcome::Done(Batch::new()),
+                Ok(()) => Outcome::done(Batch::new()),
                 Err(e) => classify(e),
             }
         }
         Effect::Send {
             message, remember, ..
         } => match core.chat.send(&room, message, &item.key).await {
-            Ok(id) => Outcome::Done(core.remember(remember, &room, &id, &item.key).await),
+            Ok(id) => {
+                let mut then = Then::new();
+                core.remember(&mut then, remember, &room, &id, &item.key).await;
+                Outcome::Done(then)
+            }
             Err(ChatError::TooLarge) => send_smaller(core, &room, message, remember, &item.key).await,
             Err(e) => classify(e),
         },
         Effect::Upload { file, .. } => match core.chat.upload(&room, file, &item.key).await {
-            Ok(_) => Outcome::Done(Batch::new()),
+            Ok(_) => Outcome::done(Batch::new()),
             Err(e) => classify(e),
         },
         Effect::Remove { user, reason, .. } => {
@@ -680,16 +722,16 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
                 Err(e) => return classify(e),
             };
             if !present {
-                return Outcome::Done(Batch::new());
+                return Outcome::done(Batch::new());
             }
             match core.chat.remove(&room, user, reason).await {
-                Ok(()) | Err(ChatError::NotFound(_)) => Outcome::Done(Batch::new()),
+                Ok(()) | Err(ChatError::NotFound(_)) => Outcome::done(Batch::new()),
                 Err(e) => classify(e),
             }
         }
         Effect::Redact { message, reason, .. } => match core.chat.redact(&room, message, reason).await {
             // Gone already is as good as removed.
-            Ok(()) | Err(ChatError::NotFound(_)) => Outcome::Done(Batch::new()),
+            Ok(()) | Err(ChatError::NotFound(_)) => Outcome::done(Batch::new()),
             Err(e) => classify(e),
         },
     }
@@ -721,7 +763,7 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
         let pieces = split_text(body, max);
         let n = pieces.len();
         let mut first_taken = false;
-        let mut then = Batch::new();
+        let mut then = Then::new();
         for (i, piece) in pieces.iter().enumerate() {
             let head = match &label {
                 Some(l) => format!("({l}, piece {} of {n})", i + 1),
@@ -741,7 +783,7 @@ async fn send_smaller(core: &Core, room: &str, message: &Message, remember: &Rem
             {
                 Ok(id) => {
                     first_taken = true;
-                    then.append(core.remember(remember, room, &id, key).await);
+                    core.remember(&mut then, remember, room, &id, key).await;
                 }
                 Err(ChatError::TooLarge) if !first_taken && max > 256 => break,
                 Err(ChatError::TooLarge) => return Outcome::Failed(ChatError::TooLarge),
@@ -850,8 +892,9 @@ impl Core {
     }
 
     /// Notes a message just sent where retention will find it, or what it
-    /// leads to; returns what to commit with its being done.
-    async fn remember(&self, remember: &Remember, room: &str, message: &str, key: &str) -> Batch {
+    /// leads to: in `then`, what to write with its being done, and the
+    /// lock to hold until then.
+    async fn remember(&self, then: &mut Then, remember: &Remember, room: &str, message: &str, key: &str) {
         let copy = PostedCopy {
             room: room.to_string(),
             message: message.to_string(),
@@ -864,12 +907,12 @@ impl Core {
                     error!(reference = %reference, error = %e, "a message about a concern could not be remembered for removal under retention");
                 }
             }
-            Remember::ReporterCopy(reporter) => self.remember_in_private(reporter, copy).await,
+            Remember::ReporterCopy(reporter) => self.remember_in_private(then, reporter, copy).await,
             Remember::LeadsTold { reference, reporter } => {
-                return self.tell_reporter_after_leads(key, reference, reporter, true);
+                then.batch
+                    .append(self.tell_reporter_after_leads(key, reference, reporter, true));
             }
         }
-        Batch::new()
     }
 }
 

@@ -258,7 +258,7 @@ impl Core {
             }
             Reply::Code(code) => return self.sms_code(inbound, &who, from, &code).await,
         }
-        self.commit(Batch::new(), effects)
+        self.commit_final(Batch::new(), effects).await
     }
 
     /// A reply code from `who`: the concern it is theirs for, acknowledged.
@@ -276,7 +276,7 @@ impl Core {
             self.store
                 .audit(now, who, "SMS reply refused: code not current", None, sid)?;
             self.answer_sms(&mut effects, from, compose::outside::sms_unknown_code());
-            return self.commit(Batch::new(), effects);
+            return self.commit_final(Batch::new(), effects).await;
         };
         let reference = esc.reference.clone();
         let _one_at_a_time = self.locks.lock(&reference).await;
@@ -314,7 +314,7 @@ impl Core {
                 )?;
             }
         }
-        self.commit(batch, effects)?;
+        self.commit_final(batch, effects).await?;
         self.set_deadlines(schedule);
         Ok(())
     }
@@ -358,7 +358,7 @@ impl Core {
         self.store
             .audit(now, who, "SMS stopped: they replied STOP", None, "")?;
         info!("someone's number refuses SMS pages now (STOP)");
-        self.commit(batch, effects)
+        self.commit_final(batch, effects).await
     }
 
     /// `who` texted START: SMS may go to their number again.
@@ -442,7 +442,7 @@ impl Core {
             self.store
                 .stage_item(&mut batch, Tree::Escalations, &reference.to_string(), &esc)?;
         }
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         if let Some((r, at, g)) = esc.timer_entry() {
             self.timer.schedule(r, at, g);
         }

@@ -267,7 +267,7 @@ impl Core {
             }
             self.store
                 .stage_item(&mut batch, Tree::Escalations, &reference.to_string(), &esc)?;
-            self.commit(batch, effects)?;
+            self.commit(batch, effects).await?;
             self.store.audit(
                 self.now(),
                 "bot",
@@ -307,7 +307,7 @@ impl Core {
             }
         }
         if !effects.is_empty() {
-            self.commit(Batch::new(), effects)?;
+            self.commit(Batch::new(), effects).await?;
         }
         Ok(())
     }
@@ -322,7 +322,7 @@ impl Core {
         };
         let mut effects = self.effects(&inbound.event_id);
         self.queue_room_check(&mut effects, "check", &esc.reference);
-        self.commit(Batch::new(), effects)?;
+        self.commit(Batch::new(), effects).await?;
         Ok(())
     }
 
@@ -356,7 +356,7 @@ impl Core {
         let mut effects = self.effects(format!("{reference}-decision"));
         let mut schedule = Schedule::new();
         self.plan_decision(&mut batch, &mut effects, decision, &mut schedule)?;
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         self.set_deadlines(schedule);
         Ok(())
     }
@@ -431,7 +431,7 @@ impl Core {
                 self.plan_acknowledged(ack, next, &mut batch, &mut effects, &mut schedule)?;
             }
         }
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         self.set_deadlines(schedule);
         Ok(())
     }
@@ -528,7 +528,7 @@ impl Core {
             Remember::Nothing,
             None,
         );
-        self.commit(batch, effects)?;
+        self.commit(batch, effects).await?;
         if changed {
             // Someone away is skipped at once; someone back is paged again.
             for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {

@@ -115,7 +115,7 @@ impl Core {
             Remember::Nothing,
             Some(reference),
         );
-        if let Err(e) = self.commit(Batch::new(), notice) {
+        if let Err(e) = self.commit(Batch::new(), notice).await {
             warn!(reference = %reference, error = %format!("{e:#}"), "could not keep the notice that someone was removed from a concern's room");
         }
         Ok(())

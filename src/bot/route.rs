@@ -251,7 +251,7 @@ impl Core {
             Remember::Nothing,
             None,
         );
-        self.commit(Batch::new(), effects)
+        self.commit_blocking(Batch::new(), effects)
     }
 
     /// Whether this is one of the staff rooms from the config.
@@ -293,7 +293,7 @@ impl Core {
             None,
             "",
         )?;
-        self.commit(Batch::new(), effects)
+        self.commit_blocking(Batch::new(), effects)
     }
 
     /// Whether someone is a member (joined) of a staff room.

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::CaseView;
 use crate::concern::Reference;
 use crate::escalation::Escalation;
-use crate::store::{Store, StoreError, Tree};
+use crate::store::{Batch, Store, StoreError, Tree};
 
 /// The audit action for a deletion under retention.
 pub const AUDIT_ACTION: &str = "deleted under retention";
@@ -100,19 +100,30 @@ pub fn remember_reporter_copies(
     append(store, &copies_key(reference), copies)
 }
 
+/// As [`remember_reporter_copies`], staged in `batch` to be kept with it.
+/// Call under the concern's lock, held until `batch` is committed.
+pub fn stage_reporter_copies(
+    store: &Store,
+    batch: &mut Batch,
+    reporter: &str,
+    reference: &Reference,
+    copies: &[PostedCopy],
+) -> Result<(), StoreError> {
+    if copies.is_empty() || crate::intake::reference_of(store, reporter)?.as_ref() != Some(reference) {
+        return Ok(());
+    }
+    store.stage_add_to_list(batch, Tree::Settings, &copies_key(reference), copies)
+}
+
 /// Adds `copies` to the list kept under `key` in the settings, skipping any
-/// already there.
+/// already there. The list is read and written back in the commit (see
+/// [`Store::stage_add_to_list`]), so additions staged elsewhere at the same
+/// time are kept too.
 fn append(store: &Store, key: &str, copies: &[PostedCopy]) -> Result<(), StoreError> {
     let _lists = lists();
-    let mut list = store
-        .get_item::<Vec<PostedCopy>>(Tree::Settings, key)?
-        .unwrap_or_default();
-    for copy in copies {
-        if !list.contains(copy) {
-            list.push(copy.clone());
-        }
-    }
-    store.put_item(Tree::Settings, key, &list)
+    let mut batch = Batch::new();
+    store.stage_add_to_list(&mut batch, Tree::Settings, key, copies)?;
+    store.commit(batch)
 }
 
 /// Messages of deleted concerns still to be removed, oldest first.

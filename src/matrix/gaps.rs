@@ -116,7 +116,8 @@ async fn fill_one(client: Client, core: Arc<Core>, bot: OwnedUserId, mut gap: Ga
                 continue;
             };
             if let Some(inbound) = events::any(ev, &gap.room, &bot) {
-                // Kept in the inbox before this returns.
+                // Kept in the inbox; on disk with `gap_moved`'s flush,
+                // before the gap is said to have moved past it.
                 core.accept_backlog(inbound);
                 handed += 1;
             }

@@ -74,7 +74,7 @@ pub async fn report(adapter: &Arc<Adapter>, event: &SlackCommandEvent) -> String
             return cannot_tell("I couldn't read your report just now");
         }
     }
-    match core.accept(in_dm(&request, &dm, user)) {
+    match core.accept_kept(in_dm(&request, &dm, user)) {
         Accepted::Kept => compose::messaged_privately().plain,
         // Their messages are coming too fast: this one is not taken.
         Accepted::Dropped => compose::too_fast().plain,

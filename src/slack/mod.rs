@@ -88,7 +88,8 @@ impl Adapter {
     /// sends it again. One dropped on purpose is acknowledged: sent again,
     /// it would only be dropped again, or taken late as an answer.
     fn keep(&self, core: &Core, inbound: crate::bot::Inbound) -> Result<(), Failure> {
-        match core.accept(inbound) {
+        // On disk before the envelope is acknowledged.
+        match core.accept_kept(inbound) {
             Accepted::Kept | Accepted::Dropped => Ok(()),
             Accepted::NotKept => Err(Box::new(Unacked::NotKept)),
         }

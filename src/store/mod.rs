@@ -9,6 +9,7 @@
 //! |                         | `reference_counter`              | last reference issued, big-endian u64   |
 //! |                         | `audit_head`                     | newest audit entry's seq and hash, encrypted |
 //! |                         | `health_check`                   | unix seconds of the last health check, in clear |
+//! |                         | `pending_commit`                 | a batch being committed, whole, encrypted (there only while it is written; see `batch`) |
 //! | `reference_concern`     | reference number, big-endian u64 | [`ConcernRecord`] as JSON, encrypted    |
 //! | `conversationkey_state` | keyed digest of the key string   | the key string and state as JSON, encrypted |
 //! | `audit_seq_entry`       | seq, big-endian u64              | [`AuditEntry`] as JSON, encrypted       |
@@ -27,8 +28,15 @@
 //! keys make sled's order the numeric order.
 //!
 //! Every write that the caller may report as done (a concern, a
-//! conversation's state, a reference, an audit entry) is flushed to disk
-//! before the method returns.
+//! conversation's state, a reference, an audit entry, a commit) is flushed
+//! to disk before the method returns, in a flush shared with every writer
+//! waiting at the time (`flusher`). Three writes are not waited for, and
+//! say so: an event kept in the inbox ([`Store::inbox_push`], on disk
+//! before the chat is told it arrived), an effect marked carried out
+//! ([`Store::outbox_sent`]) and [`Store::commit_unsynced`]; they reach
+//! the disk with the next flush, or within two seconds. An effect is
+//! handed to the outbox only once its commit is on disk
+//! ([`Store::outbox_pending`]).
 //!
 //! Error messages never quote stored content or chat identities: they name
 //! the data directory or key file, the reference or audit sequence number,
@@ -37,6 +45,7 @@
 mod audit;
 mod batch;
 mod crypto;
+mod flusher;
 mod key;
 mod migrate;
 
@@ -45,14 +54,12 @@ use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock};
@@ -64,6 +71,7 @@ pub use key::{Key, KEY_ENV_VAR, KEY_LEN};
 
 use audit::AuditHead;
 use crypto::{CryptoError, Sealer};
+use flusher::Flusher;
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -172,9 +180,18 @@ pub struct Store {
     outbox_state: sled::Tree,
     sealer: Sealer,
     key_source: String,
-    /// One audit append at a time, so sequence numbers and the hash chain
-    /// stay in order.
-    audit_lock: Mutex<()>,
+    /// Held for every write, so a batch's writes are never interleaved
+    /// with another's (see `batch`), and audit entries are numbered and
+    /// chained in order.
+    writes: Mutex<()>,
+    /// Makes the writes durable, sharing each flush among every writer
+    /// waiting at the time (see `flusher`).
+    flusher: Flusher,
+    /// Effects written but perhaps not yet on disk: (outbox seq, the
+    /// flusher's ticket that covers it, or `u64::MAX` while it is being
+    /// written). [`Store::outbox_pending`] leaves them out, so nothing is
+    /// carried out whose cause a crash could still undo.
+    fresh_effects: Mutex<Vec<(u64, u64)>>,
     /// The first write that failed for the disk: sled keeps failing after
     /// one, so the bot must stop and start afresh (see `Core::fail`).
     disk_failed: Mutex<Option<String>>,
@@ -240,7 +257,9 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(dir).open() {
+        // No timed flush of sled's own: the store's flusher makes every
+        // write durable, the ones not waited for within a second.
+        match sled::Config::new().path(dir).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if is_lock_held(&e) => {
                 if Instant::now() >= deadline {
@@ -308,6 +327,7 @@ impl Store {
         let rooms = db.open_tree(TREE_ROOMS).map_err(open_err)?;
         let outbox = db.open_tree(TREE_OUTBOX).map_err(open_err)?;
         let outbox_state = db.open_tree(TREE_OUTBOX_STATE).map_err(open_err)?;
+        let flusher = Flusher::start(db.clone());
         let store = Store {
             dir: dir.to_path_buf(),
             db,
@@ -326,13 +346,16 @@ impl Store {
             outbox_state,
             sealer: Sealer::new(&key),
             key_source: key.source().to_string(),
-            audit_lock: Mutex::new(()),
+            writes: Mutex::new(()),
+            flusher,
+            fresh_effects: Mutex::new(Vec::new()),
             disk_failed: Mutex::new(None),
             clock: Arc::new(SystemClock),
             health_checks: AtomicU64::new(0),
         };
         drop(key);
         store.check_schema_and_key()?;
+        store.finish_pending_commit()?;
         Ok(store)
     }
 
@@ -416,9 +439,49 @@ impl Store {
         }
     }
 
-    /// Makes everything written so far durable on disk.
+    /// Makes everything written so far durable on disk, in a flush shared
+    /// with every other writer waiting at the time.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.disk(e))
+        let ticket = self.flusher.wrote();
+        self.wait_durable(ticket)
+    }
+
+    /// As [`Store::flush`], waiting without holding a thread.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        let ticket = self.flusher.wrote();
+        self.wait_durable_async(ticket).await
+    }
+
+    /// How many flushes the store has made (each one disk sync or none):
+    /// for the benches.
+    pub fn flushes(&self) -> u64 {
+        self.flusher.rounds()
+    }
+
+    /// Waits until the write with this ticket is on disk.
+    fn wait_durable(&self, ticket: u64) -> Result<(), StoreError> {
+        self.flusher.wait(ticket).map_err(|why| self.flush_failed(why))
+    }
+
+    async fn wait_durable_async(&self, ticket: u64) -> Result<(), StoreError> {
+        self.flusher
+            .wait_async(ticket)
+            .await
+            .map_err(|why| self.flush_failed(why))
+    }
+
+    fn flush_failed(&self, why: String) -> StoreError {
+        self.disk(sled::Error::Io(std::io::Error::other(why)))
+    }
+
+    /// The lock every write to the store is made under (see `batch`).
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a write made outside a batch, so the next flush covers it.
+    fn wrote(&self) {
+        self.flusher.wrote();
     }
 
     /// Proves the store can still be written: writes the time to the meta
@@ -435,6 +498,7 @@ impl Store {
         self.meta
             .insert(META_HEALTH_CHECK, now.as_bytes())
             .map_err(|e| self.disk(e))?;
+        self.wrote();
         self.flush()
     }
 
@@ -490,7 +554,11 @@ impl Store {
         let what = format!("the record for {}", record.reference);
         let plain = self.encode(&what, record)?;
         let sealed = self.seal(TREE_CONCERNS, &key, &plain, &what)?;
-        self.concerns.insert(key, sealed).map_err(|e| self.disk(e))?;
+        {
+            let _one_at_a_time = self.write_lock();
+            self.concerns.insert(key, sealed).map_err(|e| self.disk(e))?;
+            self.wrote();
+        }
         self.flush()
     }
 
@@ -532,21 +600,12 @@ impl Store {
     /// there was a record. The caller audits the deletion.
     pub fn delete_concern(&self, reference: &Reference) -> Result<bool, StoreError> {
         let key = reference.number().to_be_bytes();
-        let id = self.sealer.identity_digest(&reference.to_string());
-        let result = (&self.concerns, &self.casefiles, &self.escalations).transaction(
-            |(concerns, casefiles, escalations)| {
-                let had = concerns.remove(&key)?.is_some();
-                casefiles.remove(&id[..])?;
-                escalations.remove(&id[..])?;
-                Ok::<bool, ConflictableTransactionError<()>>(had)
-            },
-        );
-        let had = match result {
-            Ok(had) => had,
-            Err(TransactionError::Abort(())) => false,
-            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
-        };
-        self.flush()?;
+        let had = self.concerns.contains_key(key).map_err(|e| self.disk(e))?;
+        let mut batch = Batch::new();
+        self.stage_remove_concern(&mut batch, reference);
+        self.stage_remove_item(&mut batch, Tree::Casefiles, &reference.to_string());
+        self.stage_remove_item(&mut batch, Tree::Escalations, &reference.to_string());
+        self.commit(batch)?;
         Ok(had)
     }
 
@@ -642,74 +701,10 @@ impl Store {
 
     // ----- the inbox of events not yet handled -----
 
-    /// Keeps an incoming event until [`Store::inbox_done`] is called for
-    /// it, flushed to disk. Returns `false`, keeping nothing, if this event
-    /// id was pushed before (pending or done), so a resync or a replay is
-    /// not handled twice.
-    pub fn inbox_push<T: Serialize + ?Sized>(&self, event_id: &str, event: &T) -> Result<bool, StoreError> {
-        let what = "an incoming event";
-        let id = self.sealer.identity_digest(event_id);
-        if self.inbox_state.get(id).map_err(|e| self.disk(e))?.is_some() {
-            return Ok(false);
-        }
-        let seq = self.db.generate_id().map_err(|e| self.disk(e))?.to_be_bytes();
-        let plain = self.encode(
-            what,
-            &KeyedOut {
-                key: event_id,
-                state: event,
-            },
-        )?;
-        let sealed = self.seal(TREE_INBOX, &seq, &plain, what)?;
-        let mut state = Vec::with_capacity(9);
-        state.push(b'P');
-        state.extend_from_slice(&seq);
-
-        let result = (&self.inbox, &self.inbox_state).transaction(|(inbox, inbox_state)| {
-            if inbox_state.get(id)?.is_some() {
-                return Err(ConflictableTransactionError::Abort(()));
-            }
-            inbox.insert(&seq, sealed.clone())?;
-            inbox_state.insert(&id, state.clone())?;
-            Ok(())
-        });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Abort(())) => return Ok(false),
-            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
-        }
-        self.flush()?;
-        Ok(true)
-    }
-
     /// Whether this event id was ever kept in the inbox (pending or done).
     pub fn inbox_known(&self, event_id: &str) -> Result<bool, StoreError> {
         let id = self.sealer.identity_digest(event_id);
         Ok(self.inbox_state.get(id).map_err(|e| self.disk(e))?.is_some())
-    }
-
-    /// Marks an event handled: it leaves the inbox, and its id is
-    /// remembered so it is never handled again. Flushed to disk.
-    pub fn inbox_done(&self, event_id: &str) -> Result<(), StoreError> {
-        let id = self.sealer.identity_digest(event_id);
-        let mut done = Vec::with_capacity(9);
-        done.push(b'D');
-        done.extend_from_slice(&self.now().timestamp().to_be_bytes());
-        let result = (&self.inbox, &self.inbox_state).transaction(|(inbox, inbox_state)| {
-            if let Some(state) = inbox_state.get(id)? {
-                if state.first() == Some(&b'P') {
-                    inbox.remove(&state[1..])?;
-                }
-            }
-            inbox_state.insert(&id, done.clone())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Abort(())) => {}
-            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
-        }
-        self.flush()
     }
 
     /// Forgets the ids of events handled before `before`, so the list does
@@ -734,7 +729,9 @@ impl Store {
         // A done id never becomes pending again, so nothing can change
         // between the reading above and the removal.
         for id in &old {
+            let _one_at_a_time = self.write_lock();
             self.inbox_state.remove(id).map_err(|e| self.disk(e))?;
+            self.wrote();
         }
         if !old.is_empty() {
             self.flush()?;
@@ -783,7 +780,11 @@ impl Store {
         let id = self.sealer.identity_digest(key);
         let plain = self.encode(what, &KeyedOut { key, state: value })?;
         let sealed = self.seal(name, &id, &plain, what)?;
-        tree.insert(id, sealed).map_err(|e| self.disk(e))?;
+        {
+            let _one_at_a_time = self.write_lock();
+            tree.insert(id, sealed).map_err(|e| self.disk(e))?;
+            self.wrote();
+        }
         self.flush()
     }
 
@@ -808,7 +809,11 @@ impl Store {
 
     fn remove_keyed(&self, tree: &sled::Tree, key: &str) -> Result<(), StoreError> {
         let id = self.sealer.identity_digest(key);
-        tree.remove(id).map_err(|e| self.disk(e))?;
+        {
+            let _one_at_a_time = self.write_lock();
+            tree.remove(id).map_err(|e| self.disk(e))?;
+            self.wrote();
+        }
         self.flush()
     }
 
@@ -830,82 +835,6 @@ impl Store {
     }
 
     // ----- audit log -----
-
-    /// Appends an entry to the audit log with the next sequence number,
-    /// chained to the entry before it, and flushes it to disk.
-    ///
-    /// Never put concern content in `detail` (see [`AuditEntry`]).
-    ///
-    /// An existing entry is never overwritten: if the log has been damaged,
-    /// the new entry still goes after the highest sequence number present,
-    /// and [`Store::verify_audit`] reports the damage.
-    pub fn audit(
-        &self,
-        at: DateTime<Utc>,
-        actor: &str,
-        action: &str,
-        reference: Option<&Reference>,
-        detail: &str,
-    ) -> Result<AuditEntry, StoreError> {
-        let _one_at_a_time = self.audit_lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let head = self.audit_head()?;
-        let last_key = self
-            .audit
-            .last()
-            .map_err(|e| self.disk(e))?
-            .and_then(|(k, _)| be_u64(&k))
-            .unwrap_or(0);
-        let head_seq = head.as_ref().map_or(0, |h| h.seq);
-        let seq = head_seq
-            .max(last_key)
-            .checked_add(1)
-            .ok_or_else(|| self.damaged("its audit log sequence number is at its limit"))?;
-        let prev_hash = head.map_or_else(|| GENESIS_HASH.to_string(), |h| h.hash);
-
-        let mut entry = AuditEntry {
-            seq,
-            at,
-            actor: actor.to_string(),
-            action: action.to_string(),
-            reference: reference.cloned(),
-            detail: detail.to_string(),
-            prev_hash,
-            hash: String::new(),
-        };
-        entry.hash = entry.compute_hash();
-
-        let what = format!("audit log entry {seq}");
-        let key = seq.to_be_bytes();
-        let sealed_entry = self.seal(TREE_AUDIT, &key, &self.encode(&what, &entry)?, &what)?;
-        let new_head = AuditHead {
-            seq,
-            hash: entry.hash.clone(),
-        };
-        let sealed_head = self.seal(
-            TREE_META,
-            META_AUDIT_HEAD,
-            &self.encode("the audit log head", &new_head)?,
-            "the audit log head",
-        )?;
-
-        let result = (&self.meta, &self.audit).transaction(|(meta, audit)| {
-            if audit.get(key)?.is_some() {
-                return Err(ConflictableTransactionError::Abort(()));
-            }
-            audit.insert(&key, sealed_entry.clone())?;
-            meta.insert(META_AUDIT_HEAD, sealed_head.clone())?;
-            Ok(())
-        });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Abort(())) => {
-                return Err(self.damaged(&format!("audit log entry {seq} already exists")));
-            }
-            Err(TransactionError::Storage(e)) => return Err(self.disk(e)),
-        }
-        self.flush()?;
-        Ok(entry)
-    }
 
     /// Every audit entry, in sequence order.
     pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {

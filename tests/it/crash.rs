@@ -606,7 +606,10 @@ async fn lead_work(ctx: Arc<Ctx>, lead: Arc<Person>) -> BTreeMap<String, Concern
         if ctx.reporters_done.load(Ordering::SeqCst) == ctx.reporters {
             let told: Vec<String> = ctx.references.lock().expect("refs").clone();
             let missing: Vec<&String> = told.iter().filter(|r| !concerns.contains_key(*r)).collect();
-            if missing.is_empty() && !concerns.values().any(want) {
+            // A concern whose room the lead was brought into before its
+            // page came is not done either: it is acknowledged once the
+            // page is read (or after 10 s), above.
+            if missing.is_empty() && !concerns.values().any(|c| want(c) || !c.acked) {
                 ctx.lead_done.store(true, Ordering::SeqCst);
                 return concerns;
             }

@@ -49,9 +49,10 @@ impl Core {
         let name = self.person_named(&item.effect).await;
         let text = compose::still_trying(item.effect.about(), &item.effect.what(&name));
         let mut notices = self.effects(format!("{}!trouble", cause_of(&item.key)));
-        let result = self
-            .alert_leads(&mut notices, text, Remember::Nothing)
-            .and_then(|_| self.commit(Batch::new(), notices));
+        let result = match self.alert_leads(&mut notices, text, Remember::Nothing) {
+            Ok(_) => self.commit(Batch::new(), notices).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = result {
             error!(error = %format!("{e:#}"), "could not keep the notice that something keeps failing");
         }
@@ -205,8 +206,9 @@ impl Core {
     }
 
     /// An effect delivered is written to the audit log if it says so (a page
-    /// is "paged" here, when it went).
-    pub(super) fn audit_delivered(&self, effect: &Effect) {
+    /// is "paged" here, when it went): staged in `then`, the write that
+    /// marks it sent.
+    pub(super) fn stage_audit_delivered(&self, then: &mut Batch, effect: &Effect) {
         let Effect::Send {
             remember:
                 Remember::Audited {
@@ -220,11 +222,7 @@ impl Core {
             return;
         };
         info!(reference = %reference, action = %action, "delivered");
-        if let Err(e) = self
-            .store
-            .audit(self.now(), "bot", action, Some(reference), detail)
-        {
-            error!(reference = %reference, error = %e, "could not audit a page that was delivered");
-        }
+        self.store
+            .stage_audit(then, self.now(), "bot", action, Some(reference), detail);
     }
 }

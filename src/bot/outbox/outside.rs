@@ -71,7 +71,7 @@ impl Core {
                 } else {
                     "email sent"
                 });
-                Outcome::Done(Batch::new())
+                Outcome::done(Batch::new())
             }
             Err(e) => self.not_sent(item, page, e).await,
         }
@@ -120,7 +120,7 @@ impl Core {
                 };
                 let _ = self.store.audit(self.now(), "bot", action, reference, who);
                 info!("SMS taken by the gateway");
-                Outcome::Done(then)
+                Outcome::done(then)
             }
             Err(e) => {
                 // The gateway answered: it did not send. The mark goes now.
