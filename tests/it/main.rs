@@ -38,6 +38,7 @@ mod intake;
 mod matrix_e2e;
 mod messy_rooms_e2e;
 mod outbox_e2e;
+mod pager;
 mod paging_e2e;
 mod paging_slack_e2e;
 mod retention;
