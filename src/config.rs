@@ -182,6 +182,9 @@ pub struct SafeguardingConfig {
     /// in the order shown; what the figures count. Defaults to
     /// [`crate::casework::DEFAULT_OUTCOMES`].
     pub outcomes: Vec<String>,
+    /// Pages outside the chat: each lead's and deputy's mobile, email and
+    /// rules, the SMS cap and quiet hours ([`crate::escalation::contacts`]).
+    pub outside: crate::escalation::contacts::OutsideConfig,
 }
 
 impl SafeguardingConfig {
@@ -317,6 +320,10 @@ struct RawSafeguarding {
     leads_room: Option<String>,
     retention: Option<String>,
     outcomes: Option<Vec<String>>,
+    sms_per_hour: Option<u32>,
+    quiet_hours: Option<String>,
+    #[serde(default)]
+    contact: Vec<crate::escalation::contacts::RawContact>,
 }
 
 #[derive(Deserialize)]
@@ -537,6 +544,16 @@ pub fn parse(
         problems.extend(found);
         Vec::new()
     });
+    let responders: Vec<&str> = std::iter::once(sg.lead.as_str())
+        .chain(sg.deputies.iter().map(String::as_str))
+        .collect();
+    let outside = crate::escalation::contacts::check(
+        sg.contact.clone(),
+        sg.sms_per_hour,
+        sg.quiet_hours.as_deref(),
+        &responders,
+        &mut |key: &str, message: String| problems.push(format!("{key}: {message}")),
+    );
     let listen = raw.health.listen.as_deref().and_then(|text| {
         text.trim().parse::<SocketAddr>().map_err(|_| {
             problems.push(format!(
@@ -577,6 +594,7 @@ pub fn parse(
             leads_room: sg.leads_room,
             retention,
             outcomes,
+            outside,
         },
         storage: StorageConfig { data_dir, key_file },
         flow: FlowConfig { file: flow_file },

@@ -1,8 +1,11 @@
-//! The leads' follow-up in chat: `!note`, `!decision … because …`, `!close`,
-//! `!show`, `!list`, `!stats`, `!export` and the reporter's `!add`.
+//! The leads' follow-up in chat: who may send a lead's command and where,
+//! the commands that write (`!note`, `!decision … because …`, `!close`, …)
+//! and the reporter's `!add`. The views (`!show`, `!list`, `!stats`,
+//! `!export`) are in [`super::views`].
 //!
-//! The core ([`crate::casework`]) parses and decides; this file checks who
-//! may, keeps the casefile, audits every view and change, and sends. Only
+//! The core ([`crate::casework::command`], one file a command) parses and
+//! decides; this file checks who may, keeps the casefile, audits every
+//! change, and sends. Only
 //! the Lead and Deputies see or change a concern; the reporter is told when
 //! it is closed or reopened and never sees what the leads wrote.
 
@@ -11,17 +14,14 @@ use tracing::info;
 
 use super::compose::{self, Text};
 use super::intake::Schedule;
-use super::outbox::{Effect, Effects, Remember, Target};
-use super::{Core, File, Inbound, Kind, Message};
+use super::outbox::{Effects, Remember, Target};
+use super::{Core, Inbound, Kind, Message};
 use crate::casework::command::{self, LeadCommand, ReporterNotice};
 use crate::casework::retention;
-use crate::casework::stats::{self, Stats};
-use crate::casework::view::{self, CaseView};
 use crate::casework::Casefile;
 use crate::concern::Reference;
 use crate::escalation::policy;
 use crate::escalation::Escalation;
-use crate::export::{self, ExportMeta, Format};
 use crate::store::{Batch, Tree};
 
 /// Where a lead's command was sent.
@@ -100,86 +100,17 @@ impl Core {
                 return Ok(true);
             }
         }
-        let reply = match (&command, place) {
-            (LeadCommand::Help, Place::Concern(_)) => command::help_in_concern_room(),
-            (LeadCommand::Help, _) => command::help_in_leads_room(),
+        match (&command, place) {
             (c, Place::Concern(reference)) if c.writes() => {
-                self.write_entry(reference, &command, inbound).await?;
-                return Ok(true);
+                self.write_entry(reference, &command, inbound).await
             }
-            (c, _) if c.writes() => {
-                "Do that in the concern's own room, so it stays with its record. Send !list to see the open concerns."
-                    .to_string()
-            }
-            (LeadCommand::Category(None), Place::Concern(reference)) => {
-                self.store
-                    .audit(now, sender, "viewed", Some(reference), "!category")?;
-                command::category_choices(&self.casefile(reference)?)
-            }
-            (LeadCommand::Show(Some(asked)), Place::Concern(own)) if asked != own => format!(
-                "In this room you can see only {own}, because the people here were chosen for it. To see {asked}, use the leads' room or your private chat with the bot."
+            (c, _) if c.writes() => self.notice(
+                inbound,
+                "Do that in the concern's own room, so it stays with its record. Send !list to see the open concerns.",
+                "lead",
             ),
-            (LeadCommand::Show(asked), _) => {
-                let reference = match (asked, place) {
-                    (Some(r), _) => r.clone(),
-                    (None, Place::Concern(r)) => r.clone(),
-                    (None, _) => {
-                        let text = "Which concern? Write it like: !show SG-0042. Send !list to see the open ones.";
-                        self.notice(inbound, text, "show")?;
-                        return Ok(true);
-                    }
-                };
-                match CaseView::load(&self.store, &reference)? {
-                    None => format!("There is no concern {reference}. Send !list to see the open ones."),
-                    Some(view) => {
-                        self.store.audit(now, sender, "viewed", Some(&reference), "!show")?;
-                        info!(reference = %reference, "concern shown to a lead");
-                        let text = view.show_text(self.tz());
-                        // Outside the concern's own room (cleared whole when
-                        // it is deleted), each part is remembered to remove.
-                        let elsewhere = match place {
-                            Place::Concern(_) => None,
-                            _ => Some(&reference),
-                        };
-                        self.answer_long(inbound, &text, "show", elsewhere)?;
-                        return Ok(true);
-                    }
-                }
-            }
-            (LeadCommand::List, _) => {
-                let cases = CaseView::all(&self.store)?;
-                self.store.audit(now, sender, "viewed", None, "!list")?;
-                view::list_text(&cases, now)
-            }
-            (LeadCommand::Stats(since), _) => {
-                let since = match since.as_deref() {
-                    None => None,
-                    Some(text) => match stats::parse_since(text, self.tz()) {
-                        Ok(t) => Some(t),
-                        Err(how) => {
-                            self.notice(inbound, &how, "stats")?;
-                            return Ok(true);
-                        }
-                    },
-                };
-                let cases = CaseView::all(&self.store)?;
-                self.store.audit(now, sender, "viewed", None, "!stats")?;
-                Stats::compute(&cases, since).to_text(since, self.tz())
-            }
-            (LeadCommand::Export(format), Place::Concern(reference)) => {
-                self.export_to_room(inbound, reference, format.as_deref())?;
-                return Ok(true);
-            }
-            (LeadCommand::Export(_), _) => {
-                "Send !export in the concern's own room, and the record is put there as a file.".to_string()
-            }
-            (LeadCommand::Category(None), _) => {
-                "Send !category in the concern's own room to see or set its category.".to_string()
-            }
-            // Every command that writes was handled above.
-            (_, _) => command::help_in_leads_room(),
-        };
-        self.notice(inbound, &reply, "lead")?;
+            _ => self.view(inbound, &command, place),
+        }?;
         Ok(true)
     }
 
@@ -212,11 +143,11 @@ impl Core {
     }
 
     /// Answers with a notice (which does not make phones ring).
-    fn notice(&self, inbound: &Inbound, text: &str, tag: &str) -> anyhow::Result<()> {
+    pub(super) fn notice(&self, inbound: &Inbound, text: &str, tag: &str) -> anyhow::Result<()> {
         self.answer(inbound, tag, Text::plain(text), true)
     }
 
-    fn casefile(&self, reference: &Reference) -> anyhow::Result<Casefile> {
+    pub(super) fn casefile(&self, reference: &Reference) -> anyhow::Result<Casefile> {
         Ok(self
             .store
             .get_item::<Casefile>(Tree::Casefiles, &reference.to_string())?
@@ -508,93 +439,5 @@ impl Core {
             );
         }
         Ok(())
-    }
-
-    /// Renders the record and puts it in the outbox to upload to the
-    /// concern's room (encrypted in an encrypted room, by the chat).
-    fn export_to_room(
-        &self,
-        inbound: &Inbound,
-        reference: &Reference,
-        format: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let format = match format.map(str::parse::<Format>).transpose() {
-            Ok(f) => f.unwrap_or(Format::Pdf),
-            Err(e) => {
-                return self.answer(
-                    inbound,
-                    "export",
-                    Text::plain(format!("{e}. For example: !export pdf")),
-                    false,
-                )
-            }
-        };
-        let Some(view) = CaseView::load(&self.store, reference)? else {
-            anyhow::bail!("the concern's record is missing from the store");
-        };
-        let now = self.now();
-        let asked_by = self.person(&inbound.sender).name;
-        let meta = ExportMeta {
-            organisation: &self.config.safeguarding.organisation,
-            tz: self.tz(),
-            generated_at: now,
-            generated_by: &asked_by,
-        };
-        let data = export::render(&view, format, &meta);
-        if data.is_empty() {
-            anyhow::bail!("the {} export came out empty", format.label());
-        }
-        let caption = format!(
-            "{} as {}, for {}. It holds special-category personal data: share it only with those who need to know.",
-            reference,
-            format.label(),
-            asked_by
-        );
-        let mut effects = self.effects(&inbound.event_id);
-        effects.push(
-            "export",
-            Effect::Upload {
-                target: Target::Room(inbound.room_id.clone()),
-                file: File {
-                    name: export::file_name(reference, format),
-                    mime: format.mime().to_string(),
-                    data,
-                    caption,
-                },
-                about: Some(reference.clone()),
-            },
-        );
-        self.store.audit(
-            now,
-            &inbound.sender,
-            "exported",
-            Some(reference),
-            &format!("{} to the concern's room", format.label()),
-        )?;
-        self.commit_blocking(Batch::new(), effects)?;
-        info!(reference = %reference, "concern export queued for its room");
-        Ok(())
-    }
-
-    /// Sends a long text as a notice, in parts if it is longer than the
-    /// chat takes. With `copy_of`, each part is remembered as a copy of
-    /// that concern, removed when the concern is deleted under retention.
-    fn answer_long(
-        &self,
-        inbound: &Inbound,
-        text: &str,
-        tag: &str,
-        copy_of: Option<&Reference>,
-    ) -> anyhow::Result<()> {
-        let mut effects = self.effects(&inbound.event_id);
-        let remember = copy_of.map_or(Remember::Nothing, |r| Remember::CopyOf(r.clone()));
-        effects.send(
-            tag,
-            Target::Room(inbound.room_id.clone()),
-            Message::notice(Text::plain(text)),
-            remember,
-            copy_of,
-        );
-        self.commit_blocking(Batch::new(), effects)
     }
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::concern::{ConcernRecord, Reference};
 
+pub mod outside;
+
 /// A message as plain text and, where it has formatting, HTML.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text {

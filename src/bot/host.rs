@@ -41,11 +41,23 @@ pub trait Transport: Send + Sized + 'static {
 
 /// Runs the bot on `transport` until `shutdown` turns true.
 pub async fn host(
+    transport: impl Transport,
+    config: Config,
+    flow: Flow,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    host_with(transport, config, flow, store, shutdown, None).await
+}
+
+/// As [`host`], with SMS and email pages sent through `notifier`.
+pub async fn host_with(
     mut transport: impl Transport,
     config: Config,
     flow: Flow,
     store: Store,
     shutdown: watch::Receiver<bool>,
+    notifier: Option<Arc<dyn crate::notify::Notifier>>,
 ) -> anyhow::Result<()> {
     // Listen before signing in, so a port already taken stops the bot at once.
     let metrics = Arc::new(Metrics::default());
@@ -58,7 +70,11 @@ pub async fn host(
     let health_server = health::listen(config.health.listen, health, shutdown.clone()).await?;
 
     let chat = transport.connect(Memo::new(&store), &metrics).await?;
-    let running = Core::start(chat, config, flow, store, metrics.clone()).await?;
+    let setup = super::Setup {
+        notifier,
+        ..super::Setup::default()
+    };
+    let running = Core::start_with(chat, config, flow, store, metrics.clone(), setup).await?;
     let core = running.core.clone();
     probe.attach(&core);
 

@@ -14,6 +14,8 @@
 //! - [`form`]: the same report in a form (Slack's modal), the answers never
 //!   messages: [`Core::form_open`] and [`Core::form_answer`].
 //! - [`paging`]: the page, deputy cover, acknowledgements and the rota.
+//! - [`pager`]: pages outside the chat (SMS, email) as each person's rules
+//!   say, acknowledgement by SMS reply, STOP, and failed deliveries.
 //! - [`casework`]: the leads' commands and the reporter's `!add`.
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
@@ -39,12 +41,14 @@ mod intake;
 mod locks;
 pub(crate) mod memo;
 mod names;
+mod pager;
 mod paging;
 mod retention;
 mod roomcheck;
 mod rooms;
 mod route;
 mod supervise;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,7 +61,7 @@ use tracing::{debug, error, info, warn};
 
 pub use chat::{Chat, ChatError, File, Kind, Member, Message, RoomSpec};
 pub use form::{FormAnswer, FormOpen, FormView};
-pub use host::{host, Transport};
+pub use host::{host, host_with, Transport};
 pub use memo::{Memo, MemoError};
 pub use route::{is_report_request, is_start_word};
 pub use supervise::Failure;
@@ -130,6 +134,12 @@ pub enum InboundKind {
         question: String,
         answer: String,
         label: String,
+    },
+    /// An SMS to the bot's number ([`Core::sms_reply`]): a reply to a
+    /// page outside the chat. Its sender and room are `sms:NUMBER`.
+    SmsReply {
+        from: crate::notify::Phone,
+        body: String,
     },
 }
 
@@ -210,6 +220,26 @@ pub struct Core {
     synced: watch::Sender<bool>,
     /// People's names, looked up before a decision needs them.
     names: names::Names,
+    /// Sends pages outside the chat (SMS, email), if any is configured.
+    notifier: Option<Arc<dyn crate::notify::Notifier>>,
+}
+
+/// What a core is started with besides its chat, config, flow, store and
+/// metrics: where the time comes from, and what sends SMS and email.
+#[derive(Clone)]
+pub struct Setup {
+    pub clock: Arc<dyn Clock>,
+    /// None: nothing is sent outside the chat, and nothing else changes.
+    pub notifier: Option<Arc<dyn crate::notify::Notifier>>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            clock: Arc::new(SystemClock),
+            notifier: None,
+        }
+    }
 }
 
 /// The core's running tasks; [`Running::stop`] ends them.
@@ -244,6 +274,23 @@ impl Core {
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Running> {
+        let setup = Setup {
+            clock,
+            ..Setup::default()
+        };
+        Self::start_with(chat, config, flow, store, metrics, setup).await
+    }
+
+    /// As [`Core::start`], with the clock and the notifier `setup` gives.
+    pub async fn start_with(
+        chat: Arc<dyn Chat>,
+        config: Config,
+        flow: Flow,
+        store: Store,
+        metrics: Arc<Metrics>,
+        setup: Setup,
+    ) -> anyhow::Result<Running> {
+        let Setup { clock, notifier } = setup;
         let policy = Policy::from_config(&config.safeguarding);
         let ready = chat.ready_at_start();
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
@@ -268,6 +315,7 @@ impl Core {
             failed: watch::channel(None).0,
             synced: watch::channel(ready).0,
             names: names::Names::default(),
+            notifier,
         });
         core.resolve_rooms().await;
         core.index_old_rooms();
@@ -647,8 +695,11 @@ impl Core {
         match work {
             Work::Event(inbound) => {
                 let event_id = inbound.event_id.clone();
-                // Whatever this event leads to may name its sender, or page.
-                self.refresh_name(&inbound.room_id, &inbound.sender).await;
+                // Whatever this event leads to may name its sender, or page
+                // (an SMS's sender is a number, not someone in the chat).
+                if !matches!(inbound.kind, InboundKind::SmsReply { .. }) {
+                    self.refresh_name(&inbound.room_id, &inbound.sender).await;
+                }
                 self.learn_responder_names().await;
                 // Counted as handled before it is: the outbox may deliver
                 // the answer before `handle` returns, and a reporter who

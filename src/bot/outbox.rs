@@ -13,8 +13,10 @@
 //!   one that keeps failing while the chat works ([`retry`]). Each person's
 //!   invitation is its own queue, so one that fails holds up nobody else.
 //! - [`notices`]: what is said, and to whom, when an effect fails.
+//! - [`outside`]: an SMS or email carried out through the core's notifier.
 
 mod notices;
+mod outside;
 mod people;
 mod retry;
 
@@ -129,6 +131,26 @@ pub enum Effect {
     Check {
         target: Target,
     },
+    /// An SMS, through the [`crate::notify::Notifier`], not the chat: a
+    /// page (`page` says which step of whose rules) or an answer.
+    Sms {
+        sms: crate::notify::Sms,
+        page: Option<PageStep>,
+    },
+    /// An email, the same way.
+    Email {
+        email: crate::notify::Email,
+        page: Option<PageStep>,
+    },
+}
+
+/// Which page outside the chat an SMS or email is: a concern, a person,
+/// and the step of their rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageStep {
+    pub reference: Reference,
+    pub who: String,
+    pub step: usize,
 }
 
 impl Effect {
@@ -138,11 +160,15 @@ impl Effect {
     fn queue(&self) -> String {
         match self {
             Effect::Invite { target, user, .. } => format!("{}/invite:{user}", target.queue()),
-            other => other.target().queue(),
+            // One queue per number and address: a slow gateway holds up no room.
+            Effect::Sms { sms, .. } => format!("sms:{}", sms.to),
+            Effect::Email { email, .. } => format!("email:{}", email.to),
+            other => other.target().map(Target::queue).unwrap_or_default(),
         }
     }
 
-    fn target(&self) -> &Target {
+    /// The room it is for; none for an SMS or an email.
+    fn target(&self) -> Option<&Target> {
         match self {
             Effect::CreateRoom { target, .. }
             | Effect::Invite { target, .. }
@@ -150,8 +176,14 @@ impl Effect {
             | Effect::Upload { target, .. }
             | Effect::Remove { target, .. }
             | Effect::Redact { target, .. }
-            | Effect::Check { target } => target,
+            | Effect::Check { target } => Some(target),
+            Effect::Sms { .. } | Effect::Email { .. } => None,
         }
+    }
+
+    /// A page or answer outside the chat.
+    pub fn is_notification(&self) -> bool {
+        matches!(self, Effect::Sms { .. } | Effect::Email { .. })
     }
 
     fn about(&self) -> Option<&Reference> {
@@ -164,6 +196,7 @@ impl Effect {
                 about.as_ref()
             }
             Effect::Redact { .. } | Effect::Remove { .. } | Effect::Check { .. } => None,
+            Effect::Sms { page, .. } | Effect::Email { page, .. } => page.as_ref().map(|p| &p.reference),
         }
     }
 
@@ -184,6 +217,8 @@ impl Effect {
             Effect::Redact { .. } => "remove a message".into(),
             Effect::Remove { .. } => format!("remove {name} from a concern's room"),
             Effect::Check { .. } => "check who is in the concern's room".into(),
+            Effect::Sms { .. } => format!("send an SMS to {name}"),
+            Effect::Email { .. } => format!("send an email to {name}"),
         }
     }
 }
@@ -211,6 +246,13 @@ impl Effects {
 
     pub fn push(&mut self, slot: &str, effect: Effect) {
         self.items.push((format!("{}/{slot}", self.cause), effect));
+    }
+
+    /// An effect keyed by a cause of its own (`cause/slot`), not this
+    /// set's: a page outside the chat is keyed by its concern, person and
+    /// step, whatever decision found it due.
+    pub fn push_as(&mut self, cause: &str, slot: &str, effect: Effect) {
+        self.items.push((format!("{cause}/{slot}"), effect));
     }
 
     /// A message, in numbered parts if it is longer than the chat takes.
@@ -332,7 +374,7 @@ impl Then {
 }
 
 /// How an attempt ended.
-enum Outcome {
+pub(super) enum Outcome {
     Done(Then),
     /// Try again after this long; later effects in the queue wait. `counts`:
     /// a failure that counts towards giving up (not a rate limit, not our
@@ -348,14 +390,14 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn done(batch: Batch) -> Outcome {
+    pub(super) fn done(batch: Batch) -> Outcome {
         Outcome::Done(Then {
             batch,
             held: HashMap::new(),
         })
     }
 
-    fn retry(after: Duration) -> Outcome {
+    pub(super) fn retry(after: Duration) -> Outcome {
         Outcome::Retry { after, counts: false }
     }
 }
@@ -526,6 +568,13 @@ async fn deliver_queue(
                 debug!(key = %item.key, retry_in = ?wait, "could not carry out an effect yet");
                 return Some(wait);
             }
+            Outcome::Failed(why) if item.effect.is_notification() => {
+                lock().forget(item.seq);
+                (
+                    core.notification_given_up(&item, &why.to_string()).await,
+                    HashMap::new(),
+                )
+            }
             Outcome::Failed(why) => {
                 lock().forget(item.seq);
                 (core.given_up(&item, &why).await, HashMap::new())
@@ -580,7 +629,9 @@ async fn attempt_in_time(core: &Core, item: &Pending<Effect>) -> Outcome {
 
 async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
     let effect = &item.effect;
-    let target = effect.target();
+    let Some(target) = effect.target() else {
+        return core.attempt_notification(item).await;
+    };
     if let Effect::CreateRoom { target, spec } = effect {
         // Made already (a restart after it was made but not marked done).
         if let Ok(Some(room)) = core.room_of(target) {
@@ -635,7 +686,7 @@ async fn attempt(core: &Core, item: &Pending<Effect>) -> Outcome {
         }
     }
     match effect {
-        Effect::CreateRoom { .. } => unreachable!(),
+        Effect::CreateRoom { .. } | Effect::Sms { .. } | Effect::Email { .. } => unreachable!(),
         Effect::Check { .. } => Outcome::done(Batch::new()),
         Effect::Invite { user, .. } => {
             let present = match core.chat.members(&room).await {

@@ -14,6 +14,16 @@ use crate::escalation::rota::{self, Rota};
 use crate::escalation::{self, AckDecision, Escalation};
 use crate::store::{Batch, Tree};
 
+/// Who acknowledged what, and where to say so.
+pub(super) struct Ack<'a> {
+    /// The escalation as it was.
+    pub before: &'a Escalation,
+    pub who: &'a str,
+    pub confirm_in: Target,
+    /// How, for the audit log ("" for the chat).
+    pub how: &'a str,
+}
+
 impl Core {
     /// The concern's room (made first, through the outbox) and whoever the
     /// policy pages. Call it under the concern's lock.
@@ -165,6 +175,8 @@ impl Core {
             self.store
                 .audit(now, "bot", "reminder queued", Some(&reference), who)?;
         }
+        let paged: Vec<String> = d.mention().into_iter().filter(|u| sg.is_responder(u)).collect();
+        self.plan_outside(&mut esc, &paged, effects)?;
         self.store
             .stage_item(batch, Tree::Escalations, &reference.to_string(), &esc)?;
         if let Some(entry) = esc.timer_entry() {
@@ -370,6 +382,7 @@ impl Core {
             | InboundKind::Undecryptable
             | InboundKind::Joined
             | InboundKind::Pressed { .. }
+            | InboundKind::SmsReply { .. }
             | InboundKind::StartReport => false,
         };
         if !wants_ack {
@@ -408,33 +421,61 @@ impl Core {
                 let text = compose::ack_already(&esc.reference, &by, a.at, self.tz());
                 effects.send("ack", room, Message::notice(text), Remember::Nothing, None);
             }
-            AckDecision::Acknowledged(mut next) => {
-                self.keep_name(&mut next, &inbound.sender);
-                let by = self.person_in(Some(&next), &inbound.sender);
-                self.metrics
-                    .acknowledged((now - esc.paged_at).to_std().unwrap_or_default());
-                self.store
-                    .audit(now, &inbound.sender, "acknowledged", Some(&next.reference), "")?;
-                info!(reference = %next.reference, "concern acknowledged");
-                let text = compose::ack_confirmed(&next.reference, &by, now, self.tz());
-                effects.send("ack", room, Message::notice(text), Remember::Nothing, None);
-                // The reporter is told through the outbox: kept with the
-                // acknowledgement, so a crash never loses it.
-                effects.send(
-                    "toldreporter",
-                    Target::Private(next.reporter.clone()),
-                    Message::plain(compose::reporter_told_ack(&next.reference, &by, now, self.tz())),
-                    Remember::CopyOf(next.reference.clone()),
-                    Some(&next.reference),
-                );
-                // Schedules the reminder; nothing more is paged.
-                let decision = policy::decide(&next, &self.policy, &self.rota()?, now);
-                self.plan_decision(&mut batch, &mut effects, decision, &mut schedule)?;
+            AckDecision::Acknowledged(next) => {
+                let ack = Ack {
+                    before: &esc,
+                    who: &inbound.sender,
+                    confirm_in: room,
+                    how: "",
+                };
+                self.plan_acknowledged(ack, next, &mut batch, &mut effects, &mut schedule)?;
             }
         }
         self.commit(batch, effects).await?;
         self.set_deadlines(schedule);
         Ok(())
+    }
+
+    /// A first acknowledgement, however it came (`!ack`, ✅, an SMS reply):
+    /// recorded and confirmed in `confirm_in`, the reporter told who and
+    /// when through the outbox, paging stopped (pages outside the chat
+    /// still to come cancelled) and the reminder set.
+    pub(super) fn plan_acknowledged(
+        &self,
+        ack: Ack<'_>,
+        mut next: Escalation,
+        batch: &mut Batch,
+        effects: &mut Effects,
+        schedule: &mut Schedule,
+    ) -> anyhow::Result<()> {
+        let now = self.now();
+        self.keep_name(&mut next, ack.who);
+        let by = self.person_in(Some(&next), ack.who);
+        self.metrics
+            .acknowledged((now - ack.before.paged_at).to_std().unwrap_or_default());
+        self.store
+            .audit(now, ack.who, "acknowledged", Some(&next.reference), ack.how)?;
+        info!(reference = %next.reference, "concern acknowledged");
+        let text = compose::ack_confirmed(&next.reference, &by, now, self.tz());
+        effects.send(
+            "ack",
+            ack.confirm_in,
+            Message::notice(text),
+            Remember::Nothing,
+            None,
+        );
+        // The reporter is told through the outbox: kept with the
+        // acknowledgement, so a crash never loses it.
+        effects.send(
+            "toldreporter",
+            Target::Private(next.reporter.clone()),
+            Message::plain(compose::reporter_told_ack(&next.reference, &by, now, self.tz())),
+            Remember::CopyOf(next.reference.clone()),
+            Some(&next.reference),
+        );
+        // Schedules the reminder; nothing more is paged.
+        let decision = policy::decide(&next, &self.policy, &self.rota()?, now);
+        self.plan_decision(batch, effects, decision, schedule)
     }
 
     /// `!away`, `!back`, `!cover`, `!rota` from a lead or deputy. Returns

@@ -27,6 +27,9 @@ impl Core {
         if let InboundKind::Edit { body } = &inbound.kind {
             return self.edited(inbound, body).await;
         }
+        if let InboundKind::SmsReply { from, body } = &inbound.kind {
+            return self.sms_reply_in(inbound, from, body).await;
+        }
         match inbound.kind {
             InboundKind::Undecryptable => return self.undecryptable(inbound).await,
             InboundKind::Joined => return self.someone_joined(inbound).await,
@@ -118,8 +121,11 @@ impl Core {
         match &inbound.kind {
             InboundKind::Reaction { .. } => Ok(()),
             InboundKind::Attachment => self.remove_attachment(inbound),
-            // Edits and undecryptable messages were answered before coming here.
-            InboundKind::Edit { .. } | InboundKind::Undecryptable | InboundKind::Joined => Ok(()),
+            // Edits, undecryptable messages and SMS were answered before coming here.
+            InboundKind::Edit { .. }
+            | InboundKind::Undecryptable
+            | InboundKind::Joined
+            | InboundKind::SmsReply { .. } => Ok(()),
             InboundKind::Pressed {
                 question,
                 answer,

@@ -9,7 +9,13 @@
 //! - [`rota`]: who is away and who covers for the lead, and the `!away`,
 //!   `!back`, `!cover` and `!rota` commands.
 //! - [`timer`]: the one task that owns every deadline.
+//! - [`contacts`]: each lead's and deputy's mobile, email and rules, from
+//!   the config, checked.
+//! - [`outside`]: which SMS and emails are due for a concern, and the
+//!   reply codes; pure, with the clock passed in.
 
+pub mod contacts;
+pub mod outside;
 pub mod policy;
 pub mod rota;
 pub mod timer;
@@ -68,6 +74,10 @@ pub struct Escalation {
     /// Escalations kept before names were kept have none.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub names: std::collections::BTreeMap<String, String>,
+    /// Pages outside the chat (SMS, email) and each person's reply code.
+    /// Escalations kept before there were any have none.
+    #[serde(default, skip_serializing_if = "outside::Outside::is_empty")]
+    pub outside: outside::Outside,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +143,7 @@ impl Escalation {
             reopened_at: None,
             unreachable: Vec::new(),
             names: Default::default(),
+            outside: Default::default(),
         }
     }
 
@@ -168,9 +179,14 @@ impl Escalation {
     /// What the timer should hold for this escalation: its next deadline
     /// and generation, if it has a deadline. Used to rebuild the timer from
     /// the store on start ([`timer::Timer::load`]).
+    /// The earlier of the policy's deadline and the next page outside the
+    /// chat.
     pub fn timer_entry(&self) -> Option<(Reference, DateTime<Utc>, u64)> {
-        self.deadline
-            .map(|at| (self.reference.clone(), at, self.generation))
+        let at = match (self.deadline, self.outside.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        at.map(|at| (self.reference.clone(), at, self.generation))
     }
 
     /// Decides an acknowledgement by `who`, given who may acknowledge.

@@ -40,6 +40,7 @@ mod matrix_e2e;
 mod messy_rooms_e2e;
 mod notify_edges;
 mod outbox_e2e;
+mod pager;
 mod paging_e2e;
 mod paging_slack_e2e;
 mod retention;

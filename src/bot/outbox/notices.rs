@@ -184,7 +184,7 @@ impl Core {
         // reporter must not think the leads know unless they do.
         let reporter = match effect {
             Effect::Invite { .. } => None,
-            _ if matches!(effect.target(), Target::Concern(_)) => self
+            _ if matches!(effect.target(), Some(Target::Concern(_))) => self
                 .store
                 .get_item::<Escalation>(Tree::Escalations, &reference.to_string())?
                 .map(|esc| esc.reporter),

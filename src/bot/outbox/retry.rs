@@ -137,7 +137,9 @@ pub fn held(pending: &[Pending<Effect>], failing: &HashSet<String>) -> HashSet<u
         .filter(|p| match &p.effect {
             Effect::Invite { target, .. } => making.get(target).is_some_and(|s| *s < p.seq),
             Effect::CreateRoom { .. } => false,
-            other => inviting.get(other.target()).is_some_and(|s| *s < p.seq),
+            other => other
+                .target()
+                .is_some_and(|t| inviting.get(t).is_some_and(|s| *s < p.seq)),
         })
         .map(|p| p.seq)
         .collect()

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::memchat::{MemChat, BOT, PATIENCE};
-use safeguarding_bot::bot::{Core, Inbound, InboundKind, Kind, Message, Running};
+use safeguarding_bot::bot::{Core, Inbound, InboundKind, Kind, Message, Running, Setup};
 use safeguarding_bot::config::{self, Config};
 use safeguarding_bot::escalation::timer::{Clock, SystemClock, TokioClock};
 use safeguarding_bot::flow::{self, Flow};
 use safeguarding_bot::health::Metrics;
+use safeguarding_bot::notify::Notifier;
 use safeguarding_bot::store::{Key, Store};
 use tempfile::TempDir;
 
@@ -88,6 +89,8 @@ pub struct World {
     next_event: AtomicU64,
     /// The core's clock: the system's, or tokio's paused time.
     clock: Arc<dyn Clock>,
+    /// What sends SMS and email, if anything.
+    notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl World {
@@ -116,6 +119,17 @@ impl World {
         clock: Arc<dyn Clock>,
         tweak: impl FnOnce(&mut Config),
     ) -> World {
+        let mut w = World::build_stopped(safeguarding_extra, clock, tweak);
+        w.start().await;
+        w
+    }
+
+    /// As [`World::build`], not started yet.
+    fn build_stopped(
+        safeguarding_extra: &str,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> World {
         let chat = MemChat::new();
         for (id, n) in NAMES {
             chat.set_name(id, n);
@@ -126,7 +140,7 @@ impl World {
         let mut config = config(data.path(), safeguarding_extra);
         tweak(&mut config);
         let flow = flow::load_file(&config.flow.file).expect("the flow loads");
-        let mut w = World {
+        World {
             chat,
             config,
             flow,
@@ -134,7 +148,15 @@ impl World {
             running: None,
             next_event: AtomicU64::new(1),
             clock,
-        };
+            notifier: None,
+        }
+    }
+
+    /// As [`World::paused`], with SMS and email sent through `notifier`.
+    pub async fn paused_notifying(safeguarding_extra: &str, notifier: Arc<dyn Notifier>) -> World {
+        let clock = TokioClock::starting_at(chrono::Utc::now());
+        let mut w = World::build_stopped(safeguarding_extra, Arc::new(clock), |_| {});
+        w.notifier = Some(notifier);
         w.start().await;
         w
     }
@@ -161,6 +183,7 @@ impl World {
             running: None,
             next_event: AtomicU64::new(first_event),
             clock,
+            notifier: None,
         };
         w.start().await;
         w
@@ -173,13 +196,17 @@ impl World {
 
     pub async fn start(&mut self) {
         assert!(self.running.is_none(), "already running");
-        let running = Core::start_with_clock(
+        let setup = Setup {
+            clock: self.clock.clone(),
+            notifier: self.notifier.clone(),
+        };
+        let running = Core::start_with(
             self.chat.clone(),
             self.config.clone(),
             self.flow.clone(),
             self.open_store(),
             Arc::new(Metrics::default()),
-            self.clock.clone(),
+            setup,
         )
         .await
         .expect("the core starts");

@@ -5,6 +5,7 @@ pub mod core_world;
 pub mod logs;
 pub mod matrix;
 pub mod memchat;
+pub mod notifier;
 pub mod person;
 pub mod process;
 pub mod proxy;
