@@ -70,7 +70,10 @@ def main():
             and auth_data.login == user.encode()
             and auth_data.password == password.encode()
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd then answers a failure itself (535); its
+        # default, handled=True, expects the authenticator to have answered
+        # and leaves the client waiting.
+        return AuthResult(success=ok, handled=False)
 
     port = free_port()
     common = dict(auth_required=True, authenticator=authenticator)
