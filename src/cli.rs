@@ -242,6 +242,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 flow.title,
                 flow.version
             );
+            for line in crate::notify::config::summary(&config) {
+                println!("{line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Export {

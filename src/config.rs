@@ -40,6 +40,11 @@ pub struct Config {
     pub storage: StorageConfig,
     pub flow: FlowConfig,
     pub health: HealthConfig,
+    /// `[sms]`: pages by SMS through Twilio, and the replies that
+    /// acknowledge them. Checked in [`crate::notify::config`].
+    pub sms: Option<crate::notify::config::SmsConfig>,
+    /// `[email]`: pages by email through an SMTP server.
+    pub email: Option<crate::notify::config::EmailConfig>,
 }
 
 /// Which chat a config runs on.
@@ -272,6 +277,8 @@ struct RawConfig {
     flow: RawFlow,
     #[serde(default)]
     health: RawHealth,
+    sms: Option<crate::notify::config::RawSms>,
+    email: Option<crate::notify::config::RawEmail>,
 }
 
 #[derive(Deserialize)]
@@ -391,7 +398,16 @@ fn parse_env_file(text: &str) -> Vec<(String, String)> {
 /// password is not a problem for them. In production the password is in a
 /// file only root and systemd read, while these run as the bot's user.
 pub fn load_for_store(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-    let secret = |k: &str| [PASSWORD_ENV, SLACK_BOT_TOKEN_ENV, SLACK_APP_TOKEN_ENV].contains(&k);
+    let secret = |k: &str| {
+        [
+            PASSWORD_ENV,
+            SLACK_BOT_TOKEN_ENV,
+            SLACK_APP_TOKEN_ENV,
+            crate::notify::config::TWILIO_TOKEN_ENV,
+            crate::notify::config::SMTP_PASSWORD_ENV,
+        ]
+        .contains(&k)
+    };
     load(path, |k| match env(k) {
         None if secret(k) => Some("(not needed to read the store)".to_string()),
         Some(v) if secret(k) && v.is_empty() => Some("(not needed to read the store)".to_string()),
@@ -439,6 +455,19 @@ pub fn parse(
         Some(s) if transport == Transport::Slack => Some(check_slack(s, base, &env, &mut problem)),
         _ => None,
     };
+    // The webhooks are served by the HTTP listener, so [sms] needs to know
+    // whether there is one; a bad address is reported under [health].
+    let will_listen = raw
+        .health
+        .listen
+        .as_deref()
+        .and_then(|t| t.trim().parse::<SocketAddr>().ok());
+    let sms = raw
+        .sms
+        .and_then(|s| crate::notify::config::check_sms(s, base, &env, will_listen, &mut problem));
+    let email = raw
+        .email
+        .and_then(|e| crate::notify::config::check_email(e, base, &env, &mut problem));
 
     let sg = raw.safeguarding;
     if sg.organisation.trim().is_empty() {
@@ -573,6 +602,8 @@ pub fn parse(
             listen,
             unreachable_alert_after,
         },
+        sms,
+        email,
     })
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use super::probe::CoreProbe;
@@ -16,6 +16,8 @@ use super::{Chat, Core, Memo};
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::health::{self, Metrics};
+use crate::notify::inbound::{webhook_routes, Poller, RefusedWebhook};
+use crate::notify::{Gateways, Notifier, SmsEvent};
 use crate::store::Store;
 
 /// A chat the bot can live in (Matrix, Slack): see the module's
@@ -37,6 +39,45 @@ pub trait Transport: Send + Sized + 'static {
         metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<()>;
+}
+
+/// Pages outside the chat, as `[sms]` and `[email]` set them up: what
+/// sends them, and how replies come back (the webhook routes for the HTTP
+/// listener, or a poller), into one channel the core reads.
+struct Outside {
+    notifier: Option<Arc<dyn Notifier>>,
+    routes: Option<axum::Router>,
+    poller: Option<Poller>,
+    events_tx: mpsc::Sender<SmsEvent>,
+    events: mpsc::Receiver<SmsEvent>,
+    refused: mpsc::Receiver<RefusedWebhook>,
+}
+
+impl Outside {
+    /// `given` (a test's notifier) if there is one, else the gateways the
+    /// config names, if it names any.
+    fn from_config(config: &Config, given: Option<Arc<dyn Notifier>>) -> anyhow::Result<Self> {
+        let (events_tx, events) = mpsc::channel(64);
+        let (refused_tx, refused) = mpsc::channel(64);
+        let mut outside = Outside {
+            notifier: given,
+            routes: None,
+            poller: None,
+            events_tx,
+            events,
+            refused,
+        };
+        if outside.notifier.is_some() || (config.sms.is_none() && config.email.is_none()) {
+            return Ok(outside);
+        }
+        let gateways = Gateways::from_config(config.sms.as_ref(), config.email.as_ref())?;
+        if let (Some(sms), Some(client)) = (&config.sms, gateways.twilio()) {
+            outside.routes = webhook_routes(sms, outside.events_tx.clone(), Some(refused_tx));
+            outside.poller = Poller::from_config(sms, client, chrono::Utc::now());
+        }
+        outside.notifier = Some(Arc::new(gateways));
+        Ok(outside)
+    }
 }
 
 /// Runs the bot on `transport` until `shutdown` turns true.
@@ -67,14 +108,18 @@ pub async fn host_with(
         probe: probe.clone(),
         sync_window: transport.health_window(),
     };
-    let health_server = health::listen(config.health.listen, health, shutdown.clone()).await?;
+    let outside = Outside::from_config(&config, notifier)?;
+    let health_server =
+        health::listen_with(config.health.listen, health, outside.routes, shutdown.clone()).await?;
 
     let chat = transport.connect(Memo::new(&store), &metrics).await?;
     let setup = super::Setup {
-        notifier,
+        notifier: outside.notifier,
         ..super::Setup::default()
     };
-    let running = Core::start_with(chat, config, flow, store, metrics.clone(), setup).await?;
+    let mut running = Core::start_with(chat, config, flow, store, metrics.clone(), setup).await?;
+    running.take_sms(outside.events, outside.refused);
+    let poller = outside.poller.map(|p| tokio::spawn(p.run(outside.events_tx, shutdown.clone())));
     let core = running.core.clone();
     probe.attach(&core);
 
@@ -97,6 +142,9 @@ pub async fn host_with(
     if let Some(server) = health_server {
         server.abort();
         let _ = server.await;
+    }
+    if let Some(poller) = poller {
+        poller.abort();
     }
     drop(core);
     let stopped = running.stop().await;

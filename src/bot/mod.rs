@@ -47,6 +47,7 @@ mod retention;
 mod roomcheck;
 mod rooms;
 mod route;
+mod sms_in;
 mod supervise;
 mod views;
 
@@ -847,6 +848,18 @@ impl Core {
 }
 
 impl Running {
+    /// Takes what the SMS gateway tells the bot (replies, delivery
+    /// statuses, refused webhook requests) into the core until it stops.
+    pub fn take_sms(
+        &mut self,
+        events: mpsc::Receiver<crate::notify::SmsEvent>,
+        refused: mpsc::Receiver<crate::notify::inbound::RefusedWebhook>,
+    ) {
+        let stop = self.stop.subscribe();
+        let task = sms_in::take(self.core.clone(), events, refused, stop.clone());
+        self.tasks.push(self.core.supervised("SMS replies", task, &stop));
+    }
+
     /// Ends the core's tasks. Workers finish the item in hand; what they have
     /// not started stays in the inbox, and what is not sent in the outbox.
     pub async fn stop(self) -> anyhow::Result<()> {

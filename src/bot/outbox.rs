@@ -167,6 +167,11 @@ impl Effect {
         }
     }
 
+    /// An SMS or an email: sent whether or not the chat is in reach.
+    fn is_outside(&self) -> bool {
+        matches!(self, Effect::Sms { .. } | Effect::Email { .. })
+    }
+
     /// The room it is for; none for an SMS or an email.
     fn target(&self) -> Option<&Target> {
         match self {
@@ -425,11 +430,10 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let tries = Arc::new(Mutex::new(Tries::new(bound)));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Duration>)>();
     let mut tasks = tokio::task::JoinSet::new();
-    // Nothing is sent until the chat knows its rooms (after its first sync).
-    tokio::select! {
-        _ = core.wait_until_synced() => {}
-        _ = shutdown.changed() => return,
-    }
+    // Nothing is sent to the chat until it knows its rooms (after its first
+    // sync); SMS and email go at once, so a chat that is down when the bot
+    // starts holds back no page outside it.
+    let mut synced = core.synced.subscribe();
     let finished =
         |busy: &mut HashSet<String>, waits: &mut HashMap<_, _>, (queue, wait): (String, Option<Duration>)| {
             busy.remove(&queue);
@@ -465,12 +469,16 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
                 next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
             }
         }
+        let chat_ready = *synced.borrow_and_update();
         let held = retry::held(&pending, &failing);
         let mut queues: HashMap<String, Vec<Pending<Effect>>> = HashMap::new();
         let mut stopped: HashSet<String> = HashSet::new();
         for p in pending {
             let queue = p.effect.queue();
             // What waits holds up what comes after it in its queue.
+            if !chat_ready && !p.effect.is_outside() {
+                continue;
+            }
             if stopped.contains(&queue) || held.contains(&p.seq) {
                 stopped.insert(queue);
                 continue;
@@ -507,6 +515,7 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         let sleep_until = next_wake.unwrap_or(now + Duration::from_secs(30));
         tokio::select! {
             _ = core.outbox_wake.notified() => {}
+            _ = synced.changed(), if !chat_ready => {}
             Some(done) = done_rx.recv() => finished(&mut busy, &mut waits, done),
             _ = tokio::time::sleep_until(sleep_until) => {}
             _ = shutdown.changed() => break,

@@ -1,6 +1,9 @@
 //! The listener for `/healthz` and `/metrics`: axum routes, each
 //! connection served by hyper's HTTP/1, bound to `[health] listen`
-//! (127.0.0.1 unless the config says otherwise).
+//! (127.0.0.1 unless the config says otherwise). When SMS replies come by
+//! webhook, Twilio's routes (`POST /twilio/sms`, `POST /twilio/status`,
+//! [`crate::notify::inbound`]) are served here too; a reverse proxy exposes
+//! only those (deploy/README.md).
 //!
 //! hyper is driven here rather than through `axum::serve`, which takes no
 //! configuration: the limits below are set on hyper's connection.
@@ -31,8 +34,8 @@ use super::{verdict, Health};
 /// (no keep-alive), so this bounds each request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest request head (request line and headers) read; a longer one
-/// is answered 431 by hyper. No handler reads a request body, so a body is
-/// never read at all.
+/// is answered 431 by hyper. Only Twilio's webhooks read a body, and they
+/// set their own limit.
 const MAX_REQUEST: usize = 8 * 1024;
 
 const PLAIN: &str = "text/plain; charset=utf-8";
@@ -47,34 +50,68 @@ pub async fn listen(
     health: Health,
     shutdown: signal::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    listen_with(addr, health, None, shutdown).await
+}
+
+/// As [`listen`], serving `extra`'s routes beside them (Twilio's webhooks,
+/// [`crate::notify::inbound::webhook_routes`]).
+pub async fn listen_with(
+    addr: Option<SocketAddr>,
+    health: Health,
+    extra: Option<Router>,
+    shutdown: signal::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(addr) = addr else {
         return Ok(None);
     };
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         anyhow::anyhow!("could not listen on {addr} for /healthz and /metrics ([health] listen in the config): {e}; if another program has that port, choose another or leave listen out")
     })?;
-    tracing::info!(address = %addr, "serving /healthz and /metrics");
-    Ok(Some(tokio::spawn(serve(listener, Arc::new(health), shutdown))))
+    if extra.is_some() {
+        tracing::info!(address = %addr, "serving /healthz, /metrics and the SMS webhooks");
+    } else {
+        tracing::info!(address = %addr, "serving /healthz and /metrics");
+    }
+    Ok(Some(tokio::spawn(serve_with(
+        listener,
+        Arc::new(health),
+        extra,
+        shutdown,
+    ))))
 }
 
-/// The routes: `GET` (and so `HEAD`) `/healthz` and `/metrics`; any other
-/// path is 404, any other method 405.
-fn router(health: Arc<Health>) -> Router {
-    Router::new()
+/// The routes: `GET` (and so `HEAD`) `/healthz` and `/metrics`, and
+/// `extra`'s; any other path is 404, any other method 405.
+fn router(health: Arc<Health>, extra: Option<Router>) -> Router {
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found: try /healthz or /metrics\n") })
         .method_not_allowed_fallback(|| async {
             plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served\n")
         })
-        .with_state(health)
+        .with_state(health);
+    match extra {
+        Some(extra) => routes.merge(extra),
+        None => routes,
+    }
 }
 
 /// Serves `/healthz` and `/metrics` on `listener` until `shutdown` turns
 /// true. The connections being served are owned here: when this returns
 /// or is aborted, they end with it.
-pub async fn serve(listener: TcpListener, health: Arc<Health>, mut shutdown: signal::Receiver<bool>) {
-    let app = router(health);
+pub async fn serve(listener: TcpListener, health: Arc<Health>, shutdown: signal::Receiver<bool>) {
+    serve_with(listener, health, None, shutdown).await
+}
+
+/// As [`serve`], with `extra`'s routes too.
+pub async fn serve_with(
+    listener: TcpListener,
+    health: Arc<Health>,
+    extra: Option<Router>,
+    mut shutdown: signal::Receiver<bool>,
+) {
+    let app = router(health, extra);
     let mut http = http1::Builder::new();
     http.keep_alive(false).max_header_size(MAX_REQUEST);
     let mut connections = JoinSet::new();

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 
 use crate::concern::Status;
 
-pub use http::{listen, serve};
+pub use http::{listen, listen_with, serve, serve_with};
 pub use metrics::{Metrics, ACK_BUCKETS};
 pub use watch::{back_notice, human_duration, watch, SelfWatch, WatchEvent};
 

@@ -6,6 +6,23 @@
 //! SMTP) live in this module's submodules and know nothing of concerns: they
 //! carry a number, an address and a short text that was made content-free
 //! before it reached them.
+//!
+//! - [`twilio`]: Twilio's Messages API (send, list what was sent to the
+//!   bot's number) and the webhook signature.
+//! - [`email`]: SMTP with lettre.
+//! - [`config`]: the `[sms]` and `[email]` tables, checked.
+//! - [`gateways`]: [`Gateways`], the [`Notifier`] made from the config.
+//! - [`inbound`]: what comes back: the webhooks the HTTP listener serves
+//!   (`POST /twilio/sms`, `POST /twilio/status`) and the poller, each
+//!   handing [`SmsEvent`]s to the channel the core reads.
+
+pub mod config;
+pub mod email;
+pub mod gateways;
+pub mod inbound;
+pub mod twilio;
+
+pub use gateways::Gateways;
 
 use std::fmt;
 
@@ -151,6 +168,13 @@ impl SmsStatus {
     pub fn failed(&self) -> bool {
         matches!(self.status.as_str(), "failed" | "undelivered")
     }
+}
+
+/// What the gateway tells the bot, by webhook or poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmsEvent {
+    Reply(SmsReply),
+    Status(SmsStatus),
 }
 
 /// Why a message did not go.

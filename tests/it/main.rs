@@ -13,7 +13,8 @@
 //! `health_e2e`, `matrix_e2e`, `messy_rooms_e2e`, `outbox_e2e`,
 //! `paging_e2e`, `sync_gap_e2e`. Against the Slack stand-in: `slack_e2e`,
 //! `paging_slack_e2e` (and `slack_standin`, the stand-in itself checked
-//! against slack-morphism). The rest run the core, the store or the command
+//! against slack-morphism). Against the Twilio stand-in and a real SMTP
+//! server (aiosmtpd): `notify_edges`. The rest run the core, the store or the command
 //! line on their own; `upgrade` runs them on a data directory the last
 //! release wrote.
 #![recursion_limit = "256"]
@@ -37,6 +38,7 @@ mod health_e2e;
 mod intake;
 mod matrix_e2e;
 mod messy_rooms_e2e;
+mod notify_edges;
 mod outbox_e2e;
 mod pager;
 mod paging_e2e;

@@ -124,7 +124,7 @@ impl Homeserver {
     }
 }
 
-fn rand_u64() -> u64 {
+pub fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     getrandom::getrandom(&mut b).expect("random");
     u64::from_le_bytes(b)

@@ -10,6 +10,8 @@ pub mod person;
 pub mod process;
 pub mod proxy;
 pub mod slack;
+pub mod smtp;
+pub mod twilio;
 pub mod world;
 
 pub use logs::{captured_log, init_log_capture};
