@@ -22,7 +22,7 @@ pub(super) async fn take(
 ) {
     loop {
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => return,
             Some(event) = events.recv() => handle(&core, event).await,
             Some(r) = refused.recv() => {
                 let detail = format!("{} ({:?})", r.path, r.why);

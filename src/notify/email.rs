@@ -110,7 +110,7 @@ fn smtp_error(e: lettre::transport::smtp::Error) -> NotifyError {
             code,
             reason: format!("the mail server refused the email: {e}"),
         }
-    } else if e.is_tls() {
+    } else if e.is_tls() || certificate_refused(&e) {
         NotifyError::Refused {
             code: None,
             reason: format!(
@@ -125,6 +125,28 @@ fn smtp_error(e: lettre::transport::smtp::Error) -> NotifyError {
     } else {
         NotifyError::Later(format!("the mail server could not take the email now: {e}"))
     }
+}
+
+/// Whether the connection failed because the server's certificate did
+/// not check out (rustls's error, inside lettre's connection error): that
+/// will not change until the config does.
+fn certificate_refused(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &(dyn std::error::Error + 'static))
+            .unwrap_or(err);
+        if matches!(
+            inner.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 #[cfg(test)]
