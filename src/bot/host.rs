@@ -119,7 +119,9 @@ pub async fn host_with(
     };
     let mut running = Core::start_with(chat, config, flow, store, metrics.clone(), setup).await?;
     running.take_sms(outside.events, outside.refused);
-    let poller = outside.poller.map(|p| tokio::spawn(p.run(outside.events_tx, shutdown.clone())));
+    let poller = outside
+        .poller
+        .map(|p| tokio::spawn(p.run(outside.events_tx, shutdown.clone())));
     let core = running.core.clone();
     probe.attach(&core);
 

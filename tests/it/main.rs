@@ -38,6 +38,7 @@ mod health_e2e;
 mod intake;
 mod matrix_e2e;
 mod messy_rooms_e2e;
+mod notify_e2e;
 mod notify_edges;
 mod outbox_e2e;
 mod pager;

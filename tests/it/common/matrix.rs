@@ -452,7 +452,23 @@ pub fn bot_config_with(
     deputies: &[&str],
     safeguarding_extra: &str,
 ) -> Config {
-    let text = format!(
+    let text = bot_config_toml(hs, bot, data, staff_room, lead, deputies, safeguarding_extra);
+    config::parse(&text, "test-config.toml", std::path::Path::new("/"), |_| None)
+        .expect("test config is valid")
+}
+
+/// The text of [`bot_config_with`]'s config, for a test that adds tables
+/// of its own (`[sms]`, `[email]`, `[health]`) and parses it itself.
+pub fn bot_config_toml(
+    hs: &Homeserver,
+    bot: &BotAccount,
+    data: &std::path::Path,
+    staff_room: &str,
+    lead: &str,
+    deputies: &[&str],
+    safeguarding_extra: &str,
+) -> String {
+    format!(
         r#"
 [matrix]
 homeserver_url = "{url}"
@@ -483,9 +499,7 @@ file = "{flow}"
             .map(|d| format!("\"{d}\""))
             .collect::<Vec<_>>()
             .join(", "),
-    );
-    config::parse(&text, "test-config.toml", std::path::Path::new("/"), |_| None)
-        .expect("test config is valid")
+    )
 }
 
 impl BotRun {

@@ -37,6 +37,52 @@ pub struct Received {
     pub meta: serde_json::Value,
 }
 
+impl Received {
+    /// The body as a reader sees it: its transfer encoding (quoted-printable
+    /// or base64, which may cut a word across lines) undone, with the
+    /// subject before it.
+    pub fn text(&self) -> String {
+        let (head, body) = self.raw.split_once("\r\n\r\n").unwrap_or((&self.raw, ""));
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_ascii_lowercase())
+        };
+        let subject = header("Subject:").unwrap_or_default();
+        let body = match header("Content-Transfer-Encoding:").as_deref() {
+            Some("base64") => {
+                use base64::Engine;
+                let joined: String = body.split_whitespace().collect();
+                String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(joined)
+                        .expect("base64 body"),
+                )
+                .expect("utf-8 body")
+            }
+            Some("quoted-printable") => {
+                let joined = body.replace("=\r\n", "");
+                let bytes = joined.as_bytes();
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'=' && i + 2 < bytes.len() {
+                        let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
+                        out.push(u8::from_str_radix(hex, 16).expect("=XX"));
+                        i += 3;
+                    } else {
+                        out.push(bytes[i]);
+                        i += 1;
+                    }
+                }
+                String::from_utf8(out).expect("utf-8 body")
+            }
+            _ => body.to_string(),
+        };
+        format!("{subject}\n{}", body.replace("\r\n", "\n"))
+    }
+}
+
 fn python() -> &'static PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {

@@ -25,6 +25,19 @@ pub async fn world() -> World {
 }
 
 pub async fn world_with(safeguarding_extra: &str) -> World {
+    world_from(safeguarding_extra, |text| {
+        safeguarding_bot::config::parse(&text, "test-config.toml", std::path::Path::new("/"), |_| None)
+            .expect("test config is valid")
+    })
+    .await
+}
+
+/// As [`world_with`], the config made by `finish` from the usual config's
+/// text (to add tables, and secrets from the environment it gives).
+pub async fn world_from(
+    safeguarding_extra: &str,
+    finish: impl FnOnce(String) -> safeguarding_bot::config::Config,
+) -> World {
     let hs = homeserver();
     let (lead, deputy, staff, outsider) = tokio::join!(
         Person::new(hs, "lead"),
@@ -38,7 +51,7 @@ pub async fn world_with(safeguarding_extra: &str) -> World {
         .await;
     let staff_room = room.room_id().to_owned();
     let data = TempDir::new().expect("tempdir");
-    let config = harness::bot_config_with(
+    let config = finish(harness::bot_config_toml(
         hs,
         &account,
         data.path(),
@@ -46,7 +59,7 @@ pub async fn world_with(safeguarding_extra: &str) -> World {
         &lead.user_id,
         &[&deputy.user_id],
         safeguarding_extra,
-    );
+    ));
     let bot = BotRun::start(config);
     staff.wait_for_member(&staff_room, &account.user_id).await;
     World {
