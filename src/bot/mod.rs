@@ -41,6 +41,7 @@ mod intake;
 mod locks;
 pub(crate) mod memo;
 mod names;
+mod outage;
 mod pager;
 mod paging;
 mod retention;
@@ -223,6 +224,9 @@ pub struct Core {
     names: names::Names,
     /// Sends pages outside the chat (SMS, email), if any is configured.
     notifier: Option<Arc<dyn crate::notify::Notifier>>,
+    /// The adapter said the chat has been out of reach for too long, and
+    /// not yet that it is back (see `outage.rs`).
+    chat_down: std::sync::atomic::AtomicBool,
 }
 
 /// What a core is started with besides its chat, config, flow, store and
@@ -317,6 +321,7 @@ impl Core {
             synced: watch::channel(ready).0,
             names: names::Names::default(),
             notifier,
+            chat_down: Default::default(),
         });
         core.resolve_rooms().await;
         core.index_old_rooms();

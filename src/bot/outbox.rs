@@ -434,6 +434,9 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     // sync); SMS and email go at once, so a chat that is down when the bot
     // starts holds back no page outside it.
     let mut synced = core.synced.subscribe();
+    // Whether the chat was out of reach (as the adapter said) when last
+    // looked: once it is back, what waits for it is tried at once.
+    let mut was_down = false;
     let finished =
         |busy: &mut HashSet<String>, waits: &mut HashMap<_, _>, (queue, wait): (String, Option<Duration>)| {
             busy.remove(&queue);
@@ -470,6 +473,11 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             }
         }
         let chat_ready = *synced.borrow_and_update();
+        let down = core.chat_is_down();
+        if was_down && !down {
+            waits.clear();
+        }
+        was_down = down;
         let held = retry::held(&pending, &failing);
         let mut queues: HashMap<String, Vec<Pending<Effect>>> = HashMap::new();
         let mut stopped: HashSet<String> = HashSet::new();

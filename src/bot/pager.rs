@@ -34,7 +34,7 @@ fn sent_key(sid: &str) -> String {
 }
 
 impl Core {
-    fn chat_words(&self) -> &'static str {
+    pub(super) fn chat_words(&self) -> &'static str {
         compose::outside::chat_words(self.config.slack.is_some())
     }
 
@@ -115,6 +115,7 @@ impl Core {
             stopped: &stopped,
             can_sms: notifier.has_sms(),
             can_email: notifier.has_email(),
+            chat_down: self.chat_is_down(),
             tz: self.tz(),
             now,
         };

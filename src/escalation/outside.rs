@@ -130,6 +130,9 @@ pub struct Situation<'a> {
     pub stopped: &'a BTreeSet<Phone>,
     pub can_sms: bool,
     pub can_email: bool,
+    /// The chat has been out of reach for longer than allowed: every step
+    /// is due at once, without waiting for the chat to be answered.
+    pub chat_down: bool,
     pub tz: chrono_tz::Tz,
     pub now: DateTime<Utc>,
 }
@@ -225,7 +228,7 @@ pub fn decide(state: &Outside, sit: &Situation) -> Decision {
                 passed.push((notice, Passed::Cancelled));
                 continue;
             }
-            let due = if person.hurried.contains(&i) {
+            let due = if person.hurried.contains(&i) || sit.chat_down {
                 person.since
             } else {
                 person.since + chrono::Duration::from_std(step.after).unwrap_or(chrono::Duration::MAX)

@@ -69,6 +69,7 @@ struct Env {
     away: BTreeSet<String>,
     stopped: BTreeSet<Phone>,
     can_sms: bool,
+    chat_down: bool,
 }
 
 impl Env {
@@ -80,6 +81,7 @@ impl Env {
             away: BTreeSet::new(),
             stopped: BTreeSet::new(),
             can_sms: true,
+            chat_down: false,
         }
     }
 
@@ -94,6 +96,7 @@ impl Env {
                 stopped: &self.stopped,
                 can_sms: self.can_sms,
                 can_email: true,
+                chat_down: self.chat_down,
                 tz: chrono_tz::Europe::London,
                 now,
             },
@@ -119,6 +122,20 @@ fn email_at_once_then_sms_after_two_minutes_then_nothing() {
     assert_eq!(methods(&d), vec![Method::Sms]);
     assert_eq!(d.next_deadline(), None);
     assert!(env.at(&d.state, t0() + mins(60)).send.is_empty());
+}
+
+#[test]
+fn while_the_chat_is_down_every_step_left_goes_at_once() {
+    let mut env = Env::new(default_rules());
+    let d = env.at(&paged(), t0());
+    assert_eq!(methods(&d), vec![Method::Email]);
+    // A minute later the chat is reported out of reach: the SMS, due at
+    // two minutes, goes now; the email already sent is not sent again.
+    env.chat_down = true;
+    let down = env.at(&d.state, t0() + mins(1));
+    assert_eq!(methods(&down), vec![Method::Sms]);
+    assert_eq!(down.next_deadline(), None);
+    assert!(env.at(&down.state, t0() + mins(3)).send.is_empty());
 }
 
 #[test]

@@ -135,6 +135,7 @@ impl Transport for Matrix {
             Utc::now(),
         ));
         let watcher = tokio::spawn(watch_homeserver(
+            Arc::downgrade(&core),
             watch.clone(),
             metrics.clone(),
             self.config.matrix.homeserver_url.clone(),
@@ -279,6 +280,7 @@ fn gaps_left(response: &matrix_sdk::sync::SyncResponse, since: Option<&str>) -> 
 /// and says once, at error level, when the homeserver has been out of
 /// reach for longer than `[health] unreachable_alert_after`.
 async fn watch_homeserver(
+    core: std::sync::Weak<Core>,
     watch: Arc<SelfWatch>,
     metrics: Arc<Metrics>,
     homeserver: String,
@@ -291,6 +293,9 @@ async fn watch_homeserver(
             _ = shutdown.changed() => return,
         }
         if let Some(away) = watch.check(Utc::now(), &metrics) {
+            if let Some(core) = core.upgrade() {
+                core.chat_unreachable(away);
+            }
             error!(
                 homeserver = %homeserver,
                 "cannot reach the homeserver for {}; pages may be delayed",
@@ -303,6 +308,7 @@ async fn watch_homeserver(
 /// The homeserver is back after the self-watch reported it out of reach:
 /// tell the leads' room for how long, through the outbox.
 fn tell_leads_back(core: &Core, since: chrono::DateTime<Utc>, away: Duration) {
+    core.chat_back(away);
     let took = health::human_duration(away);
     warn!("the homeserver is reachable again after {took}");
     let text = health::back_notice(since, away, core.tz());

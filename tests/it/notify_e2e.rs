@@ -59,6 +59,13 @@ impl Outside {
         let contact = format!(
             "[[safeguarding.contact]]\nwho = {lead}\nmobile = \"{LEAD_MOBILE}\"\nemail = \"{LEAD_EMAIL}\"\nrules = [\"chat\", \"email\", \"sms\"]\n\n[storage]"
         );
+        self.config_with(base, replies, &contact)
+    }
+
+    /// As [`Outside::config`], with `contacts` (ending in `[storage]`)
+    /// in place of the lead's usual one.
+    fn config_with(&self, base: String, replies: &str, contacts: &str) -> safeguarding_bot::config::Config {
+        let contact = contacts;
         let text = format!(
             r#"{base}
 [sms]
@@ -100,23 +107,57 @@ listen = "127.0.0.1:{http_port}"
 
     /// The SMS sent to the lead so far.
     fn sms_to_lead(&self) -> Vec<String> {
+        self.sms_to(LEAD_MOBILE)
+    }
+
+    fn sms_to(&self, number: &str) -> Vec<String> {
         self.twilio
             .sent()
             .into_iter()
-            .filter(|m| m.to == LEAD_MOBILE && m.direction != "inbound")
+            .filter(|m| m.to == number && m.direction != "inbound")
             .map(|m| m.body)
             .collect()
     }
 
     async fn wait_for_sms(&self, what: &str, n: usize) -> Vec<String> {
+        self.wait_for_sms_to(what, LEAD_MOBILE, |sent| sent.len() >= n).await
+    }
+
+    /// Waits up to a minute until the SMS sent to `number` satisfy `done`.
+    async fn wait_for_sms_to(&self, what: &str, number: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
         for _ in 0..600 {
-            let sent = self.sms_to_lead();
-            if sent.len() >= n {
+            let sent = self.sms_to(number);
+            if done(&sent) {
                 return sent;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{what}: the lead has {:?}", self.sms_to_lead());
+        panic!("{what}: {number} has {:?}", self.sms_to(number));
+    }
+
+    /// Waits up to a minute for an email to `address` with `words` in it.
+    async fn wait_for_email(&self, what: &str, address: &str, words: &[&str]) -> String {
+        for _ in 0..600 {
+            if let Some(e) = self
+                .emails_to(address)
+                .into_iter()
+                .find(|e| words.iter().all(|w| e.contains(w)))
+            {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: {address} has {:?}", self.emails_to(address));
+    }
+
+    /// The emails to `address` so far, as their readers see them.
+    fn emails_to(&self, address: &str) -> Vec<String> {
+        self.smtp
+            .received()
+            .into_iter()
+            .filter(|m| m.meta["rcpt_tos"] == serde_json::json!([address]))
+            .map(|m| m.text())
+            .collect()
     }
 }
 
@@ -261,5 +302,120 @@ async fn a_charity_with_no_public_address_takes_the_sms_reply_by_polling() {
         outside.twilio.list_requests() > 0,
         "the bot read its messages from Twilio"
     );
+    w.bot.expect("running").stop().await;
+}
+
+const DEPUTY_MOBILE: &str = "+447700900124";
+const DEPUTY_EMAIL: &str = "deputy@example.org";
+
+/// The self-watch's threshold in this test: just above a quiet sync's 30 s,
+/// so a quiet chat is never taken for an outage.
+const OUTAGE_AFTER: Duration = Duration::from_secs(35);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn while_the_homeserver_is_out_of_reach_pages_go_by_sms_and_email_and_the_chat_gets_them_after() {
+    use crate::common::proxy::{Fault, FaultProxy};
+    let outside = Outside::start().await;
+    let hs = crate::common::matrix::homeserver();
+    let proxy = FaultProxy::start(&hs.url, Fault::Drop).await;
+    // Outside the chat only after ten minutes, normally: what comes sooner
+    // comes because the chat is out of reach.
+    let rules = "rules = [\"chat\", \"email after 10m\", \"sms after 10m\"]\nurgent_rules = [\"chat\", \"email after 10m\", \"sms after 10m\"]";
+    let w = world_from("urgent_ack_timeout = \"60s\"", |base| {
+        let line = |key: &str| {
+            base.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .expect("the line")
+                .to_string()
+        };
+        let (lead, deputies) = (line("lead = "), line("deputies = "));
+        let deputy = deputies.trim_matches(|c| c == '[' || c == ']');
+        let contacts = format!(
+            "[[safeguarding.contact]]\nwho = {lead}\nmobile = \"{LEAD_MOBILE}\"\nemail = \"{LEAD_EMAIL}\"\n{rules}\n\n\
+             [[safeguarding.contact]]\nwho = {deputy}\nmobile = \"{DEPUTY_MOBILE}\"\nemail = \"{DEPUTY_EMAIL}\"\n{rules}\n\n[storage]"
+        );
+        let mut config = outside.config_with(base, "replies = \"poll\"", &contacts);
+        // Only the bot goes through the proxy.
+        config.matrix.homeserver_url = proxy.url.clone();
+        config.health.unreachable_alert_after = OUTAGE_AFTER;
+        config
+    })
+    .await;
+    let phrase = format!("indigo-stoat-{}", rand_u64() % 10_000);
+
+    // "Yes" to a crime in progress: urgent, the lead is paged at once.
+    let private = w.start_report("/report").await;
+    w.staff.say(&private, "yes").await;
+    w.lead
+        .wait_for("the urgent page", |m| {
+            m.sender == w.bot_id && m.body.contains("SG-0001") && m.body.contains("!ack")
+        })
+        .await;
+    w.staff.say(&private, &format!("I saw {phrase}")).await;
+    assert!(outside.twilio.sent().is_empty(), "nothing outside the chat yet");
+
+    // The homeserver goes out of reach, for the bot alone.
+    let cut = tokio::time::Instant::now();
+    proxy.drop_paths_containing("/_matrix/");
+    let down = outside
+        .wait_for_sms_to("the lead told the chat is out of reach", LEAD_MOBILE, |s| {
+            s.iter().any(|t| t.contains("cannot reach"))
+        })
+        .await;
+    let took = cut.elapsed();
+    assert!(
+        took >= OUTAGE_AFTER - Duration::from_secs(3) && took <= OUTAGE_AFTER + Duration::from_secs(20),
+        "told after {took:?}"
+    );
+    // The lead's page, due only after ten minutes, goes now.
+    let lead_sms = outside
+        .wait_for_sms_to("the lead's SMS page", LEAD_MOBILE, |s| s.iter().any(|t| t.contains("To acknowledge, reply")))
+        .await;
+    assert!(down.len() <= lead_sms.len());
+    outside
+        .wait_for_email("the lead emailed that the chat is out of reach", LEAD_EMAIL, &["cannot reach"])
+        .await;
+    // The deputy's step falls due at 60 s, during the outage: by SMS at once.
+    let deputy_sms = outside
+        .wait_for_sms_to("the deputy's SMS page", DEPUTY_MOBILE, |s| s.iter().any(|t| t.contains("To acknowledge, reply")))
+        .await;
+    assert!(
+        cut.elapsed() <= Duration::from_secs(60 + 5 + 10),
+        "the deputy's page came {:?} after the cut",
+        cut.elapsed()
+    );
+    assert!(deputy_sms.iter().any(|t| t.contains("URGENT") && t.contains("SG-0001")), "{deputy_sms:?}");
+    outside
+        .wait_for_email("the deputy's email page", DEPUTY_EMAIL, &["SG-0001", "!ack"])
+        .await;
+
+    // The homeserver is back: the deputy gets the chat page once, and
+    // everyone is told it is back.
+    proxy.stop_dropping();
+    let page = w
+        .deputy
+        .wait_for("the deputy's page in the chat", |m| {
+            m.sender == w.bot_id && m.body.contains("SG-0001") && m.body.contains("!ack")
+        })
+        .await;
+    outside
+        .wait_for_sms_to("the lead told the chat is back", LEAD_MOBILE, |s| s.iter().any(|t| t.contains("again")))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pages: Vec<_> = w
+        .deputy
+        .seen_in(&page.room)
+        .into_iter()
+        .filter(|m| m.sender == w.bot_id && m.body.contains("!ack") && m.body.contains("SG-0001"))
+        .collect();
+    assert_eq!(pages.len(), 1, "the missed page comes once: {pages:?}");
+    for number in [LEAD_MOBILE, DEPUTY_MOBILE] {
+        for text in outside.sms_to(number) {
+            assert!(!text.contains(&phrase), "{text}");
+        }
+    }
+    for e in outside.smtp.received() {
+        assert!(!e.text().contains(&phrase));
+    }
     w.bot.expect("running").stop().await;
 }

@@ -105,6 +105,41 @@ pub fn email_sms_stopped(org: &str) -> (String, String) {
     )
 }
 
+/// The SMS to each lead and deputy when the bot has not been able to reach
+/// the chat for `away` (words from [`crate::health::human_duration`]).
+pub fn sms_chat_down(org: &str, chat: &str, away: &str) -> String {
+    format!(
+        "{org} safeguarding: the bot cannot reach {chat} (for {away}). Until it can, pages come by SMS and email; reply to a page's code to acknowledge. You will be told when it is back."
+    )
+}
+
+/// The SMS when the chat is back after an outage the leads were told of.
+pub fn sms_chat_back(org: &str, chat: &str, away: &str) -> String {
+    format!(
+        "{org} safeguarding: the bot reaches {chat} again after {away}. Pages missed in that time are being delivered there now; please check nothing was missed."
+    )
+}
+
+/// The email for the same: its subject and body.
+pub fn email_chat_down(org: &str, chat: &str, away: &str) -> (String, String) {
+    (
+        format!("{org} safeguarding: the bot cannot reach {chat}"),
+        format!(
+            "The safeguarding bot has not been able to reach {chat} for {away}.\n\n             Until it can, pages come by SMS and email at once, without waiting for the chat.              Acknowledge a page by replying to its SMS with the code it gives.\n\n             Staff cannot make a report in {chat} while it is out of reach: if someone tells you of a concern, follow the policy by phone.\n\n             You will get another email when the bot reaches {chat} again.\n\n             {org} safeguarding bot\n"
+        ),
+    )
+}
+
+/// The email when the chat is back.
+pub fn email_chat_back(org: &str, chat: &str, away: &str) -> (String, String) {
+    (
+        format!("{org} safeguarding: the bot reaches {chat} again"),
+        format!(
+            "The safeguarding bot reaches {chat} again, after {away} without it.\n\n             Pages missed in that time are being delivered in {chat} now. Please check that no report or acknowledgement was missed.\n\n             {org} safeguarding bot\n"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
