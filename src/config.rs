@@ -219,6 +219,18 @@ pub struct HealthConfig {
     /// How long the homeserver may be out of reach before that is logged
     /// at error level (and the leads' room told when it is back).
     pub unreachable_alert_after: Duration,
+    /// A URL called while the bot is healthy (`[health] heartbeat_url`),
+    /// and how often.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// An outside monitor's URL (healthchecks.io, Uptime Kuma's push monitor):
+/// called every `every` while the bot is healthy, so the calls stopping
+/// raises the alarm there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub url: String,
+    pub every: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -344,6 +356,8 @@ struct RawFlow {
 struct RawHealth {
     listen: Option<String>,
     unreachable_alert_after: Option<String>,
+    heartbeat_url: Option<String>,
+    heartbeat_every: Option<String>,
 }
 
 /// Reads and checks a config file. `env` looks up environment variables
@@ -513,6 +527,11 @@ pub fn parse(
     let remind_after = duration("[safeguarding] remind_after", sg.remind_after, "24h");
     let alert_text = raw.health.unreachable_alert_after.clone();
     let unreachable_alert_after = duration("[health] unreachable_alert_after", alert_text.clone(), "2m");
+    let heartbeat_every = duration(
+        "[health] heartbeat_every",
+        raw.health.heartbeat_every.clone(),
+        "1m",
+    );
 
     let retention = retention(sg.retention.as_deref()).unwrap_or_else(|message| {
         problems.push(format!("[safeguarding] retention{message}"));
@@ -562,6 +581,28 @@ pub fn parse(
         }).ok()
     });
 
+    if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&heartbeat_every) {
+        problems.push(format!(
+            "[health] heartbeat_every: {} is outside 10 seconds to 1 hour; \"1m\" suits most monitors",
+            crate::health::human_duration(heartbeat_every)
+        ));
+    }
+    let heartbeat = raw
+        .health
+        .heartbeat_url
+        .as_deref()
+        .map(str::trim)
+        .and_then(|url| match crate::notify::config::web_address_problem(url) {
+            Some(p) => {
+                problems.push(format!("[health] heartbeat_url: {p}"));
+                None
+            }
+            None => Some(Heartbeat {
+                url: url.to_string(),
+                every: heartbeat_every,
+            }),
+        });
+
     let data_dir = base.join(&raw.storage.data_dir);
     let key_file = raw
         .storage
@@ -601,6 +642,7 @@ pub fn parse(
         health: HealthConfig {
             listen,
             unreachable_alert_after,
+            heartbeat,
         },
         sms,
         email,

@@ -109,6 +109,12 @@ pub async fn host_with(
         sync_window: transport.health_window(),
     };
     let outside = Outside::from_config(&config, notifier)?;
+    let health = Arc::new(health);
+    let heartbeat = config
+        .health
+        .heartbeat
+        .clone()
+        .map(|beat| tokio::spawn(health::heartbeat::run(beat, health.clone(), shutdown.clone())));
     let health_server =
         health::listen_with(config.health.listen, health, outside.routes, shutdown.clone()).await?;
 
@@ -145,8 +151,8 @@ pub async fn host_with(
         server.abort();
         let _ = server.await;
     }
-    if let Some(poller) = poller {
-        poller.abort();
+    for task in [poller, heartbeat].into_iter().flatten() {
+        task.abort();
     }
     drop(core);
     let stopped = running.stop().await;

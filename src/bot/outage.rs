@@ -3,7 +3,9 @@
 //! unreachable_alert_after` ([`Core::chat_unreachable`]), and once it is
 //! back ([`Core::chat_back`]). Meanwhile every page outside the chat is due
 //! at once (the pure policy's `chat_down`), and the leads and deputies are
-//! told by SMS and email, since the chat cannot tell them.
+//! told by SMS and email, since the chat cannot tell them. Nothing more is
+//! sent to the chat until the adapter has reached it again
+//! ([`Core::chat_synced`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -32,13 +34,23 @@ impl Core {
         if self.chat_down.swap(true, Ordering::SeqCst) {
             return;
         }
+        // Nothing more goes to the chat until the adapter has synced with
+        // it again (it calls `chat_synced`): on Matrix a sync brings the
+        // devices that changed meanwhile, and a message sent before that
+        // may be unreadable to someone invited since.
+        self.synced.send_replace(false);
         let since = self.now() - chrono::Duration::from_std(away).unwrap_or_default();
         let cause = format!("outage-{}", since.timestamp());
         let org = &self.config.safeguarding.organisation;
         let (chat, took) = (self.chat_words(), human_duration(away));
         let sms = compose::outside::sms_chat_down(org, chat, &took);
         let email = compose::outside::email_chat_down(org, chat, &took);
-        self.tell_responders_outside(&cause, &sms, &email, "told the leads by SMS and email that the chat is out of reach");
+        self.tell_responders_outside(
+            &cause,
+            &sms,
+            &email,
+            "told the leads by SMS and email that the chat is out of reach",
+        );
         match self.store.items::<Escalation>(Tree::Escalations) {
             Ok(all) => {
                 for (_, esc) in all {
@@ -66,7 +78,12 @@ impl Core {
         let (chat, took) = (self.chat_words(), human_duration(away));
         let sms = compose::outside::sms_chat_back(org, chat, &took);
         let email = compose::outside::email_chat_back(org, chat, &took);
-        self.tell_responders_outside(&cause, &sms, &email, "told the leads by SMS and email that the chat is back");
+        self.tell_responders_outside(
+            &cause,
+            &sms,
+            &email,
+            "told the leads by SMS and email that the chat is back",
+        );
         // What waits for the chat is tried at once, not at its next retry.
         self.outbox_wake.notify_one();
     }
@@ -95,9 +112,19 @@ impl Core {
             if rota.is_away(who, now) {
                 continue;
             }
-            if let Some(to) = contact.mobile.clone().filter(|m| notifier.has_sms() && !stopped.contains(m)) {
+            if let Some(to) = contact
+                .mobile
+                .clone()
+                .filter(|m| notifier.has_sms() && !stopped.contains(m))
+            {
                 let body = sms.to_string();
-                effects.push(&format!("sms-{who}"), Effect::Sms { sms: Sms { to, body }, page: None });
+                effects.push(
+                    &format!("sms-{who}"),
+                    Effect::Sms {
+                        sms: Sms { to, body },
+                        page: None,
+                    },
+                );
                 told.push(who);
             }
             if let Some(to) = contact.email.clone().filter(|_| notifier.has_email()) {

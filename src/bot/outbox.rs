@@ -437,6 +437,9 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     // Whether the chat was out of reach (as the adapter said) when last
     // looked: once it is back, what waits for it is tried at once.
     let mut was_down = false;
+    // When each effect waiting was first seen, for the oldest one's age
+    // (`/metrics`, and the heartbeat, which stops when one is stuck).
+    let mut first_seen: HashMap<u64, tokio::time::Instant> = HashMap::new();
     let finished =
         |busy: &mut HashSet<String>, waits: &mut HashMap<_, _>, (queue, wait): (String, Option<Duration>)| {
             busy.remove(&queue);
@@ -462,6 +465,13 @@ pub async fn deliver(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
             }
         };
         let now = tokio::time::Instant::now();
+        let waiting: HashSet<u64> = pending.iter().map(|p| p.seq).collect();
+        first_seen.retain(|seq, _| waiting.contains(seq));
+        for p in &pending {
+            first_seen.entry(p.seq).or_insert(now);
+        }
+        let oldest = first_seen.values().min().map_or(Duration::ZERO, |t| now - *t);
+        core.metrics.outbox_oldest(oldest);
         let mut next_wake: Option<tokio::time::Instant> = None;
         let mut failing: HashSet<String> = waits.keys().cloned().collect();
         for (queue, at) in &started {

@@ -386,6 +386,7 @@ impl Core {
             debug!("a failed status for an SMS that is no page, or was handled");
             return Ok(());
         };
+        self.metrics.outside("sms", "failed");
         let code = status
             .error_code
             .map(|c| format!(", error {c}"))

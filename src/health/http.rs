@@ -17,7 +17,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -26,7 +25,7 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use super::{verdict, Health};
+use super::Health;
 
 /// How long one exchange may take, from the connection being accepted to
 /// the answer written: a client slow to send its request, or a store slow
@@ -50,14 +49,14 @@ pub async fn listen(
     health: Health,
     shutdown: signal::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    listen_with(addr, health, None, shutdown).await
+    listen_with(addr, Arc::new(health), None, shutdown).await
 }
 
 /// As [`listen`], serving `extra`'s routes beside them (Twilio's webhooks,
 /// [`crate::notify::inbound::webhook_routes`]).
 pub async fn listen_with(
     addr: Option<SocketAddr>,
-    health: Health,
+    health: Arc<Health>,
     extra: Option<Router>,
     shutdown: signal::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -72,12 +71,7 @@ pub async fn listen_with(
     } else {
         tracing::info!(address = %addr, "serving /healthz and /metrics");
     }
-    Ok(Some(tokio::spawn(serve_with(
-        listener,
-        Arc::new(health),
-        extra,
-        shutdown,
-    ))))
+    Ok(Some(tokio::spawn(serve_with(listener, health, extra, shutdown))))
 }
 
 /// The routes: `GET` (and so `HEAD`) `/healthz` and `/metrics`, and
@@ -145,19 +139,7 @@ pub async fn serve_with(
 }
 
 async fn healthz(State(health): State<Arc<Health>>) -> Response {
-    let probe = health.probe.clone();
-    let store = tokio::task::spawn_blocking(move || probe.store_writable())
-        .await
-        .unwrap_or_else(|e| Err(format!("the store check failed: {e}")));
-    let m = &health.metrics;
-    match verdict(
-        m.sync_started(),
-        m.last_sync(),
-        Utc::now(),
-        health.sync_window,
-        store,
-        &health.probe.unresolved_rooms(),
-    ) {
+    match health.check().await {
         Ok(()) => plain(StatusCode::OK, "ok\n"),
         Err(reason) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
     }
@@ -229,7 +211,7 @@ mod tests {
     ) -> (SocketAddr, signal::Sender<bool>, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        metrics.sync_loop_started(Utc::now());
+        metrics.sync_loop_started(chrono::Utc::now());
         let health = Arc::new(Health {
             metrics,
             probe: Arc::new(probe),

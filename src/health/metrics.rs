@@ -52,6 +52,20 @@ impl PageLabels {
     }
 }
 
+/// A page outside the chat: by which method, and what came of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutsideLabels {
+    /// `sms` or `email`.
+    method: &'static str,
+    /// `sent` (the gateway or mail server took it), `retry` (not now) or
+    /// `failed` (refused for good, or the gateway said it failed).
+    outcome: &'static str,
+}
+
+/// The methods and outcomes [`Metrics::outside`] counts.
+pub const OUTSIDE_METHODS: [&str; 2] = ["sms", "email"];
+pub const OUTSIDE_OUTCOMES: [&str; 3] = ["sent", "retry", "failed"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: &'static str,
@@ -63,6 +77,10 @@ struct StateLabels {
 #[derive(Debug)]
 pub struct Metrics {
     pages: Family<PageLabels, Counter>,
+    outside: Family<OutsideLabels, Counter>,
+    /// How long the oldest effect waiting in the outbox has waited, in
+    /// seconds (0 when it is empty).
+    outbox_oldest: Gauge,
     acks: Counter,
     ack_latency: Histogram,
     sync_errors: Counter,
@@ -85,8 +103,16 @@ impl Default for Metrics {
                 pages.get_or_create_owned(&PageLabels::new(urgent, repeat));
             }
         }
+        let outside = Family::<OutsideLabels, Counter>::default();
+        for method in OUTSIDE_METHODS {
+            for outcome in OUTSIDE_OUTCOMES {
+                outside.get_or_create_owned(&OutsideLabels { method, outcome });
+            }
+        }
         Metrics {
             pages,
+            outside,
+            outbox_oldest: Gauge::default(),
             acks: Counter::default(),
             ack_latency: Histogram::new(ACK_BUCKETS),
             sync_errors: Counter::default(),
@@ -101,6 +127,31 @@ impl Metrics {
     /// A page went out. `repeat` is any page after the concern's first.
     pub fn page_sent(&self, urgent: bool, repeat: bool) {
         self.pages.get_or_create(&PageLabels::new(urgent, repeat)).inc();
+    }
+
+    /// A page outside the chat by `method` (`sms`, `email`) came to
+    /// `outcome` (`sent`, `retry`, `failed`); anything else is not counted.
+    pub fn outside(&self, method: &str, outcome: &str) {
+        let (Some(method), Some(outcome)) = (
+            OUTSIDE_METHODS.into_iter().find(|m| *m == method),
+            OUTSIDE_OUTCOMES.into_iter().find(|o| *o == outcome),
+        ) else {
+            return;
+        };
+        self.outside
+            .get_or_create(&OutsideLabels { method, outcome })
+            .inc();
+    }
+
+    /// The oldest effect waiting in the outbox has waited this long.
+    pub fn outbox_oldest(&self, waited: Duration) {
+        self.outbox_oldest
+            .set(i64::try_from(waited.as_secs()).unwrap_or(i64::MAX));
+    }
+
+    /// How long the oldest effect in the outbox has waited.
+    pub fn outbox_oldest_waited(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.outbox_oldest.get()).unwrap_or(0))
     }
 
     /// A concern was acknowledged `latency` after it was first paged.
@@ -125,6 +176,11 @@ impl Metrics {
 
     pub(super) fn set_unreachable(&self, unreachable: bool) {
         self.unreachable.set(i64::from(unreachable));
+    }
+
+    /// Whether the self-watch has found the chat out of reach for too long.
+    pub fn is_unreachable(&self) -> bool {
+        self.unreachable.get() == 1
     }
 
     /// The last successful sync, if there has been one.
@@ -171,6 +227,16 @@ impl Metrics {
             "pages_sent",
             "Pages sent to the lead or deputies",
             self.pages.clone(),
+        );
+        registry.register(
+            "pages_outside",
+            "Pages by SMS and email, by method and what came of each try",
+            self.outside.clone(),
+        );
+        registry.register(
+            "outbox_oldest_seconds",
+            "How long the oldest message or page waiting to be sent has waited (0 if none waits)",
+            self.outbox_oldest.clone(),
         );
         registry.register(
             "acknowledgements",

@@ -9,6 +9,7 @@
 //! - [`SelfWatch`] (`watch.rs`): notices when the homeserver has been out of
 //!   reach for too long, and when it is back; the decision is the pure
 //!   [`watch`].
+//! - [`heartbeat`]: calls `[health] heartbeat_url` while healthy.
 //! - [`listen`] (`http.rs`): `GET /healthz` and `GET /metrics` on the
 //!   address in `[health] listen`, routed by axum and served by hyper.
 //!
@@ -16,6 +17,7 @@
 //! set (a state, `urgent="true|false"`, `kind="first|repeat"`, a bucket
 //! bound), and every value is a count, a duration or a time.
 
+pub mod heartbeat;
 mod http;
 mod metrics;
 mod watch;
@@ -88,6 +90,40 @@ pub struct Health {
     pub probe: Arc<dyn Probe>,
     /// How recent the last sync must be for `/healthz` to say ok.
     pub sync_window: Duration,
+}
+
+impl Health {
+    /// `/healthz`'s answer and the heartbeat's: the [`verdict`], and no
+    /// effect stuck in the outbox for longer than
+    /// [`heartbeat::OUTBOX_STUCK`].
+    pub async fn check(&self) -> Result<(), String> {
+        let probe = self.probe.clone();
+        let store = tokio::task::spawn_blocking(move || probe.store_writable())
+            .await
+            .unwrap_or_else(|e| Err(format!("the store check failed: {e}")));
+        let m = &self.metrics;
+        verdict(
+            m.sync_started(),
+            m.last_sync(),
+            Utc::now(),
+            self.sync_window,
+            store,
+            &self.probe.unresolved_rooms(),
+        )?;
+        if m.is_unreachable() {
+            return Err(
+                "the chat has been out of reach for longer than [health] unreachable_alert_after".into(),
+            );
+        }
+        let waited = m.outbox_oldest_waited();
+        if waited > heartbeat::OUTBOX_STUCK {
+            return Err(format!(
+                "a message or page has waited {} to be sent",
+                human_duration(waited)
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -587,7 +587,7 @@ fn sender(from: &str) -> Result<Sender, String> {
 
 /// An `https://` address, or `http://` to this machine alone (tests, a
 /// local relay): anything else would send secrets in the clear.
-fn web_address_problem(url: &str) -> Option<String> {
+pub(crate) fn web_address_problem(url: &str) -> Option<String> {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return Some(format!(
             "\"{url}\" is not a web address; write it like \"https://bot.example.org\""

@@ -120,11 +120,17 @@ listen = "127.0.0.1:{http_port}"
     }
 
     async fn wait_for_sms(&self, what: &str, n: usize) -> Vec<String> {
-        self.wait_for_sms_to(what, LEAD_MOBILE, |sent| sent.len() >= n).await
+        self.wait_for_sms_to(what, LEAD_MOBILE, |sent| sent.len() >= n)
+            .await
     }
 
     /// Waits up to a minute until the SMS sent to `number` satisfy `done`.
-    async fn wait_for_sms_to(&self, what: &str, number: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    async fn wait_for_sms_to(
+        &self,
+        what: &str,
+        number: &str,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
         for _ in 0..600 {
             let sent = self.sms_to(number);
             if done(&sent) {
@@ -281,6 +287,35 @@ async fn a_lead_who_ignores_the_chat_acknowledges_by_replying_to_the_sms_through
         .filter(|m| m.body.contains("acknowledged by"))
         .collect();
     assert_eq!(told.len(), 1, "{told:?}");
+
+    // /metrics counts the pages by method, and says nothing of the concern.
+    let metrics = reqwest::get(format!("{}/metrics", outside.public_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let count = |line: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{line} in {metrics}"))
+    };
+    assert_eq!(
+        count("safeguarding_bot_pages_outside_total{method=\"email\",outcome=\"sent\"}"),
+        1
+    );
+    assert_eq!(
+        count("safeguarding_bot_pages_outside_total{method=\"sms\",outcome=\"sent\"}"),
+        2,
+        "the page and the thank-you"
+    );
+    assert_eq!(
+        count("safeguarding_bot_pages_outside_total{method=\"sms\",outcome=\"failed\"}"),
+        0
+    );
+    assert!(!metrics.contains(&phrase));
     w.bot.expect("running").stop().await;
 }
 
@@ -318,6 +353,7 @@ async fn while_the_homeserver_is_out_of_reach_pages_go_by_sms_and_email_and_the_
     let outside = Outside::start().await;
     let hs = crate::common::matrix::homeserver();
     let proxy = FaultProxy::start(&hs.url, Fault::Drop).await;
+    let monitor = Monitor::start().await;
     // Outside the chat only after ten minutes, normally: what comes sooner
     // comes because the chat is out of reach.
     let rules = "rules = [\"chat\", \"email after 10m\", \"sms after 10m\"]\nurgent_rules = [\"chat\", \"email after 10m\", \"sms after 10m\"]";
@@ -338,9 +374,15 @@ async fn while_the_homeserver_is_out_of_reach_pages_go_by_sms_and_email_and_the_
         // Only the bot goes through the proxy.
         config.matrix.homeserver_url = proxy.url.clone();
         config.health.unreachable_alert_after = OUTAGE_AFTER;
+        // Every second in this test (the config takes 10 s at least).
+        config.health.heartbeat = Some(safeguarding_bot::config::Heartbeat {
+            url: format!("{}/ping/secret-uuid", monitor.url),
+            every: Duration::from_secs(1),
+        });
         config
     })
     .await;
+    monitor.wait_for_calls("the heartbeat while healthy", 2).await;
     let phrase = format!("indigo-stoat-{}", rand_u64() % 10_000);
 
     // "Yes" to a crime in progress: urgent, the lead is paged at once.
@@ -369,22 +411,43 @@ async fn while_the_homeserver_is_out_of_reach_pages_go_by_sms_and_email_and_the_
     );
     // The lead's page, due only after ten minutes, goes now.
     let lead_sms = outside
-        .wait_for_sms_to("the lead's SMS page", LEAD_MOBILE, |s| s.iter().any(|t| t.contains("To acknowledge, reply")))
+        .wait_for_sms_to("the lead's SMS page", LEAD_MOBILE, |s| {
+            s.iter().any(|t| t.contains("To acknowledge, reply"))
+        })
         .await;
     assert!(down.len() <= lead_sms.len());
     outside
-        .wait_for_email("the lead emailed that the chat is out of reach", LEAD_EMAIL, &["cannot reach"])
+        .wait_for_email(
+            "the lead emailed that the chat is out of reach",
+            LEAD_EMAIL,
+            &["cannot reach"],
+        )
         .await;
+    // The heartbeat has stopped: the monitor outside raises the alarm.
+    let calls = monitor.calls();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        monitor.calls(),
+        calls,
+        "no heartbeat while the chat is out of reach"
+    );
     // The deputy's step falls due at 60 s, during the outage: by SMS at once.
     let deputy_sms = outside
-        .wait_for_sms_to("the deputy's SMS page", DEPUTY_MOBILE, |s| s.iter().any(|t| t.contains("To acknowledge, reply")))
+        .wait_for_sms_to("the deputy's SMS page", DEPUTY_MOBILE, |s| {
+            s.iter().any(|t| t.contains("To acknowledge, reply"))
+        })
         .await;
     assert!(
         cut.elapsed() <= Duration::from_secs(60 + 5 + 10),
         "the deputy's page came {:?} after the cut",
         cut.elapsed()
     );
-    assert!(deputy_sms.iter().any(|t| t.contains("URGENT") && t.contains("SG-0001")), "{deputy_sms:?}");
+    assert!(
+        deputy_sms
+            .iter()
+            .any(|t| t.contains("URGENT") && t.contains("SG-0001")),
+        "{deputy_sms:?}"
+    );
     outside
         .wait_for_email("the deputy's email page", DEPUTY_EMAIL, &["SG-0001", "!ack"])
         .await;
@@ -399,9 +462,14 @@ async fn while_the_homeserver_is_out_of_reach_pages_go_by_sms_and_email_and_the_
         })
         .await;
     outside
-        .wait_for_sms_to("the lead told the chat is back", LEAD_MOBILE, |s| s.iter().any(|t| t.contains("again")))
+        .wait_for_sms_to("the lead told the chat is back", LEAD_MOBILE, |s| {
+            s.iter().any(|t| t.contains("again"))
+        })
         .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let calls = monitor.calls();
+    monitor
+        .wait_for_calls("the heartbeat again once the chat is back", calls + 2)
+        .await;
     let pages: Vec<_> = w
         .deputy
         .seen_in(&page.room)
@@ -418,4 +486,52 @@ async fn while_the_homeserver_is_out_of_reach_pages_go_by_sms_and_email_and_the_
         assert!(!e.text().contains(&phrase));
     }
     w.bot.expect("running").stop().await;
+}
+
+/// A monitor such as healthchecks.io: counts the calls to its URL.
+struct Monitor {
+    url: String,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Monitor {
+    async fn start() -> Monitor {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = axum::Router::new().route(
+            "/ping/secret-uuid",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { "OK" }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Monitor { url, calls, server }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn wait_for_calls(&self, what: &str, n: usize) {
+        for _ in 0..300 {
+            if self.calls() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: {} calls, wanted {n}", self.calls());
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }

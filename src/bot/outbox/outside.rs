@@ -66,6 +66,7 @@ impl Core {
         };
         match result {
             Ok(()) => {
+                self.metrics.outside("email", "sent");
                 audit(if page.is_some() {
                     "paged by email"
                 } else {
@@ -119,6 +120,7 @@ impl Core {
                     "SMS sent"
                 };
                 let _ = self.store.audit(self.now(), "bot", action, reference, who);
+                self.metrics.outside("sms", "sent");
                 info!("SMS taken by the gateway");
                 Outcome::done(then)
             }
@@ -142,8 +144,10 @@ impl Core {
             "email"
         };
         let (reference, who) = page.map_or((None, ""), |p| (Some(&p.reference), p.who.as_str()));
+        let method = if word == "SMS" { "sms" } else { "email" };
         match e {
             NotifyError::Later(why) => {
+                self.metrics.outside(method, "retry");
                 let _ = self.store.audit(
                     self.now(),
                     "bot",
@@ -158,6 +162,7 @@ impl Core {
                 }
             }
             refused => {
+                self.metrics.outside(method, "failed");
                 let detail = format!("{who}: {refused}");
                 let _ = self.store.audit(
                     self.now(),
