@@ -50,6 +50,7 @@ mod rooms;
 mod route;
 mod sms_in;
 mod supervise;
+mod testpage;
 mod views;
 
 use std::collections::HashMap;

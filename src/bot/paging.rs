@@ -481,6 +481,10 @@ impl Core {
     /// `!away`, `!back`, `!cover`, `!rota` from a lead or deputy. Returns
     /// whether the message was one of them (and so has been answered).
     pub(super) async fn rota_command(&self, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
+        if super::testpage::is_testpage(body) {
+            self.test_page(inbound).await?;
+            return Ok(true);
+        }
         let now = self.now();
         let Some(parsed) = rota::parse_command(body, self.tz(), now) else {
             return Ok(false);

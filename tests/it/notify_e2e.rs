@@ -174,7 +174,11 @@ async fn report_and_page(
     w: &World,
     outside: &Outside,
     phrase: &str,
-) -> (matrix_sdk::ruma::OwnedRoomId, String) {
+) -> (
+    matrix_sdk::ruma::OwnedRoomId,
+    String,
+    matrix_sdk::ruma::OwnedRoomId,
+) {
     let private = w.start_report("/report").await;
     w.answer(&private, "no", "child sexual content").await;
     w.answer(&private, "no", "communicating with a child").await;
@@ -183,7 +187,8 @@ async fn report_and_page(
     w.answer_record(&private, phrase).await;
     let done = w.answer(&private, "send", "recorded as SG-").await;
     assert!(done.body.contains("SG-0001"), "{}", done.body);
-    w.lead
+    let page = w
+        .lead
         .wait_for("the page in the chat", |m| {
             m.sender == w.bot_id && m.body.contains("SG-0001") && m.body.contains("!ack")
         })
@@ -221,7 +226,7 @@ async fn report_and_page(
         text.contains(&format!("reply {code}")),
         "the email gives the same code: {text}"
     );
-    (private, code)
+    (private, code, page.room)
 }
 
 /// What the reporter and the lead see once the SMS reply has been taken,
@@ -255,7 +260,7 @@ async fn a_lead_who_ignores_the_chat_acknowledges_by_replying_to_the_sms_through
     let replies = format!("replies = \"webhook\"\npublic_url = \"{}\"", outside.public_url());
     let w = world_from("", |base| outside.config(base, &replies)).await;
     let phrase = format!("cobalt-lynx-{}", rand_u64() % 10_000);
-    let (private, code) = report_and_page(&w, &outside, &phrase).await;
+    let (private, code, _) = report_and_page(&w, &outside, &phrase).await;
 
     // A forged reply (signed with another token) changes nothing.
     let webhook = format!("{}/twilio/sms", outside.public_url());
@@ -327,7 +332,7 @@ async fn a_charity_with_no_public_address_takes_the_sms_reply_by_polling() {
     })
     .await;
     let phrase = format!("amber-otter-{}", rand_u64() % 10_000);
-    let (private, code) = report_and_page(&w, &outside, &phrase).await;
+    let (private, code, room) = report_and_page(&w, &outside, &phrase).await;
 
     outside
         .twilio
@@ -337,6 +342,33 @@ async fn a_charity_with_no_public_address_takes_the_sms_reply_by_polling() {
         outside.twilio.list_requests() > 0,
         "the bot read its messages from Twilio"
     );
+
+    // The lead checks their pages outside the chat: a test SMS and email.
+    w.lead.say(&room, "!testpage").await;
+    let answer = w
+        .lead
+        .wait_for(
+            "the test page's answer",
+            w.bot_said(Some(&room), "a test is on its way"),
+        )
+        .await;
+    assert!(
+        answer.body.contains("the number ending 123") && answer.body.contains("d…@example.org"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.contains(LEAD_MOBILE),
+        "the number is shown in part only"
+    );
+    outside
+        .wait_for_sms_to("the test SMS", LEAD_MOBILE, |s| {
+            s.iter().any(|t| t.contains("TEST page"))
+        })
+        .await;
+    outside
+        .wait_for_email("the test email", LEAD_EMAIL, &["TEST page", "nothing to do"])
+        .await;
     w.bot.expect("running").stop().await;
 }
 

@@ -105,6 +105,23 @@ pub fn email_sms_stopped(org: &str) -> (String, String) {
     )
 }
 
+/// `!testpage`'s SMS.
+pub fn sms_test(org: &str) -> String {
+    format!("{org} safeguarding: TEST page, nothing to do. A real page comes to this number like this, with a code to reply.")
+}
+
+/// `!testpage`'s email: its subject and body.
+pub fn email_test(org: &str) -> (String, String) {
+    (
+        format!("{org} safeguarding: TEST page"),
+        format!(
+            "This is a test, asked for with !testpage. There is nothing to do.\n\n\
+             A real page comes to this address like this: it names the concern's reference and says how to acknowledge it, and nothing more.\n\n\
+             {org} safeguarding bot\n"
+        ),
+    )
+}
+
 /// The SMS to each lead and deputy when the bot has not been able to reach
 /// the chat for `away` (words from [`crate::health::human_duration`]).
 pub fn sms_chat_down(org: &str, chat: &str, away: &str) -> String {

@@ -46,10 +46,11 @@ impl Received {
         let header = |name: &str| {
             head.lines()
                 .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.trim().to_ascii_lowercase())
+                .map(|v| v.trim().to_string())
         };
         let subject = header("Subject:").unwrap_or_default();
-        let body = match header("Content-Transfer-Encoding:").as_deref() {
+        let encoding = header("Content-Transfer-Encoding:").map(|e| e.to_ascii_lowercase());
+        let body = match encoding.as_deref() {
             Some("base64") => {
                 use base64::Engine;
                 let joined: String = body.split_whitespace().collect();
