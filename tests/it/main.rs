@@ -40,6 +40,7 @@ mod matrix_e2e;
 mod messy_rooms_e2e;
 mod notify_e2e;
 mod notify_edges;
+mod notify_slack_e2e;
 mod outbox_e2e;
 mod pager;
 mod paging_e2e;

@@ -14,19 +14,19 @@ use crate::common::smtp::SmtpServer;
 use crate::common::twilio::TwilioStandIn;
 use crate::common::world::{world_from, World};
 
-const LEAD_MOBILE: &str = "+447700900123";
-const BOT_NUMBER: &str = "+447700900001";
-const LEAD_EMAIL: &str = "dsl@example.org";
+pub(crate) const LEAD_MOBILE: &str = "+447700900123";
+pub(crate) const BOT_NUMBER: &str = "+447700900001";
+pub(crate) const LEAD_EMAIL: &str = "dsl@example.org";
 
 /// The gateways, and the port the bot's HTTP listener takes.
-struct Outside {
-    twilio: TwilioStandIn,
-    smtp: SmtpServer,
+pub(crate) struct Outside {
+    pub(crate) twilio: TwilioStandIn,
+    pub(crate) smtp: SmtpServer,
     http_port: u16,
 }
 
 impl Outside {
-    async fn start() -> Outside {
+    pub(crate) async fn start() -> Outside {
         let twilio = TwilioStandIn::start().await;
         let smtp = tokio::task::spawn_blocking(|| SmtpServer::start("starttls"))
             .await
@@ -65,6 +65,18 @@ impl Outside {
     /// As [`Outside::config`], with `contacts` (ending in `[storage]`)
     /// in place of the lead's usual one.
     fn config_with(&self, base: String, replies: &str, contacts: &str) -> safeguarding_bot::config::Config {
+        self.config_with_env(base, replies, contacts, |_| None)
+    }
+
+    /// As [`Outside::config_with`], with more of the environment (a Slack
+    /// bot's tokens).
+    pub(crate) fn config_with_env(
+        &self,
+        base: String,
+        replies: &str,
+        contacts: &str,
+        more_env: impl Fn(&str) -> Option<String>,
+    ) -> safeguarding_bot::config::Config {
         let contact = contacts;
         let text = format!(
             r#"{base}
@@ -99,7 +111,7 @@ listen = "127.0.0.1:{http_port}"
             match name {
                 "SAFEGUARDING_BOT_TWILIO_AUTH_TOKEN" => Some(token.clone()),
                 "SAFEGUARDING_BOT_SMTP_PASSWORD" => Some(password.clone()),
-                _ => None,
+                other => more_env(other),
             }
         })
         .unwrap_or_else(|e| panic!("the config is valid: {e}"))
@@ -110,7 +122,7 @@ listen = "127.0.0.1:{http_port}"
         self.sms_to(LEAD_MOBILE)
     }
 
-    fn sms_to(&self, number: &str) -> Vec<String> {
+    pub(crate) fn sms_to(&self, number: &str) -> Vec<String> {
         self.twilio
             .sent()
             .into_iter()
@@ -125,7 +137,7 @@ listen = "127.0.0.1:{http_port}"
     }
 
     /// Waits up to a minute until the SMS sent to `number` satisfy `done`.
-    async fn wait_for_sms_to(
+    pub(crate) async fn wait_for_sms_to(
         &self,
         what: &str,
         number: &str,
@@ -142,7 +154,7 @@ listen = "127.0.0.1:{http_port}"
     }
 
     /// Waits up to a minute for an email to `address` with `words` in it.
-    async fn wait_for_email(&self, what: &str, address: &str, words: &[&str]) -> String {
+    pub(crate) async fn wait_for_email(&self, what: &str, address: &str, words: &[&str]) -> String {
         for _ in 0..600 {
             if let Some(e) = self
                 .emails_to(address)

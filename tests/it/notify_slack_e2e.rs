@@ -1,0 +1,155 @@
+//! Pages outside the chat on the Slack stand-in: an urgent report pages
+//! the lead in the concern's channel, by email (a real SMTP server) and by
+//! SMS (the Twilio stand-in) at once; the lead ignores Slack and replies to
+//! the SMS with its code, read by the bot's polling; the concern is
+//! acknowledged, the reporter is told in their DM, and no SMS or email says
+//! a word of the concern.
+
+use std::time::Duration;
+
+use crate::common;
+use crate::common::slack::{Message, SlackStandIn, LEAD, LEADS_CHANNEL, STAFF, STAFF_CHANNEL};
+use crate::notify_e2e::{Outside, BOT_NUMBER, LEAD_EMAIL, LEAD_MOBILE};
+
+use safeguarding_bot::config::{SLACK_APP_TOKEN_ENV, SLACK_BOT_TOKEN_ENV};
+use safeguarding_bot::flow;
+use safeguarding_bot::store::{Key, Store};
+use tokio::sync::watch;
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn text(m: &Message) -> String {
+    m.text.clone().unwrap_or_default()
+}
+
+async fn said(standin: &SlackStandIn, channel: &str, needle: &str) -> Message {
+    standin
+        .eventually(PATIENCE, |st| {
+            st.world
+                .messages
+                .iter()
+                .find(|m| m.channel == channel && m.from_bot && text(m).contains(needle))
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|| {
+            let seen: Vec<String> = standin.messages(channel).iter().map(text).collect();
+            panic!("the bot did not say {needle:?} in {channel}; it said {seen:#?}")
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_slack_a_lead_acknowledges_by_replying_to_the_sms() {
+    common::init_log_capture();
+    let standin = SlackStandIn::start_default().await;
+    let outside = Outside::start().await;
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let base = format!(
+        r#"
+[slack]
+staff_channels = ["{STAFF_CHANNEL}"]
+api_url = "{api}"
+
+[safeguarding]
+organisation = "Test Charity"
+lead = "{LEAD}"
+leads_room = "{LEADS_CHANNEL}"
+retention = "6 years"
+
+[storage]
+data_dir = "{data}"
+
+[flow]
+file = "{flow}"
+"#,
+        api = standin.api_url(),
+        data = data.path().display(),
+        flow = common::repo_path(common::CLAPA).display(),
+    );
+    let contacts = format!(
+        "[[safeguarding.contact]]\nwho = \"{LEAD}\"\nmobile = \"{LEAD_MOBILE}\"\nemail = \"{LEAD_EMAIL}\"\n\n[storage]"
+    );
+    let (bot_token, app_token) = (standin.bot_token(), standin.app_token());
+    let config = outside.config_with_env(
+        base,
+        "replies = \"poll\"\npoll_interval = \"2s\"",
+        &contacts,
+        |k| match k {
+            SLACK_BOT_TOKEN_ENV => Some(bot_token.clone()),
+            SLACK_APP_TOKEN_ENV => Some(app_token.clone()),
+            _ => None,
+        },
+    );
+    let flow = flow::load_file(&config.flow.file).expect("flow");
+    let key = Key::load_or_create(&config.storage.key_file).expect("key");
+    let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
+    let (stop, stop_rx) = watch::channel(false);
+    let bot = safeguarding_bot::slack::Slack::new(&config);
+    let task = common::logs::spawn_bot(safeguarding_bot::bot::host(bot, config, flow, store, stop_rx));
+    assert!(standin.wait_for_socket(PATIENCE).await, "the bot connects");
+
+    // "Yes" to a crime in progress: urgent; the lead is paged in the
+    // concern's channel, and by email and SMS at once (the default for an
+    // urgent concern).
+    standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
+    let dm = standin.dm_id(STAFF);
+    said(&standin, &dm, "Is a crime in progress").await;
+    standin.post_user_message(STAFF, &dm, "yes");
+    let phrase = "russet-marten-5108";
+    let channel = standin
+        .eventually(PATIENCE, |st| {
+            st.world
+                .channel_named("sg-0001")
+                .filter(|c| c.has_member(LEAD))
+                .cloned()
+        })
+        .await
+        .expect("the concern's channel, with the lead in it");
+    said(&standin, &channel.id, "URGENT").await;
+    standin.post_user_message(STAFF, &dm, &format!("I saw {phrase}"));
+
+    let sms = outside
+        .wait_for_sms_to("the SMS page", LEAD_MOBILE, |s| !s.is_empty())
+        .await;
+    assert!(
+        sms[0].contains("URGENT") && sms[0].contains("SG-0001") && sms[0].contains("Slack"),
+        "{}",
+        sms[0]
+    );
+    let code = sms[0].rsplit(' ').next().expect("a code").to_string();
+    outside
+        .wait_for_email(
+            "the email page",
+            LEAD_EMAIL,
+            &["SG-0001", &format!("reply {code}")],
+        )
+        .await;
+
+    // The lead replies to the SMS; the bot reads it from Twilio.
+    outside.twilio.add_inbound(
+        LEAD_MOBILE,
+        BOT_NUMBER,
+        &format!("ack {code}"),
+        chrono::Utc::now(),
+    );
+    said(&standin, &dm, "acknowledged by").await;
+    said(&standin, &channel.id, "acknowledged by").await;
+    outside
+        .wait_for_sms_to("the thank-you", LEAD_MOBILE, |s| {
+            s.iter().any(|t| t.contains("acknowledged by you"))
+        })
+        .await;
+    for t in outside.sms_to(LEAD_MOBILE) {
+        assert!(!t.contains(phrase), "{t}");
+    }
+    for e in outside.smtp.received() {
+        assert!(!e.text().contains(phrase));
+    }
+    assert!(!common::logs::captured_log().contains(phrase));
+
+    let _ = stop.send(true);
+    match tokio::time::timeout(Duration::from_secs(30), task).await {
+        Ok(Ok(Ok(()))) => {}
+        other => panic!("the bot did not stop cleanly: {other:?}"),
+    }
+}
