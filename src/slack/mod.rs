@@ -43,7 +43,7 @@ use tracing::{error, info, warn};
 
 use crate::bot::{Accepted, Chat, Core, Memo, Transport};
 use crate::config::Config;
-use crate::health::Metrics;
+use crate::health::{Metrics, SelfWatch};
 use api::{Api, Client};
 
 /// How often Slack is checked to be in reach (`auth.test`), for `/healthz`.
@@ -355,7 +355,14 @@ impl Transport for Slack {
             intake: slack.intake,
         });
         let listener = listen(signed_in.client, adapter, &slack.app_token).await?;
-        let watcher = tokio::spawn(watch_slack(signed_in.api, metrics, stop.clone()));
+        let watch = SelfWatch::new(self.config.health.unreachable_alert_after, Utc::now());
+        let watcher = tokio::spawn(watch_slack(
+            signed_in.api,
+            Arc::downgrade(&core),
+            watch,
+            metrics,
+            stop.clone(),
+        ));
         let _ = stop.wait_for(|s| *s).await;
         listener.shutdown().await;
         watcher.abort();
@@ -399,26 +406,57 @@ async fn listen(
     Ok(listener)
 }
 
-/// Checks that Slack is in reach, for `/healthz` and the logs.
-async fn watch_slack(api: Api, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+/// Checks that Slack is in reach (`auth.test`), for `/healthz`, the logs
+/// and the self-watch: once Slack has been out of reach for longer than
+/// `[health] unreachable_alert_after` the core is told
+/// ([`Core::chat_unreachable`]: pages go by SMS and email at once), and
+/// told again when it is back ([`Core::chat_back`], then
+/// [`Core::chat_synced`], so what waited for Slack goes).
+async fn watch_slack(
+    api: Api,
+    core: std::sync::Weak<Core>,
+    watch: SelfWatch,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = (watch.threshold() / 4).clamp(Duration::from_secs(1), CHECK_EVERY);
     let mut failing_since: Option<chrono::DateTime<Utc>> = None;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
+        let Some(core) = core.upgrade() else {
+            return;
+        };
         match api.call("auth.test", json!({})).await {
             Ok(_) => {
                 if let Some(since) = failing_since.take() {
                     info!(since = %since, "Slack is in reach again");
                 }
-                metrics.synced(Utc::now());
+                let now = Utc::now();
+                metrics.synced(now);
+                if let Some((_, away)) = watch.synced(now, &metrics) {
+                    warn!(
+                        "Slack is reachable again after {}",
+                        crate::health::human_duration(away)
+                    );
+                    core.chat_back(away);
+                }
+                core.chat_synced();
             }
             Err(e) => {
                 metrics.sync_error();
                 if failing_since.is_none() {
                     warn!(error = %e, "cannot reach Slack; pages may be delayed");
                     failing_since = Some(Utc::now());
+                }
+                if let Some(away) = watch.check(Utc::now(), &metrics) {
+                    error!(
+                        "cannot reach Slack for {}; pages go by SMS and email meanwhile, where set up",
+                        crate::health::human_duration(away)
+                    );
+                    core.chat_unreachable(away);
                 }
             }
         }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::common;
-use crate::common::slack::{Message, SlackStandIn, LEAD, LEADS_CHANNEL, STAFF, STAFF_CHANNEL};
+use crate::common::slack::{self, Message, SlackStandIn, LEAD, LEADS_CHANNEL, STAFF, STAFF_CHANNEL};
 use crate::notify_e2e::{Outside, BOT_NUMBER, LEAD_EMAIL, LEAD_MOBILE};
 
 use safeguarding_bot::config::{SLACK_APP_TOKEN_ENV, SLACK_BOT_TOKEN_ENV};
@@ -38,12 +38,17 @@ async fn said(standin: &SlackStandIn, channel: &str, needle: &str) -> Message {
         })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_slack_a_lead_acknowledges_by_replying_to_the_sms() {
-    common::init_log_capture();
-    let standin = SlackStandIn::start_default().await;
-    let outside = Outside::start().await;
-    let data = tempfile::tempdir().expect("a temporary data directory");
+type Running = (watch::Sender<bool>, common::logs::BotTask<anyhow::Result<()>>);
+
+/// The bot on `standin`, the lead with a mobile and an email and `rules`,
+/// replies read by polling; `tweak` changes the config before it starts.
+async fn start_bot(
+    standin: &SlackStandIn,
+    outside: &Outside,
+    data: &std::path::Path,
+    rules: &str,
+    tweak: impl FnOnce(&mut safeguarding_bot::config::Config),
+) -> Running {
     let base = format!(
         r#"
 [slack]
@@ -63,14 +68,14 @@ data_dir = "{data}"
 file = "{flow}"
 "#,
         api = standin.api_url(),
-        data = data.path().display(),
+        data = data.display(),
         flow = common::repo_path(common::CLAPA).display(),
     );
     let contacts = format!(
-        "[[safeguarding.contact]]\nwho = \"{LEAD}\"\nmobile = \"{LEAD_MOBILE}\"\nemail = \"{LEAD_EMAIL}\"\n\n[storage]"
+        "[[safeguarding.contact]]\nwho = \"{LEAD}\"\nmobile = \"{LEAD_MOBILE}\"\nemail = \"{LEAD_EMAIL}\"\n{rules}\n\n[storage]"
     );
     let (bot_token, app_token) = (standin.bot_token(), standin.app_token());
-    let config = outside.config_with_env(
+    let mut config = outside.config_with_env(
         base,
         "replies = \"poll\"\npoll_interval = \"2s\"",
         &contacts,
@@ -80,6 +85,7 @@ file = "{flow}"
             _ => None,
         },
     );
+    tweak(&mut config);
     let flow = flow::load_file(&config.flow.file).expect("flow");
     let key = Key::load_or_create(&config.storage.key_file).expect("key");
     let store = Store::open(&config.storage.data_dir.join("store"), key).expect("store");
@@ -87,15 +93,24 @@ file = "{flow}"
     let bot = safeguarding_bot::slack::Slack::new(&config);
     let task = common::logs::spawn_bot(safeguarding_bot::bot::host(bot, config, flow, store, stop_rx));
     assert!(standin.wait_for_socket(PATIENCE).await, "the bot connects");
+    (stop, task)
+}
 
-    // "Yes" to a crime in progress: urgent; the lead is paged in the
-    // concern's channel, and by email and SMS at once (the default for an
-    // urgent concern).
+async fn stop_bot((stop, task): Running) {
+    let _ = stop.send(true);
+    match tokio::time::timeout(Duration::from_secs(30), task).await {
+        Ok(Ok(Ok(()))) => {}
+        other => panic!("the bot did not stop cleanly: {other:?}"),
+    }
+}
+
+/// An urgent report ("yes" to a crime in progress); returns the concern's
+/// channel and the reporter's DM.
+async fn urgent_report(standin: &SlackStandIn) -> (slack::Channel, String) {
     standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
     let dm = standin.dm_id(STAFF);
-    said(&standin, &dm, "Is a crime in progress").await;
+    said(standin, &dm, "Is a crime in progress").await;
     standin.post_user_message(STAFF, &dm, "yes");
-    let phrase = "russet-marten-5108";
     let channel = standin
         .eventually(PATIENCE, |st| {
             st.world
@@ -105,9 +120,23 @@ file = "{flow}"
         })
         .await
         .expect("the concern's channel, with the lead in it");
-    said(&standin, &channel.id, "URGENT").await;
-    standin.post_user_message(STAFF, &dm, &format!("I saw {phrase}"));
+    said(standin, &channel.id, "URGENT").await;
+    (channel, dm)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_slack_a_lead_acknowledges_by_replying_to_the_sms() {
+    common::init_log_capture();
+    let standin = SlackStandIn::start_default().await;
+    let outside = Outside::start().await;
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let running = start_bot(&standin, &outside, data.path(), "", |_| {}).await;
+
+    // Urgent: the lead is paged in the concern's channel, and by email and
+    // SMS at once (the default for an urgent concern).
+    let (channel, dm) = urgent_report(&standin).await;
+    let phrase = "russet-marten-5108";
+    standin.post_user_message(STAFF, &dm, &format!("I saw {phrase}"));
     let sms = outside
         .wait_for_sms_to("the SMS page", LEAD_MOBILE, |s| !s.is_empty())
         .await;
@@ -147,9 +176,52 @@ file = "{flow}"
     }
     assert!(!common::logs::captured_log().contains(phrase));
 
-    let _ = stop.send(true);
-    match tokio::time::timeout(Duration::from_secs(30), task).await {
-        Ok(Ok(Ok(()))) => {}
-        other => panic!("the bot did not stop cleanly: {other:?}"),
-    }
+    stop_bot(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_slack_is_out_of_reach_the_lead_is_told_and_paged_by_sms_at_once() {
+    common::init_log_capture();
+    let standin = SlackStandIn::start_default().await;
+    let outside = Outside::start().await;
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    // Outside Slack only after ten minutes, normally.
+    let rules = "rules = [\"chat\", \"email after 10m\", \"sms after 10m\"]\nurgent_rules = [\"chat\", \"email after 10m\", \"sms after 10m\"]";
+    let running = start_bot(&standin, &outside, data.path(), rules, |c| {
+        // Seconds in this test (the config takes a minute at least).
+        c.health.unreachable_alert_after = Duration::from_secs(4);
+    })
+    .await;
+    let (_channel, _dm) = urgent_report(&standin).await;
+    assert!(
+        outside.sms_to(LEAD_MOBILE).is_empty(),
+        "nothing outside Slack yet"
+    );
+
+    // Slack stops answering the bot's checks for a while.
+    standin.fail_next("auth.test", 12, "service_unavailable");
+    let sms = outside
+        .wait_for_sms_to("told that Slack is out of reach, and paged", LEAD_MOBILE, |s| {
+            s.iter().any(|t| t.contains("cannot reach Slack"))
+                && s.iter().any(|t| t.contains("To acknowledge, reply"))
+        })
+        .await;
+    assert!(
+        sms.iter().any(|t| t.contains("URGENT") && t.contains("SG-0001")),
+        "{sms:?}"
+    );
+    outside
+        .wait_for_email(
+            "emailed that Slack is out of reach",
+            LEAD_EMAIL,
+            &["cannot reach Slack"],
+        )
+        .await;
+    // Back: the lead is told.
+    outside
+        .wait_for_sms_to("told that Slack is back", LEAD_MOBILE, |s| {
+            s.iter().any(|t| t.contains("reaches Slack again"))
+        })
+        .await;
+    stop_bot(running).await;
 }
