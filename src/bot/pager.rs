@@ -288,7 +288,10 @@ impl Core {
         let mut batch = Batch::new();
         let mut schedule = Schedule::new();
         match esc.acknowledge(who, self.config.safeguarding.responders(), now) {
-            AckDecision::Acknowledged(next) => {
+            AckDecision::Acknowledged(mut next) => {
+                if let Some(a) = next.acknowledged.as_mut() {
+                    a.via = crate::escalation::AckVia::Sms;
+                }
                 let ack = Ack {
                     before: &esc,
                     who,

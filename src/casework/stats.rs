@@ -46,6 +46,8 @@ pub struct Stats {
     pub outcomes: Vec<(String, usize)>,
     /// How many were acknowledged.
     pub acknowledged: usize,
+    /// Of those, how many by replying to an SMS page (the rest in the chat).
+    pub acknowledged_by_sms: usize,
     /// Median time from the first page to the acknowledgement.
     pub ack_median: Option<Duration>,
     /// Longest time from the first page to the acknowledgement.
@@ -101,7 +103,12 @@ impl Stats {
             }
 
             match (c.paged_at(), c.acknowledged()) {
-                (Some(paged), Some(ack)) => ack_times.push((ack.at - paged).max(Duration::zero())),
+                (Some(paged), Some(ack)) => {
+                    ack_times.push((ack.at - paged).max(Duration::zero()));
+                    if ack.via == crate::escalation::AckVia::Sms {
+                        s.acknowledged_by_sms += 1;
+                    }
+                }
                 (Some(_), None) => s.never_acknowledged += 1,
                 (None, _) => s.not_paged += 1,
             }
@@ -155,6 +162,13 @@ impl Stats {
                 self.acknowledged
             )),
             _ => out.push_str("- none acknowledged\n"),
+        }
+        if self.acknowledged_by_sms > 0 {
+            out.push_str(&format!(
+                "- {} in the chat, {} by replying to an SMS page\n",
+                self.acknowledged - self.acknowledged_by_sms,
+                self.acknowledged_by_sms
+            ));
         }
         if self.never_acknowledged > 0 {
             out.push_str(&format!(

@@ -84,6 +84,26 @@ pub struct Escalation {
 pub struct Acknowledgement {
     pub by: String,
     pub at: DateTime<Utc>,
+    /// How: in the chat (kept before there was another way) or by
+    /// replying to an SMS page.
+    #[serde(default, skip_serializing_if = "AckVia::is_chat")]
+    pub via: AckVia,
+}
+
+/// How a concern was acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AckVia {
+    /// `!ack` or a reaction in the concern's room.
+    #[default]
+    Chat,
+    /// A reply to an SMS page with its code.
+    Sms,
+}
+
+impl AckVia {
+    fn is_chat(&self) -> bool {
+        *self == AckVia::Chat
+    }
 }
 
 /// What an acknowledgement attempt comes to.
@@ -206,6 +226,7 @@ impl Escalation {
         next.acknowledged = Some(Acknowledgement {
             by: who.to_string(),
             at: now,
+            via: AckVia::Chat,
         });
         // Paging ends here: any timer already set is now stale. Call
         // `policy::decide` afterwards to set the reminder's deadline.

@@ -367,6 +367,7 @@ mod store_commands {
         esc.acknowledged = Some(Acknowledgement {
             by: "@dsl:example.org".into(),
             at: at(2026, 4, 2) + chrono::Duration::minutes(4),
+            via: Default::default(),
         });
         store.put_item(Tree::Escalations, "SG-0002", &esc).unwrap();
         for (i, action) in ["one", "two", "three"].into_iter().enumerate() {

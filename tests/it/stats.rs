@@ -86,8 +86,17 @@ impl Case {
         esc.acknowledged = ack_after_secs.map(|s| Acknowledgement {
             by: "@dsl:example.org".into(),
             at: r.recorded_at + Duration::seconds(s),
+            via: Default::default(),
         });
         self.0.escalation = Some(esc);
+        self
+    }
+
+    /// Acknowledged by replying to an SMS page, not in the chat.
+    fn by_sms(mut self) -> Case {
+        if let Some(a) = self.0.escalation.as_mut().and_then(|e| e.acknowledged.as_mut()) {
+            a.via = safeguarding_bot::escalation::AckVia::Sms;
+        }
         self
     }
 }
@@ -118,7 +127,8 @@ fn cases() -> Vec<CaseView> {
         case(5, started(4, 5), false, Some("Report to CEOP"))
             .category(&[RiskArea::Commerce], &[])
             .closed("Referred to the police", "PC Jones has the log")
-            .paged(Some(240)),
+            .paged(Some(240))
+            .by_sms(),
         // Never paged, not categorised, open.
         case(6, started(4, 6), false, Some("Refer to the DSL")),
         // Categorised twice: the latest counts.
@@ -166,6 +176,7 @@ fn every_figure_since_a_date() {
             closed: 3,
             outcomes: named(&[("No further action", 2), ("Referred to the police", 1)]),
             acknowledged: 4,
+            acknowledged_by_sms: 1,
             // 2, 3, 4 and 10 minutes: an even count, so the mean of 3 and 4.
             ack_median: Some(Duration::seconds(210)),
             ack_worst: Some(Duration::minutes(10)),
@@ -199,6 +210,7 @@ Outcomes of the closed concerns:
 
 Time to acknowledge, from the first page:
 - median 3 minutes 30 seconds, worst 10 minutes (4 acknowledged)
+- 3 in the chat, 1 by replying to an SMS page
 - 1 paged and not acknowledged
 - 1 never paged"
     );
