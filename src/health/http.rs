@@ -340,6 +340,11 @@ mod tests {
         metrics.page_sent(true, false);
         metrics.acknowledged(Duration::from_secs(20));
         metrics.sync_error();
+        metrics.outside("sms", "sent");
+        metrics.outside("sms", "sent");
+        metrics.outside("email", "failed");
+        metrics.outside("fax", "sent");
+        metrics.outbox_oldest(Duration::from_secs(42));
         let (addr, _stop, server) = start(Fixed(Ok(())), metrics).await;
         let raw = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let (_, body) = raw.split_once("\r\n\r\n").expect("head and body");
@@ -393,6 +398,8 @@ mod tests {
                 "safeguarding_bot_concerns",
                 "safeguarding_bot_homeserver_unreachable",
                 "safeguarding_bot_last_successful_sync_timestamp_seconds",
+                "safeguarding_bot_outbox_oldest_seconds",
+                "safeguarding_bot_pages_outside",
                 "safeguarding_bot_pages_sent",
                 "safeguarding_bot_store_readable",
                 "safeguarding_bot_sync_errors",
@@ -400,6 +407,8 @@ mod tests {
         );
         for (name, kind) in [
             ("safeguarding_bot_pages_sent", OpenMetricsType::Counter),
+            ("safeguarding_bot_pages_outside", OpenMetricsType::Counter),
+            ("safeguarding_bot_outbox_oldest_seconds", OpenMetricsType::Gauge),
             ("safeguarding_bot_acknowledgements", OpenMetricsType::Counter),
             ("safeguarding_bot_sync_errors", OpenMetricsType::Counter),
             (
@@ -421,6 +430,27 @@ mod tests {
         for (urgent, kind) in [("true", "repeat"), ("false", "first"), ("false", "repeat")] {
             assert_eq!(number("safeguarding_bot_pages_sent", &page(urgent, kind)), 0.0);
         }
+        let outside = |method, outcome| [("method", method), ("outcome", outcome)];
+        assert_eq!(
+            number("safeguarding_bot_pages_outside", &outside("sms", "sent")),
+            2.0
+        );
+        assert_eq!(
+            number("safeguarding_bot_pages_outside", &outside("email", "failed")),
+            1.0
+        );
+        for (method, outcome) in [
+            ("sms", "retry"),
+            ("sms", "failed"),
+            ("email", "sent"),
+            ("email", "retry"),
+        ] {
+            assert_eq!(
+                number("safeguarding_bot_pages_outside", &outside(method, outcome)),
+                0.0
+            );
+        }
+        assert_eq!(number("safeguarding_bot_outbox_oldest_seconds", &[]), 42.0);
         assert_eq!(number("safeguarding_bot_acknowledgements", &[]), 1.0);
         assert_eq!(number("safeguarding_bot_sync_errors", &[]), 1.0);
         assert_eq!(
