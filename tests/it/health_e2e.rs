@@ -57,7 +57,7 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
 type Scrape = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
 
 /// Every metric family `/metrics` exposes, and its type.
-const FAMILIES: [(&str, OpenMetricsType); 8] = [
+const FAMILIES: [(&str, OpenMetricsType); 10] = [
     (
         "safeguarding_bot_acknowledgement_latency_seconds",
         OpenMetricsType::Histogram,
@@ -69,6 +69,8 @@ const FAMILIES: [(&str, OpenMetricsType); 8] = [
         "safeguarding_bot_last_successful_sync_timestamp_seconds",
         OpenMetricsType::Gauge,
     ),
+    ("safeguarding_bot_outbox_oldest_seconds", OpenMetricsType::Gauge),
+    ("safeguarding_bot_pages_outside", OpenMetricsType::Counter),
     ("safeguarding_bot_pages_sent", OpenMetricsType::Counter),
     ("safeguarding_bot_store_readable", OpenMetricsType::Gauge),
     ("safeguarding_bot_sync_errors", OpenMetricsType::Counter),
@@ -95,6 +97,8 @@ fn parse(metrics: &str) -> Scrape {
                     "state" => ["in_progress", "incomplete", "submitted", "withdrawn"].contains(&v.as_str()),
                     "urgent" => ["true", "false"].contains(&v.as_str()),
                     "kind" => ["first", "repeat"].contains(&v.as_str()),
+                    "method" => ["sms", "email"].contains(&v.as_str()),
+                    "outcome" => ["sent", "retry", "failed"].contains(&v.as_str()),
                     _ => false,
                 };
                 assert!(allowed, "label {k}={v} in {}", family.family_name);
@@ -381,6 +385,8 @@ async fn metrics_move_with_a_report_and_carry_none_of_it() {
                         "state" => ["in_progress", "incomplete", "submitted", "withdrawn"].contains(&v),
                         "urgent" => ["true", "false"].contains(&v),
                         "kind" => ["first", "repeat"].contains(&v),
+                        "method" => ["sms", "email"].contains(&v),
+                        "outcome" => ["sent", "retry", "failed"].contains(&v),
                         "le" => v == "+Inf" || v.parse::<f64>().is_ok(),
                         _ => false,
                     };
