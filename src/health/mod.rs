@@ -31,7 +31,7 @@ use crate::concern::Status;
 
 pub use http::{listen, listen_with, serve, serve_with};
 pub use metrics::{Metrics, ACK_BUCKETS};
-pub use watch::{back_notice, human_duration, watch, SelfWatch, WatchEvent};
+pub use watch::{back_notice, back_notice_for, human_duration, watch, SelfWatch, WatchEvent};
 
 /// `/healthz`'s answer: `Ok` when the sync loop has completed a sync within
 /// `window` (counting from the loop's start until the first one) and the

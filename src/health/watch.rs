@@ -112,10 +112,15 @@ pub fn human_duration(d: Duration) -> String {
 /// The notice for the leads' room when the homeserver is back: for how
 /// long it was away, from when to when, and what to check.
 pub fn back_notice(from: DateTime<Utc>, away: Duration, tz: chrono_tz::Tz) -> String {
+    back_notice_for("the homeserver", from, away, tz)
+}
+
+/// As [`back_notice`], for a chat named `what` ("Slack").
+pub fn back_notice_for(what: &str, from: DateTime<Utc>, away: Duration, tz: chrono_tz::Tz) -> String {
     let until = from + chrono::Duration::from_std(away).unwrap_or_default();
     let fmt = "%-d %b %H:%M";
     format!(
-        "I could not reach the homeserver for {} (from {} to {}) and I am back now. \
+        "I could not reach {what} for {} (from {} to {}) and I am back now. \
          Messages sent in that time are reaching me now, but pages and replies may have been delayed: \
          please check that no report or acknowledgement was missed.",
         human_duration(away),
@@ -204,6 +209,11 @@ mod tests {
         assert!(
             text.contains("check that no report or acknowledgement was missed"),
             "{text}"
+        );
+        let slack = back_notice_for("Slack", t(0), Duration::from_secs(120), chrono_tz::Europe::London);
+        assert!(
+            slack.starts_with("I could not reach Slack for 2 minutes"),
+            "{slack}"
         );
     }
 }

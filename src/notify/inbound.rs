@@ -110,7 +110,7 @@ impl Hooks {
         url: &str,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<Vec<(String, String)>, Response> {
+    ) -> Result<Vec<(String, String)>, Box<Response>> {
         let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
         let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
         let why = if signature.is_none() {
@@ -134,15 +134,15 @@ impl Hooks {
                         why,
                     });
                 }
-                Err(plain(StatusCode::FORBIDDEN, "forbidden\n"))
+                Err(Box::new(plain(StatusCode::FORBIDDEN, "forbidden\n")))
             }
         }
     }
 
-    async fn hand_on(&self, event: SmsEvent) -> Result<(), Response> {
+    async fn hand_on(&self, event: SmsEvent) -> Result<(), Box<Response>> {
         self.events.send(event).await.map_err(|_| {
             warn!("an SMS webhook request came while the bot was stopping; Twilio was asked to try again");
-            plain(StatusCode::SERVICE_UNAVAILABLE, "stopping\n")
+            Box::new(plain(StatusCode::SERVICE_UNAVAILABLE, "stopping\n"))
         })
     }
 }
@@ -151,7 +151,7 @@ impl Hooks {
 async fn inbound_sms(State(hooks): State<Arc<Hooks>>, headers: HeaderMap, body: Bytes) -> Response {
     let params = match hooks.check(SMS_WEBHOOK_PATH, &hooks.sms_url, &headers, &body) {
         Ok(p) => p,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let (Some(sid), Some(from), Some(text)) = (
         param(&params, "MessageSid"),
@@ -175,7 +175,7 @@ async fn inbound_sms(State(hooks): State<Arc<Hooks>>, headers: HeaderMap, body: 
     };
     match hooks.hand_on(SmsEvent::Reply(reply)).await {
         Ok(()) => twiml(),
-        Err(answer) => answer,
+        Err(answer) => *answer,
     }
 }
 
@@ -183,7 +183,7 @@ async fn inbound_sms(State(hooks): State<Arc<Hooks>>, headers: HeaderMap, body: 
 async fn status_callback(State(hooks): State<Arc<Hooks>>, headers: HeaderMap, body: Bytes) -> Response {
     let params = match hooks.check(STATUS_WEBHOOK_PATH, &hooks.status_url, &headers, &body) {
         Ok(p) => p,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let (Some(sid), Some(status)) = (param(&params, "MessageSid"), param(&params, "MessageStatus")) else {
         return plain(
@@ -198,7 +198,7 @@ async fn status_callback(State(hooks): State<Arc<Hooks>>, headers: HeaderMap, bo
     };
     match hooks.hand_on(SmsEvent::Status(status)).await {
         Ok(()) => plain(StatusCode::OK, ""),
-        Err(answer) => answer,
+        Err(answer) => *answer,
     }
 }
 

@@ -436,12 +436,16 @@ async fn watch_slack(
                 }
                 let now = Utc::now();
                 metrics.synced(now);
-                if let Some((_, away)) = watch.synced(now, &metrics) {
+                if let Some((since, away)) = watch.synced(now, &metrics) {
                     warn!(
                         "Slack is reachable again after {}",
                         crate::health::human_duration(away)
                     );
                     core.chat_back(away);
+                    let text = crate::health::back_notice_for("Slack", since, away, core.tz());
+                    if let Err(e) = core.tell_leads(&format!("back-{}", since.timestamp()), &text) {
+                        error!(error = %format!("{e:#}"), "could not tell the leads' channel that Slack was out of reach");
+                    }
                 }
                 core.chat_synced();
             }

@@ -97,7 +97,7 @@ ca_file = "{ca}"
 [health]
 listen = "127.0.0.1:{http_port}"
 "#,
-            base = base.replacen("[storage]", &contact, 1),
+            base = base.replacen("[storage]", contact, 1),
             sid = self.twilio.account_sid,
             api = self.twilio.url,
             smtp_port = self.smtp.port,

@@ -223,5 +223,7 @@ async fn when_slack_is_out_of_reach_the_lead_is_told_and_paged_by_sms_at_once() 
             s.iter().any(|t| t.contains("reaches Slack again"))
         })
         .await;
+    // The leads' channel is told too, with how long it was.
+    said(&standin, LEADS_CHANNEL, "I could not reach Slack for").await;
     stop_bot(running).await;
 }
