@@ -16,6 +16,11 @@
 //! - [`paging`]: the page, deputy cover, acknowledgements and the rota.
 //! - [`pager`]: pages outside the chat (SMS, email) as each person's rules
 //!   say, acknowledgement by SMS reply, STOP, and failed deliveries.
+//! - [`outage`]: the chat out of reach: pages outside it at once, the
+//!   leads told by SMS and email, nothing more to the chat until it is back.
+//! - [`sms_in`]: the SMS gateway's replies and statuses, into the core.
+//! - [`testpage`]: `!testpage`, a test SMS and email to a lead or deputy.
+//! - [`host`]: one lifecycle for every chat, with the gateways beside it.
 //! - [`casework`]: the leads' commands and the reporter's `!add`.
 //! - [`retention`]: the daily deletion and the clearing of rooms.
 //! - [`locks`]: one lock per concern, dropped when nobody holds it.
