@@ -8,37 +8,14 @@
 use std::time::Duration;
 
 use crate::common;
-use crate::common::slack::{self, Message, SlackStandIn, LEAD, LEADS_CHANNEL, STAFF, STAFF_CHANNEL};
+use crate::common::slack::steps::{said, stop_bot, urgent_report, Running, PATIENCE};
+use crate::common::slack::{SlackStandIn, LEAD, LEADS_CHANNEL, STAFF, STAFF_CHANNEL};
 use crate::notify_e2e::{Outside, BOT_NUMBER, LEAD_EMAIL, LEAD_MOBILE};
 
 use safeguarding_bot::config::{SLACK_APP_TOKEN_ENV, SLACK_BOT_TOKEN_ENV};
 use safeguarding_bot::flow;
 use safeguarding_bot::store::{Key, Store};
 use tokio::sync::watch;
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-fn text(m: &Message) -> String {
-    m.text.clone().unwrap_or_default()
-}
-
-async fn said(standin: &SlackStandIn, channel: &str, needle: &str) -> Message {
-    standin
-        .eventually(PATIENCE, |st| {
-            st.world
-                .messages
-                .iter()
-                .find(|m| m.channel == channel && m.from_bot && text(m).contains(needle))
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|| {
-            let seen: Vec<String> = standin.messages(channel).iter().map(text).collect();
-            panic!("the bot did not say {needle:?} in {channel}; it said {seen:#?}")
-        })
-}
-
-type Running = (watch::Sender<bool>, common::logs::BotTask<anyhow::Result<()>>);
 
 /// The bot on `standin`, the lead with a mobile and an email and `rules`,
 /// replies read by polling; `tweak` changes the config before it starts.
@@ -96,34 +73,6 @@ file = "{flow}"
     (stop, task)
 }
 
-async fn stop_bot((stop, task): Running) {
-    let _ = stop.send(true);
-    match tokio::time::timeout(Duration::from_secs(30), task).await {
-        Ok(Ok(Ok(()))) => {}
-        other => panic!("the bot did not stop cleanly: {other:?}"),
-    }
-}
-
-/// An urgent report ("yes" to a crime in progress); returns the concern's
-/// channel and the reporter's DM.
-async fn urgent_report(standin: &SlackStandIn) -> (slack::Channel, String) {
-    standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
-    let dm = standin.dm_id(STAFF);
-    said(standin, &dm, "Is a crime in progress").await;
-    standin.post_user_message(STAFF, &dm, "yes");
-    let channel = standin
-        .eventually(PATIENCE, |st| {
-            st.world
-                .channel_named("sg-0001")
-                .filter(|c| c.has_member(LEAD))
-                .cloned()
-        })
-        .await
-        .expect("the concern's channel, with the lead in it");
-    said(standin, &channel.id, "URGENT").await;
-    (channel, dm)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_slack_a_lead_acknowledges_by_replying_to_the_sms() {
     common::init_log_capture();
@@ -134,7 +83,8 @@ async fn on_slack_a_lead_acknowledges_by_replying_to_the_sms() {
 
     // Urgent: the lead is paged in the concern's channel, and by email and
     // SMS at once (the default for an urgent concern).
-    let (channel, dm) = urgent_report(&standin).await;
+    let (channel, _page) = urgent_report(&standin).await;
+    let dm = standin.dm_id(STAFF);
     let phrase = "russet-marten-5108";
     standin.post_user_message(STAFF, &dm, &format!("I saw {phrase}"));
     let sms = outside
@@ -192,7 +142,7 @@ async fn when_slack_is_out_of_reach_the_lead_is_told_and_paged_by_sms_at_once() 
         c.health.unreachable_alert_after = Duration::from_secs(4);
     })
     .await;
-    let (_channel, _dm) = urgent_report(&standin).await;
+    urgent_report(&standin).await;
     assert!(
         outside.sms_to(LEAD_MOBILE).is_empty(),
         "nothing outside Slack yet"

@@ -13,33 +13,9 @@ use std::time::Duration;
 use safeguarding_bot::config::{self, SLACK_APP_TOKEN_ENV, SLACK_BOT_TOKEN_ENV};
 use safeguarding_bot::flow;
 use safeguarding_bot::store::{Key, Store};
-use slack::{Message, SlackStandIn, DELETED, DEPUTY, LEAD, LEADS_CHANNEL, STAFF, STAFF_2, STAFF_CHANNEL};
+use slack::steps::{said, stop_bot, text, urgent_report, Running, PATIENCE};
+use slack::{Message, SlackStandIn, DELETED, DEPUTY, LEAD, LEADS_CHANNEL, STAFF_2, STAFF_CHANNEL};
 use tokio::sync::watch;
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-fn text(m: &Message) -> String {
-    m.text.clone().unwrap_or_default()
-}
-
-/// Waits for the bot to say `needle` in `channel`.
-async fn said(standin: &SlackStandIn, channel: &str, needle: &str) -> Message {
-    standin
-        .eventually(PATIENCE, |st| {
-            st.world
-                .messages
-                .iter()
-                .find(|m| m.channel == channel && m.from_bot && text(m).contains(needle))
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|| {
-            let seen: Vec<String> = standin.messages(channel).iter().map(text).collect();
-            panic!("the bot did not say {needle:?} in {channel}; it said {seen:#?}")
-        })
-}
-
-type Running = (watch::Sender<bool>, common::logs::BotTask<anyhow::Result<()>>);
 
 /// Starts the bot on `standin` with its data in `data`, `lead` and
 /// `deputies`, and more `[safeguarding]` lines.
@@ -95,34 +71,6 @@ file = "{flow}"
     let task = common::logs::spawn_bot(safeguarding_bot::bot::host(slack, config, flow, store, stop_rx));
     assert!(standin.wait_for_socket(PATIENCE).await, "the bot connects");
     (stop, task)
-}
-
-async fn stop_bot((stop, task): Running) {
-    let _ = stop.send(true);
-    match tokio::time::timeout(Duration::from_secs(30), task).await {
-        Ok(Ok(Ok(()))) => {}
-        other => panic!("the bot did not stop cleanly: {other:?}"),
-    }
-}
-
-/// An urgent report by the member of staff; returns the concern's channel
-/// (with the lead in it) and the lead's page.
-async fn urgent_report(standin: &SlackStandIn) -> (slack::Channel, Message) {
-    standin.push_slash_command(STAFF, STAFF_CHANNEL, "");
-    let dm = standin.dm_id(STAFF);
-    said(standin, &dm, "Is a crime in progress").await;
-    standin.post_user_message(STAFF, &dm, "yes");
-    let channel = standin
-        .eventually(PATIENCE, |st| {
-            st.world
-                .channel_named("sg-0001")
-                .filter(|c| c.has_member(LEAD))
-                .cloned()
-        })
-        .await
-        .expect("the concern's channel, with the lead in it");
-    let page = said(standin, &channel.id, "URGENT").await;
-    (channel, page)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

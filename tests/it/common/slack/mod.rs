@@ -33,6 +33,7 @@ pub mod faults;
 pub mod manifest;
 pub mod payloads;
 pub mod socket;
+pub mod steps;
 pub mod views;
 pub mod web_api;
 pub mod world;
