@@ -14,11 +14,10 @@ use tracing::{error, warn};
 
 use super::intake::random_token;
 use super::outbox::{Effect, Effects};
-use super::{compose, escalation_key, Core, Work};
-use crate::escalation::Escalation;
+use super::{compose, Core};
 use crate::health::human_duration;
 use crate::notify::{Email, Sms};
-use crate::store::{Batch, Tree};
+use crate::store::Batch;
 
 impl Core {
     /// Whether the chat is out of reach now, as the adapter last said.
@@ -51,18 +50,8 @@ impl Core {
             &email,
             "told the leads by SMS and email that the chat is out of reach",
         );
-        match self.store.items::<Escalation>(Tree::Escalations) {
-            Ok(all) => {
-                for (_, esc) in all {
-                    if esc.acknowledged.is_none() && !esc.closed {
-                        let reference = esc.reference.clone();
-                        let _ = self
-                            .queue
-                            .send((escalation_key(&reference), Work::Recheck { reference }));
-                    }
-                }
-            }
-            Err(e) => error!(error = %e, "could not read the escalations to page outside the chat"),
+        if let Err(e) = self.recheck_open_escalations() {
+            error!(error = %format!("{e:#}"), "could not read the escalations to page outside the chat");
         }
     }
 

@@ -480,6 +480,20 @@ impl Core {
 
     /// `!away`, `!back`, `!cover`, `!rota` from a lead or deputy. Returns
     /// whether the message was one of them (and so has been answered).
+    /// Decides every concern not yet acknowledged or closed again, each in
+    /// its own turn (the rota changed, or the chat went out of reach).
+    pub(super) fn recheck_open_escalations(&self) -> anyhow::Result<()> {
+        for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
+            if esc.acknowledged.is_none() && !esc.closed {
+                let reference = esc.reference.clone();
+                let _ = self
+                    .queue
+                    .send((escalation_key(&reference), Work::Recheck { reference }));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn rota_command(&self, inbound: &Inbound, body: &str) -> anyhow::Result<bool> {
         if super::testpage::is_testpage(body) {
             self.test_page(inbound).await?;
@@ -535,14 +549,7 @@ impl Core {
         self.commit(batch, effects).await?;
         if changed {
             // Someone away is skipped at once; someone back is paged again.
-            for (_, esc) in self.store.items::<Escalation>(Tree::Escalations)? {
-                if esc.acknowledged.is_none() && !esc.closed {
-                    let reference = esc.reference.clone();
-                    let _ = self
-                        .queue
-                        .send((escalation_key(&reference), Work::Recheck { reference }));
-                }
-            }
+            self.recheck_open_escalations()?;
         }
         Ok(true)
     }
