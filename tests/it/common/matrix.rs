@@ -452,8 +452,20 @@ pub fn bot_config_with(
     deputies: &[&str],
     safeguarding_extra: &str,
 ) -> Config {
-    let text = bot_config_toml(hs, bot, data, staff_room, lead, deputies, safeguarding_extra);
-    config::parse(&text, "test-config.toml", std::path::Path::new("/"), |_| None)
+    parse_test_config(&bot_config_toml(
+        hs,
+        bot,
+        data,
+        staff_room,
+        lead,
+        deputies,
+        safeguarding_extra,
+    ))
+}
+
+/// A test's config text, parsed with nothing from the environment.
+pub fn parse_test_config(text: &str) -> Config {
+    config::parse(text, "test-config.toml", std::path::Path::new("/"), |_| None)
         .expect("test config is valid")
 }
 

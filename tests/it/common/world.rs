@@ -25,11 +25,7 @@ pub async fn world() -> World {
 }
 
 pub async fn world_with(safeguarding_extra: &str) -> World {
-    world_from(safeguarding_extra, |text| {
-        safeguarding_bot::config::parse(&text, "test-config.toml", std::path::Path::new("/"), |_| None)
-            .expect("test config is valid")
-    })
-    .await
+    world_from(safeguarding_extra, |text| harness::parse_test_config(&text)).await
 }
 
 /// As [`world_with`], the config made by `finish` from the usual config's
